@@ -1,0 +1,1 @@
+"""DOME: the Distributed Order Matching Engine."""
