@@ -41,7 +41,7 @@ class Level(NamedTuple):
 
     price: int
     qty: int
-    count: int
+    count: int  # type: ignore[assignment]  # shadows tuple.count, on purpose
 
 
 class InvariantError(AssertionError):
