@@ -1,0 +1,98 @@
+"""One symbol's replicated state machine: the book plus the idempotency window.
+
+A retry after a lost acknowledgement or a failover must return the original result and
+never create a second order (DESIGN.md section 3). That memory has to be replicated
+state, applied in sequence like the book itself, or a promoted follower would accept
+the retry as new. So it lives here, next to the book, and ``state_hash()`` covers both.
+
+Pure like the book: no I/O, clock, randomness or logging.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from typing import NamedTuple
+
+from dome.core.book_api import Book
+from dome.core.commands import Command, NewOrder
+from dome.core.events import Event
+from dome.core.instrument import Instrument
+from dome.core.validation import client_order_id_ok
+
+#: How many (account, client order id) pairs a market remembers by default.
+DEFAULT_DEDUP_WINDOW = 100_000
+
+
+class MarketResult(NamedTuple):
+    """What one command did to the market."""
+
+    #: The command's events; for a duplicate, the original command's events.
+    events: tuple[Event, ...]
+    #: True when the command repeated a remembered client order id and changed nothing.
+    duplicate: bool
+
+
+class Market:
+    """A book and the (account, client_order_id) pairs of recent new orders.
+
+    The window is a FIFO of ``dedup_window`` entries: the oldest pair is forgotten first,
+    in sequence order, so every replica forgets the same pair at the same sequence.
+
+    >>> from dome.core.reference import ReferenceBook
+    >>> from dome.core.types import OrderType, Side
+    >>> market = Market(ReferenceBook(Instrument("XYZ")))
+    >>> cmd = NewOrder(1, 0, 1, "alice", "c1", Side.BUY, OrderType.LIMIT, 100, 5)
+    >>> market.apply(cmd).duplicate, market.apply(cmd._replace(seq=2, order_id=2)).duplicate
+    (False, True)
+    """
+
+    def __init__(self, book: Book, dedup_window: int = DEFAULT_DEDUP_WINDOW) -> None:
+        if dedup_window < 0:
+            raise ValueError("dedup_window must not be negative")
+        self.book = book
+        self.dedup_window = dedup_window
+        self._seen: OrderedDict[tuple[str, str], tuple[Event, ...]] = OrderedDict()
+        self._last_seq = 0
+
+    @property
+    def instrument(self) -> Instrument:
+        """The book's instrument."""
+        return self.book.instrument
+
+    @property
+    def last_seq(self) -> int:
+        """Sequence number of the last command applied, duplicates included."""
+        return self._last_seq
+
+    def apply(self, cmd: Command) -> MarketResult:
+        """Apply ``cmd``; a repeated client order id returns the original events instead."""
+        self._last_seq = cmd.seq
+        if type(cmd) is not NewOrder or not cmd.client_order_id:
+            return MarketResult(tuple(self.book.apply(cmd)), False)
+        key = (cmd.account, cmd.client_order_id)
+        original = self._seen.get(key)
+        if original is not None:
+            return MarketResult(original, True)
+        events = tuple(self.book.place(cmd))
+        # An invalid id names no order, and remembering it would let junk fill the window.
+        if self.dedup_window and client_order_id_ok(cmd.client_order_id):
+            self._seen[key] = events
+            if len(self._seen) > self.dedup_window:
+                self._seen.popitem(last=False)
+        return MarketResult(events, False)
+
+    def is_known(self, account: str, client_order_id: str) -> bool:
+        """Whether a new order with this client order id would be answered as a duplicate."""
+        return (account, client_order_id) in self._seen
+
+    def remembered(self) -> int:
+        """How many client order ids the window holds now."""
+        return len(self._seen)
+
+    def state_hash(self) -> str:
+        """Digest of the book's hash, the last sequence and the window, in order."""
+        digest = hashlib.sha256(f"{self.book.state_hash()}|{self._last_seq}\n".encode())
+        for (account, client_order_id), events in self._seen.items():
+            digest.update(f"{account}|{client_order_id}|{events!r}\n".encode())
+        return digest.hexdigest()
