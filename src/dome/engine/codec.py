@@ -1,0 +1,159 @@
+"""Wire messages to engine requests and core events to wire messages.
+
+The only place that knows both the proto classes and the core types. Decimal strings
+become ticks and lots through the symbol's ``InstrumentSpec``, so a value that is off
+the grid is refused with the same reason everywhere (``ConversionError``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from dome.core.book_api import Level
+from dome.core.events import Event, Trade
+from dome.core.outcome import outcome
+from dome.core.types import OrderStatus, OrderType, RejectReason, SelfTradePrevention, Side
+from dome.engine.requests import AmendRequest, CancelRequest, PlaceRequest
+from dome.instruments import ConversionError, InstrumentSpec
+from dome.v1 import common_pb2 as pb
+from dome.v1 import market_data_pb2 as md
+from dome.v1 import trading_pb2 as tr
+
+_SIDES = {int(s): s for s in Side}
+_TYPES = {int(t): t for t in OrderType}
+_STPS = {int(m): m for m in SelfTradePrevention}
+
+
+class EdgeReject(Exception):
+    """A request refused before it reaches a sequencer; carries the reject reason."""
+
+    def __init__(self, reason: RejectReason) -> None:
+        super().__init__(reason.message)
+        self.reason = reason
+
+
+def decode_submit(spec: InstrumentSpec, account: str, msg: tr.SubmitOrderRequest) -> PlaceRequest:
+    """A ``PlaceRequest`` in ticks and lots; ``EdgeReject`` for bad enums or decimals."""
+    side = _SIDES.get(msg.side)
+    if side is None:
+        raise EdgeReject(RejectReason.INVALID_SIDE)
+    order_type = _TYPES.get(msg.type)
+    if order_type is None:
+        raise EdgeReject(RejectReason.INVALID_ORDER_TYPE)
+    stp = SelfTradePrevention.CANCEL_RESTING if msg.stp == 0 else _STPS.get(msg.stp)
+    if stp is None:
+        raise EdgeReject(RejectReason.INVALID_STP)
+    try:
+        # An empty price is "no price": the book then says PRICE_REQUIRED (or accepts a
+        # market order), so that rule stays in one place.
+        price = spec.price_to_ticks(msg.price) if msg.price else 0
+        qty = spec.qty_to_lots(msg.qty)
+    except ConversionError as exc:
+        raise EdgeReject(exc.reason) from None
+    return PlaceRequest(account, msg.client_order_id, side, order_type, price, qty, stp)
+
+
+def decode_cancel(account: str, msg: tr.CancelOrderRequest) -> CancelRequest:
+    """A ``CancelRequest``."""
+    return CancelRequest(account, msg.order_id)
+
+
+def decode_amend(spec: InstrumentSpec, account: str, msg: tr.AmendOrderRequest) -> AmendRequest:
+    """An ``AmendRequest``; empty strings keep a value (0)."""
+    try:
+        qty = spec.qty_to_lots(msg.qty) if msg.qty else 0
+        price = spec.price_to_ticks(msg.price) if msg.price else 0
+    except ConversionError as exc:
+        raise EdgeReject(exc.reason) from None
+    return AmendRequest(account, msg.order_id, qty, price)
+
+
+def rejected(
+    symbol: str, reason: RejectReason, client_order_id: str = "", order_id: int = 0
+) -> tr.OrderResult:
+    """A REJECTED result for a request no sequencer saw."""
+    return tr.OrderResult(
+        symbol=symbol,
+        order_id=order_id,
+        client_order_id=client_order_id,
+        status=pb.OrderStatus.ValueType(OrderStatus.REJECTED),
+        reject_reason=pb.RejectReason.ValueType(reason),
+        reject_message=reason.message,
+        filled_qty="0",
+        remaining_qty="0",
+        cancelled_qty="0",
+    )
+
+
+def order_result(
+    spec: InstrumentSpec,
+    order_id: int,
+    client_order_id: str,
+    events: Sequence[Event],
+    duplicate: bool,
+    status_override: OrderStatus | None = None,
+) -> tr.OrderResult:
+    """The answer to one sequenced command, from its events."""
+    out = outcome(order_id, events)
+    lots = spec.lots_to_qty
+    status = status_override if status_override is not None else out.status
+    fills = [
+        pb.Fill(
+            trade_id=ev.trade_id,
+            price=spec.ticks_to_price(ev.price),
+            qty=lots(ev.qty),
+            maker=ev.maker_order_id == order_id,
+        )
+        for ev in events
+        if type(ev) is Trade and order_id in (ev.maker_order_id, ev.taker_order_id)
+    ]
+    return tr.OrderResult(
+        symbol=spec.symbol,
+        order_id=order_id,
+        client_order_id=client_order_id,
+        status=pb.OrderStatus.ValueType(status),
+        reject_reason=pb.RejectReason.ValueType(out.reject_reason),
+        reject_message=out.reject_reason.message if out.reject_reason else "",
+        filled_qty=lots(out.filled_qty),
+        remaining_qty=lots(out.remaining_qty),
+        cancelled_qty=lots(out.cancelled_qty),
+        fills=fills,
+        seq=events[0].seq if events else 0,
+        duplicate=duplicate,
+    )
+
+
+def price_level(spec: InstrumentSpec, level: Level) -> pb.PriceLevel:
+    """A level with decimal price and quantity."""
+    return pb.PriceLevel(
+        price=spec.ticks_to_price(level.price),
+        qty=spec.lots_to_qty(level.qty),
+        order_count=level.count,
+    )
+
+
+def trade_event(spec: InstrumentSpec, trade: Trade, timestamp_ns: int) -> md.TradeEvent:
+    """The public view of a trade: no accounts, no order ids."""
+    return md.TradeEvent(
+        symbol=spec.symbol,
+        seq=trade.seq,
+        trade_id=trade.trade_id,
+        price=spec.ticks_to_price(trade.price),
+        qty=spec.lots_to_qty(trade.qty),
+        aggressor=pb.Side.ValueType(trade.aggressor),
+        timestamp_ns=timestamp_ns,
+    )
+
+
+def instrument(spec: InstrumentSpec) -> pb.Instrument:
+    """The wire form of an instrument's rules."""
+    d = spec.to_dict()
+    return pb.Instrument(
+        symbol=spec.symbol,
+        tick_size=d["tick_size"],
+        lot_size=d["lot_size"],
+        min_qty=d["min_qty"],
+        max_qty=d["max_qty"],
+        min_price=d.get("min_price", ""),
+        max_price=d.get("max_price", ""),
+    )

@@ -1,0 +1,116 @@
+"""How an engine is configured: one dataclass, and the command-line options that fill it.
+
+``dome engine`` and ``dome up`` (in ``dome.cli``) reuse ``add_engine_arguments`` and
+``config_from_args`` so the options are spelled one way everywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dome.engine.security import load_accounts
+from dome.instruments import DEFAULT_INSTRUMENTS, InstrumentSpec, load_instruments
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Everything ``serve`` needs; defaults suit a laptop."""
+
+    engine_id: str = "engine-0"
+    host: str = "127.0.0.1"
+    #: gRPC port; 0 picks a free one (the ready file and callback say which).
+    port: int = 0
+    #: Prometheus port; 0 picks a free one, -1 serves no metrics.
+    metrics_port: int = 0
+    instruments: tuple[InstrumentSpec, ...] = DEFAULT_INSTRUMENTS
+    #: account name -> bearer token.
+    accounts: dict[str, str] = field(default_factory=dict)
+    #: Where journals and snapshots will live (not written yet: no log stage so far).
+    data_dir: Path | None = None
+    #: Written atomically once serving: role, id, address, pid, metrics URL.
+    ready_file: Path | None = None
+    log_level: str = "info"
+    #: Commands per second per account (token bucket; a second's worth may burst).
+    rate_limit: float = 50_000.0
+    #: Open streams per account (SubmitOrders and StreamExecutions together).
+    max_streams_per_account: int = 16
+    #: Open market-data streams in total.
+    max_public_streams: int = 1_024
+    #: Largest request message; bigger ones fail with RESOURCE_EXHAUSTED.
+    max_message_bytes: int = 1 * MiB
+    #: Client order ids remembered per symbol for idempotent retries.
+    dedup_window: int = 100_000
+    #: Seconds in-flight calls get to finish on shutdown.
+    grace: float = 5.0
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the engine's options to ``parser``."""
+    d = EngineConfig()
+    parser.add_argument("--id", dest="engine_id", default=d.engine_id, help="engine id")
+    parser.add_argument("--host", default=d.host, help="address to listen on")
+    parser.add_argument("--port", type=int, default=d.port, help="gRPC port (0: any free)")
+    parser.add_argument(
+        "--metrics-port", type=int, default=d.metrics_port, help="metrics port (0: any, -1: off)"
+    )
+    parser.add_argument(
+        "--instruments", type=Path, help="instruments JSON file (default: built-in)"
+    )
+    parser.add_argument(
+        "--accounts",
+        type=Path,
+        help='accounts JSON file: {"alice": "token-a", ...} (default: none)',
+    )
+    parser.add_argument("--data-dir", type=Path, help="data directory (journals, snapshots)")
+    parser.add_argument("--ready-file", type=Path, help="write JSON here once serving")
+    parser.add_argument(
+        "--log-level", default=d.log_level, choices=["debug", "info", "warning", "error"]
+    )
+    parser.add_argument(
+        "--rate-limit", type=float, default=d.rate_limit, help="commands/s per account"
+    )
+    parser.add_argument(
+        "--max-streams",
+        type=int,
+        default=d.max_streams_per_account,
+        help="open streams per account",
+    )
+    parser.add_argument(
+        "--max-message-bytes", type=int, default=d.max_message_bytes, help="largest request"
+    )
+    parser.add_argument(
+        "--dedup-window", type=int, default=d.dedup_window, help="client order ids remembered"
+    )
+    parser.add_argument("--grace", type=float, default=d.grace, help="shutdown grace, seconds")
+
+
+def config_from_args(args: argparse.Namespace) -> EngineConfig:
+    """Build the config, reading the instruments and accounts files.
+
+    Raises ``InstrumentFileError`` or ``AccountsFileError`` with a readable message.
+    """
+    instruments = (
+        tuple(load_instruments(args.instruments).values())
+        if args.instruments
+        else DEFAULT_INSTRUMENTS
+    )
+    return EngineConfig(
+        engine_id=args.engine_id,
+        host=args.host,
+        port=args.port,
+        metrics_port=args.metrics_port,
+        instruments=instruments,
+        accounts=load_accounts(args.accounts) if args.accounts else {},
+        data_dir=args.data_dir,
+        ready_file=args.ready_file,
+        log_level=args.log_level,
+        rate_limit=args.rate_limit,
+        max_streams_per_account=args.max_streams,
+        max_message_bytes=args.max_message_bytes,
+        dedup_window=args.dedup_window,
+        grace=args.grace,
+    )

@@ -1,0 +1,129 @@
+"""Prometheus metrics of one engine, in a registry of its own.
+
+A registry per engine (not the process-global default) lets tests run several engines
+in one process and keeps each engine's numbers apart. Labels stay bounded: symbol, and
+small closed enums (order type, outcome, reject reason, side); never an order id or an
+account. Children are resolved once per symbol, off the hot path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from dome.core.types import OrderStatus, RejectReason
+
+_LATENCY_BUCKETS = (
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+    0.5, 1.0,
+)  # fmt: skip
+_BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+
+#: Order "types" as counted: the order types, plus cancel and amend commands.
+COMMAND_TYPES = ("limit", "market", "ioc", "fok", "post_only", "cancel", "amend")
+
+
+@dataclass
+class SymbolMetrics:
+    """The children of one symbol, bound once so the hot path skips label lookups."""
+
+    orders: dict[tuple[str, str], Any] = field(default_factory=dict)
+    rejects: dict[RejectReason, Any] = field(default_factory=dict)
+    trades: Any = None
+    duplicates: Any = None
+    match_seconds: Any = None
+    batch_size: Any = None
+    sequence: Any = None
+    bid_levels: Any = None
+    ask_levels: Any = None
+
+
+class EngineMetrics:
+    """Every metric the engine exports."""
+
+    def __init__(self, engine_id: str, role: str = "engine") -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.info = Gauge(
+            "dome_engine_info", "Always 1; names this engine.", ["engine", "role"], registry=r
+        )
+        self.info.labels(engine_id, role).set(1)
+        self.orders = Counter(
+            "dome_orders_total",
+            "Commands applied, by order type (or cancel/amend) and outcome status.",
+            ["symbol", "type", "outcome"],
+            registry=r,
+        )
+        self.rejects = Counter(
+            "dome_rejects_total", "Rejected commands by reason.", ["symbol", "reason"], registry=r
+        )
+        self.trades = Counter("dome_trades_total", "Trades.", ["symbol"], registry=r)
+        self.duplicates = Counter(
+            "dome_duplicate_orders_total",
+            "New orders answered from the idempotency window.",
+            ["symbol"],
+            registry=r,
+        )
+        self.match_seconds = Histogram(
+            "dome_match_seconds",
+            "Time to apply one sequenced batch to the book.",
+            ["symbol"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.order_latency = Histogram(
+            "dome_order_latency_seconds",
+            "Time from receiving a trading call to answering it (a batch for SubmitOrders).",
+            ["method"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "dome_batch_size",
+            "Commands per sequenced batch.",
+            ["symbol"],
+            buckets=_BATCH_BUCKETS,
+            registry=r,
+        )
+        self.sequence = Gauge(
+            "dome_sequence", "Last sequence number applied.", ["symbol"], registry=r
+        )
+        self.book_levels = Gauge(
+            "dome_book_levels", "Price levels on the book.", ["symbol", "side"], registry=r
+        )
+        self.refused = Counter(
+            "dome_refused_calls_total",
+            "Calls refused with a gRPC error, by status code.",
+            ["code"],
+            registry=r,
+        )
+        self.open_streams = Gauge(
+            "dome_open_streams", "Open server streams, by kind.", ["kind"], registry=r
+        )
+
+    def for_symbol(self, symbol: str) -> SymbolMetrics:
+        """Bind every per-symbol child once."""
+        m = SymbolMetrics(
+            trades=self.trades.labels(symbol),
+            duplicates=self.duplicates.labels(symbol),
+            match_seconds=self.match_seconds.labels(symbol),
+            batch_size=self.batch_size.labels(symbol),
+            sequence=self.sequence.labels(symbol),
+            bid_levels=self.book_levels.labels(symbol, "bid"),
+            ask_levels=self.book_levels.labels(symbol, "ask"),
+        )
+        for kind in COMMAND_TYPES:
+            for status in OrderStatus:
+                m.orders[kind, status.name.lower()] = self.orders.labels(
+                    symbol, kind, status.name.lower()
+                )
+        for reason in RejectReason:
+            m.rejects[reason] = self.rejects.labels(symbol, reason.name.lower())
+        return m
+
+    def serve(self, host: str, port: int) -> tuple[int, Any]:
+        """Serve ``/metrics`` over HTTP in a thread; returns the bound port and the server."""
+        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        return int(server.server_port), server

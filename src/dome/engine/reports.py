@@ -1,0 +1,182 @@
+"""Execution reports: what each account is told about its own orders.
+
+Every event goes to the account(s) it concerns (both maker and taker of a trade), each
+report chained by ``prev_seq`` per (account, symbol) so a subscriber sees a gap. The
+chain advances whether or not anyone listens, so it is the same for every subscriber;
+messages are only built for accounts with an open stream.
+
+Events name orders by id only, so this stage remembers the client order id (and
+whether it has traded) of every resting order, to put them on maker reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from dome.core.commands import NewOrder
+from dome.core.events import OrderAmended, OrderCancelled, OrderRejected, OrderRested, Trade
+from dome.core.types import OrderStatus, RejectReason, Side
+from dome.engine.feeds import Topic
+from dome.engine.sequencer import Applied
+from dome.instruments import InstrumentSpec
+from dome.v1 import common_pb2 as pb
+from dome.v1 import trading_pb2 as tr
+
+_NEW = tr.ExecType.ValueType(tr.EXEC_TYPE_NEW)
+_TRADE = tr.ExecType.ValueType(tr.EXEC_TYPE_TRADE)
+_CANCELLED = tr.ExecType.ValueType(tr.EXEC_TYPE_CANCELLED)
+_AMENDED = tr.ExecType.ValueType(tr.EXEC_TYPE_AMENDED)
+_REJECTED = tr.ExecType.ValueType(tr.EXEC_TYPE_REJECTED)
+
+ReportTopic = Topic[str, tr.ExecutionReport]
+
+
+def _other(side: Side) -> Side:
+    return Side.SELL if side == Side.BUY else Side.BUY
+
+
+class ExecutionReporter:
+    """Turns one symbol's applied batches into execution reports."""
+
+    def __init__(self, spec: InstrumentSpec, topic: ReportTopic) -> None:
+        self.spec = spec
+        self._topic = topic
+        self._prev: dict[str, int] = {}
+        #: order id -> [client order id, has traded], for orders on the book.
+        self._resting: dict[int, list[object]] = {}
+
+    def client_order_id(self, order_id: int) -> str:
+        """The client order id of a resting order ("" if unknown)."""
+        entry = self._resting.get(order_id)
+        return str(entry[0]) if entry else ""
+
+    def has_traded(self, order_id: int) -> bool:
+        """Whether a resting order has been partly filled."""
+        entry = self._resting.get(order_id)
+        return bool(entry and entry[1])
+
+    def on_batch(self, batch: Sequence[Applied]) -> None:
+        """Report every event of ``batch``; annotate each with its order's client id."""
+        for applied in batch:
+            cmd = applied.cmd
+            if type(cmd) is NewOrder:
+                applied.client_order_id = cmd.client_order_id
+            else:
+                applied.client_order_id = self.client_order_id(cmd.order_id)
+            if not applied.result.duplicate:
+                self._report(applied)
+
+    def _report(self, applied: Applied) -> None:
+        cmd = applied.cmd
+        ts = cmd.timestamp_ns
+        coid = applied.client_order_id
+        resting = self._resting
+        send = self._send
+        traded = False
+        for ev in applied.result.events:
+            kind = type(ev)
+            if kind is Trade:
+                assert isinstance(ev, Trade)
+                traded = True
+                maker = resting.get(ev.maker_order_id)
+                maker_coid = str(maker[0]) if maker else ""
+                if ev.maker_remaining == 0:
+                    resting.pop(ev.maker_order_id, None)
+                elif maker:
+                    maker[1] = True
+                if ev.taker_remaining == 0:
+                    resting.pop(ev.taker_order_id, None)
+                price, qty = ev.price, ev.qty
+                send(ev.maker_account, ev.seq, ts, _TRADE, ev.maker_order_id, maker_coid,
+                     _other(ev.aggressor), _filled(ev.maker_remaining), price,
+                     ev.maker_remaining, (ev.trade_id, price, qty, True))  # fmt: skip
+                send(ev.taker_account, ev.seq, ts, _TRADE, ev.taker_order_id, coid,
+                     ev.aggressor, _filled(ev.taker_remaining), _taker_price(cmd, price),
+                     ev.taker_remaining, (ev.trade_id, price, qty, False))  # fmt: skip
+            elif kind is OrderRested:
+                assert isinstance(ev, OrderRested)
+                entry = resting.get(ev.order_id)
+                traded = traded or bool(entry and entry[1])
+                resting[ev.order_id] = [coid, traded]
+                status = OrderStatus.PARTIALLY_FILLED if traded else OrderStatus.NEW
+                send(ev.account, ev.seq, ts, _NEW, ev.order_id, coid, ev.side, status,
+                     ev.price, ev.remaining)  # fmt: skip
+            elif kind is OrderCancelled:
+                assert isinstance(ev, OrderCancelled)
+                entry = resting.pop(ev.order_id, None)
+                ev_coid = str(entry[0]) if entry else coid
+                send(ev.account, ev.seq, ts, _CANCELLED, ev.order_id, ev_coid, ev.side,
+                     OrderStatus.CANCELLED, ev.price, 0, None, ev.cancelled_qty)  # fmt: skip
+            elif kind is OrderAmended:
+                assert isinstance(ev, OrderAmended)
+                status = (
+                    OrderStatus.PARTIALLY_FILLED
+                    if self.has_traded(ev.order_id)
+                    else OrderStatus.NEW
+                )
+                send(ev.account, ev.seq, ts, _AMENDED, ev.order_id, coid, ev.side, status,
+                     ev.new_price, ev.new_remaining)  # fmt: skip
+            elif kind is OrderRejected:
+                assert isinstance(ev, OrderRejected)
+                side = cmd.side if type(cmd) is NewOrder else None
+                price = cmd.price if type(cmd) is NewOrder else 0
+                send(ev.account, ev.seq, ts, _REJECTED, ev.order_id, coid, side,
+                     OrderStatus.REJECTED, price, 0, None, 0, ev.reason)  # fmt: skip
+
+    def _send(
+        self,
+        account: str,
+        seq: int,
+        ts: int,
+        exec_type: tr.ExecType.ValueType,
+        order_id: int,
+        coid: str,
+        side: Side | None,
+        status: OrderStatus,
+        price: int,
+        remaining: int,
+        fill: tuple[int, int, int, bool] | None = None,
+        cancelled: int = 0,
+        reason: RejectReason = RejectReason.NONE,
+    ) -> None:
+        prev = self._prev.get(account, 0)
+        self._prev[account] = seq
+        if not self._topic.has(account):
+            return
+        spec = self.spec
+        report = tr.ExecutionReport(
+            symbol=spec.symbol,
+            seq=seq,
+            prev_seq=prev,
+            timestamp_ns=ts,
+            exec_type=exec_type,
+            order_id=order_id,
+            client_order_id=coid,
+            side=pb.Side.ValueType(side or 0),
+            status=pb.OrderStatus.ValueType(status),
+            price=spec.ticks_to_price(price) if price else "",
+            remaining_qty=spec.lots_to_qty(remaining),
+            cancelled_qty=spec.lots_to_qty(cancelled) if cancelled else "",
+            reject_reason=pb.RejectReason.ValueType(reason),
+        )
+        if fill is not None:
+            trade_id, fill_price, qty, maker = fill
+            report.fill.CopyFrom(
+                pb.Fill(
+                    trade_id=trade_id,
+                    price=spec.ticks_to_price(fill_price),
+                    qty=spec.lots_to_qty(qty),
+                    maker=maker,
+                )
+            )
+        self._topic.publish(account, report)
+
+
+def _filled(remaining: int) -> OrderStatus:
+    return OrderStatus.FILLED if remaining == 0 else OrderStatus.PARTIALLY_FILLED
+
+
+def _taker_price(cmd: object, trade_price: int) -> int:
+    """The taker's own limit price where it has one (a market order reports the trade's)."""
+    price = getattr(cmd, "price", 0)
+    return int(price) if price else trade_price

@@ -1,0 +1,165 @@
+"""Run an engine node: the gRPC server, health, reflection, metrics, ready file, shutdown.
+
+``serve`` is the one way to run an engine, whether from ``python -m dome.engine``, from
+``dome engine``/``dome up`` or from a test in-process: it returns when ``stop`` is set
+(or on SIGINT/SIGTERM when it installs the handlers), after a graceful ``stop(grace)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from dome.engine.config import EngineConfig, config_from_args
+from dome.engine.logs import configure as configure_logs
+from dome.engine.market_data import MarketDataServicer
+from dome.engine.metrics import EngineMetrics
+from dome.engine.node import EngineNode, NodeLimits
+from dome.engine.security import AccountsFileError, Gate, StreamSlots
+from dome.engine.trading import TradingServicer
+from dome.instruments import InstrumentFileError
+from dome.v1 import market_data_pb2, market_data_pb2_grpc, trading_pb2, trading_pb2_grpc
+
+log = logging.getLogger("dome.engine")
+
+SERVICE_NAMES = (
+    trading_pb2.DESCRIPTOR.services_by_name["TradingService"].full_name,
+    market_data_pb2.DESCRIPTOR.services_by_name["MarketDataService"].full_name,
+)
+
+
+@dataclass(frozen=True)
+class ReadyInfo:
+    """What a running engine tells whoever started it (also the ready file's content)."""
+
+    role: str
+    id: str
+    address: str
+    pid: int
+    metrics: str
+
+
+def write_ready_file(path: Path, info: ReadyInfo) -> None:
+    """Write ``info`` as JSON atomically: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(asdict(info)) + "\n")
+    os.replace(tmp, path)
+
+
+async def serve_from_args(args: argparse.Namespace) -> None:
+    """Configure logging from ``args`` (of ``add_engine_arguments``), then ``serve``.
+
+    Exits with status 2 and a one-line message when a config file is unusable.
+    """
+    configure_logs(args.log_level, engine=args.engine_id)
+    try:
+        config = config_from_args(args)
+    except (InstrumentFileError, AccountsFileError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    await serve(config)
+
+
+def _client_host(host: str) -> str:
+    """A host a local client can dial for a server bound to ``host``."""
+    return "127.0.0.1" if host in ("", "0.0.0.0", "::", "[::]") else host
+
+
+async def serve(
+    config: EngineConfig,
+    ready: Callable[[ReadyInfo], None] | None = None,
+    stop: asyncio.Event | None = None,
+    *,
+    handle_signals: bool = True,
+) -> None:
+    """Serve until ``stop`` is set or a SIGINT/SIGTERM arrives, then shut down gracefully."""
+    stop = stop or asyncio.Event()
+    metrics = EngineMetrics(config.engine_id)
+    node = EngineNode(
+        config.instruments,
+        metrics,
+        limits=NodeLimits(dedup_window=config.dedup_window),
+    )
+    gate = Gate(config.accounts, rate=config.rate_limit, max_streams=config.max_streams_per_account)
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", config.max_message_bytes),
+            ("grpc.so_reuseport", 0),
+        ]
+    )
+    trading_pb2_grpc.add_TradingServiceServicer_to_server(
+        TradingServicer(node, gate, metrics), server
+    )
+    market_data_pb2_grpc.add_MarketDataServiceServicer_to_server(
+        MarketDataServicer(node, StreamSlots(config.max_public_streams)), server
+    )
+    # grpc-stubs predate the asyncio health servicer, hence the ignore.
+    health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    port = server.add_insecure_port(f"{config.host}:{config.port}")
+    if config.data_dir is not None:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+
+    node.start()
+    await server.start()
+    metrics_server = None
+    metrics_url = ""
+    if config.metrics_port >= 0:
+        metrics_port, metrics_server = metrics.serve(config.host, config.metrics_port)
+        metrics_url = f"http://{_client_host(config.host)}:{metrics_port}/metrics"
+    for name in ("", *SERVICE_NAMES):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    loop = asyncio.get_running_loop()
+    if handle_signals:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+    info = ReadyInfo(
+        role="engine",
+        id=config.engine_id,
+        address=f"{_client_host(config.host)}:{port}",
+        pid=os.getpid(),
+        metrics=metrics_url,
+    )
+    log.info(
+        "engine serving",
+        extra={**asdict(info), "symbols": sorted(node.symbols), "accounts": len(config.accounts)},
+    )
+    if config.ready_file is not None:
+        write_ready_file(config.ready_file, info)
+    if ready is not None:
+        ready(info)
+
+    try:
+        await stop.wait()
+    finally:
+        log.info("engine stopping", extra={"grace": config.grace})
+        for name in ("", *SERVICE_NAMES):
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await server.stop(config.grace)
+        await node.stop()
+        if metrics_server is not None:
+            metrics_server.shutdown()
+            metrics_server.server_close()
+        if handle_signals:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+        if config.ready_file is not None:
+            config.ready_file.unlink(missing_ok=True)
+        log.info("engine stopped")

@@ -1,0 +1,144 @@
+"""``dome.v1.TradingService``: authenticate, admit, hand to the node, answer.
+
+Each method is a few lines: who is calling (``Gate``), may they (rate, streams), then
+the node does the work. Errors become statuses in ``errors.guard``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any
+
+import grpc
+
+from dome.engine.errors import guard
+from dome.engine.metrics import EngineMetrics
+from dome.engine.node import EngineNode
+from dome.engine.security import Gate
+from dome.v1 import trading_pb2 as tr
+from dome.v1 import trading_pb2_grpc as tr_grpc
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+#: Request batches a SubmitOrders stream may have in flight before it stops reading.
+_STREAM_WINDOW = 64
+
+
+class TradingServicer(tr_grpc.TradingServiceServicer):
+    """Order entry and execution reports."""
+
+    def __init__(self, node: EngineNode, gate: Gate, metrics: EngineMetrics) -> None:
+        self._node = node
+        self._gate = gate
+        self._latency = {
+            name: metrics.order_latency.labels(name)
+            for name in ("SubmitOrder", "CancelOrder", "AmendOrder", "SubmitOrders")
+        }
+        self._streams = metrics.open_streams
+
+    async def _one(self, method: str, action: tr.OrderAction, context: Context) -> tr.OrderResult:
+        started = time.perf_counter()
+        async with guard(context, method):
+            account = self._gate.account(context)
+            self._gate.admit(account, 1)
+            result = await self._node.submit_one(account, action)
+            self._latency[method].observe(time.perf_counter() - started)
+            return result
+        raise AssertionError("unreachable: guard aborts")  # pragma: no cover
+
+    async def SubmitOrder(self, request: tr.SubmitOrderRequest, context: Context) -> tr.OrderResult:
+        return await self._one("SubmitOrder", tr.OrderAction(submit=request), context)
+
+    async def CancelOrder(self, request: tr.CancelOrderRequest, context: Context) -> tr.OrderResult:
+        return await self._one("CancelOrder", tr.OrderAction(cancel=request), context)
+
+    async def AmendOrder(self, request: tr.AmendOrderRequest, context: Context) -> tr.OrderResult:
+        return await self._one("AmendOrder", tr.OrderAction(amend=request), context)
+
+    async def SubmitOrders(
+        self, request_iterator: AsyncIterator[tr.OrderBatch], context: Context
+    ) -> AsyncIterator[tr.OrderBatchResult]:
+        async with guard(context, "SubmitOrders"):
+            account = self._gate.account(context)
+            with self._gate.streams.hold(account), self._track("orders"):
+                # Reading runs ahead of answering so a client can pipeline batches; the
+                # bounded queue keeps a client that never reads answers from piling up.
+                inflight: asyncio.Queue[
+                    tuple[int, float, list[Awaitable[tr.OrderResult]]] | None
+                ] = asyncio.Queue(_STREAM_WINDOW)
+                reader = asyncio.create_task(
+                    self._read_batches(account, request_iterator, inflight)
+                )
+                try:
+                    while (item := await inflight.get()) is not None:
+                        batch_id, started, answers = item
+                        results = [await answer for answer in answers]
+                        yield tr.OrderBatchResult(batch_id=batch_id, results=results)
+                        self._latency["SubmitOrders"].observe(time.perf_counter() - started)
+                    await reader  # re-raises what stopped the reader (rate limit, ...)
+                finally:
+                    reader.cancel()
+
+    async def _read_batches(
+        self,
+        account: str,
+        requests: AsyncIterator[tr.OrderBatch],
+        inflight: asyncio.Queue[tuple[int, float, list[Awaitable[tr.OrderResult]]] | None],
+    ) -> None:
+        try:
+            async for batch in requests:
+                started = time.perf_counter()
+                self._gate.admit(account, max(1, len(batch.actions)))
+                answers = self._node.submit(account, batch.actions)
+                await inflight.put((batch.batch_id, started, answers))
+        except Exception:
+            # Wake the writer; it then awaits this task to learn why it stopped.
+            await inflight.put(None)
+            raise
+        await inflight.put(None)
+
+    async def ListOpenOrders(
+        self, request: tr.ListOpenOrdersRequest, context: Context
+    ) -> tr.ListOpenOrdersResponse:
+        async with guard(context, "ListOpenOrders"):
+            account = self._gate.account(context)
+            return self._node.open_orders(account, request.symbol)
+        raise AssertionError("unreachable: guard aborts")  # pragma: no cover
+
+    async def StreamExecutions(
+        self, request: tr.StreamExecutionsRequest, context: Context
+    ) -> AsyncIterator[tr.ExecutionReport]:
+        async with guard(context, "StreamExecutions"):
+            account = self._gate.account(context)
+            symbols = set(request.symbols)
+            for symbol in symbols:
+                self._node.symbol(symbol)  # NotFound for a symbol not traded here
+            with (
+                self._gate.streams.hold(account),
+                self._track("executions"),
+                self._node.executions.subscribe([account]) as sub,
+            ):
+                # Headers now: the client knows the subscription is live before any report.
+                await context.send_initial_metadata(())
+                while True:
+                    for report in await sub.next_items():
+                        if not symbols or report.symbol in symbols:
+                            yield report
+
+    def _track(self, kind: str) -> Any:
+        return _Gauged(self._streams.labels(kind))
+
+
+class _Gauged:
+    """Count an open stream on a gauge for the duration of a ``with`` block."""
+
+    def __init__(self, gauge: Any) -> None:
+        self._gauge = gauge
+
+    def __enter__(self) -> None:
+        self._gauge.inc()
+
+    def __exit__(self, *exc: object) -> None:
+        self._gauge.dec()
