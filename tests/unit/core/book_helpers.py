@@ -211,3 +211,44 @@ class Session:
             self.book.instrument.symbol, self.seq, trade_id, before
         )
         return lines
+
+
+class Ledger:
+    """Open orders as the events tell them, rebuilt without looking inside any book."""
+
+    def __init__(self) -> None:
+        self.open: dict[int, tuple[Side, int, int]] = {}
+
+    def apply(self, events: list[Event]) -> None:
+        incoming: dict[int, int] = {}
+        for ev in events:
+            if isinstance(ev, OrderAccepted):
+                incoming[ev.order_id] = ev.qty
+            elif isinstance(ev, OrderAmended):
+                side, price, remaining = self.open.pop(ev.order_id)
+                assert (side, price, remaining) == (ev.side, ev.old_price, ev.old_remaining)
+                if ev.priority_kept:
+                    self.open[ev.order_id] = (side, price, ev.new_remaining)
+                else:
+                    incoming[ev.order_id] = ev.new_remaining
+            elif isinstance(ev, Trade):
+                side, price, remaining = self.open.pop(ev.maker_order_id)
+                assert price == ev.price, "trades happen at the maker's price"
+                assert remaining - ev.qty == ev.maker_remaining
+                if ev.maker_remaining:
+                    self.open[ev.maker_order_id] = (side, price, ev.maker_remaining)
+                assert incoming[ev.taker_order_id] - ev.qty == ev.taker_remaining
+                incoming[ev.taker_order_id] = ev.taker_remaining
+            elif isinstance(ev, OrderRested):
+                assert incoming.pop(ev.order_id) == ev.remaining
+                self.open[ev.order_id] = (ev.side, ev.price, ev.remaining)
+            elif isinstance(ev, OrderCancelled):
+                if ev.was_resting:
+                    assert self.open.pop(ev.order_id)[2] == ev.cancelled_qty
+                else:
+                    assert incoming.pop(ev.order_id) == ev.cancelled_qty
+        # what is still incoming must have been filled completely
+        assert all(left == 0 for left in incoming.values()), incoming
+
+    def matches(self, book: Book) -> bool:
+        return self.open == {o.order_id: (o.side, o.price, o.remaining) for o in book.orders()}
