@@ -1,0 +1,279 @@
+"""Typed results of the SDK: frozen dataclasses with ``Decimal`` prices and quantities.
+
+The wire carries decimal strings and integer enums; callers should never see either.
+Decoding lives here, next to the types, so every call returns the same shapes. Enums are
+the core's (``dome.core.types``), whose values the proto enums mirror one to one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import IntEnum
+
+from dome.core.types import OrderStatus, OrderType, RejectReason, SelfTradePrevention, Side
+from dome.v1 import common_pb2, market_data_pb2, trading_pb2
+
+
+def dec(text: str) -> Decimal:
+    """A wire decimal string as ``Decimal``; the empty string (unset) is zero."""
+    return Decimal(text) if text else Decimal(0)
+
+
+def enum_name(value: IntEnum | None) -> str | None:
+    """Lowercase name for JSON and tables (``Side.BUY -> "buy"``)."""
+    return None if value is None else value.name.lower()
+
+
+def _status(raw: int) -> OrderStatus | None:
+    return OrderStatus(raw) if raw else None
+
+
+def _side(raw: int) -> Side | None:
+    return Side(raw) if raw else None
+
+
+@dataclass(frozen=True)
+class Fill:
+    """One trade seen from one of its orders."""
+
+    trade_id: int
+    price: Decimal
+    qty: Decimal
+    maker: bool
+
+    @classmethod
+    def from_proto(cls, msg: common_pb2.Fill) -> Fill:
+        return cls(msg.trade_id, dec(msg.price), dec(msg.qty), msg.maker)
+
+
+@dataclass(frozen=True)
+class OrderResult:
+    """What a submit, cancel or amend did to one order."""
+
+    symbol: str
+    order_id: int
+    client_order_id: str
+    status: OrderStatus | None
+    reject_reason: RejectReason | None
+    reject_message: str
+    filled_qty: Decimal
+    remaining_qty: Decimal
+    cancelled_qty: Decimal
+    fills: tuple[Fill, ...]
+    seq: int
+    duplicate: bool
+
+    @property
+    def rejected(self) -> bool:
+        """True when an exchange rule refused the command."""
+        return self.status is OrderStatus.REJECTED
+
+    @property
+    def is_open(self) -> bool:
+        """True when the order rests on the book after this command."""
+        return self.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
+
+    @classmethod
+    def from_proto(cls, msg: trading_pb2.OrderResult) -> OrderResult:
+        status = _status(msg.status)
+        reason = RejectReason(msg.reject_reason) if msg.reject_reason else None
+        return cls(
+            symbol=msg.symbol,
+            order_id=msg.order_id,
+            client_order_id=msg.client_order_id,
+            status=status,
+            # A reason only means something on a reject; cancels carry theirs elsewhere.
+            reject_reason=reason if status is OrderStatus.REJECTED else None,
+            reject_message=msg.reject_message,
+            filled_qty=dec(msg.filled_qty),
+            remaining_qty=dec(msg.remaining_qty),
+            cancelled_qty=dec(msg.cancelled_qty),
+            fills=tuple(Fill.from_proto(f) for f in msg.fills),
+            seq=msg.seq,
+            duplicate=msg.duplicate,
+        )
+
+
+@dataclass(frozen=True)
+class OpenOrder:
+    """One of the caller's resting orders."""
+
+    order_id: int
+    client_order_id: str
+    side: Side | None
+    price: Decimal
+    qty: Decimal
+    remaining_qty: Decimal
+    status: OrderStatus | None
+    type: OrderType | None
+
+    @classmethod
+    def from_proto(cls, msg: trading_pb2.OpenOrder) -> OpenOrder:
+        return cls(
+            order_id=msg.order_id,
+            client_order_id=msg.client_order_id,
+            side=_side(msg.side),
+            price=dec(msg.price),
+            qty=dec(msg.qty),
+            remaining_qty=dec(msg.remaining_qty),
+            status=_status(msg.status),
+            type=OrderType(msg.type) if msg.type else None,
+        )
+
+
+@dataclass(frozen=True)
+class Level:
+    """One price level: total open quantity and how many orders make it up."""
+
+    price: Decimal
+    qty: Decimal
+    order_count: int
+
+    @classmethod
+    def from_proto(cls, msg: common_pb2.PriceLevel) -> Level:
+        return cls(dec(msg.price), dec(msg.qty), msg.order_count)
+
+
+@dataclass(frozen=True)
+class BookSnapshot:
+    """A consistent book at one sequence number; each side best first."""
+
+    symbol: str
+    seq: int
+    bids: tuple[Level, ...]
+    asks: tuple[Level, ...]
+
+    @property
+    def best_bid(self) -> Level | None:
+        return self.bids[0] if self.bids else None
+
+    @property
+    def best_ask(self) -> Level | None:
+        return self.asks[0] if self.asks else None
+
+    @classmethod
+    def from_proto(cls, msg: market_data_pb2.BookSnapshot) -> BookSnapshot:
+        return cls(
+            msg.symbol,
+            msg.seq,
+            tuple(Level.from_proto(lv) for lv in msg.bids),
+            tuple(Level.from_proto(lv) for lv in msg.asks),
+        )
+
+
+@dataclass(frozen=True)
+class Trade:
+    """A public trade."""
+
+    symbol: str
+    seq: int
+    trade_id: int
+    price: Decimal
+    qty: Decimal
+    aggressor: Side | None
+    timestamp_ns: int
+
+    @classmethod
+    def from_proto(cls, msg: market_data_pb2.TradeEvent) -> Trade:
+        return cls(
+            msg.symbol,
+            msg.seq,
+            msg.trade_id,
+            dec(msg.price),
+            dec(msg.qty),
+            _side(msg.aggressor),
+            msg.timestamp_ns,
+        )
+
+
+class ExecType(IntEnum):
+    """Kind of execution report; mirrors ``dome.v1.ExecType``."""
+
+    NEW = 1
+    TRADE = 2
+    CANCELLED = 3
+    AMENDED = 4
+    REJECTED = 5
+
+
+@dataclass(frozen=True)
+class Execution:
+    """Something happened to one of the account's orders (pushed by StreamExecutions)."""
+
+    symbol: str
+    seq: int
+    prev_seq: int
+    timestamp_ns: int
+    exec_type: ExecType | None
+    order_id: int
+    client_order_id: str
+    side: Side | None
+    status: OrderStatus | None
+    price: Decimal
+    remaining_qty: Decimal
+    fill: Fill | None
+    cancelled_qty: Decimal
+    reject_reason: RejectReason | None
+
+    @classmethod
+    def from_proto(cls, msg: trading_pb2.ExecutionReport) -> Execution:
+        return cls(
+            symbol=msg.symbol,
+            seq=msg.seq,
+            prev_seq=msg.prev_seq,
+            timestamp_ns=msg.timestamp_ns,
+            exec_type=ExecType(msg.exec_type) if msg.exec_type else None,
+            order_id=msg.order_id,
+            client_order_id=msg.client_order_id,
+            side=_side(msg.side),
+            status=_status(msg.status),
+            price=dec(msg.price),
+            remaining_qty=dec(msg.remaining_qty),
+            fill=Fill.from_proto(msg.fill) if msg.HasField("fill") else None,
+            cancelled_qty=dec(msg.cancelled_qty),
+            reject_reason=RejectReason(msg.reject_reason) if msg.reject_reason else None,
+        )
+
+
+@dataclass(frozen=True)
+class NewOrder:
+    """A submit for bulk flow (``Client.submit_orders``); same meaning as ``submit_order``."""
+
+    symbol: str
+    side: Side | str
+    qty: Decimal | str
+    price: Decimal | str | None = None
+    type: OrderType | str = OrderType.LIMIT
+    client_order_id: str | None = None
+    stp: SelfTradePrevention | None = None
+
+
+@dataclass(frozen=True)
+class CancelOrder:
+    """A cancel for bulk flow."""
+
+    symbol: str
+    order_id: int
+
+
+@dataclass(frozen=True)
+class AmendOrder:
+    """An amend for bulk flow; ``None`` keeps the current value."""
+
+    symbol: str
+    order_id: int
+    qty: Decimal | str | None = None
+    price: Decimal | str | None = None
+
+
+Action = NewOrder | CancelOrder | AmendOrder
+
+
+@dataclass
+class StreamStats:
+    """What a pushed stream has seen: messages, detected gaps, resyncs."""
+
+    messages: int = 0
+    gaps: int = 0
+    resyncs: int = 0

@@ -1,0 +1,133 @@
+"""Simulated traders: K predefined bots cycling over example strategies, accounts and symbols.
+
+The point is a lively, repeatable market for demos (`dome up --simulate K`) and tests:
+the first bots share the first symbol (a market maker, then a random trader, then a
+momentum taker) so that even two bots trade with each other from the first second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+
+from dome.client.bots import Bot, BotRunner, BotStats
+from dome.client.client import Client
+from dome.client.strategies import MarketMaker, MomentumTaker, RandomTrader
+
+#: Where a bot starts quoting when a book is empty and has never traded.
+REFERENCE_PRICES: dict[str, Decimal] = {
+    "BTC-USD": Decimal(30000),
+    "ETH-USD": Decimal(2000),
+    "SOL-USD": Decimal(100),
+    "XYZ": Decimal(100),
+}
+
+KINDS: tuple[type[Bot], ...] = (MarketMaker, RandomTrader, MomentumTaker)
+
+
+@dataclass(frozen=True)
+class BotConfig:
+    """One simulated trader: which strategy, on which symbol, as which account."""
+
+    kind: type[Bot]
+    symbol: str
+    account: str
+    seed: int
+
+    def build(self) -> Bot:
+        ref = REFERENCE_PRICES.get(self.symbol, Decimal(100))
+        return self.kind(self.symbol, seed=self.seed, ref_price=ref)
+
+
+def predefined(
+    count: int, symbols: list[str], accounts: list[str], seed: int = 1
+) -> list[BotConfig]:
+    """The first ``count`` configurations: strategies cycle fastest, then symbols.
+
+    >>> [(c.kind.__name__, c.symbol, c.account) for c in predefined(4, ["A", "B"], ["x", "y"])]
+    [('MarketMaker', 'A', 'x'), ('RandomTrader', 'A', 'y'), ('MomentumTaker', 'A', 'x'), \
+('MarketMaker', 'B', 'y')]
+    """
+    if not symbols or not accounts:
+        raise ValueError("a simulation needs at least one symbol and one account")
+    return [
+        BotConfig(
+            KINDS[i % len(KINDS)],
+            symbols[(i // len(KINDS)) % len(symbols)],
+            accounts[i % len(accounts)],
+            seed + i,
+        )
+        for i in range(count)
+    ]
+
+
+@dataclass
+class SimulationTotals:
+    """What all bots did together."""
+
+    orders: int = 0
+    trades: int = 0
+    rejects: int = 0
+    errors: int = 0
+
+    def to_json(self, duration_s: float) -> dict[str, object]:
+        return {
+            "orders": self.orders,
+            "trades": self.trades,
+            "rejects": self.rejects,
+            "duration_s": round(duration_s, 3),
+        }
+
+
+class Simulation:
+    """Runs bots against one target until stopped; one client per account."""
+
+    def __init__(self, target: str, tokens: dict[str, str], configs: list[BotConfig]) -> None:
+        missing = {c.account for c in configs} - set(tokens)
+        if missing:
+            raise ValueError(f"no token for accounts: {', '.join(sorted(missing))}")
+        self.target = target
+        self.configs = configs
+        self.clients = {acct: Client(target, tokens[acct]) for acct in {c.account for c in configs}}
+        self.runners = [
+            BotRunner(c.build(), self.clients[c.account], tag=f"sim{i}-{c.seed}")
+            for i, c in enumerate(configs)
+        ]
+        self.started = time.monotonic()
+
+    def totals(self) -> SimulationTotals:
+        out = SimulationTotals()
+        for runner in self.runners:
+            s: BotStats = runner.stats
+            out.orders += s.orders
+            out.trades += s.trades
+            out.rejects += s.rejects
+            out.errors += s.errors
+        return out
+
+    async def run(self, stop: asyncio.Event) -> SimulationTotals:
+        """Connect, trade until ``stop``, take resting orders off, disconnect."""
+        self.started = time.monotonic()
+        try:
+            for client in self.clients.values():
+                await client.connect()
+            tasks = [asyncio.create_task(r.run(stop)) for r in self.runners]
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    asyncio.gather(*(r.cancel_all() for r in self.runners)), timeout=2.0
+                )
+        finally:
+            for client in self.clients.values():
+                await client.close()
+        return self.totals()
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started

@@ -1,0 +1,79 @@
+"""Bots against a real engine: the framework places, tracks and cancels; bots trade."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from decimal import Decimal
+
+from client_helpers import eventually
+from engine_harness import EngineProcess
+
+from dome.client import Bot, Client, MarketView, Place
+from dome.client.bots import BotAction, BotRunner
+from dome.client.models import Execution, Fill
+from dome.client.simulation import Simulation, predefined
+from dome.core.types import OrderType, Side
+
+
+class OneShotSeller(Bot):
+    """Places one resting sell and remembers its fills: the smallest possible bot."""
+
+    interval = 0.01
+
+    def __init__(self, symbol: str) -> None:
+        super().__init__(symbol)
+        self.placed = False
+        self.fills: list[Fill] = []
+
+    def generate_orders(self, view: MarketView) -> Sequence[BotAction]:
+        if self.placed:
+            return ()
+        self.placed = True
+        return (Place(Side.SELL, Decimal(4), Decimal(25), OrderType.LIMIT),)
+
+    def on_fill(self, fill: Fill, execution: Execution) -> None:
+        self.fills.append(fill)
+
+
+async def test_bot_gets_its_fills_and_sees_its_orders(engine: EngineProcess) -> None:
+    sym = engine.symbol()
+    bot = OneShotSeller(sym)
+    stop = asyncio.Event()
+    async with (
+        Client(engine.address, engine.accounts["carol"]) as carol,
+        Client(engine.address, engine.accounts["bob"]) as bob,
+    ):
+        runner = BotRunner(bot, carol, tag="oneshot")
+        task = asyncio.create_task(runner.run(stop))
+        await eventually(lambda: carol.open_orders(sym), "the bot's order")
+        async with asyncio.timeout(5):
+            # Execution streams have no first message: keep taking until a fill arrives.
+            while not bot.fills:
+                await bob.submit_order(sym, "buy", "1", "25", "ioc")
+                await asyncio.sleep(0.05)
+        stop.set()
+        stats = await task
+    assert stats.orders == 1
+    assert bot.fills[0].price == 25
+    assert bot.fills[0].maker
+
+
+async def test_simulated_bots_trade(engine: EngineProcess) -> None:
+    sym = engine.symbol()
+    configs = predefined(3, [sym], ["alice", "bob", "carol"], seed=7)
+    sim = Simulation(engine.address, engine.accounts, configs)
+    stop = asyncio.Event()
+    task = asyncio.create_task(sim.run(stop))
+    await eventually(lambda: sim.totals().trades >= 5 or task.done(), "bot trades", within=15)
+    stop.set()
+    totals = await task
+    assert totals.orders > 0
+    assert totals.trades >= 5
+    assert totals.errors == 0
+    async with Client(engine.address) as market:
+        assert len(await market.trades(sym, 1000)) >= totals.trades
+        book = await market.book(sym)
+    # The runners take their orders off the book when they stop.
+    assert book.bids == ()
+    assert book.asks == ()
