@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from engine_harness import EngineProcess, Stubs, order
+
 from dome.v1 import common_pb2 as pb
 from dome.v1 import market_data_pb2 as md
 from dome.v1 import trading_pb2 as tr
-
-from engine_harness import EngineProcess, Stubs, order
 
 TIMEOUT = 10.0
 
@@ -24,9 +24,7 @@ async def test_execution_reports_reach_maker_and_taker(engine: EngineProcess, st
     alice = stubs.trading.StreamExecutions(
         tr.StreamExecutionsRequest(symbols=[sym]), metadata=engine.auth("alice")
     )
-    bob = stubs.trading.StreamExecutions(
-        tr.StreamExecutionsRequest(), metadata=engine.auth("bob")
-    )
+    bob = stubs.trading.StreamExecutions(tr.StreamExecutionsRequest(), metadata=engine.auth("bob"))
     # Headers arrive once the subscription is live.
     await asyncio.wait_for(alice.initial_metadata(), TIMEOUT)
     await asyncio.wait_for(bob.initial_metadata(), TIMEOUT)
@@ -48,7 +46,9 @@ async def test_execution_reports_reach_maker_and_taker(engine: EngineProcess, st
         (tr.EXEC_TYPE_REJECTED, pb.ORDER_STATUS_REJECTED, "0"),
     ]
     assert all(r.client_order_id == "m1" for r in a[:3])
-    assert a[1].fill.maker and a[1].fill.qty == "3" and a[1].fill.price == "100"
+    assert a[1].fill.maker
+    assert a[1].fill.qty == "3"
+    assert a[1].fill.price == "100"
     assert a[2].cancelled_qty == "2"
     assert a[3].reject_reason == pb.REJECT_REASON_UNKNOWN_ORDER
     assert [r.prev_seq for r in a] == [0] + [r.seq for r in a[:-1]]
@@ -76,7 +76,9 @@ async def test_book_stream_is_snapshot_then_consistent_updates(
 
     call = stubs.market.StreamBook(md.StreamBookRequest(symbol=sym))
     snap = await read(call)
-    assert snap.snapshot and snap.prev_seq == 0 and snap.seq == 2
+    assert snap.snapshot
+    assert snap.prev_seq == 0
+    assert snap.seq == 2
     book = {
         "bid": {lv.price: lv.qty for lv in snap.bids},
         "ask": {lv.price: lv.qty for lv in snap.asks},

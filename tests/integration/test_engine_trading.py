@@ -102,7 +102,8 @@ async def test_duplicate_client_order_id_returns_original(
     sym = engine.symbol()
     first = await stubs.submit("alice", order(sym, "buy", "5", "100", client_order_id="retry-1"))
     retry = await stubs.submit("alice", order(sym, "buy", "5", "100", client_order_id="retry-1"))
-    assert retry.duplicate and not first.duplicate
+    assert retry.duplicate
+    assert not first.duplicate
     assert (retry.order_id, retry.seq, retry.status) == (first.order_id, first.seq, first.status)
     assert await stubs.book(sym) == ([("100", "5", 1)], [])
 

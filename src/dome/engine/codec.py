@@ -43,14 +43,30 @@ def decode_submit(spec: InstrumentSpec, account: str, msg: tr.SubmitOrderRequest
     stp = SelfTradePrevention.CANCEL_RESTING if msg.stp == 0 else _STPS.get(msg.stp)
     if stp is None:
         raise EdgeReject(RejectReason.INVALID_STP)
+    # An empty price is "no price": the book then says PRICE_REQUIRED (or accepts a
+    # market order), so that rule stays in one place.
+    price = _ticks(spec, msg.price) if msg.price else 0
+    qty = _lots(spec, msg.qty)
+    return PlaceRequest(account, msg.client_order_id, side, order_type, price, qty, stp)
+
+
+def _ticks(spec: InstrumentSpec, text: str) -> int:
     try:
-        # An empty price is "no price": the book then says PRICE_REQUIRED (or accepts a
-        # market order), so that rule stays in one place.
-        price = spec.price_to_ticks(msg.price) if msg.price else 0
-        qty = spec.qty_to_lots(msg.qty)
+        return spec.price_to_ticks(text)
     except ConversionError as exc:
         raise EdgeReject(exc.reason) from None
-    return PlaceRequest(account, msg.client_order_id, side, order_type, price, qty, stp)
+    except ArithmeticError:
+        # Decimal gives up dividing a huge value (1e30) by the tick: it is out of any band.
+        raise EdgeReject(RejectReason.PRICE_OUT_OF_BAND) from None
+
+
+def _lots(spec: InstrumentSpec, text: str) -> int:
+    try:
+        return spec.qty_to_lots(text)
+    except ConversionError as exc:
+        raise EdgeReject(exc.reason) from None
+    except ArithmeticError:
+        raise EdgeReject(RejectReason.QTY_ABOVE_MAX) from None
 
 
 def decode_cancel(account: str, msg: tr.CancelOrderRequest) -> CancelRequest:
@@ -60,11 +76,8 @@ def decode_cancel(account: str, msg: tr.CancelOrderRequest) -> CancelRequest:
 
 def decode_amend(spec: InstrumentSpec, account: str, msg: tr.AmendOrderRequest) -> AmendRequest:
     """An ``AmendRequest``; empty strings keep a value (0)."""
-    try:
-        qty = spec.qty_to_lots(msg.qty) if msg.qty else 0
-        price = spec.price_to_ticks(msg.price) if msg.price else 0
-    except ConversionError as exc:
-        raise EdgeReject(exc.reason) from None
+    qty = _lots(spec, msg.qty) if msg.qty else 0
+    price = _ticks(spec, msg.price) if msg.price else 0
     return AmendRequest(account, msg.order_id, qty, price)
 
 
