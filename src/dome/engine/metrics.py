@@ -13,7 +13,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from dome.core.types import OrderStatus, RejectReason
+from dome.core.types import RejectReason
 
 _LATENCY_BUCKETS = (
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
@@ -21,23 +21,43 @@ _LATENCY_BUCKETS = (
 )  # fmt: skip
 _BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 
-#: Order "types" as counted: the order types, plus cancel and amend commands.
-COMMAND_TYPES = ("limit", "market", "ioc", "fok", "post_only", "cancel", "amend")
-
 
 @dataclass
 class SymbolMetrics:
-    """The children of one symbol, bound once so the hot path skips label lookups."""
+    """The children of one symbol, bound on first use so the hot path skips label lookups.
 
-    orders: dict[tuple[str, str], Any] = field(default_factory=dict)
-    rejects: dict[RejectReason, Any] = field(default_factory=dict)
-    trades: Any = None
-    duplicates: Any = None
-    match_seconds: Any = None
-    batch_size: Any = None
-    sequence: Any = None
-    bid_levels: Any = None
-    ask_levels: Any = None
+    Children are created lazily so a symbol's page lists only outcomes that happened.
+    """
+
+    symbol: str
+    parent: EngineMetrics
+    trades: Any
+    duplicates: Any
+    match_seconds: Any
+    batch_size: Any
+    sequence: Any
+    bid_levels: Any
+    ask_levels: Any
+    _orders: dict[tuple[str, str], Any] = field(default_factory=dict)
+    _rejects: dict[RejectReason, Any] = field(default_factory=dict)
+
+    def order(self, kind: str, outcome: str) -> Any:
+        """The ``dome_orders_total`` child of one command type and outcome."""
+        child = self._orders.get((kind, outcome))
+        if child is None:
+            child = self._orders[kind, outcome] = self.parent.orders.labels(
+                self.symbol, kind, outcome
+            )
+        return child
+
+    def reject(self, reason: RejectReason) -> Any:
+        """The ``dome_rejects_total`` child of one reason."""
+        child = self._rejects.get(reason)
+        if child is None:
+            child = self._rejects[reason] = self.parent.rejects.labels(
+                self.symbol, reason.name.lower()
+            )
+        return child
 
 
 class EngineMetrics:
@@ -104,8 +124,10 @@ class EngineMetrics:
         )
 
     def for_symbol(self, symbol: str) -> SymbolMetrics:
-        """Bind every per-symbol child once."""
-        m = SymbolMetrics(
+        """Bind the per-symbol children once."""
+        return SymbolMetrics(
+            symbol=symbol,
+            parent=self,
             trades=self.trades.labels(symbol),
             duplicates=self.duplicates.labels(symbol),
             match_seconds=self.match_seconds.labels(symbol),
@@ -114,14 +136,6 @@ class EngineMetrics:
             bid_levels=self.book_levels.labels(symbol, "bid"),
             ask_levels=self.book_levels.labels(symbol, "ask"),
         )
-        for kind in COMMAND_TYPES:
-            for status in OrderStatus:
-                m.orders[kind, status.name.lower()] = self.orders.labels(
-                    symbol, kind, status.name.lower()
-                )
-        for reason in RejectReason:
-            m.rejects[reason] = self.rejects.labels(symbol, reason.name.lower())
-        return m
 
     def serve(self, host: str, port: int) -> tuple[int, Any]:
         """Serve ``/metrics`` over HTTP in a thread; returns the bound port and the server."""

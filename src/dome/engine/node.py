@@ -173,8 +173,8 @@ class EngineNode:
         label = "cancel" if kind == "cancel" else "amend" if kind == "amend" else None
         if label is None:
             label = _TYPE_LABELS.get(action.submit.type, "limit")
-        state.metrics.orders[label, "rejected"].inc()
-        state.metrics.rejects[reason].inc()
+        state.metrics.order(label, "rejected").inc()
+        state.metrics.reject(reason).inc()
 
     async def _answer(self, state: SymbolState, future: asyncio.Future[Applied]) -> tr.OrderResult:
         applied = await future
@@ -251,6 +251,6 @@ def _count(state: SymbolState, batch: Sequence[Applied], match_seconds: float, t
         else:
             label = "cancel" if type(cmd) is CancelOrder else "amend"
         result = outcome(cmd.order_id, applied.result.events)
-        m.orders[label, result.status.name.lower()].inc()
+        m.order(label, result.status.name.lower()).inc()
         if result.status == OrderStatus.REJECTED:
-            m.rejects[result.reject_reason].inc()
+            m.reject(result.reject_reason).inc()
