@@ -1,0 +1,98 @@
+"""What every client command shares: where to connect, as whom, and how failures look.
+
+The exit-code contract is the CLI's promise to scripts: 0 when the call completed (an
+exchange reject is a completed call), 2 for usage errors, 1 when the exchange could not
+be reached or refused the credentials, always with one line on stderr and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from dome.client.errors import AuthError, DomeError, PermissionDeniedError, UnavailableError
+
+#: Where ``dome up`` writes its state by default; client commands look there for a target.
+DEFAULT_DIR = Path(".dome")
+#: How long a client command may wait for the exchange, in seconds, unless told otherwise.
+DEFAULT_TIMEOUT = 5.0
+
+
+class UsageError(Exception):
+    """The command line is incomplete in a way argparse cannot see (exit 2)."""
+
+
+def add_connection_arguments(parser: argparse.ArgumentParser, *, token: bool) -> None:
+    """``--target``, ``--timeout`` and (for account commands) ``--token``."""
+    parser.add_argument(
+        "--target",
+        help="engine HOST:PORT (default: $DOME_TARGET, else the first engine in "
+        "./.dome/cluster.json)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help="seconds to wait for the exchange before giving up (default: %(default)s)",
+    )
+    if token:
+        parser.add_argument("--token", help="account bearer token (default: $DOME_TOKEN)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def resolve_target(args: argparse.Namespace) -> str:
+    """The engine to talk to: flag, then environment, then the local cluster file."""
+    if args.target:
+        return str(args.target)
+    if os.environ.get("DOME_TARGET"):
+        return os.environ["DOME_TARGET"]
+    cluster = DEFAULT_DIR / "cluster.json"
+    if cluster.exists():
+        try:
+            processes = json.loads(cluster.read_text())["processes"]
+            return str(next(p["address"] for p in processes if p["role"] == "engine"))
+        except (OSError, ValueError, KeyError, StopIteration, TypeError):
+            raise UsageError(f"{cluster} names no engine; pass --target") from None
+    raise UsageError("no target: pass --target HOST:PORT, set DOME_TARGET, or run `dome up`")
+
+
+def resolve_token(args: argparse.Namespace) -> str:
+    """The account token: flag, then environment. Never guessed from accounts files."""
+    token = getattr(args, "token", None) or os.environ.get("DOME_TOKEN")
+    if not token:
+        raise UsageError("this command needs an account: pass --token or set DOME_TOKEN")
+    return str(token)
+
+
+def print_json(value: Any) -> None:
+    print(json.dumps(value), flush=True)
+
+
+def fail(message: str, code: int) -> int:
+    print(f"dome: {message}", file=sys.stderr, flush=True)
+    return code
+
+
+def run_command(
+    args: argparse.Namespace, command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
+) -> int:
+    """Run an async command and turn every expected failure into an exit code."""
+    try:
+        return asyncio.run(command(args))
+    except UsageError as exc:
+        return fail(f"error: {exc}", 2)
+    except UnavailableError as exc:
+        target = getattr(args, "resolved_target", None) or "the exchange"
+        return fail(f"cannot reach {target}: {exc}", 1)
+    except (AuthError, PermissionDeniedError) as exc:
+        return fail(f"not authorised: {exc}", 1)
+    except DomeError as exc:
+        return fail(str(exc), 1)
+    except KeyboardInterrupt:
+        return 130

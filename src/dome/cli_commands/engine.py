@@ -1,0 +1,39 @@
+"""``dome engine``: run one engine node, with exactly the engine package's own arguments.
+
+The engine owns its command line (``add_engine_arguments``, ``config_from_args``) and its
+server (``serve``); this module only hands over, so ``dome engine`` and
+``python -m dome.engine`` can never drift apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    """List ``dome engine`` in help; ``dome.cli.main`` hands its arguments over unparsed."""
+    sub.add_parser("engine", help="run one matching engine node (see `dome engine --help`)")
+
+
+def run(argv: list[str]) -> int:
+    """Parse ``argv`` with the engine's own parser and serve until SIGINT/SIGTERM."""
+    import asyncio
+    import sys
+
+    from dome.engine import add_engine_arguments, config_from_args, serve
+    from dome.engine.logs import configure
+    from dome.engine.security import AccountsFileError
+    from dome.instruments import InstrumentFileError
+
+    parser = argparse.ArgumentParser(prog="dome engine", description="Run one engine node.")
+    add_engine_arguments(parser)
+    args = parser.parse_args(argv)
+    configure(args.log_level, engine=args.engine_id)
+    try:
+        config = config_from_args(args)
+    except (InstrumentFileError, AccountsFileError) as exc:
+        print(f"dome: error: {exc}", file=sys.stderr)
+        return 2
+    asyncio.run(serve(config))
+    return 0

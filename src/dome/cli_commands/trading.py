@@ -1,0 +1,112 @@
+"""``dome order``, ``dome cancel``, ``dome amend``, ``dome orders``: one account's order entry.
+
+The CLI sends prices and quantities as typed (``check=False``) so that the exchange, the
+single judge of its rules, answers an off-grid value with its own reject reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from dome.cli_commands import render
+from dome.cli_commands.common import (
+    add_connection_arguments,
+    print_json,
+    resolve_target,
+    resolve_token,
+    run_command,
+)
+from dome.client import Client
+
+ORDER_TYPES = ("limit", "market", "ioc", "fok", "post_only")
+
+
+def register(sub: Any) -> None:
+    """Add the order-entry subcommands to the ``dome`` parser."""
+    p = sub.add_parser("order", help="place an order")
+    add_connection_arguments(p, token=True)
+    p.add_argument("--symbol", required=True)
+    p.add_argument("--side", required=True, choices=("buy", "sell"))
+    p.add_argument("--type", default="limit", choices=ORDER_TYPES)
+    p.add_argument("--qty", required=True, help="decimal quantity")
+    p.add_argument("--price", help="decimal limit price (not for market orders)")
+    p.add_argument("--client-order-id", help="your id; a retry with it never books twice")
+    p.set_defaults(func=lambda a: run_command(a, _order))
+
+    p = sub.add_parser("cancel", help="cancel one of your orders")
+    add_connection_arguments(p, token=True)
+    p.add_argument("--symbol", required=True)
+    p.add_argument("--order-id", required=True, type=int)
+    p.set_defaults(func=lambda a: run_command(a, _cancel))
+
+    p = sub.add_parser("amend", help="change the quantity and/or price of one of your orders")
+    add_connection_arguments(p, token=True)
+    p.add_argument("--symbol", required=True)
+    p.add_argument("--order-id", required=True, type=int)
+    p.add_argument("--qty", help="new open quantity")
+    p.add_argument("--price", help="new price")
+    p.set_defaults(func=lambda a: run_command(a, _amend))
+
+    p = sub.add_parser("orders", help="list your open orders")
+    add_connection_arguments(p, token=True)
+    p.add_argument("--symbol", required=True)
+    p.set_defaults(func=lambda a: run_command(a, _orders))
+
+
+def connect(args: argparse.Namespace, *, token: bool) -> Client:
+    """A client for a command's target, failing within the command's timeout."""
+    target = resolve_target(args)
+    args.resolved_target = target
+    secret = resolve_token(args) if token else None
+    return Client(target, secret, timeout=args.timeout, retry_deadline=args.timeout, check=False)
+
+
+async def _order(args: argparse.Namespace) -> int:
+    async with connect(args, token=True) as client:
+        result = await client.submit_order(
+            args.symbol,
+            args.side,
+            args.qty,
+            args.price,
+            args.type,
+            client_order_id=args.client_order_id,
+        )
+    _show(args, render.order_json(result), render.result_text, result)
+    return 0
+
+
+async def _cancel(args: argparse.Namespace) -> int:
+    async with connect(args, token=True) as client:
+        result = await client.cancel_order(args.symbol, args.order_id)
+    _show(args, render.cancel_json(result), render.result_text, result)
+    return 0
+
+
+async def _amend(args: argparse.Namespace) -> int:
+    async with connect(args, token=True) as client:
+        result = await client.amend_order(
+            args.symbol, args.order_id, qty=args.qty, price=args.price
+        )
+    _show(args, render.amend_json(result), render.result_text, result)
+    return 0
+
+
+async def _orders(args: argparse.Namespace) -> int:
+    async with connect(args, token=True) as client:
+        orders = await client.open_orders(args.symbol)
+    rows = [render.open_order_json(o) for o in orders]
+    if args.json:
+        print_json(rows)
+    else:
+        header = ["order_id", "client_order_id", "side", "price", "qty", "remaining_qty", "status"]
+        print(render.table([[str(r[h]) for h in header] for r in rows], header))
+    return 0
+
+
+def _show(args: argparse.Namespace, doc: Any, text: Callable[[Any], str], value: Any) -> None:
+    if args.json:
+        print_json(doc)
+    else:
+        print(text(value))
