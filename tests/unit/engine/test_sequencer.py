@@ -1,0 +1,89 @@
+"""The sequencer stage: batching, stamping, and halting on a broken book."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from dome.core.commands import Command, NewOrder
+from dome.core.instrument import Instrument
+from dome.core.market import Market
+from dome.core.reference import ReferenceBook
+from dome.core.types import OrderType, SelfTradePrevention, Side
+from dome.engine.errors import Overloaded, Unavailable
+from dome.engine.requests import CancelRequest, PlaceRequest
+from dome.engine.sequencer import Applied, Sequencer
+
+
+def place(account: str, price: int, coid: str = "") -> PlaceRequest:
+    return PlaceRequest(
+        account, coid, Side.BUY, OrderType.LIMIT, price, 1, SelfTradePrevention.CANCEL_RESTING
+    )
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.batches: list[list[Command]] = []
+
+    def __call__(self, batch: Sequence[Applied], match_seconds: float) -> None:
+        self.batches.append([a.cmd for a in batch])
+
+
+async def test_requests_arriving_together_form_one_batch() -> None:
+    recorder = Recorder()
+    clock = iter([1_000, 900, 2_000])  # the clock steps back once: stamps must not
+    seq = Sequencer(
+        Market(ReferenceBook(Instrument("XYZ"))), recorder, clock_ns=lambda: next(clock)
+    )
+    task = asyncio.create_task(seq.run())
+
+    async def client(account: str, price: int) -> Applied:
+        (future,) = seq.submit([place(account, price)])
+        return await future
+
+    first = await asyncio.gather(*(client(a, p) for a, p in [("a", 10), ("b", 11), ("c", 12)]))
+    second = await asyncio.gather(client("a", 13))
+    later = seq.submit([place("a", 14), CancelRequest("a", 1)])
+    await asyncio.gather(*later)
+
+    assert [len(b) for b in recorder.batches] == [3, 1, 2]
+    assert [a.cmd.seq for a in first] == [1, 2, 3]
+    commands = [c for b in recorder.batches for c in b]
+    assert [c.seq for c in commands] == [1, 2, 3, 4, 5, 6]
+    assert [c.timestamp_ns for c in commands] == [1_000] * 4 + [2_000] * 2
+    assert all(c.order_id == c.seq for c in commands if isinstance(c, NewOrder))
+    assert second[0].cmd.seq == 4
+    seq.close()
+    await task
+
+
+async def test_full_inbox_refuses_whole_request_list() -> None:
+    seq = Sequencer(Market(ReferenceBook(Instrument("XYZ"))), Recorder(), max_pending=2)
+    seq.submit([place("a", 10)])
+    with pytest.raises(Overloaded):
+        seq.submit([place("a", 11), place("a", 12)])
+    seq.close()
+    await seq.run()
+
+
+class BrokenBook(ReferenceBook):
+    def place(self, cmd: NewOrder) -> list:  # type: ignore[type-arg]
+        if cmd.price == 13:
+            raise RuntimeError("bug")
+        return super().place(cmd)
+
+
+async def test_a_failing_book_halts_the_symbol() -> None:
+    seq = Sequencer(Market(BrokenBook(Instrument("XYZ"))), Recorder())
+    task = asyncio.create_task(seq.run())
+    futures = seq.submit([place("a", 12), place("a", 13), place("a", 14)])
+    results = await asyncio.gather(*futures, return_exceptions=True)
+    assert isinstance(results[0], Applied)
+    assert isinstance(results[1], Unavailable)
+    assert isinstance(results[2], Unavailable)
+    with pytest.raises(Unavailable):
+        seq.submit([place("a", 15)])
+    seq.close()
+    await task
