@@ -47,7 +47,7 @@ from dome.core.events import (
 from dome.core.instrument import Instrument
 from dome.core.state_hash import hash_book
 from dome.core.types import OrderType, RejectReason, SelfTradePrevention, Side
-from dome.core.validation import validate_amend_values, validate_new
+from dome.core.validation import client_order_id_ok, validate_amend_values, validate_new
 
 # Fields of an order record.
 _ID, _ACCOUNT, _CLIENT_ID, _SIDE, _PRICE, _QTY, _REMAINING, _PRIORITY, _TYPE, _STP = range(10)
@@ -64,6 +64,10 @@ _REQUESTED = CancelReason.REQUESTED
 _UNFILLED = CancelReason.UNFILLED
 _SELF_TRADE = CancelReason.SELF_TRADE
 _NONE = RejectReason.NONE
+_SIDES = frozenset((_BUY, _SELL))
+_STPS = frozenset(SelfTradePrevention)
+_PRICED_TYPES = frozenset((_LIMIT, _IOC, _FOK, _POST_ONLY))
+_RESTING_TYPES = frozenset((_LIMIT, _POST_ONLY))
 #: A limit key no level reaches: what a market order "limits" itself to.
 _NO_LIMIT = 1 << 64
 
@@ -163,12 +167,27 @@ class OrderBook:
         """Validate and execute a new order."""
         seq, _, order_id, account, client_id, side, order_type, price, qty, stp = cmd
         self._last_seq = seq
-        reason = validate_new(self.instrument, cmd)
-        if reason is not _NONE:
-            return [_new(OrderRejected, (seq, order_id, account, client_id, reason))]
+        inst = self.instrument
+        # The common valid LIMIT/IOC/FOK/POST_ONLY order skips the full rule walk; anything
+        # else takes it, so rejects still come out in validate_new's order.
+        if not (
+            order_type in _PRICED_TYPES
+            and qty > 0
+            and inst.min_qty <= qty <= inst.max_qty
+            and price > 0
+            and inst.min_price <= price <= inst.max_price
+            and side in _SIDES
+            and stp in _STPS
+            and (not client_id or client_order_id_ok(client_id))
+        ):
+            reason = validate_new(inst, cmd)
+            if reason is not _NONE:
+                return [_new(OrderRejected, (seq, order_id, account, client_id, reason))]
         buy = side == _BUY
         opposite = self._asks if buy else self._bids
-        if order_type == _MARKET:
+        if order_type == _LIMIT:
+            limit_key = price if buy else -price
+        elif order_type == _MARKET:
             limit_key = _NO_LIMIT
             if opposite.best_key() is None:
                 return [
@@ -202,17 +221,32 @@ class OrderBook:
             )
         ]
         order = [order_id, account, client_id, side, price, qty, qty, seq, order_type, stp]
-        remaining = self._match(seq, order, opposite, limit_key, events)
-        if remaining > 0:
-            if order_type in (_LIMIT, _POST_ONLY):
-                self._rest(order, events)
+        heap = opposite.heap
+        if heap and heap[0] <= limit_key:
+            remaining = self._match(seq, order, opposite, limit_key, events)
+            if remaining <= 0:
+                return events
+        else:
+            remaining = qty
+        if order_type in _RESTING_TYPES:
+            # Resting, inlined: this is the path most orders take.
+            own = self._bids if buy else self._asks
+            level = own.levels.get(price)
+            if level is None:
+                own.add_level(price, order)
             else:
-                events.append(
-                    _new(
-                        OrderCancelled,
-                        (seq, order_id, account, side, price, remaining, _UNFILLED, False),
-                    )
+                level.orders.append(order)
+                level.qty += remaining
+                level.count += 1
+            self._orders[order_id] = order
+            events.append(_new(OrderRested, (seq, order_id, account, side, price, remaining)))
+        else:
+            events.append(
+                _new(
+                    OrderCancelled,
+                    (seq, order_id, account, side, price, remaining, _UNFILLED, False),
                 )
+            )
         return events
 
     def cancel(self, cmd: CancelOrder) -> list[Event]:
