@@ -81,6 +81,8 @@ async def test_rate_limit_and_stream_limit(tmp_path: Path) -> None:
                     codes.append(exc.code())
             assert codes[:5] == [grpc.StatusCode.OK] * 5
             assert grpc.StatusCode.RESOURCE_EXHAUSTED in codes[5:]
+            text = await asyncio.to_thread(scrape, engine.metrics)
+            assert 'dome_refused_calls_total{code="resource_exhausted"}' in text
             # Another account has its own budget.
             assert (await stubs.submit("bob", order(sym, "buy", "1", "1"))).seq > 0
 

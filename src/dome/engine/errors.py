@@ -78,13 +78,20 @@ def status_code(exc: EngineError) -> grpc.StatusCode:
 
 
 @asynccontextmanager
-async def guard(context: grpc.aio.ServicerContext[Any, Any], method: str) -> AsyncIterator[None]:
-    """Turn whatever a handler body raises into a status, logging what is unexpected."""
+async def guard(
+    context: grpc.aio.ServicerContext[Any, Any], method: str, refused: Any = None
+) -> AsyncIterator[None]:
+    """Turn whatever a handler body raises into a status, logging what is unexpected.
+
+    ``refused`` is a counter labelled by status code, counting calls refused here.
+    """
     try:
         yield
     except EngineError as exc:
         code = status_code(exc)
         log.info("call refused", extra={"method": method, "code": code.name, "error": str(exc)})
+        if refused is not None:
+            refused.labels(code.name.lower()).inc()
         await context.abort(code, str(exc))
     except (asyncio.CancelledError, grpc.aio.AbortError):
         raise

@@ -12,6 +12,8 @@ import grpc
 
 from dome.engine import codec
 from dome.engine.errors import guard
+from dome.engine.metrics import EngineMetrics
+from dome.engine.metrics import gauged as _gauged
 from dome.engine.node import EngineNode
 from dome.engine.security import StreamSlots
 from dome.v1 import market_data_pb2 as md
@@ -33,22 +35,25 @@ def _depth(requested: int) -> int:
 class MarketDataServicer(md_grpc.MarketDataServiceServicer):
     """Books and trades as this engine sees them."""
 
-    def __init__(self, node: EngineNode, streams: StreamSlots) -> None:
+    def __init__(self, node: EngineNode, streams: StreamSlots, metrics: EngineMetrics) -> None:
         self._node = node
         self._streams = streams
+        self._refused = metrics.refused
+        self._open = metrics.open_streams
 
     async def GetBook(self, request: md.GetBookRequest, context: Context) -> md.BookSnapshot:
-        async with guard(context, "GetBook"):
+        async with guard(context, "GetBook", self._refused):
             return self._node.symbol(request.symbol).feed.snapshot(_depth(request.depth))
         raise AssertionError("unreachable: guard aborts")  # pragma: no cover
 
     async def StreamBook(
         self, request: md.StreamBookRequest, context: Context
     ) -> AsyncIterator[md.BookUpdate]:
-        async with guard(context, "StreamBook"):
+        async with guard(context, "StreamBook", self._refused):
             feed = self._node.symbol(request.symbol).feed
             with (
                 self._streams.hold(_PUBLIC),
+                _gauged(self._open.labels("book")),
                 feed.book_topic.subscribe([request.symbol]) as sub,
             ):
                 # Subscribed and snapshotted with no await between: nothing falls through.
@@ -60,10 +65,11 @@ class MarketDataServicer(md_grpc.MarketDataServiceServicer):
     async def StreamTrades(
         self, request: md.StreamTradesRequest, context: Context
     ) -> AsyncIterator[md.TradeEvent]:
-        async with guard(context, "StreamTrades"):
+        async with guard(context, "StreamTrades", self._refused):
             feed = self._node.symbol(request.symbol).feed
             with (
                 self._streams.hold(_PUBLIC),
+                _gauged(self._open.labels("trades")),
                 feed.trade_topic.subscribe([request.symbol]) as sub,
             ):
                 await context.send_initial_metadata(())
@@ -74,7 +80,7 @@ class MarketDataServicer(md_grpc.MarketDataServiceServicer):
     async def ListTrades(
         self, request: md.ListTradesRequest, context: Context
     ) -> md.ListTradesResponse:
-        async with guard(context, "ListTrades"):
+        async with guard(context, "ListTrades", self._refused):
             ring = self._node.symbol(request.symbol).feed.recent_trades
             limit = min(request.limit or DEFAULT_TRADES, len(ring))
             return md.ListTradesResponse(trades=list(ring)[len(ring) - limit :])
@@ -83,7 +89,7 @@ class MarketDataServicer(md_grpc.MarketDataServiceServicer):
     async def ListInstruments(
         self, request: md.ListInstrumentsRequest, context: Context
     ) -> md.ListInstrumentsResponse:
-        async with guard(context, "ListInstruments"):
+        async with guard(context, "ListInstruments", self._refused):
             return md.ListInstrumentsResponse(
                 instruments=[codec.instrument(s.spec) for s in self._node.symbols.values()]
             )

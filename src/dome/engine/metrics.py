@@ -8,6 +8,8 @@ account. Children are resolved once per symbol, off the hot path.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,3 +143,13 @@ class EngineMetrics:
         """Serve ``/metrics`` over HTTP in a thread; returns the bound port and the server."""
         server, _thread = start_http_server(port, addr=host, registry=self.registry)
         return int(server.server_port), server
+
+
+@contextmanager
+def gauged(gauge: Any) -> Iterator[None]:
+    """Count one open thing (a stream) on ``gauge`` for the ``with`` block."""
+    gauge.inc()
+    try:
+        yield
+    finally:
+        gauge.dec()

@@ -104,7 +104,7 @@ async def serve(
         TradingServicer(node, gate, metrics), server
     )
     market_data_pb2_grpc.add_MarketDataServiceServicer_to_server(
-        MarketDataServicer(node, StreamSlots(config.max_public_streams)), server
+        MarketDataServicer(node, StreamSlots(config.max_public_streams), metrics), server
     )
     # grpc-stubs predate the asyncio health servicer, hence the ignore.
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]

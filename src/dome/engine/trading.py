@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import grpc
 
 from dome.engine.errors import guard
-from dome.engine.metrics import EngineMetrics
+from dome.engine.metrics import EngineMetrics, gauged
 from dome.engine.node import EngineNode
 from dome.engine.security import Gate
 from dome.v1 import trading_pb2 as tr
@@ -37,10 +38,11 @@ class TradingServicer(tr_grpc.TradingServiceServicer):
             for name in ("SubmitOrder", "CancelOrder", "AmendOrder", "SubmitOrders")
         }
         self._streams = metrics.open_streams
+        self._refused = metrics.refused
 
     async def _one(self, method: str, action: tr.OrderAction, context: Context) -> tr.OrderResult:
         started = time.perf_counter()
-        async with guard(context, method):
+        async with guard(context, method, self._refused):
             account = self._gate.account(context)
             self._gate.admit(account, 1)
             result = await self._node.submit_one(account, action)
@@ -60,7 +62,7 @@ class TradingServicer(tr_grpc.TradingServiceServicer):
     async def SubmitOrders(
         self, request_iterator: AsyncIterator[tr.OrderBatch], context: Context
     ) -> AsyncIterator[tr.OrderBatchResult]:
-        async with guard(context, "SubmitOrders"):
+        async with guard(context, "SubmitOrders", self._refused):
             account = self._gate.account(context)
             with self._gate.streams.hold(account), self._track("orders"):
                 # Reading runs ahead of answering so a client can pipeline batches; the
@@ -102,7 +104,7 @@ class TradingServicer(tr_grpc.TradingServiceServicer):
     async def ListOpenOrders(
         self, request: tr.ListOpenOrdersRequest, context: Context
     ) -> tr.ListOpenOrdersResponse:
-        async with guard(context, "ListOpenOrders"):
+        async with guard(context, "ListOpenOrders", self._refused):
             account = self._gate.account(context)
             return self._node.open_orders(account, request.symbol)
         raise AssertionError("unreachable: guard aborts")  # pragma: no cover
@@ -110,7 +112,7 @@ class TradingServicer(tr_grpc.TradingServiceServicer):
     async def StreamExecutions(
         self, request: tr.StreamExecutionsRequest, context: Context
     ) -> AsyncIterator[tr.ExecutionReport]:
-        async with guard(context, "StreamExecutions"):
+        async with guard(context, "StreamExecutions", self._refused):
             account = self._gate.account(context)
             symbols = set(request.symbols)
             for symbol in symbols:
@@ -127,18 +129,5 @@ class TradingServicer(tr_grpc.TradingServiceServicer):
                         if not symbols or report.symbol in symbols:
                             yield report
 
-    def _track(self, kind: str) -> Any:
-        return _Gauged(self._streams.labels(kind))
-
-
-class _Gauged:
-    """Count an open stream on a gauge for the duration of a ``with`` block."""
-
-    def __init__(self, gauge: Any) -> None:
-        self._gauge = gauge
-
-    def __enter__(self) -> None:
-        self._gauge.inc()
-
-    def __exit__(self, *exc: object) -> None:
-        self._gauge.dec()
+    def _track(self, kind: str) -> AbstractContextManager[None]:
+        return gauged(self._streams.labels(kind))
