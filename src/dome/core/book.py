@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator
 from heapq import heappop, heappush
-from typing import Any
+from typing import Any, cast
 
 from dome.core.book_api import InvariantError, Level, RestingOrder
 from dome.core.commands import AmendOrder, CancelOrder, Command, NewOrder
@@ -156,12 +156,15 @@ class OrderBook:
     # -- commands ----------------------------------------------------------------------
 
     def apply(self, cmd: Command) -> list[Event]:
-        """Dispatch any command."""
-        if isinstance(cmd, NewOrder):
-            return self.place(cmd)
-        if isinstance(cmd, CancelOrder):
-            return self.cancel(cmd)
-        return self.amend(cmd)
+        """Dispatch any command; anything else is a programming error (``TypeError``)."""
+        kind = type(cmd)
+        if kind is NewOrder:
+            return self.place(cast(NewOrder, cmd))
+        if kind is CancelOrder:
+            return self.cancel(cast(CancelOrder, cmd))
+        if kind is AmendOrder:
+            return self.amend(cast(AmendOrder, cmd))
+        raise TypeError(f"not a book command: {cmd!r}")
 
     def place(self, cmd: NewOrder) -> list[Event]:
         """Validate and execute a new order."""
