@@ -8,6 +8,7 @@ price is off-tick in exactly one way everywhere. No floats: ``Decimal`` in, ``in
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -15,6 +16,9 @@ from typing import Any
 
 from dome.core.instrument import MAX_UNITS, Instrument
 from dome.core.types import RejectReason
+
+#: Plain decimal text: sign, ASCII digits, one point, a short exponent.
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?")
 
 
 class ConversionError(ValueError):
@@ -31,12 +35,26 @@ class InstrumentFileError(ValueError):
 
 
 def parse_decimal(text: str | Decimal | int) -> Decimal:
-    """A finite Decimal from user text; raises ``InvalidOperation`` otherwise.
+    """A finite Decimal from plain ASCII decimal text; raises ``InvalidOperation`` otherwise.
+
+    Only ``[+-]digits[.digits]`` with an optional exponent is accepted: ``Decimal`` alone
+    would also take ``"1_000"``, ``"NaN"`` and non-ASCII digits, none of which belongs in
+    an order.
 
     >>> parse_decimal(" 1.50 ")
     Decimal('1.50')
+    >>> parse_decimal("1_000")
+    Traceback (most recent call last):
+    ...
+    decimal.InvalidOperation: not a decimal number: '1_000'
     """
-    value = text if isinstance(text, Decimal) else Decimal(str(text).strip())
+    if isinstance(text, Decimal):
+        value = text
+    else:
+        raw = str(text).strip()
+        if not _DECIMAL_TEXT.fullmatch(raw):
+            raise InvalidOperation(f"not a decimal number: {text!r}")
+        value = Decimal(raw)
     if not value.is_finite():
         raise InvalidOperation(f"not a finite number: {text!r}")
     return value
@@ -170,7 +188,14 @@ def _to_units(
         value = parse_decimal(text)
     except (InvalidOperation, ValueError):
         raise ConversionError(not_a_number, str(text)) from None
-    units, rest = divmod(value, unit)
+    if value.adjusted() > 30:
+        # Far beyond MAX_UNITS whatever the unit; also keeps divmod inside the context's
+        # precision, where it would otherwise raise InvalidOperation.
+        raise ConversionError(too_large, str(text))
+    try:
+        units, rest = divmod(value, unit)
+    except InvalidOperation:
+        raise ConversionError(too_large, str(text)) from None
     if rest:
         raise ConversionError(off_grid, str(text))
     if abs(units) >= MAX_UNITS:
