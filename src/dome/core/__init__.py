@@ -1,0 +1,58 @@
+"""The book core: order books as pure functions of sequenced commands.
+
+Nothing here reads a clock, randomness or I/O (``tests/unit/test_core_purity.py`` keeps
+it so): the same commands give the same events and the same ``state_hash()`` on every
+replica. ``OrderBook`` is the fast book, ``ReferenceBook`` the readable one; both follow
+``docs/book.md`` and pass one contract suite. ``Market`` adds the replicated
+idempotency window on top of a book.
+"""
+
+from dome.core.book import OrderBook
+from dome.core.book_api import Book, InvariantError, Level, RestingOrder
+from dome.core.commands import AmendOrder, CancelOrder, Command, NewOrder
+from dome.core.events import (
+    CancelReason,
+    Event,
+    OrderAccepted,
+    OrderAmended,
+    OrderCancelled,
+    OrderRejected,
+    OrderRested,
+    Trade,
+)
+from dome.core.instrument import Instrument
+from dome.core.market import Market, MarketResult
+from dome.core.outcome import Fill, Outcome, outcome
+from dome.core.reference import ReferenceBook
+from dome.core.types import OrderStatus, OrderType, RejectReason, SelfTradePrevention, Side
+
+__all__ = [
+    "AmendOrder",
+    "Book",
+    "CancelOrder",
+    "CancelReason",
+    "Command",
+    "Event",
+    "Fill",
+    "Instrument",
+    "InvariantError",
+    "Level",
+    "Market",
+    "MarketResult",
+    "NewOrder",
+    "OrderAccepted",
+    "OrderAmended",
+    "OrderBook",
+    "OrderCancelled",
+    "OrderRejected",
+    "OrderRested",
+    "OrderStatus",
+    "OrderType",
+    "Outcome",
+    "ReferenceBook",
+    "RejectReason",
+    "SelfTradePrevention",
+    "Side",
+    "Trade",
+    "outcome",
+]
