@@ -51,6 +51,7 @@ __all__ = [
     "Outcome",
     "ReferenceBook",
     "RejectReason",
+    "RestingOrder",
     "SelfTradePrevention",
     "Side",
     "Trade",
