@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 ## run: start the exchange on localhost with simulated traders (Ctrl-C stops it)
 run: $(STAMP)
-	$(BIN)/dome up --simulate 4
+	$(BIN)/dome up --simulate 12
 
 ## test: the whole test suite (unit, integration, operator; e2e skips without kind)
 test: $(STAMP)

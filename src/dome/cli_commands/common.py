@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from dome.client.errors import AuthError, DomeError, PermissionDeniedError, UnavailableError
+from dome.client.local import NoLocalExchange, local_target
 
 #: Where ``dome up`` writes its state by default; client commands look there for a target.
 DEFAULT_DIR = Path(".dome")
@@ -55,9 +56,8 @@ def resolve_target(args: argparse.Namespace) -> str:
     cluster = DEFAULT_DIR / "cluster.json"
     if cluster.exists():
         try:
-            processes = json.loads(cluster.read_text())["processes"]
-            return str(next(p["address"] for p in processes if p["role"] == "engine"))
-        except (OSError, ValueError, KeyError, StopIteration, TypeError):
+            return local_target(DEFAULT_DIR)
+        except NoLocalExchange:
             raise UsageError(f"{cluster} names no engine; pass --target") from None
     raise UsageError("no target: pass --target HOST:PORT, set DOME_TARGET, or run `dome up`")
 

@@ -19,6 +19,7 @@ from dome.client.errors import (
     UnavailableError,
     UnknownSymbolError,
 )
+from dome.client.local import NoLocalExchange, local_target
 from dome.client.local_book import LocalBook
 from dome.client.models import (
     AmendOrder,
@@ -54,6 +55,7 @@ __all__ = [
     "MarketView",
     "MyOrder",
     "NewOrder",
+    "NoLocalExchange",
     "NotFoundError",
     "NotPrimaryError",
     "OpenOrder",
@@ -67,4 +69,5 @@ __all__ = [
     "Trade",
     "UnavailableError",
     "UnknownSymbolError",
+    "local_target",
 ]

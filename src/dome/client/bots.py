@@ -12,7 +12,8 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Sequence
+import secrets
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -131,7 +132,10 @@ class BotRunner:
     def __init__(self, bot: Bot, client: Client, *, tag: str) -> None:
         self.bot = bot
         self.client = client
-        self.tag = tag  # prefix of this bot's client order ids: tells its reports apart
+        # Prefix of this run's client order ids: tells its reports apart from other bots'
+        # on the account, and the random part keeps a restarted bot from reusing an id
+        # (the exchange would answer a reused id with the old order's result).
+        self.tag = f"{tag}-{secrets.token_hex(4)}"
         self.stats = BotStats()
         self._best: tuple[Decimal | None, Decimal | None] = (None, None)
         self._last_trade: Trade | None = None
@@ -142,10 +146,12 @@ class BotRunner:
     async def run(self, stop: asyncio.Event) -> BotStats:
         """Trade until ``stop`` is set; stream failures end the run, order errors do not."""
         spec = await self.client.spec(self.bot.symbol)
+        # Subscribed before the first order, so no fill of the bot's can slip past it.
+        reports = await self.client.subscribe_executions([self.bot.symbol])
         tasks = [
             asyncio.create_task(self._follow_book()),
             asyncio.create_task(self._follow_trades()),
-            asyncio.create_task(self._follow_executions()),
+            asyncio.create_task(self._follow_executions(reports)),
         ]
         try:
             while not stop.is_set():
@@ -226,8 +232,8 @@ class BotRunner:
         async for trade in self.client.trades_stream(self.bot.symbol):
             self._last_trade = trade
 
-    async def _follow_executions(self) -> None:
-        async for report in self.client.executions([self.bot.symbol]):
+    async def _follow_executions(self, reports: AsyncIterator[Execution]) -> None:
+        async for report in reports:
             if not report.client_order_id.startswith(self.tag + "-"):
                 continue
             self._on_report(report)

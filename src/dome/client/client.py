@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from dome.client.errors import from_grpc
+from dome.client.errors import from_grpc, from_status
 from dome.client.local_book import GapDetected, LocalBook
 from dome.client.models import (
     Action,
@@ -205,10 +205,27 @@ class Client:
     async def executions(
         self, symbols: Iterable[str] = (), stats: StreamStats | None = None
     ) -> AsyncIterator[Execution]:
-        """The account's execution reports as they happen; gaps are counted in ``stats``."""
-        stats = stats if stats is not None else StreamStats()
+        """The account's execution reports as they happen; gaps are counted in ``stats``.
+
+        The subscription starts when iteration does; use ``subscribe_executions`` to be
+        sure it is live before placing the orders whose reports you want.
+        """
+        async for report in await self.subscribe_executions(symbols, stats):
+            yield report
+
+    async def subscribe_executions(
+        self, symbols: Iterable[str] = (), stats: StreamStats | None = None
+    ) -> AsyncIterator[Execution]:
+        """Subscribe now; return the report stream once the engine has registered it.
+
+        Every report of a command sequenced after this returns is in the stream.
+        """
         request = trading_pb2.StreamExecutionsRequest(symbols=list(symbols))
         call = self._trading.StreamExecutions(request, metadata=self._metadata)
+        await _subscribed(call)
+        return self._execution_reports(call, stats if stats is not None else StreamStats())
+
+    async def _execution_reports(self, call: Any, stats: StreamStats) -> AsyncIterator[Execution]:
         last: dict[str, int] = {}
         try:
             async for msg in call:
@@ -257,14 +274,24 @@ class Client:
     async def trades_stream(
         self, symbol: str, stats: StreamStats | None = None
     ) -> AsyncIterator[Trade]:
-        """Public trades as they happen, in trade id order.
+        """Public trades as they happen, in trade id order (see ``subscribe_trades``)."""
+        async for trade in await self.subscribe_trades(symbol, stats):
+            yield trade
+
+    async def subscribe_trades(
+        self, symbol: str, stats: StreamStats | None = None
+    ) -> AsyncIterator[Trade]:
+        """Subscribe now; return the trade stream once the engine has registered it.
 
         Trade ids are consecutive per symbol, so a jump is a gap: the missing trades are
         fetched from ListTrades and yielded first; ``stats.gaps`` counts jumps seen.
         """
-        stats = stats if stats is not None else StreamStats()
         request = market_data_pb2.StreamTradesRequest(symbol=symbol)
         call = self._market.StreamTrades(request, metadata=self._metadata)
+        await _subscribed(call)
+        return self._trades(symbol, call, stats if stats is not None else StreamStats())
+
+    async def _trades(self, symbol: str, call: Any, stats: StreamStats) -> AsyncIterator[Trade]:
         last: int | None = None
         try:
             async for msg in call:
@@ -332,3 +359,19 @@ class Client:
 def _fields(inst: Any) -> dict[str, str]:
     names = ("symbol", "tick_size", "lot_size", "min_qty", "max_qty", "min_price", "max_price")
     return {name: getattr(inst, name) for name in names}
+
+
+async def _subscribed(call: Any) -> None:
+    """Wait for the stream's headers: the engine sends them once the subscription is live.
+
+    A call the engine refuses (bad token, unknown symbol) raises its typed error here.
+    """
+    try:
+        await call.initial_metadata()
+        if call.done():
+            code = await call.code()
+            if code != grpc.StatusCode.OK:
+                details = await call.details()
+                raise from_status(code, details or "")
+    except grpc.aio.AioRpcError as exc:
+        raise from_grpc(exc) from None

@@ -86,4 +86,9 @@ def from_grpc(exc: grpc.RpcError) -> RpcError:
     """The typed SDK error for a gRPC failure."""
     code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
     details = (exc.details() if hasattr(exc, "details") else "") or ""
+    return from_status(code, details)
+
+
+def from_status(code: grpc.StatusCode, details: str) -> RpcError:
+    """The typed SDK error for a status code and its message."""
     return _BY_CODE.get(code, RpcError)(code, details)
