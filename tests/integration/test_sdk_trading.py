@@ -137,6 +137,13 @@ async def test_bad_token_is_auth_error(engine: EngineProcess) -> None:
     async with Client(engine.address, "not-a-token") as client:
         with pytest.raises(AuthError):
             await client.submit_order(sym, "buy", "1", "1")
+        # Bulk and streams too, every time: the SDK waits for the engine to accept a
+        # stream before writing, so grpc.aio cannot turn the refusal into INTERNAL.
+        for _ in range(30):
+            with pytest.raises(AuthError):
+                await client.submit_orders([NewOrder(sym, "buy", "1", "1")])
+        with pytest.raises(AuthError):
+            await client.subscribe_executions([sym])
 
 
 async def test_unreachable_target_fails_within_deadline() -> None:

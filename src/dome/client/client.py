@@ -167,11 +167,17 @@ class Client:
         ]
         retry = all(isinstance(a, NewOrder) for a in actions)
 
-        async def requests() -> AsyncIterator[trading_pb2.OrderBatch]:
-            for batch in batches:
-                yield batch
-
         async def attempt(_: None, metadata: Any, limit: float) -> list[OrderResult]:
+            async def requests() -> AsyncIterator[trading_pb2.OrderBatch]:
+                # Write only once the engine has accepted the stream (it sends headers
+                # then): a write racing its refusal would make grpc.aio report INTERNAL
+                # in place of the engine's status (grpc/grpc#36066).
+                await call.initial_metadata()
+                if call.done():
+                    return
+                for batch in batches:
+                    yield batch
+
             call = self._trading.SubmitOrders(requests(), metadata=metadata, timeout=limit)
             by_batch: dict[int, list[OrderResult]] = {}
             async for resp in call:

@@ -65,6 +65,8 @@ class TradingServicer(tr_grpc.TradingServiceServicer):
         async with guard(context, "SubmitOrders", self._refused):
             account = self._gate.account(context)
             with self._gate.streams.hold(account), self._track("orders"):
+                # Headers say "accepted": the SDK writes its first batch only after them.
+                await context.send_initial_metadata(())
                 # Reading runs ahead of answering so a client can pipeline batches; the
                 # bounded queue keeps a client that never reads answers from piling up.
                 inflight: asyncio.Queue[
