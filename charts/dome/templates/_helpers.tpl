@@ -1,0 +1,156 @@
+{{/*
+Names and labels shared by every template. Names are cut to 63 characters because
+Kubernetes label values and most object names may not be longer.
+*/}}
+
+{{/* The chart name, or nameOverride. */}}
+{{- define "dome.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+The prefix of every object name: fullnameOverride, or the release name, with the chart
+name appended unless the release name already contains it ("dome" stays "dome", not
+"dome-dome").
+*/}}
+{{- define "dome.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* name-version, for the helm.sh/chart label. */}}
+{{- define "dome.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The labels a selector uses: stable across upgrades. */}}
+{{- define "dome.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "dome.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: operator
+{{- end -}}
+
+{{/* Labels on every object, without the component. */}}
+{{- define "dome.baseLabels" -}}
+helm.sh/chart: {{ include "dome.chart" . }}
+app.kubernetes.io/name: {{ include "dome.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | trunc 63 | quote }}
+app.kubernetes.io/part-of: dome
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{/* Labels on the operator's objects. */}}
+{{- define "dome.labels" -}}
+{{ include "dome.baseLabels" . }}
+app.kubernetes.io/component: operator
+{{- end -}}
+
+{{/* Labels on the `helm test` objects: not matched by the operator's selector. */}}
+{{- define "dome.testLabels" -}}
+{{ include "dome.baseLabels" . }}
+app.kubernetes.io/component: test
+{{- end -}}
+
+{{/* The operator's ServiceAccount name. */}}
+{{- define "dome.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "dome.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name must name an existing ServiceAccount when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The operator image reference: repository:tag, the tag defaulting to appVersion. */}}
+{{- define "dome.image" -}}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
+{{- end -}}
+
+{{/*
+The namespaces the operator watches when not cluster-wide, as a JSON list (templates
+call `include ... | fromJsonArray`). Empty watchNamespaces means the release namespace.
+*/}}
+{{- define "dome.watchNamespaces" -}}
+{{- if .Values.clusterWide -}}
+{{- if .Values.watchNamespaces -}}
+{{- fail "watchNamespaces must be empty when clusterWide is true: a cluster-wide operator watches every namespace" -}}
+{{- end -}}
+[]
+{{- else if .Values.watchNamespaces -}}
+{{- toJson .Values.watchNamespaces -}}
+{{- else -}}
+{{- list .Release.Namespace | toJson -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The rules for everything the operator manages in a namespace: the same list goes into
+each namespaced Role, or into the ClusterRole when cluster-wide. No wildcards: every
+group, resource and verb is named. Read the chart README's RBAC section for why each is
+here.
+*/}}
+{{- define "dome.operatorRules" -}}
+# Exchanges: kopf watches them, patches its finalizer and progress annotations in, and
+# writes status through the status subresource. Owner references with
+# blockOwnerDeletion need update on exchanges/finalizers where the
+# OwnerReferencesPermissionEnforcement admission plugin is on.
+- apiGroups: ["dome.dev"]
+  resources: ["exchanges"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["dome.dev"]
+  resources: ["exchanges/status"]
+  verbs: ["get", "patch"]
+- apiGroups: ["dome.dev"]
+  resources: ["exchanges/finalizers"]
+  verbs: ["update"]
+# What the operator renders for each Exchange.
+- apiGroups: [""]
+  resources: ["configmaps", "services", "serviceaccounts"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+- apiGroups: ["apps"]
+  resources: ["deployments", "statefulsets"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+- apiGroups: ["policy"]
+  resources: ["poddisruptionbudgets"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+- apiGroups: ["networking.k8s.io"]
+  resources: ["networkpolicies"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+- apiGroups: ["rbac.authorization.k8s.io"]
+  resources: ["roles", "rolebindings"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+- apiGroups: ["monitoring.coreos.com"]
+  resources: ["servicemonitors", "prometheusrules"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+# The discovery pods' Role grants exactly these Lease verbs; RBAC lets the operator
+# create that Role only if it holds them itself.
+- apiGroups: ["coordination.k8s.io"]
+  resources: ["leases"]
+  verbs: ["get", "list", "watch", "create", "update", "patch"]
+# Status: engine pods' readiness.
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list", "watch"]
+# kopf's and the operator's events, in both API groups.
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create"]
+{{- end -}}
+
+{{/* kopf discovers resources and follows CRD changes cluster-wide, in either mode. */}}
+{{- define "dome.crdReadRules" -}}
+- apiGroups: ["apiextensions.k8s.io"]
+  resources: ["customresourcedefinitions"]
+  verbs: ["get", "list", "watch"]
+{{- end -}}
