@@ -1,0 +1,98 @@
+"""The command lines, ports and paths of DOME's processes inside a pod.
+
+This is the contract between the operator and ``dome engine`` / ``dome discovery``: the
+flags they must accept, where files are mounted, which ports serve what. It lives in one
+module so the replication work, which finalises the discovery flags and adds
+``--discovery``, ``--advertise`` and ``--tls-dir`` to the engine, changes one place.
+"""
+
+from __future__ import annotations
+
+from dome_operator.exchange import Exchange
+
+ENGINE_PORT = 7100
+DISCOVERY_PORT = 7000
+#: Prometheus port of both processes (each in its own pod, so one number suffices).
+METRICS_PORT = 9100
+
+DATA_DIR = "/var/lib/dome"
+INSTRUMENTS_DIR = "/etc/dome/instruments"
+INSTRUMENTS_KEY = "instruments.json"
+ACCOUNTS_DIR = "/etc/dome/accounts"
+ACCOUNTS_KEY = "accounts.json"
+TLS_DIR = "/etc/dome/tls"
+
+#: Set from the downward API: the StatefulSet identity (NAME-engine-0, ...) is the engine id.
+POD_NAME_ENV = "POD_NAME"
+#: Discovery keeps its epoch and placement authority in coordination.k8s.io Leases.
+LEASE_STORE = "kubernetes"
+
+EXECUTABLE = "dome"
+
+
+def engine_args(exchange: Exchange) -> list[str]:
+    """Arguments after ``dome`` for an engine pod; ``$(POD_NAME)`` is expanded by the kubelet."""
+    pod = f"$({POD_NAME_ENV})"
+    args = [
+        "engine",
+        "--id", pod,
+        "--host", "0.0.0.0",
+        "--port", str(ENGINE_PORT),
+        "--metrics-port", str(METRICS_PORT),
+        "--advertise", f"{pod}.{headless_service_host(exchange)}:{ENGINE_PORT}",
+        "--discovery", discovery_address(exchange),
+        "--data-dir", DATA_DIR,
+        "--instruments", f"{INSTRUMENTS_DIR}/{INSTRUMENTS_KEY}",
+        "--accounts", f"{ACCOUNTS_DIR}/{ACCOUNTS_KEY}",
+    ]  # fmt: skip
+    if exchange.tls_secret is not None:
+        args += ["--tls-dir", TLS_DIR]
+    return args
+
+
+def discovery_args(exchange: Exchange) -> list[str]:
+    """Arguments after ``dome`` for the discovery pod.
+
+    Discovery places symbols, so it reads the same instruments file as the engines.
+    """
+    args = [
+        "discovery",
+        "--host", "0.0.0.0",
+        "--port", str(DISCOVERY_PORT),
+        "--metrics-port", str(METRICS_PORT),
+        "--store", LEASE_STORE,
+        "--lease-namespace", exchange.namespace,
+        "--lease-prefix", exchange.name,
+        "--engines-expected", str(exchange.engines),
+        "--replication-factor", str(exchange.replication_factor),
+        "--acks", exchange.acks,
+        "--instruments", f"{INSTRUMENTS_DIR}/{INSTRUMENTS_KEY}",
+    ]  # fmt: skip
+    if exchange.tls_secret is not None:
+        args += ["--tls-dir", TLS_DIR]
+    return args
+
+
+def instruments_config_map_name(exchange: Exchange) -> str:
+    """The ConfigMap both processes mount their instruments file from."""
+    return f"{exchange.name}-instruments"
+
+
+def headless_service_name(exchange: Exchange) -> str:
+    """The Service that gives each engine pod a stable DNS name."""
+    return f"{exchange.name}-engine-headless"
+
+
+def headless_service_host(exchange: Exchange) -> str:
+    """DNS suffix under which engine pods are reachable by pod name."""
+    return f"{headless_service_name(exchange)}.{exchange.namespace}.svc"
+
+
+def discovery_address(exchange: Exchange) -> str:
+    """host:port of the discovery Service, as engines dial it."""
+    return f"{exchange.name}-discovery.{exchange.namespace}.svc:{DISCOVERY_PORT}"
+
+
+def client_endpoint(exchange: Exchange) -> str:
+    """host:port of the client Service, the endpoint the Exchange's status reports."""
+    return f"{exchange.name}.{exchange.namespace}.svc:{ENGINE_PORT}"

@@ -1,0 +1,236 @@
+"""Reading an Exchange custom resource into a typed, defaulted, validated value.
+
+The API server has already applied the CRD's schema and CEL rules to anything the operator
+sees, but the render must not trust that: it also runs on objects admitted under an older
+CRD, on hand-written test input, and a few rules cannot be expressed in a schema at all
+(quantities on the lot grid, the same symbol twice, name lengths of derived objects). So
+this module is the one gate: it applies the same defaults as the CRD and raises
+``InvalidExchange`` with a message that names the field. The kopf handler turns that into
+a ``PermanentError``: retrying an invalid spec cannot help.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from dome.instruments import InstrumentFileError, InstrumentSpec
+
+GROUP = "dome.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "Exchange"
+
+# Defaults, identical to the CRD's `default:` values (tests/operator compares them).
+DEFAULT_ENGINES = 3
+DEFAULT_ACKS = "all"
+ACKS_MODES = ("all", "majority")
+#: Replicas per symbol when spec.replication.factor is unset: min(this, engines), so a
+#: one-engine exchange is valid without spelling out factor 1 (DESIGN.md §3).
+DEFAULT_MAX_REPLICATION_FACTOR = 3
+DEFAULT_STORAGE_SIZE = "1Gi"
+DEFAULT_IMAGE_REPOSITORY = "dome"
+DEFAULT_IMAGE_TAG = "0.1.0"
+DEFAULT_PULL_POLICY = "IfNotPresent"
+#: Engine container resources when spec.resources is unset: enough to match a few thousand
+#: orders a second, a memory limit so a runaway book cannot take the node down, no CPU
+#: limit so bursts are not throttled.
+DEFAULT_RESOURCES: Mapping[str, Mapping[str, str]] = {
+    "requests": {"cpu": "250m", "memory": "256Mi"},
+    "limits": {"memory": "512Mi"},
+}
+
+#: Longest Exchange name: NAME-engine-headless must stay a 63-character DNS label, and the
+#: StatefulSet's pods carry a controller-revision-hash label "NAME-engine-<10 chars>".
+MAX_NAME_LENGTH = 45
+_DNS_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+
+#: CRD field names (camelCase) -> the instruments-file keys of ``InstrumentSpec``.
+_INSTRUMENT_FIELDS = {
+    "symbol": "symbol",
+    "tickSize": "tick_size",
+    "lotSize": "lot_size",
+    "minQty": "min_qty",
+    "maxQty": "max_qty",
+    "minPrice": "min_price",
+    "maxPrice": "max_price",
+}
+
+T = TypeVar("T")
+
+
+class InvalidExchange(ValueError):
+    """The Exchange cannot be rendered; the message names the field and the rule."""
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Requests and limits of the engine container, as (resource, quantity) pairs."""
+
+    requests: tuple[tuple[str, str], ...]
+    limits: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One Exchange with every default applied: what the render works from."""
+
+    name: str
+    namespace: str
+    uid: str
+    engines: int
+    instruments: tuple[InstrumentSpec, ...]
+    replication_factor: int
+    acks: str
+    storage_size: str
+    storage_class: str | None
+    resources: Resources
+    image: str
+    pull_policy: str
+    tls_secret: str | None
+    accounts_secret: str
+    service_monitor: bool
+    prometheus_rule: bool
+
+
+def read_exchange(obj: Mapping[str, Any]) -> Exchange:
+    """Validate ``obj`` (an Exchange as the API returns it) and apply the defaults."""
+    metadata = _section(obj, "metadata", "metadata", required=True)
+    name = _required(metadata, "name", str, "metadata.name")
+    if len(name) > MAX_NAME_LENGTH or not _DNS_LABEL.fullmatch(name):
+        raise InvalidExchange(
+            f"metadata.name {name!r}: must be a DNS label (lowercase letters, digits and '-', "
+            f"starting with a letter) of at most {MAX_NAME_LENGTH} characters"
+        )
+    spec = _section(obj, "spec", "spec", required=True)
+    engines = _field(spec, "engines", int, "spec.engines", DEFAULT_ENGINES)
+    if engines < 1:
+        raise InvalidExchange(f"spec.engines is {engines}: an exchange needs at least one")
+    replication = _section(spec, "replication", "spec.replication")
+    factor = _field(
+        replication,
+        "factor",
+        int,
+        "spec.replication.factor",
+        min(DEFAULT_MAX_REPLICATION_FACTOR, engines),
+    )
+    if not 1 <= factor <= engines:
+        raise InvalidExchange(
+            f"spec.replication.factor is {factor}: it must be between 1 and spec.engines "
+            f"({engines}), since each replica of a symbol lives on a different engine"
+        )
+    acks = _field(replication, "acks", str, "spec.replication.acks", DEFAULT_ACKS)
+    if acks not in ACKS_MODES:
+        raise InvalidExchange(f"spec.replication.acks is {acks!r}: expected one of {ACKS_MODES}")
+    storage = _section(spec, "storage", "spec.storage")
+    image = _section(spec, "image", "spec.image")
+    tls = _section(spec, "tls", "spec.tls")
+    auth = _section(spec, "auth", "spec.auth", required=True)
+    metrics = _section(spec, "metrics", "spec.metrics")
+    repository = _field(image, "repository", str, "spec.image.repository", DEFAULT_IMAGE_REPOSITORY)
+    tag = _field(image, "tag", str, "spec.image.tag", DEFAULT_IMAGE_TAG)
+    return Exchange(
+        name=name,
+        namespace=_required(metadata, "namespace", str, "metadata.namespace"),
+        uid=_required(metadata, "uid", str, "metadata.uid"),
+        engines=engines,
+        instruments=_read_instruments(spec),
+        replication_factor=factor,
+        acks=acks,
+        storage_size=_field(storage, "size", str, "spec.storage.size", DEFAULT_STORAGE_SIZE),
+        storage_class=_optional(storage, "storageClassName", "spec.storage.storageClassName"),
+        resources=_read_resources(spec),
+        image=f"{repository}:{tag}",
+        pull_policy=_field(image, "pullPolicy", str, "spec.image.pullPolicy", DEFAULT_PULL_POLICY),
+        tls_secret=_optional(tls, "secretName", "spec.tls.secretName"),
+        accounts_secret=_required(auth, "accountsSecret", str, "spec.auth.accountsSecret"),
+        service_monitor=_field(
+            metrics, "serviceMonitor", bool, "spec.metrics.serviceMonitor", False
+        ),
+        prometheus_rule=_field(
+            metrics, "prometheusRule", bool, "spec.metrics.prometheusRule", False
+        ),
+    )
+
+
+def _read_instruments(spec: Mapping[str, Any]) -> tuple[InstrumentSpec, ...]:
+    raw = _required(spec, "instruments", list, "spec.instruments")
+    if not raw:
+        raise InvalidExchange("spec.instruments is empty: an exchange trades at least one symbol")
+    specs: dict[str, InstrumentSpec] = {}
+    for index, item in enumerate(raw):
+        where = f"spec.instruments[{index}]"
+        if not isinstance(item, Mapping):
+            raise InvalidExchange(f"{where}: expected an object, got {item!r}")
+        unknown = sorted(set(item) - set(_INSTRUMENT_FIELDS))
+        if unknown:
+            raise InvalidExchange(f"{where}: unknown fields {unknown}")
+        # The engine's own parser, so the operator refuses exactly what an engine would.
+        try:
+            instrument = InstrumentSpec.from_dict(
+                {_INSTRUMENT_FIELDS[key]: value for key, value in item.items()}
+            )
+        except InstrumentFileError as exc:
+            raise InvalidExchange(f"{where}: {exc}") from None
+        if instrument.symbol in specs:
+            raise InvalidExchange(f"{where}: symbol {instrument.symbol} appears twice")
+        specs[instrument.symbol] = instrument
+    return tuple(specs.values())
+
+
+def _read_resources(spec: Mapping[str, Any]) -> Resources:
+    raw = _section(spec, "resources", "spec.resources") or DEFAULT_RESOURCES
+    kinds: dict[str, tuple[tuple[str, str], ...]] = {}
+    for kind in ("requests", "limits"):
+        quantities = _section(raw, kind, f"spec.resources.{kind}")
+        pairs = []
+        for resource in sorted(quantities):
+            value = quantities[resource]
+            # int-or-string in the CRD, as in a Pod; a string keeps the manifest uniform.
+            if isinstance(value, bool) or not isinstance(value, int | str):
+                raise InvalidExchange(f"spec.resources.{kind}.{resource}: not a quantity")
+            pairs.append((resource, str(value)))
+        kinds[kind] = tuple(pairs)
+    return Resources(requests=kinds["requests"], limits=kinds["limits"])
+
+
+def _section(
+    mapping: Mapping[str, Any], key: str, where: str, *, required: bool = False
+) -> Mapping[str, Any]:
+    """A nested object; an absent optional one reads as empty, so its defaults apply."""
+    value = mapping.get(key)
+    if value is None:
+        if required:
+            raise InvalidExchange(f"{where} is required")
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidExchange(f"{where}: expected an object, got {value!r}")
+    return value
+
+
+def _field(mapping: Mapping[str, Any], key: str, kind: type[T], where: str, default: T) -> T:
+    value = mapping.get(key)
+    if value is None:
+        return default
+    return _checked(value, kind, where)
+
+
+def _required(mapping: Mapping[str, Any], key: str, kind: type[T], where: str) -> T:
+    value = mapping.get(key)
+    if value is None or value == "":
+        raise InvalidExchange(f"{where} is required")
+    return _checked(value, kind, where)
+
+
+def _optional(mapping: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = mapping.get(key)
+    return None if value in (None, "") else _checked(value, str, where)
+
+
+def _checked(value: object, kind: type[T], where: str) -> T:
+    # bool is an int in Python but never a valid engine count or factor.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise InvalidExchange(f"{where}: expected {kind.__name__}, got {value!r}")
+    return value

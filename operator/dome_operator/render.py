@@ -1,0 +1,239 @@
+"""From an Exchange to the Kubernetes objects that run it: a pure function.
+
+``render`` does no I/O and reads no clock, so the same Exchange always gives the same
+objects in the same order; golden files in tests/operator pin them, and the apply step
+can compare them with what is in the cluster. The order is the order to create them in:
+configuration and identities before the workloads that use them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from dome_operator import commands
+from dome_operator.exchange import Exchange, read_exchange
+from dome_operator.metadata import (
+    engine_selector,
+    instance_labels,
+    object_metadata,
+    selector_labels,
+)
+from dome_operator.workloads import discovery_deployment, engine_stateful_set
+
+#: The API a ServiceMonitor needs; the operator passes the APIs the cluster serves.
+SERVICE_MONITOR_API = "monitoring.coreos.com/v1"
+#: Marks the Services whose "metrics" port the ServiceMonitor scrapes (the client Service
+#: reaches the same engine pods, so selecting it too would scrape them twice).
+METRICS_LABEL = "dome.dev/metrics"
+
+
+def render(
+    exchange: Mapping[str, Any], *, available_apis: frozenset[str] = frozenset()
+) -> list[dict[str, Any]]:
+    """Every object the Exchange needs, in creation order.
+
+    ``available_apis`` holds group/version strings the cluster serves; optional objects
+    (the ServiceMonitor) are rendered only when asked for and servable. Raises
+    ``InvalidExchange`` when the Exchange cannot be rendered.
+    """
+    spec = read_exchange(exchange)
+    instruments = instruments_document(spec)
+    checksum = hashlib.sha256(instruments.encode()).hexdigest()
+    objects = [
+        _instruments_config_map(spec, instruments),
+        *_discovery_identity(spec),
+        _engine_service_account(spec),
+        discovery_deployment(spec, checksum),
+        _discovery_service(spec),
+        _headless_service(spec),
+        _client_service(spec),
+        engine_stateful_set(spec, checksum),
+        _disruption_budget(spec),
+        _network_policy(spec),
+    ]
+    if spec.service_monitor and SERVICE_MONITOR_API in available_apis:
+        objects.append(_service_monitor(spec))
+    return objects
+
+
+def status_endpoint(exchange: Mapping[str, Any]) -> str:
+    """The client endpoint for the Exchange's status: ``NAME.NS.svc:7100``."""
+    return commands.client_endpoint(read_exchange(exchange))
+
+
+def selector(exchange: Mapping[str, Any]) -> str:
+    """The engine pods' label selector for the status (and so the scale subresource)."""
+    return engine_selector(read_exchange(exchange))
+
+
+def instruments_document(exchange: Exchange) -> str:
+    """The instruments file, in the format ``dome.instruments.load_instruments`` reads."""
+    return json.dumps([spec.to_dict() for spec in exchange.instruments], indent=2) + "\n"
+
+
+def _instruments_config_map(exchange: Exchange, document: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": object_metadata(
+            exchange, commands.instruments_config_map_name(exchange), "exchange"
+        ),
+        "data": {commands.INSTRUMENTS_KEY: document},
+    }
+
+
+def _discovery_identity(exchange: Exchange) -> list[dict[str, Any]]:
+    """Discovery's ServiceAccount and the Lease rights it needs, in this namespace only."""
+    name = f"{exchange.name}-discovery"
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": object_metadata(exchange, name, "discovery"),
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": object_metadata(exchange, name, "discovery"),
+            "rules": [
+                {
+                    "apiGroups": ["coordination.k8s.io"],
+                    "resources": ["leases"],
+                    "verbs": ["get", "list", "watch", "create", "update", "patch"],
+                }
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": object_metadata(exchange, name, "discovery"),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": exchange.namespace}],
+        },
+    ]
+
+
+def _engine_service_account(exchange: Exchange) -> dict[str, Any]:
+    """Engines never call the Kubernetes API, so their pods get no token."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": object_metadata(exchange, f"{exchange.name}-engine", "engine"),
+        "automountServiceAccountToken": False,
+    }
+
+
+def _discovery_service(exchange: Exchange) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": object_metadata(
+            exchange,
+            f"{exchange.name}-discovery",
+            "discovery",
+            extra_labels={METRICS_LABEL: "true"},
+        ),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector_labels(exchange, "discovery"),
+            "ports": [
+                _port("grpc", commands.DISCOVERY_PORT),
+                _port("metrics", commands.METRICS_PORT),
+            ],
+        },
+    }
+
+
+def _headless_service(exchange: Exchange) -> dict[str, Any]:
+    """Gives every engine pod a DNS name (its advertised address) and carries metrics."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": object_metadata(
+            exchange,
+            commands.headless_service_name(exchange),
+            "engine",
+            extra_labels={METRICS_LABEL: "true"},
+        ),
+        "spec": {
+            "clusterIP": "None",
+            # A follower that is still catching up must be reachable by its peers.
+            "publishNotReadyAddresses": True,
+            "selector": selector_labels(exchange, "engine"),
+            "ports": [
+                _port("grpc", commands.ENGINE_PORT),
+                _port("metrics", commands.METRICS_PORT),
+            ],
+        },
+    }
+
+
+def _client_service(exchange: Exchange) -> dict[str, Any]:
+    """The exchange's endpoint: any ready engine accepts an order and forwards it."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": object_metadata(exchange, exchange.name, "engine"),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector_labels(exchange, "engine"),
+            "ports": [_port("grpc", commands.ENGINE_PORT)],
+        },
+    }
+
+
+def _port(name: str, port: int) -> dict[str, Any]:
+    return {"name": name, "port": port, "targetPort": name, "protocol": "TCP"}
+
+
+def _disruption_budget(exchange: Exchange) -> dict[str, Any]:
+    """Voluntary evictions (node drains) take one engine at a time, so every symbol keeps
+    a replica to fail over to."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": object_metadata(exchange, f"{exchange.name}-engine", "engine"),
+        "spec": {
+            "maxUnavailable": 1,
+            "selector": {"matchLabels": selector_labels(exchange, "engine")},
+        },
+    }
+
+
+def _network_policy(exchange: Exchange) -> dict[str, Any]:
+    """Inside the exchange everything is allowed; from outside only trading and scraping.
+
+    Discovery's port stays closed to other pods: engines register there, and a stranger
+    that could register would receive symbols' primaries. One policy covers both pod kinds;
+    the client port is open on discovery pods too, but nothing listens there.
+    """
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": object_metadata(exchange, exchange.name, "exchange"),
+        "spec": {
+            "podSelector": {"matchLabels": instance_labels(exchange)},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {"from": [{"podSelector": {"matchLabels": instance_labels(exchange)}}]},
+                {"ports": [{"port": commands.ENGINE_PORT, "protocol": "TCP"}]},
+                {"ports": [{"port": commands.METRICS_PORT, "protocol": "TCP"}]},
+            ],
+        },
+    }
+
+
+def _service_monitor(exchange: Exchange) -> dict[str, Any]:
+    return {
+        "apiVersion": SERVICE_MONITOR_API,
+        "kind": "ServiceMonitor",
+        "metadata": object_metadata(exchange, exchange.name, "exchange"),
+        "spec": {
+            "selector": {"matchLabels": {**instance_labels(exchange), METRICS_LABEL: "true"}},
+            "namespaceSelector": {"matchNames": [exchange.namespace]},
+            "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "30s"}],
+        },
+    }

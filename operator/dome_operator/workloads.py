@@ -1,0 +1,288 @@
+"""The two workloads of an exchange: the discovery Deployment and the engine StatefulSet.
+
+Both pods are hardened the same way (the restricted Pod Security Standard, a read-only
+root filesystem, no service-account token unless the process calls the Kubernetes API)
+and carry a checksum of the instruments they read, so editing the Exchange's instruments
+rolls them: a ConfigMap change alone restarts nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dome_operator import commands
+from dome_operator.exchange import Exchange
+from dome_operator.metadata import Component, object_metadata, selector_labels, standard_labels
+
+#: The image's non-root user and group (images/ creates them with these ids).
+RUN_AS_ID = 10001
+INSTRUMENTS_CHECKSUM_ANNOTATION = "dome.dev/instruments-checksum"
+#: Python writes temporary files; the root filesystem is read-only.
+TMP_DIR = "/tmp"
+#: An engine replays its journal before serving; give that five minutes before liveness
+#: probes may restart it.
+ENGINE_STARTUP_SECONDS = 300
+DISCOVERY_STARTUP_SECONDS = 60
+_PROBE_PERIOD_SECONDS = 5
+#: Secrets are readable by the owner and the fsGroup only.
+_SECRET_FILE_MODE = 0o440
+
+
+def discovery_deployment(exchange: Exchange, instruments_checksum: str) -> dict[str, Any]:
+    """One discovery pod. Recreate, never two at once: discovery is the placement authority,
+    and a short gap is safer than two pods publishing placements while the Lease moves."""
+    name = f"{exchange.name}-discovery"
+    container = _container(
+        exchange,
+        "discovery",
+        commands.discovery_args(exchange),
+        ports={"grpc": commands.DISCOVERY_PORT, "metrics": commands.METRICS_PORT},
+        startup_seconds=DISCOVERY_STARTUP_SECONDS,
+        mounts=_config_mounts(exchange, with_accounts=False),
+        env=[],
+        # Discovery's own footprint is small and not something users size.
+        resources={
+            "requests": {"cpu": "100m", "memory": "128Mi"},
+            "limits": {"memory": "256Mi"},
+        },
+    )
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": object_metadata(exchange, name, "discovery"),
+        "spec": {
+            "replicas": 1,
+            "revisionHistoryLimit": 3,
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": selector_labels(exchange, "discovery")},
+            "template": {
+                "metadata": _pod_metadata(exchange, "discovery", instruments_checksum),
+                "spec": _pod_spec(
+                    exchange,
+                    container,
+                    service_account=name,
+                    # It reads and writes Leases, so it needs its token.
+                    api_access=True,
+                    volumes=_config_volumes(exchange, with_accounts=False),
+                ),
+            },
+        },
+    }
+
+
+def engine_stateful_set(exchange: Exchange, instruments_checksum: str) -> dict[str, Any]:
+    """The engines: stable identities (the engine id) and one volume each (the journals)."""
+    name = f"{exchange.name}-engine"
+    container = _container(
+        exchange,
+        "engine",
+        commands.engine_args(exchange),
+        ports={"grpc": commands.ENGINE_PORT, "metrics": commands.METRICS_PORT},
+        startup_seconds=ENGINE_STARTUP_SECONDS,
+        mounts=[
+            {"name": "data", "mountPath": commands.DATA_DIR},
+            *_config_mounts(exchange, with_accounts=True),
+        ],
+        env=[
+            {
+                "name": commands.POD_NAME_ENV,
+                "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
+            }
+        ],
+        resources={
+            kind: dict(pairs)
+            for kind, pairs in (
+                ("requests", exchange.resources.requests),
+                ("limits", exchange.resources.limits),
+            )
+            if pairs
+        },
+    )
+    pod_spec = _pod_spec(
+        exchange,
+        container,
+        service_account=name,
+        api_access=False,
+        volumes=_config_volumes(exchange, with_accounts=True),
+    )
+    # Replicas of a symbol only protect it if they are on different nodes; ScheduleAnyway
+    # keeps a one-node cluster (kind) working.
+    pod_spec["topologySpreadConstraints"] = [
+        {
+            "maxSkew": 1,
+            "topologyKey": "kubernetes.io/hostname",
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": selector_labels(exchange, "engine")},
+        }
+    ]
+    claim_spec: dict[str, Any] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": exchange.storage_size}},
+    }
+    if exchange.storage_class is not None:
+        claim_spec["storageClassName"] = exchange.storage_class
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": object_metadata(exchange, name, "engine"),
+        "spec": {
+            "replicas": exchange.engines,
+            "serviceName": commands.headless_service_name(exchange),
+            # Engines find each other through discovery, not by start order; starting them
+            # together halves the time to a full exchange.
+            "podManagementPolicy": "Parallel",
+            "updateStrategy": {"type": "RollingUpdate"},
+            "revisionHistoryLimit": 3,
+            # Journals are the exchange's record: scaling down or deleting keeps them.
+            "persistentVolumeClaimRetentionPolicy": {
+                "whenDeleted": "Retain",
+                "whenScaled": "Retain",
+            },
+            "selector": {"matchLabels": selector_labels(exchange, "engine")},
+            "template": {
+                "metadata": _pod_metadata(exchange, "engine", instruments_checksum),
+                "spec": pod_spec,
+            },
+            "volumeClaimTemplates": [
+                {
+                    "metadata": {"name": "data", "labels": selector_labels(exchange, "engine")},
+                    "spec": claim_spec,
+                }
+            ],
+        },
+    }
+
+
+def _pod_metadata(exchange: Exchange, component: Component, checksum: str) -> dict[str, Any]:
+    return {
+        "labels": standard_labels(exchange, component),
+        "annotations": {
+            INSTRUMENTS_CHECKSUM_ANNOTATION: checksum,
+            "kubectl.kubernetes.io/default-container": component,
+        },
+    }
+
+
+def _pod_spec(
+    exchange: Exchange,
+    container: dict[str, Any],
+    *,
+    service_account: str,
+    api_access: bool,
+    volumes: list[dict[str, Any]],
+) -> dict[str, Any]:
+    return {
+        "serviceAccountName": service_account,
+        "automountServiceAccountToken": api_access,
+        # Service environment variables (NAME_PORT=tcp://...) are noise at best and can
+        # collide with DOME_* settings at worst; DNS is how pods find Services.
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS_ID,
+            "runAsGroup": RUN_AS_ID,
+            "fsGroup": RUN_AS_ID,
+            "fsGroupChangePolicy": "OnRootMismatch",
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": volumes,
+    }
+
+
+def _container(
+    exchange: Exchange,
+    name: Component,
+    args: list[str],
+    *,
+    ports: dict[str, int],
+    startup_seconds: int,
+    mounts: list[dict[str, Any]],
+    env: list[dict[str, Any]],
+    resources: dict[str, dict[str, str]],
+) -> dict[str, Any]:
+    grpc_port = ports["grpc"]
+    container: dict[str, Any] = {
+        "name": name,
+        "image": exchange.image,
+        "imagePullPolicy": exchange.pull_policy,
+        "command": [commands.EXECUTABLE],
+        "args": args,
+    }
+    if env:
+        container["env"] = env
+    container |= {
+        "ports": [
+            {"name": port_name, "containerPort": port, "protocol": "TCP"}
+            for port_name, port in ports.items()
+        ],
+        # Standard gRPC health checking, which both processes serve: SERVING means ready.
+        "startupProbe": _grpc_probe(
+            grpc_port, failure_threshold=startup_seconds // _PROBE_PERIOD_SECONDS
+        ),
+        "readinessProbe": _grpc_probe(grpc_port, failure_threshold=2),
+        "livenessProbe": _grpc_probe(grpc_port, failure_threshold=6),
+        "resources": resources,
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [*mounts, {"name": "tmp", "mountPath": TMP_DIR}],
+    }
+    return container
+
+
+def _grpc_probe(port: int, *, failure_threshold: int) -> dict[str, Any]:
+    return {
+        "grpc": {"port": port},
+        "periodSeconds": _PROBE_PERIOD_SECONDS,
+        "timeoutSeconds": 2,
+        "failureThreshold": failure_threshold,
+    }
+
+
+def _config_mounts(exchange: Exchange, *, with_accounts: bool) -> list[dict[str, Any]]:
+    mounts: list[dict[str, Any]] = [
+        {"name": "instruments", "mountPath": commands.INSTRUMENTS_DIR, "readOnly": True}
+    ]
+    if with_accounts:
+        mounts.append({"name": "accounts", "mountPath": commands.ACCOUNTS_DIR, "readOnly": True})
+    if exchange.tls_secret is not None:
+        mounts.append({"name": "tls", "mountPath": commands.TLS_DIR, "readOnly": True})
+    return mounts
+
+
+def _config_volumes(exchange: Exchange, *, with_accounts: bool) -> list[dict[str, Any]]:
+    key = commands.INSTRUMENTS_KEY
+    volumes: list[dict[str, Any]] = [
+        {
+            "name": "instruments",
+            "configMap": {
+                "name": commands.instruments_config_map_name(exchange),
+                "items": [{"key": key, "path": key}],
+            },
+        }
+    ]
+    if with_accounts:
+        key = commands.ACCOUNTS_KEY
+        volumes.append(
+            {
+                "name": "accounts",
+                "secret": {
+                    "secretName": exchange.accounts_secret,
+                    "items": [{"key": key, "path": key}],
+                    "defaultMode": _SECRET_FILE_MODE,
+                },
+            }
+        )
+    if exchange.tls_secret is not None:
+        volumes.append(
+            {
+                "name": "tls",
+                "secret": {"secretName": exchange.tls_secret, "defaultMode": _SECRET_FILE_MODE},
+            }
+        )
+    volumes.append({"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}})
+    return volumes
