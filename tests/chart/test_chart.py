@@ -606,8 +606,14 @@ def test_notes_print_a_first_exchange(tmp_path: Path) -> None:
     assert f"helm test {RELEASE} -n {NAMESPACE} --logs" in notes
     namespace, objs = exchange_from_notes(notes)
     assert namespace == NAMESPACE
-    # The chart's example file and the printed one are the same objects.
-    example = list(yaml.safe_load_all((CHART / "examples" / "exchange.yaml").read_text()))
+    # The printed objects are the project's example ones, plus what follows from values.
+    examples = CHART.parents[1] / "examples" / "k8s"
+    example = [
+        yaml.safe_load((examples / name).read_text())
+        for name in ("accounts-secret.yaml", "exchange.yaml")
+    ]
+    example[1]["spec"]["image"] = {"repository": "dome", "tag": "0.1.0"}
+    example[1]["spec"]["metrics"] = {"serviceMonitor": False, "prometheusRule": False}
     assert objs == example
     secret, exchange = objs
     kubernetes_validate.validate(secret, OLDEST_SUPPORTED_KUBERNETES, strict=True)
