@@ -1,0 +1,162 @@
+"""An Exchange's life on a real cluster: trade, read back, scale, roll, delete.
+
+The tests run in file order against the one cluster of the session, each starting from
+where the previous one left the Exchange, because that is how an operator's users meet
+it: orders placed through the client Service must be on every replica, survive a
+rolling image update (the journals are on volumes), and deleting the Exchange must take
+its workloads with it but keep the journals. Orders go through the real SDK over
+``kubectl port-forward``, as a trader outside the cluster would connect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pytest
+from kind_cluster import (
+    ENGINE_PORT,
+    EXCHANGE,
+    IMAGE_REPOSITORY,
+    KindCluster,
+    accounts,
+    wait_until,
+)
+
+from dome.client import BookSnapshot, Client, OrderResult
+from dome.core.types import OrderStatus
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3600)]
+
+SYMBOL = "BTC-USD"
+ENGINES = f"app.kubernetes.io/instance={EXCHANGE},app.kubernetes.io/component=engine"
+EVERYTHING = f"app.kubernetes.io/instance={EXCHANGE}"
+#: What the operator creates for an Exchange (PVCs are left out: they outlive it).
+CHILD_KINDS = (
+    "statefulsets,deployments,pods,services,configmaps,serviceaccounts,roles,rolebindings,"
+    "poddisruptionbudgets,networkpolicies"
+)
+ROLL_TAG = "e2e-roll"
+REPLICA_TIMEOUT = 60.0
+ROLLOUT_TIMEOUT = 900.0
+
+
+@dataclass(frozen=True)
+class Trade:
+    resting: OrderResult
+    taking: OrderResult
+
+
+async def _trade(target: str) -> Trade:
+    tokens = accounts()
+    async with Client(target, tokens["alice"]) as alice, Client(target, tokens["bob"]) as bob:
+        resting = await alice.submit_order(SYMBOL, "sell", "0.5", "30000.10", "limit")
+        taking = await bob.submit_order(SYMBOL, "buy", "0.2", "30000.10", "ioc")
+    return Trade(resting, taking)
+
+
+async def _book(target: str, at_least: int) -> BookSnapshot:
+    """The book once this engine has applied sequence ``at_least``: followers apply
+    what they journaled a moment after the primary acknowledged it."""
+    async with Client(target, accounts()["alice"]) as client:
+        deadline = asyncio.get_running_loop().time() + REPLICA_TIMEOUT
+        while True:
+            book = await client.book(SYMBOL)
+            if book.seq >= at_least:
+                return book
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{target}: {SYMBOL} at seq {book.seq}, want {at_least}")
+            await asyncio.sleep(0.2)
+
+
+def _assert_rest_of_the_sell(book: BookSnapshot) -> None:
+    assert book.bids == ()
+    assert [(level.price, level.qty, level.order_count) for level in book.asks] == [
+        (Decimal("30000.10"), Decimal("0.3"), 1)
+    ]
+
+
+@pytest.fixture(scope="module")
+def trade(cluster: KindCluster) -> Trade:
+    """Alice rests a sell, Bob takes part of it, both through the client Service."""
+    with cluster.port_forward(f"svc/{EXCHANGE}", ENGINE_PORT) as target:
+        return asyncio.run(_trade(target))
+
+
+def test_orders_match_through_the_client_service(trade: Trade) -> None:
+    assert trade.resting.status is OrderStatus.NEW
+    assert trade.taking.status is OrderStatus.FILLED
+    assert [(fill.price, fill.qty) for fill in trade.taking.fills] == [
+        (Decimal("30000.10"), Decimal("0.2"))
+    ]
+
+
+@pytest.mark.parametrize("pod", ["demo-engine-1", "demo-engine-0", "demo-engine-2"])
+async def test_every_engine_serves_the_book(cluster: KindCluster, trade: Trade, pod: str) -> None:
+    # The example replicates every symbol to all three engines, so whichever engine the
+    # Service picked, the others hold the same book.
+    with cluster.port_forward(f"pod/{pod}", ENGINE_PORT) as target:
+        book = await _book(target, trade.taking.seq)
+    _assert_rest_of_the_sell(book)
+
+
+def test_kubectl_scale_adds_ready_engines(cluster: KindCluster) -> None:
+    cluster.kubectl("scale", f"exchange/{EXCHANGE}", "--replicas=5")
+    cluster.wait_jsonpath(
+        f"statefulset/{EXCHANGE}-engine", ".status.readyReplicas", "5", ROLLOUT_TIMEOUT
+    )
+    cluster.wait_ready()
+    status = cluster.kubectl(
+        "get", f"exchange/{EXCHANGE}",
+        "--output", "jsonpath={.status.engines} {.status.readyEngines}",
+    )  # fmt: skip
+    assert status.split() == ["5", "5"]
+    assert len(cluster.names("pods", ENGINES)) == 5
+
+
+async def test_a_new_image_rolls_every_engine_and_keeps_the_book(
+    cluster: KindCluster, trade: Trade
+) -> None:
+    image = cluster.build_image(ROLL_TAG, revision=ROLL_TAG)
+    cluster.kubectl(
+        "patch", f"exchange/{EXCHANGE}", "--type=merge",
+        "--patch", f'{{"spec":{{"image":{{"tag":"{ROLL_TAG}"}}}}}}',
+    )  # fmt: skip
+    for workload in (f"statefulset/{EXCHANGE}-engine", f"deployment/{EXCHANGE}-discovery"):
+        # First the operator's update, then the rollout: `rollout status` on the old
+        # template would report the old rollout as complete.
+        cluster.wait_jsonpath(
+            workload, ".spec.template.spec.containers[0].image", image, ROLLOUT_TIMEOUT
+        )
+        cluster.kubectl(
+            "rollout", "status", workload, f"--timeout={ROLLOUT_TIMEOUT:.0f}s",
+            timeout=ROLLOUT_TIMEOUT + 30,
+        )  # fmt: skip
+    cluster.wait_ready()
+    images = cluster.kubectl(
+        "get", "pods", "--selector", EVERYTHING,
+        "--output", "jsonpath={.items[*].spec.containers[0].image}",
+    ).split()  # fmt: skip
+    assert images, "no pods"
+    assert set(images) == {f"{IMAGE_REPOSITORY}:{ROLL_TAG}"}
+    with cluster.port_forward(f"svc/{EXCHANGE}", ENGINE_PORT) as target:
+        book = await _book(target, trade.taking.seq)
+    _assert_rest_of_the_sell(book)
+
+
+def test_deleting_the_exchange_removes_its_workloads_and_keeps_its_journals(
+    cluster: KindCluster,
+) -> None:
+    cluster.kubectl(
+        "delete", f"exchange/{EXCHANGE}", "--cascade=foreground", "--wait=true",
+        f"--timeout={ROLLOUT_TIMEOUT:.0f}s", timeout=ROLLOUT_TIMEOUT + 30,
+    )  # fmt: skip
+    wait_until(
+        f"every object of {EXCHANGE} deleted",
+        lambda: not cluster.names(CHILD_KINDS, EVERYTHING),
+        ROLLOUT_TIMEOUT,
+    )
+    # persistentVolumeClaimRetentionPolicy Retain: a deleted exchange's record stays.
+    claims = cluster.names("persistentvolumeclaims", ENGINES)
+    assert len(claims) == 5, claims
