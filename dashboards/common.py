@@ -1,0 +1,151 @@
+"""What every DOME dashboard shares: the datasource, the variable chain, the selector.
+
+The label convention, as Prometheus sees an engine's series:
+
+- ``namespace``: the engine pod's namespace. prometheus-operator adds it to every target
+  of a ServiceMonitor; a local Prometheus has none, and ``namespace=~".*"`` still
+  matches series without the label.
+- ``job``: the exchange. The operator's ServiceMonitor selects the engines' headless
+  Service ``<exchange>-engine-headless``, and prometheus-operator names a target's job
+  after its Service. A local scrape job for ``dome up`` follows the same pattern
+  (``<name>-engine``, e.g. ``dome-engine``). The ``exchange`` variable shows the part
+  before ``-engine``, and its "All" value is the engine-job pattern, so ``up`` never
+  matches another application's targets.
+- ``pod``: the engine. On Kubernetes the pod name is the engine id (the StatefulSet
+  identity passed as ``--id``); a local scrape config sets it to the engine id from
+  ``cluster.json``.
+
+Variables chain namespace → exchange → engine, each with "All" and each query filtered
+by the ones before it, all read from ``dome_engine_info`` (one series per engine).
+"""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import common as common_builder
+from grafana_foundation_sdk.builders import dashboard, prometheus
+from grafana_foundation_sdk.builders import stat as stat_builder
+from grafana_foundation_sdk.builders import timeseries as timeseries_builder
+from grafana_foundation_sdk.models import common
+from grafana_foundation_sdk.models.dashboard import (
+    DashboardCursorSync,
+    DataSourceRef,
+    VariableOption,
+    VariableRefresh,
+    VariableSort,
+)
+
+#: The scrape jobs of engines: ``<exchange>-engine-headless`` on Kubernetes, ``<name>-engine``
+#: locally. The EngineDown alert (charts/dome/alerts/) matches jobs with the same pattern.
+ENGINE_JOB = ".+-engine(-headless)?"
+
+DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
+
+#: Every engine query carries this selector, so the variables filter every panel.
+SELECTOR = 'namespace=~"$namespace", job=~"$exchange", pod=~"$engine"'
+
+RATE = "$__rate_interval"
+
+
+def variables() -> list[dashboard.DatasourceVariable | dashboard.QueryVariable]:
+    """The ``datasource`` variable, then namespace → exchange → engine."""
+    source = dashboard.DatasourceVariable("datasource").label("Data source").type("prometheus")
+    namespace = _label_variable("namespace", "Namespace", "dome_engine_info", "namespace")
+    namespace.multi(False)
+    exchange = _label_variable(
+        "exchange", "Exchange", 'dome_engine_info{namespace=~"$namespace"}', "job"
+    )
+    # The value stays the whole job (what series carry); the text is the exchange's name.
+    exchange.regex("/^(?<value>(?<text>.+?)-engine(-headless)?)$/").all_value(ENGINE_JOB)
+    engine = _label_variable(
+        "engine",
+        "Engine",
+        'dome_engine_info{namespace=~"$namespace", job=~"$exchange"}',
+        "pod",
+    )
+    return [source, namespace, exchange, engine]
+
+
+def _label_variable(name: str, label: str, series: str, key: str) -> dashboard.QueryVariable:
+    return (
+        dashboard.QueryVariable(name)
+        .label(label)
+        .datasource(DATASOURCE)
+        .query(f"label_values({series}, {key})")
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(VariableSort.ALPHABETICAL_ASC)
+        .include_all(True)
+        .all_value(".*")
+        .multi(True)
+        .current(VariableOption(selected=True, text="All", value="$__all"))
+    )
+
+
+def query(expr: str, legend: str = "", ref: str = "A") -> prometheus.Dataquery:
+    """A range query over the dashboard's datasource."""
+    target = prometheus.Dataquery().expr(expr).ref_id(ref).datasource(DATASOURCE).range()
+    return target.legend_format(legend or "__auto")
+
+
+def base(uid: str, title: str, description: str) -> dashboard.Dashboard:
+    """A dashboard with DOME's uid, tags, time range, refresh and variables."""
+    board = (
+        dashboard.Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags(["dome"])
+        .editable()
+        .time("now-1h", "now")
+        .refresh("30s")
+        .timezone("browser")
+        .tooltip(DashboardCursorSync.CROSSHAIR)
+    )
+    return board.variables(list(variables()))
+
+
+def timeseries(
+    title: str, unit: str, description: str, *targets: prometheus.Dataquery
+) -> timeseries_builder.Panel:
+    """A half-width time series panel; ``unit`` is a Grafana unit id (``s``, ``ops``)."""
+    panel = (
+        timeseries_builder.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .unit(unit)
+        .min(0)
+        .span(12)
+        .height(8)
+        .fill_opacity(10)
+        .show_points(common.VisibilityMode.NEVER)
+        .legend(
+            common_builder.VizLegendOptions()
+            .display_mode(common.LegendDisplayMode.TABLE)
+            .placement(common.LegendPlacement.BOTTOM)
+            .show_legend(True)
+            .calcs(["mean", "max", "lastNotNull"])
+        )
+        .tooltip(
+            common_builder.VizTooltipOptions()
+            .mode(common.TooltipDisplayMode.MULTI)
+            .sort(common.SortOrder.DESCENDING)
+        )
+    )
+    return panel.targets(list(targets))
+
+
+def stat(
+    title: str, unit: str, description: str, target: prometheus.Dataquery
+) -> stat_builder.Panel:
+    """A small single-number panel for the top row."""
+    return (
+        stat_builder.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .unit(unit)
+        .span(4)
+        .height(4)
+        .graph_mode(common.BigValueGraphMode.AREA)
+        .reduce_options(common_builder.ReduceDataOptions().calcs(["lastNotNull"]))
+        .with_target(target)
+    )

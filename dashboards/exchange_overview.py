@@ -1,0 +1,170 @@
+"""Exchange overview: is the exchange up, what flows through it, what its books hold.
+
+The first dashboard an operator opens: engines up, order and trade rates, rejects and
+refused calls, idempotent replays, book depth and sequence per symbol, open streams.
+Matching and order latency have their own dashboard (``matching_latency``).
+"""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import dashboard
+
+from dashboards.common import RATE, SELECTOR, base, query, stat, timeseries
+
+UID = "dome-exchange-overview"
+
+
+def build() -> dashboard.Dashboard:
+    """The exchange overview dashboard."""
+    board = base(
+        UID,
+        "DOME / Exchange overview",
+        "Engines, order and trade flow, rejects, books and streams of DOME exchanges.",
+    )
+    sel = SELECTOR
+    board.with_row(dashboard.Row("Health"))
+    board.with_panel(
+        stat(
+            "Engines up",
+            "short",
+            "Engine targets Prometheus scrapes successfully (`up`); see the DomeEngineDown alert.",
+            query(f"sum(up{{{sel}}})", "engines up"),
+        )
+    )
+    board.with_panel(
+        stat(
+            "Orders/s",
+            "ops",
+            "Commands applied per second, every type and outcome.",
+            query(f"sum(rate(dome_orders_total{{{sel}}}[{RATE}]))", "orders/s"),
+        )
+    )
+    board.with_panel(
+        stat(
+            "Trades/s",
+            "ops",
+            "Trades per second.",
+            query(f"sum(rate(dome_trades_total{{{sel}}}[{RATE}]))", "trades/s"),
+        )
+    )
+    board.with_panel(
+        stat(
+            "Rejects/s",
+            "ops",
+            "Commands rejected by exchange rules per second.",
+            query(f"sum(rate(dome_rejects_total{{{sel}}}[{RATE}]))", "rejects/s"),
+        )
+    )
+    board.with_panel(
+        stat(
+            "Refused calls/s",
+            "ops",
+            "Calls answered with a gRPC error (auth, limits, bad input) per second.",
+            query(f"sum(rate(dome_refused_calls_total{{{sel}}}[{RATE}]))", "refused/s"),
+        )
+    )
+    board.with_panel(
+        stat(
+            "Open streams",
+            "short",
+            "Server streams open now: executions, book, trades and bulk order streams.",
+            query(f"sum(dome_open_streams{{{sel}}})", "streams"),
+        )
+    )
+
+    board.with_row(dashboard.Row("Flow"))
+    board.with_panel(
+        timeseries(
+            "Orders/s by symbol and outcome",
+            "ops",
+            "Commands applied per second, by symbol and outcome status.",
+            query(
+                f"sum by (symbol, outcome) (rate(dome_orders_total{{{sel}}}[{RATE}]))",
+                "{{symbol}} {{outcome}}",
+            ),
+        )
+    )
+    board.with_panel(
+        timeseries(
+            "Orders/s by type",
+            "ops",
+            "Commands applied per second, by order type (or cancel/amend).",
+            query(
+                f"sum by (type) (rate(dome_orders_total{{{sel}}}[{RATE}]))",
+                "{{type}}",
+            ),
+        )
+    )
+    board.with_panel(
+        timeseries(
+            "Trades/s by symbol",
+            "ops",
+            "Trades per second, by symbol.",
+            query(f"sum by (symbol) (rate(dome_trades_total{{{sel}}}[{RATE}]))", "{{symbol}}"),
+        )
+    )
+    board.with_panel(
+        timeseries(
+            "Rejects/s by reason",
+            "ops",
+            "Commands rejected by exchange rules per second, by reject reason.",
+            query(
+                f"sum by (reason) (rate(dome_rejects_total{{{sel}}}[{RATE}]))",
+                "{{reason}}",
+            ),
+        )
+    )
+    board.with_panel(
+        timeseries(
+            "Refused calls/s by code",
+            "ops",
+            "Calls refused with a gRPC status per second: unauthenticated, "
+            "resource_exhausted (rate and stream limits), invalid_argument, ...",
+            query(
+                f"sum by (code) (rate(dome_refused_calls_total{{{sel}}}[{RATE}]))",
+                "{{code}}",
+            ),
+        )
+    )
+    board.with_panel(
+        timeseries(
+            "Idempotent replays/s by symbol",
+            "ops",
+            "New orders answered from the idempotency window (a client retried a client "
+            "order id): a rise means clients are losing answers.",
+            query(
+                f"sum by (symbol) (rate(dome_duplicate_orders_total{{{sel}}}[{RATE}]))",
+                "{{symbol}}",
+            ),
+        )
+    )
+
+    board.with_row(dashboard.Row("Books and streams"))
+    board.with_panel(
+        timeseries(
+            "Book depth (price levels)",
+            "short",
+            "Price levels on each side of each book.",
+            query(
+                f"max by (symbol, side) (dome_book_levels{{{sel}}})",
+                "{{symbol}} {{side}}",
+            ),
+        )
+    )
+    board.with_panel(
+        timeseries(
+            "Sequence by symbol",
+            "short",
+            "Last sequence number applied to each symbol's book.",
+            query(f"max by (symbol) (dome_sequence{{{sel}}})", "{{symbol}}"),
+        )
+    )
+    board.with_panel(
+        timeseries(
+            "Open streams by kind",
+            "short",
+            "Server streams open now, by kind.",
+            query(f"sum by (kind) (dome_open_streams{{{sel}}})", "{{kind}}"),
+        )
+    )
+    return board
