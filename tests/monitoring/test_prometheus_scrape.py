@@ -1,0 +1,218 @@
+"""The real Prometheus scrapes a real ``dome up``; every query we ship returns data.
+
+The scrape config mirrors what Kubernetes gives a ServiceMonitor target: the job is the
+engines' Service (``<exchange>-engine-headless``), and ``namespace`` and ``pod`` (the
+engine id) are target labels. Then every vector selector of every dashboard panel and
+alert rule, with the dashboard variables set to this engine, must return a series, and so
+must every whole panel query and each variable's label lookup. A reject and a refused
+call are provoked so the counters that only appear on first use exist.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from monitoring_queries import alert_rules, dashboard_exprs, dashboards, selectors, tool
+
+NAMESPACE = "dome-test"
+JOB = "dome-engine-headless"
+DEADLINE_S = 30.0
+VARIABLES = {
+    "$namespace": NAMESPACE,
+    "$exchange": JOB,
+    "$__rate_interval": "10s",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _until(condition: Callable[[], Any], deadline: float, what: Callable[[], str]) -> Any:
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what()}")
+        time.sleep(0.2)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+def _start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+
+
+class Prometheus:
+    def __init__(self, port: int) -> None:
+        self.base = f"http://127.0.0.1:{port}"
+
+    def get(self, path: str, **params: str) -> Any:
+        url = f"{self.base}{path}?{urllib.parse.urlencode(params)}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return json.loads(response.read())
+        except OSError:
+            return None
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.base}/-/ready", timeout=2) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    def series(self, query: str) -> list[dict[str, Any]]:
+        answer = self.get("/api/v1/query", query=query)
+        if not answer or answer.get("status") != "success":
+            return []
+        result: list[dict[str, Any]] = answer["data"]["result"]
+        return result
+
+
+@pytest.fixture
+def exchange(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """``dome up --simulate 4`` on a temporary data dir; its engine as cluster.json says."""
+    data = tmp_path / "dome"
+    up = _start(
+        [sys.executable, "-m", "dome.cli", "up", "--simulate", "4", "--duration", "90",
+         "--data-dir", str(data)],
+        tmp_path / "dome-up.log",
+    )  # fmt: skip
+    try:
+        cluster = data / "cluster.json"
+        deadline = time.monotonic() + 20
+        _until(lambda: cluster.exists() or up.poll() is not None, deadline, lambda: "cluster.json")
+        assert up.poll() is None, (tmp_path / "dome-up.log").read_text()
+        (engine,) = json.loads(cluster.read_text())["processes"]
+        engine["tokens"] = json.loads((data / "accounts.json").read_text())
+        yield engine
+    finally:
+        _stop(up)
+
+
+@pytest.fixture
+def prometheus(tmp_path: Path, exchange: dict[str, Any]) -> Iterator[Prometheus]:
+    metrics = urllib.parse.urlsplit(exchange["metrics"])
+    config = {
+        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+        "scrape_configs": [
+            {
+                "job_name": JOB,
+                "metrics_path": metrics.path,
+                "static_configs": [
+                    {
+                        "targets": [metrics.netloc],
+                        "labels": {"namespace": NAMESPACE, "pod": exchange["id"]},
+                    }
+                ],
+            }
+        ],
+    }
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = _free_port()
+    server = _start(
+        [
+            tool("prometheus"),
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        tmp_path / "prometheus.log",
+    )
+    try:
+        client = Prometheus(port)
+        _until(
+            lambda: client.ready() or server.poll() is not None,
+            time.monotonic() + 20,
+            lambda: "Prometheus /-/ready",
+        )
+        assert server.poll() is None, (tmp_path / "prometheus.log").read_text()
+        yield client
+    finally:
+        _stop(server)
+
+
+def _provoke_reject_and_refusal(engine: dict[str, Any]) -> None:
+    """An off-tick price (reject ``price_off_tick``) and a bad token (UNAUTHENTICATED)."""
+    order = [sys.executable, "-m", "dome.cli", "order", "--target", engine["address"],
+             "--symbol", "BTC-USD", "--side", "buy", "--qty", "0.1",
+             "--price", "30000.001"]  # fmt: skip
+    env = {**os.environ, "DOME_TOKEN": ""}
+    calls = [
+        subprocess.Popen([*order, "--token", engine["tokens"]["alice"]], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        subprocess.Popen([*order, "--token", "not-a-token"], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+    ]  # fmt: skip
+    assert [call.wait(30) for call in calls] == [0, 1]
+
+
+def _substitute(expr: str, pod: str) -> str:
+    for name, value in {**VARIABLES, "$engine": pod}.items():
+        expr = expr.replace(name, value)
+    assert "$" not in expr, expr
+    return expr
+
+
+def test_every_shipped_query_returns_data(exchange: dict[str, Any], prometheus: Prometheus) -> None:
+    _provoke_reject_and_refusal(exchange)
+    pod = exchange["id"]
+    panel_exprs = sorted({_substitute(e, pod) for e in dashboard_exprs()})
+    alert_exprs = [rule["expr"] for rule in alert_rules()]
+    wanted = sorted(
+        {_substitute(s, pod) for e in dashboard_exprs() for s in selectors(e)}
+        | {s for e in alert_exprs for s in selectors(e)}
+    )
+    assert {"up", "dome_match_seconds_bucket", "dome_rejects_total"} <= {
+        s.split("{")[0] for s in wanted
+    }
+
+    deadline = time.monotonic() + DEADLINE_S
+    missing: list[str] = []
+
+    def all_answer() -> bool:
+        missing[:] = [q for q in [*wanted, *panel_exprs] if not prometheus.series(q)]
+        return not missing
+
+    _until(all_answer, deadline, lambda: f"data for {missing}")
+
+    # The variables' lookups, as Grafana runs them, find this engine.
+    for board in dashboards().values():
+        for variable in board["templating"]["list"][1:]:
+            match = re.fullmatch(r"label_values\((.*), (\w+)\)", variable["query"])
+            assert match, variable["query"]
+            series, label = _substitute(match[1], pod), match[2]
+            values = prometheus.get(f"/api/v1/label/{label}/values", **{"match[]": series})
+            assert values["data"] == [{"namespace": NAMESPACE, "job": JOB, "pod": pod}[label]]
+
+    # Healthy: the engine is up and the alert does not fire.
+    assert all(s["value"][1] == "1" for s in prometheus.series(f'up{{job="{JOB}"}}'))
+    for expr in alert_exprs:
+        assert prometheus.series(expr) == [], expr
