@@ -1,0 +1,210 @@
+"""An Exchange's status, computed from what its children report: a pure function.
+
+The apply step reads the StatefulSet and the Deployment; this module turns that reading
+into the status the CRD declares (conditions, counts, selector, endpoint, placement), so
+the rules for Ready, Progressing and Degraded live in one place and are tested without a
+cluster. Condition times come in as an argument: the same inputs give the same status,
+and a condition keeps its ``lastTransitionTime`` until its status really changes, as
+Kubernetes' own controllers do.
+
+Degraded belongs to the reconcile handler (it knows whether rendering or applying
+failed); a status refresh triggered by a child carries it over unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dome_operator.placement import Placement, placement_summary
+
+READY = "Ready"
+PROGRESSING = "Progressing"
+DEGRADED = "Degraded"
+CONDITION_TYPES = (READY, PROGRESSING, DEGRADED)
+
+
+@dataclass(frozen=True)
+class EngineSet:
+    """What the engine StatefulSet reports (its spec and status)."""
+
+    desired: int
+    replicas: int
+    ready: int
+    updated: int
+    current_revision: str
+    update_revision: str
+    observed_generation: int
+    generation: int
+
+    @property
+    def rolling(self) -> bool:
+        """A new pod template is not yet on every engine."""
+        return (
+            self.observed_generation < self.generation
+            or self.current_revision != self.update_revision
+            or self.updated < self.replicas
+        )
+
+    @property
+    def scaling(self) -> bool:
+        return self.replicas != self.desired
+
+
+@dataclass(frozen=True)
+class Children:
+    """The workloads' state; ``None`` where the object does not exist (yet)."""
+
+    engines: EngineSet | None
+    discovery_available: bool
+
+
+@dataclass(frozen=True)
+class Degradation:
+    """Why the operator could not make the cluster match the Exchange."""
+
+    reason: str
+    message: str
+
+
+def exchange_status(
+    exchange: Mapping[str, Any],
+    children: Children,
+    *,
+    degraded: Degradation | None,
+    placement: Placement | None,
+    endpoint: str | None,
+    selector: str | None,
+    generation: int,
+    now: str,
+) -> dict[str, Any]:
+    """The full status of ``exchange`` as of its ``generation``.
+
+    ``generation`` is the spec the operator has acted on: the reconcile handler passes the
+    Exchange's own, a refresh passes the one the status already reports, so a spec edit
+    the operator has not applied yet is never reported as observed. ``now`` stamps the
+    conditions whose status changes.
+    """
+    wanted = exchange.get("spec", {}).get("engines")
+    engines = children.engines
+    ready_engines = engines.ready if engines is not None else 0
+    existing = engines.replicas if engines is not None else 0
+    conditions = [
+        _ready(children, wanted, degraded),
+        _progressing(children, degraded),
+        _degraded(degraded),
+    ]
+    status: dict[str, Any] = {
+        "observedGeneration": generation,
+        "engines": existing,
+        "readyEngines": ready_engines,
+        "placement": placement_summary(placement),
+        "conditions": merge_conditions(
+            exchange.get("status", {}).get("conditions", []),
+            conditions,
+            generation=generation,
+            now=now,
+        ),
+    }
+    if selector is not None:
+        status["selector"] = selector
+    if endpoint is not None:
+        status["endpoint"] = endpoint
+    return status
+
+
+def current_degradation(exchange: Mapping[str, Any]) -> Degradation | None:
+    """The Degraded condition the Exchange's status carries now, if it is True."""
+    for condition in exchange.get("status", {}).get("conditions", []):
+        if condition.get("type") == DEGRADED and condition.get("status") == "True":
+            return Degradation(condition.get("reason", "Unknown"), condition.get("message", ""))
+    return None
+
+
+def condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
+    """One condition of a status by type, or None."""
+    for item in status.get("conditions", []):
+        if item.get("type") == kind:
+            found: Mapping[str, Any] = item
+            return found
+    return None
+
+
+def same_status(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """True when writing ``new`` over ``old`` would change nothing."""
+    return all(old.get(key) == value for key, value in new.items())
+
+
+def merge_conditions(
+    old: Sequence[Mapping[str, Any]],
+    new: Sequence[dict[str, Any]],
+    *,
+    generation: int,
+    now: str,
+) -> list[dict[str, Any]]:
+    """``new`` conditions, each keeping its old transition time if its status is the same."""
+    previous = {item.get("type"): item for item in old}
+    merged = []
+    for item in new:
+        before = previous.get(item["type"])
+        unchanged = before is not None and before.get("status") == item["status"]
+        stamp = before.get("lastTransitionTime") if unchanged and before else None
+        stamped = {**item, "observedGeneration": generation, "lastTransitionTime": stamp or now}
+        merged.append(stamped)
+    return merged
+
+
+def _ready(children: Children, wanted: Any, degraded: Degradation | None) -> dict[str, Any]:
+    engines = children.engines
+    if degraded is not None:
+        return _condition(READY, False, degraded.reason, degraded.message)
+    if engines is None:
+        return _condition(READY, False, "Creating", "the engine StatefulSet does not exist yet")
+    if not children.discovery_available:
+        return _condition(READY, False, "DiscoveryUnavailable", "discovery is not available")
+    if engines.ready < engines.desired or engines.rolling or engines.scaling:
+        return _condition(
+            READY,
+            False,
+            "EnginesNotReady",
+            f"{engines.ready} of {wanted if wanted is not None else engines.desired} engines ready",
+        )
+    return _condition(READY, True, "AllEnginesReady", f"{engines.ready} engines ready")
+
+
+def _progressing(children: Children, degraded: Degradation | None) -> dict[str, Any]:
+    engines = children.engines
+    if degraded is not None:
+        return _condition(PROGRESSING, False, degraded.reason, degraded.message)
+    if engines is None:
+        return _condition(PROGRESSING, True, "Creating", "creating the exchange's objects")
+    if engines.scaling:
+        return _condition(
+            PROGRESSING, True, "Scaling", f"{engines.replicas} engines, {engines.desired} wanted"
+        )
+    if engines.rolling:
+        return _condition(
+            PROGRESSING,
+            True,
+            "RollingOut",
+            f"{engines.updated} of {engines.replicas} engines on the new revision",
+        )
+    if engines.ready < engines.desired or not children.discovery_available:
+        return _condition(PROGRESSING, True, "Starting", "waiting for pods to become ready")
+    return _condition(PROGRESSING, False, "Stable", "nothing is rolling or scaling")
+
+
+def _degraded(degraded: Degradation | None) -> dict[str, Any]:
+    if degraded is None:
+        return _condition(DEGRADED, False, "AsExpected", "the cluster matches the Exchange")
+    return _condition(DEGRADED, True, degraded.reason, degraded.message)
+
+
+def _condition(kind: str, status: bool, reason: str, message: str) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "status": "True" if status else "False",
+        "reason": reason,
+        "message": message,
+    }
