@@ -1,0 +1,278 @@
+"""All of the operator's Kubernetes I/O: apply, prune, read children, write status.
+
+Nothing else in dome_operator talks to the API server; the render and the status rules
+are pure, and the kopf handlers only glue them to this module. Requests go through
+kopf's own API client (``kopf._cogs.clients.api``, pinned with kopf==1.45.2): it holds
+the credentials kopf logged in with, re-authenticates on 401, honours the operator's
+timeouts and retries 5xx and connection errors. So the operator has one client layer
+and one login, in the cluster (service account) and in tests (a kubeconfig) alike.
+
+Applying is server-side apply (field manager ``dome-operator``, forced, so the operator
+wins a conflict over fields it renders). Each applied object carries a hash of itself
+in the ``dome.dev/applied-hash`` annotation; an object whose live hash matches is not
+sent at all, so a reconcile that changes nothing issues no PATCH. The price: a hand
+edit of a child is not reverted until the Exchange changes. Objects the Exchange no
+longer renders (a ServiceMonitor switched off) are found by label and owner and deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import urllib.parse
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import kopf
+from kopf._cogs.clients import api, errors
+
+from dome_operator.exchange import API_VERSION, Exchange
+from dome_operator.metadata import MANAGED_BY
+from dome_operator.status import Children, EngineSet
+
+FIELD_MANAGER = "dome-operator"
+APPLIED_HASH_ANNOTATION = "dome.dev/applied-hash"
+EXCHANGES = "exchanges"
+
+#: Every kind the render can produce, with its resource (plural) name. Pruning looks at
+#: these kinds only: the operator never deletes what it could not have created.
+RESOURCES: Mapping[tuple[str, str], str] = {
+    ("v1", "ConfigMap"): "configmaps",
+    ("v1", "ServiceAccount"): "serviceaccounts",
+    ("v1", "Service"): "services",
+    ("rbac.authorization.k8s.io/v1", "Role"): "roles",
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): "rolebindings",
+    ("apps/v1", "Deployment"): "deployments",
+    ("apps/v1", "StatefulSet"): "statefulsets",
+    ("policy/v1", "PodDisruptionBudget"): "poddisruptionbudgets",
+    ("networking.k8s.io/v1", "NetworkPolicy"): "networkpolicies",
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitors",
+}
+
+Logger = logging.Logger | logging.LoggerAdapter[Any]
+
+
+class KubernetesError(Exception):
+    """An API call failed; ``retryable`` says whether trying again later can help."""
+
+    def __init__(self, message: str, *, status: int | None, retryable: bool) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retryable = retryable
+
+
+def resource_url(
+    api_version: str,
+    plural: str,
+    namespace: str,
+    name: str | None = None,
+    *,
+    subresource: str | None = None,
+    params: Mapping[str, str] | None = None,
+) -> str:
+    """The path of a namespaced object (or of its collection when ``name`` is None)."""
+    root = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    path = f"{root}/namespaces/{namespace}/{plural}"
+    if name is not None:
+        path += f"/{name}"
+    if subresource is not None:
+        path += f"/{subresource}"
+    if params:
+        path += "?" + urllib.parse.urlencode(params)
+    return path
+
+
+def with_applied_hash(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """``obj`` annotated with a hash of its own content (stable across key order)."""
+    digest = hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+    metadata = dict(obj["metadata"])
+    metadata["annotations"] = {**metadata.get("annotations", {}), APPLIED_HASH_ANNOTATION: digest}
+    return {**obj, "metadata": metadata}
+
+
+def object_key(obj: Mapping[str, Any]) -> str:
+    """``Kind/name``: how events and logs name a child."""
+    return f"{obj['kind']}/{obj['metadata']['name']}"
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """The API server, seen through kopf's client with the operator's settings."""
+
+    settings: kopf.OperatorSettings
+    logger: Logger
+
+    async def available_apis(self) -> frozenset[str]:
+        """The group/versions the server serves ("v1" for the core group)."""
+        with _translated("discovering API groups"):
+            groups = await self._get("/apis")
+        versions = {"v1"}
+        for group in groups.get("groups", []):
+            versions.update(item["groupVersion"] for item in group.get("versions", []))
+        return frozenset(versions)
+
+    async def apply(self, objects: Iterable[Mapping[str, Any]]) -> list[str]:
+        """Apply each object in order; returns the ``Kind/name`` of those that changed."""
+        changed = []
+        for obj in objects:
+            desired = with_applied_hash(obj)
+            url = _object_url(desired)
+            with _translated(f"reading {object_key(obj)}"):
+                live = await self._get_or_none(url)
+            wanted_hash = desired["metadata"]["annotations"][APPLIED_HASH_ANNOTATION]
+            if live is not None and _annotation(live, APPLIED_HASH_ANNOTATION) == wanted_hash:
+                continue
+            params = {"fieldManager": FIELD_MANAGER, "force": "true"}
+            with _translated(f"applying {object_key(obj)}"):
+                response = await api.request(
+                    "patch",
+                    f"{url}?{urllib.parse.urlencode(params)}",
+                    # JSON is YAML, and apply patches must be sent as YAML.
+                    headers={"Content-Type": "application/apply-patch+yaml"},
+                    payload=desired,
+                    settings=self.settings,
+                    logger=self.logger,
+                )
+                response.release()
+            changed.append(object_key(obj))
+        return changed
+
+    async def prune(
+        self,
+        exchange: Exchange,
+        keep: Iterable[Mapping[str, Any]],
+        apis: frozenset[str],
+    ) -> list[str]:
+        """Delete this Exchange's children that ``keep`` no longer contains."""
+        wanted = {(obj["apiVersion"], obj["kind"], obj["metadata"]["name"]) for obj in keep}
+        selector = (
+            f"app.kubernetes.io/instance={exchange.name},app.kubernetes.io/managed-by={MANAGED_BY}"
+        )
+        deleted = []
+        for (api_version, kind), plural in RESOURCES.items():
+            if api_version not in apis:
+                continue
+            url = resource_url(
+                api_version, plural, exchange.namespace, params={"labelSelector": selector}
+            )
+            with _translated(f"listing {plural}"):
+                listing = await self._get(url)
+            for item in listing.get("items", []):
+                name = item["metadata"]["name"]
+                if (api_version, kind, name) in wanted or not _owned_by(item, exchange.uid):
+                    continue
+                with _translated(f"deleting {kind}/{name}"):
+                    await self._delete(resource_url(api_version, plural, exchange.namespace, name))
+                deleted.append(f"{kind}/{name}")
+        return deleted
+
+    async def read_children(self, exchange: Exchange) -> Children:
+        """The engine StatefulSet's and the discovery Deployment's state."""
+        namespace = exchange.namespace
+        with _translated("reading the workloads"):
+            engines = await self._get_or_none(
+                resource_url("apps/v1", "statefulsets", namespace, f"{exchange.name}-engine")
+            )
+            discovery = await self._get_or_none(
+                resource_url("apps/v1", "deployments", namespace, f"{exchange.name}-discovery")
+            )
+        return Children(
+            engines=None if engines is None else _engine_set(engines),
+            discovery_available=discovery is not None and _available(discovery),
+        )
+
+    async def read_exchange(self, namespace: str, name: str) -> dict[str, Any] | None:
+        with _translated(f"reading Exchange {namespace}/{name}"):
+            return await self._get_or_none(_exchange_url(namespace, name))
+
+    async def write_status(
+        self, namespace: str, name: str, status: Mapping[str, Any], *, resource_version: str
+    ) -> None:
+        """Merge ``status`` into the Exchange's status subresource, if the Exchange is
+        still at ``resource_version`` (a 409 ``KubernetesError`` otherwise)."""
+        with _translated(f"writing the status of Exchange {namespace}/{name}"):
+            await api.patch(
+                _exchange_url(namespace, name, subresource="status"),
+                headers={"Content-Type": "application/merge-patch+json"},
+                payload={"metadata": {"resourceVersion": resource_version}, "status": dict(status)},
+                settings=self.settings,
+                logger=self.logger,
+            )
+
+    async def _get(self, url: str) -> dict[str, Any]:
+        result: dict[str, Any] = await api.get(url, settings=self.settings, logger=self.logger)
+        return result
+
+    async def _get_or_none(self, url: str) -> dict[str, Any] | None:
+        try:
+            return await self._get(url)
+        except errors.APINotFoundError:
+            return None
+
+    async def _delete(self, url: str) -> None:
+        try:
+            response = await api.request("delete", url, settings=self.settings, logger=self.logger)
+            response.release()
+        except errors.APINotFoundError:
+            pass  # someone (the garbage collector) was first
+
+
+def _exchange_url(namespace: str, name: str, *, subresource: str | None = None) -> str:
+    return resource_url(API_VERSION, EXCHANGES, namespace, name, subresource=subresource)
+
+
+def _object_url(obj: Mapping[str, Any]) -> str:
+    plural = RESOURCES[(obj["apiVersion"], obj["kind"])]
+    metadata = obj["metadata"]
+    return resource_url(obj["apiVersion"], plural, metadata["namespace"], metadata["name"])
+
+
+def _annotation(obj: Mapping[str, Any], key: str) -> str | None:
+    value = obj.get("metadata", {}).get("annotations", {}).get(key)
+    return value if isinstance(value, str) else None
+
+
+def _owned_by(obj: Mapping[str, Any], uid: str) -> bool:
+    references = obj.get("metadata", {}).get("ownerReferences", [])
+    return any(reference.get("uid") == uid for reference in references)
+
+
+def _engine_set(obj: Mapping[str, Any]) -> EngineSet:
+    spec = obj.get("spec", {})
+    status = obj.get("status", {})
+    return EngineSet(
+        desired=int(spec.get("replicas", 1)),
+        replicas=int(status.get("replicas", 0)),
+        ready=int(status.get("readyReplicas", 0)),
+        updated=int(status.get("updatedReplicas", 0)),
+        current_revision=str(status.get("currentRevision", "")),
+        update_revision=str(status.get("updateRevision", "")),
+        observed_generation=int(status.get("observedGeneration", 0)),
+        generation=int(obj.get("metadata", {}).get("generation", 0)),
+    )
+
+
+def _available(deployment: Mapping[str, Any]) -> bool:
+    conditions = deployment.get("status", {}).get("conditions", [])
+    return any(c.get("type") == "Available" and c.get("status") == "True" for c in conditions)
+
+
+@contextmanager
+def _translated(doing: str) -> Iterator[None]:
+    """kopf's API errors as ``KubernetesError``, so the handlers need not know kopf's
+    internals; 4xx (other than conflicts and throttling) will not heal by retrying."""
+    try:
+        yield
+    except errors.APIError as exc:
+        retryable = exc.status >= 500 or exc.status in (409, 429)
+        raise KubernetesError(
+            f"{doing}: HTTP {exc.status}: {exc.message or exc}",
+            status=exc.status,
+            retryable=retryable,
+        ) from exc
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise KubernetesError(f"{doing}: {exc!r}", status=None, retryable=True) from exc
