@@ -1,0 +1,215 @@
+"""The kopf handlers: glue from kopf's causes to render, apply and status.
+
+Every Exchange change (create, an operator restart, a spec edit, ``kubectl scale``) runs
+one reconcile: validate and render (pure), apply and prune (``apply``), then report. An
+Exchange that cannot be rendered is a ``PermanentError`` with a Degraded condition:
+retrying the same spec cannot help. A failed API call is a ``TemporaryError`` when
+retrying may help (5xx, timeouts, conflicts) and permanent otherwise (the server refused
+the object as invalid).
+
+Status follows the children: events on the engine StatefulSet and the discovery
+Deployment refresh the owning Exchange's status (``reporting``), written only when it
+changes.
+
+There is no deletion handler and so no finalizer: every child carries an owner reference
+to its Exchange, Kubernetes' garbage collector deletes them, and the operator holds no
+state outside the cluster that it would have to clean up (engine volumes are kept on
+purpose). A finalizer would only make deleting an Exchange hang while the operator is
+down. For the same reason there is no kopf timer or daemon, which would add one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+from dome_operator.apply import Cluster, KubernetesError, Logger
+from dome_operator.exchange import GROUP, VERSION, InvalidExchange, read_exchange
+from dome_operator.metadata import MANAGED_BY
+from dome_operator.render import render
+from dome_operator.reporting import Reconciled, publish_status
+from dome_operator.status import Degradation
+
+PLURAL = "exchanges"
+#: Seconds before retrying a reconcile whose API calls failed.
+RETRY_DELAY = 10
+_CHILD_LABELS = {"app.kubernetes.io/managed-by": MANAGED_BY}
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Operator-wide settings, before any Exchange is handled."""
+    settings.posting.reporting_component = "dome-operator"
+    settings.posting.event_name_prefix = "dome-"
+    # Handler progress and the last handled spec go in annotations of the Exchange; its
+    # status is the CRD's, and the schema would prune kopf's keys from it.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="dome.dev")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="dome.dev", key="last-handled-configuration"
+    )
+    # No watching of namespaces and CRDs: the chart names the namespaces to serve (or
+    # serves all) and grants no namespace listing, and Helm installs the CRD before the
+    # operator starts; kopf still discovers the resources once at startup.
+    settings.scanning.disabled = True
+    # Watches end server-side every few minutes and resume from their resourceVersion,
+    # so a silently dropped connection costs minutes, not the operator's usefulness.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 10
+    settings.networking.request_timeout = 30
+    settings.networking.connect_timeout = 10
+    memo["settings"] = settings
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """The pod's service account, else the kubeconfig (a developer's machine, the tests).
+
+    Explicit, because kopf picks its fallback logins when it is imported, from whichever
+    client libraries happen to be installed and whether KUBECONFIG is set at that moment.
+    """
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
+async def reconcile(
+    body: kopf.Body,
+    name: str,
+    namespace: str | None,
+    uid: str,
+    old: Any,
+    new: Any,
+    memo: kopf.Memo,
+    logger: Logger,
+    **_: Any,
+) -> None:
+    """Make the cluster match the Exchange, then report what it looks like."""
+    cluster = Cluster(_settings(memo), logger)
+    if namespace is None:
+        raise kopf.PermanentError("an Exchange is namespaced")  # the CRD makes it so
+    # kopf may hand over a body that is already outdated: the Exchange can have been
+    # deleted since (and its children collected), so recreating them would fight the
+    # deletion. Work from what the API server holds now.
+    try:
+        exchange = await cluster.read_exchange(namespace, name)
+    except KubernetesError as exc:
+        raise kopf.TemporaryError(str(exc), delay=RETRY_DELAY) from exc
+    metadata = (exchange or {}).get("metadata", {})
+    if exchange is None or metadata.get("uid") != uid or metadata.get("deletionTimestamp"):
+        logger.info("the Exchange is gone or being deleted: nothing to apply")
+        return
+    generation = int(metadata.get("generation") or 0)
+    try:
+        spec = read_exchange(exchange)
+        apis = await cluster.available_apis()
+        objects = render(exchange, available_apis=apis)
+        changed = await cluster.apply(objects)
+        pruned = await cluster.prune(spec, objects, apis)
+    except InvalidExchange as exc:
+        degraded = Degradation("InvalidSpec", str(exc))
+        await _report_failure(cluster, body, Reconciled(generation, degraded))
+        raise kopf.PermanentError(f"the Exchange cannot be rendered: {exc}") from exc
+    except KubernetesError as exc:
+        degraded = Degradation("ApplyFailed" if exc.retryable else "ApplyRejected", str(exc))
+        await _report_failure(cluster, body, Reconciled(generation, degraded))
+        if exc.retryable:
+            raise kopf.TemporaryError(str(exc), delay=RETRY_DELAY) from exc
+        raise kopf.PermanentError(str(exc)) from exc
+    _announce_spec_changes(body, old, new)
+    if changed:
+        kopf.info(body, reason="Applied", message=f"applied {', '.join(changed)}")
+    if pruned:
+        kopf.info(body, reason="Pruned", message=f"deleted {', '.join(pruned)}")
+    logger.info(f"reconciled: {len(changed)} applied, {len(pruned)} pruned, {len(objects)} kept")
+    try:
+        await publish_status(cluster, namespace, name, Reconciled(generation, None))
+    except KubernetesError as exc:
+        raise kopf.TemporaryError(str(exc), delay=RETRY_DELAY) from exc
+
+
+@kopf.on.event("apps", "v1", "statefulsets", labels=_CHILD_LABELS)
+@kopf.on.event("apps", "v1", "deployments", labels=_CHILD_LABELS)
+async def child_changed(
+    body: kopf.Body, namespace: str | None, memo: kopf.Memo, logger: Logger, **_: Any
+) -> None:
+    """A workload changed: refresh its Exchange's status.
+
+    A failure is logged and dropped: the next change of the workload refreshes again,
+    and an event handler that raised would not be retried by kopf anyway.
+    """
+    owner = _owner_exchange(body)
+    if owner is None or namespace is None:
+        return
+    try:
+        await publish_status(Cluster(_settings(memo), logger), namespace, owner)
+    except KubernetesError as exc:
+        logger.warning(f"could not refresh the status of Exchange {namespace}/{owner}: {exc}")
+
+
+async def _report_failure(cluster: Cluster, body: kopf.Body, reconciled: Reconciled) -> None:
+    """A Warning event and a Degraded status for a reconcile that failed."""
+    assert reconciled.degraded is not None
+    kopf.warn(body, reason=reconciled.degraded.reason, message=reconciled.degraded.message)
+    try:
+        await publish_status(
+            cluster, body.metadata.namespace or "", body.metadata.name or "", reconciled
+        )
+    except KubernetesError as exc:
+        cluster.logger.warning(f"could not report the failure in the status: {exc}")
+
+
+def _announce_spec_changes(body: kopf.Body, old: Any, new: Any) -> None:
+    """Events for the spec edits people look for in ``kubectl describe``."""
+    if not isinstance(old, Mapping) or not isinstance(new, Mapping):
+        return
+    if old.get("engines") != new.get("engines"):
+        kopf.info(
+            body,
+            reason="Scaled",
+            message=f"engines {old.get('engines')} -> {new.get('engines')}",
+        )
+    before = _symbols(old)
+    after = _symbols(new)
+    if before != after:
+        added = sorted(set(after) - set(before))
+        removed = sorted(set(before) - set(after))
+        edited = sorted(s for s in set(before) & set(after) if before[s] != after[s])
+        kopf.info(
+            body,
+            reason="InstrumentsChanged",
+            message=f"added {added}, removed {removed}, changed {edited}; "
+            "engines restart one at a time to load them",
+        )
+    if old.get("image") != new.get("image"):
+        kopf.info(
+            body,
+            reason="RollingOut",
+            message=f"image {old.get('image')} -> {new.get('image')}; "
+            "engines are replaced one at a time",
+        )
+
+
+def _symbols(spec: Mapping[str, Any]) -> dict[str, Any]:
+    instruments = spec.get("instruments") or []
+    return {str(item.get("symbol")): item for item in instruments if isinstance(item, Mapping)}
+
+
+def _owner_exchange(body: Mapping[str, Any]) -> str | None:
+    for reference in body.get("metadata", {}).get("ownerReferences", []):
+        if reference.get("kind") == "Exchange" and reference.get("apiVersion", "").startswith(
+            f"{GROUP}/"
+        ):
+            name = reference.get("name")
+            return name if isinstance(name, str) else None
+    return None
+
+
+def _settings(memo: kopf.Memo) -> kopf.OperatorSettings:
+    settings = memo.get("settings")
+    if not isinstance(settings, kopf.OperatorSettings):
+        raise kopf.PermanentError("the startup handler did not run")  # a programming error
+    return settings

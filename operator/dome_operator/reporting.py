@@ -1,0 +1,122 @@
+"""Publishing an Exchange's status: read, compute, write only on change, never backwards.
+
+Two writers report on one Exchange: the reconcile (after it applied a spec) and the
+refresh that follows the children (when a StatefulSet or Deployment changes). Each reads
+the Exchange and its children, computes the status (``status.exchange_status``) and
+writes it with the Exchange's resourceVersion as a precondition, so a writer that read
+before the other wrote gets a conflict, reads again and recomputes instead of putting
+an older picture back. A status that would not change is not written at all.
+
+A refresh never claims a newer generation than the last reconcile reported, and keeps
+the reconcile's Degraded condition; only a reconcile observes a spec.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+import kopf
+
+from dome_operator.apply import Cluster, KubernetesError
+from dome_operator.exchange import InvalidExchange, read_exchange
+from dome_operator.placement import read_placement
+from dome_operator.render import selector, status_endpoint
+from dome_operator.status import (
+    READY,
+    Children,
+    Degradation,
+    condition,
+    current_degradation,
+    exchange_status,
+    same_status,
+)
+
+#: Reads and writes before giving up on a status that keeps changing under us.
+ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """What a reconcile reports: the generation it acted on and whether it failed."""
+
+    generation: int
+    degraded: Degradation | None
+
+
+async def publish_status(
+    cluster: Cluster, namespace: str, name: str, reconciled: Reconciled | None = None
+) -> None:
+    """Bring the Exchange's status up to date; ``reconciled`` is None for a refresh."""
+    for _ in range(ATTEMPTS):
+        exchange = await cluster.read_exchange(namespace, name)
+        if exchange is None or exchange.get("metadata", {}).get("deletionTimestamp"):
+            return  # deleted: the garbage collector is removing the children, let it
+        previous = exchange.get("status") or {}
+        if reconciled is not None:
+            generation, degraded = reconciled.generation, reconciled.degraded
+        elif "observedGeneration" in previous:
+            generation = int(previous["observedGeneration"])
+            degraded = current_degradation(exchange)
+        else:
+            return  # the first reconcile has not reported yet; it will
+        status = await _status(cluster, exchange, generation, degraded)
+        if same_status(previous, status):
+            return
+        version = str(exchange["metadata"].get("resourceVersion", ""))
+        try:
+            await cluster.write_status(namespace, name, status, resource_version=version)
+        except KubernetesError as exc:
+            if exc.status == 409:
+                continue  # someone wrote since we read: read again
+            raise
+        _announce_readiness(exchange, previous, status)
+        return
+    raise KubernetesError(
+        f"the status of Exchange {namespace}/{name} kept changing while being written",
+        status=409,
+        retryable=True,
+    )
+
+
+async def _status(
+    cluster: Cluster,
+    exchange: dict[str, Any],
+    generation: int,
+    degraded: Degradation | None,
+) -> dict[str, Any]:
+    try:
+        spec = read_exchange(exchange)
+    except InvalidExchange:
+        # Nothing was rendered for this spec; the Degraded condition says why.
+        children, endpoint, engine_selector = Children(None, False), None, None
+    else:
+        children = await cluster.read_children(spec)
+        endpoint, engine_selector = status_endpoint(exchange), selector(exchange)
+    return exchange_status(
+        exchange,
+        children,
+        degraded=degraded,
+        placement=await read_placement(exchange),
+        endpoint=endpoint,
+        selector=engine_selector,
+        generation=generation,
+        now=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+
+
+def _announce_readiness(
+    exchange: dict[str, Any], old: Mapping[str, Any], new: Mapping[str, Any]
+) -> None:
+    """An Event when the exchange becomes ready, a Warning when it stops being ready."""
+    was = condition(old, READY)
+    now = condition(new, READY)
+    if now is None or (was is not None and was.get("status") == now.get("status")):
+        return
+    body = kopf.Body(cast("kopf.RawBody", exchange))
+    if now.get("status") == "True":
+        kopf.info(body, reason="Ready", message=str(now.get("message")))
+    elif was is not None:
+        kopf.warn(body, reason="NotReady", message=f"{now.get('reason')}: {now.get('message')}")
