@@ -1,0 +1,343 @@
+"""The operator end to end: kopf runs the handlers against an emulated API server.
+
+Each test starts ``dome-operator`` (through the same argument list the chart passes),
+creates or edits an Exchange through the API, plays the StatefulSet and Deployment
+controllers where the scenario needs it, and waits, with deadlines, for what an operator
+of the exchange would check: children, owner references, status and conditions, Events,
+and requests the operator did or did not make.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import aiohttp
+import pytest
+from kube_emulator import SERVICE_MONITORS, ClusterEmulator
+from operator_runtime import (
+    EXCHANGES,
+    NAMESPACE,
+    api,
+    cluster,
+    event_reasons,
+    eventually,
+    exchange_url,
+    free_port,
+    has_condition,
+    operator,
+)
+
+from dome_operator import render
+from dome_operator.workloads import INSTRUMENTS_CHECKSUM_ANNOTATION
+
+__all__ = ["cluster"]  # the fixture, imported for pytest
+
+NAME = "main"
+STATEFUL_SETS = "apps/v1/statefulsets"
+DEPLOYMENTS = "apps/v1/deployments"
+CHILD_RESOURCES = (
+    "configmaps", "serviceaccounts", "services", "roles", "rolebindings", "deployments",
+    "statefulsets", "poddisruptionbudgets", "networkpolicies", "servicemonitors",
+)  # fmt: skip
+EXCHANGE: dict[str, Any] = {
+    "apiVersion": "dome.dev/v1alpha1",
+    "kind": "Exchange",
+    "metadata": {"name": NAME, "namespace": NAMESPACE},
+    "spec": {
+        "engines": 3,
+        "instruments": [
+            {
+                "symbol": "BTC-USD",
+                "tickSize": "0.01",
+                "lotSize": "0.0001",
+                "minQty": "0.0001",
+                "maxQty": "100",
+            }
+        ],
+        "auth": {"accountsSecret": "main-accounts"},
+    },
+}
+
+
+def exchange(**spec: Any) -> dict[str, Any]:
+    document = copy.deepcopy(EXCHANGE)
+    document["spec"].update(spec)
+    return document
+
+
+async def create(cluster: ClusterEmulator, document: dict[str, Any]) -> dict[str, Any]:
+    url = f"/apis/dome.dev/v1alpha1/namespaces/{NAMESPACE}/exchanges"
+    return await api(cluster, "POST", url, document, content_type="application/json")
+
+
+def the_exchange(cluster: ClusterEmulator) -> dict[str, Any] | None:
+    return cluster.live(EXCHANGES, NAMESPACE, NAME)
+
+
+def children_writes(cluster: ClusterEmulator, since: int) -> list[str]:
+    """POST/PATCH/PUT/DELETE requests to the Exchange's children after request ``since``."""
+    return [
+        f"{request.method} {request.url.path}"
+        for request in cluster.requests[since:]
+        if request.method in ("POST", "PATCH", "PUT", "DELETE")
+        and request.resource is not None
+        and request.resource.plural in CHILD_RESOURCES
+    ]
+
+
+async def play_controllers(cluster: ClusterEmulator, *, ready: int, revision: str) -> None:
+    """What the StatefulSet and Deployment controllers would report once pods run."""
+    stateful_set = cluster.live(STATEFUL_SETS, NAMESPACE, f"{NAME}-engine")
+    assert stateful_set is not None
+    status = {
+        "observedGeneration": stateful_set["metadata"]["generation"],
+        "replicas": stateful_set["spec"]["replicas"],
+        "readyReplicas": ready,
+        "updatedReplicas": stateful_set["spec"]["replicas"],
+        "currentRevision": revision,
+        "updateRevision": revision,
+    }
+    base = f"/apis/apps/v1/namespaces/{NAMESPACE}"
+    await api(cluster, "PATCH", f"{base}/statefulsets/{NAME}-engine/status", {"status": status})
+    available = {"conditions": [{"type": "Available", "status": "True"}]}
+    await api(
+        cluster, "PATCH", f"{base}/deployments/{NAME}-discovery/status", {"status": available}
+    )
+
+
+async def test_an_exchange_comes_up_scales_and_changes_instruments(
+    cluster: ClusterEmulator,
+) -> None:
+    port = free_port()
+    async with operator(liveness_port=port):
+        created = await create(cluster, exchange())
+        uid = created["metadata"]["uid"]
+
+        # Everything the render lists exists, owned by the Exchange, and it is Progressing.
+        expected = render(created)
+        for obj in expected:
+            path = f"{obj['apiVersion']}/{_plural(obj)}"
+            await eventually(
+                lambda p=path, n=obj["metadata"]["name"]: cluster.live(p, NAMESPACE, n),
+                f"{obj['kind']}/{obj['metadata']['name']}",
+            )
+            live = cluster.live(path, NAMESPACE, obj["metadata"]["name"])
+            assert live is not None
+            (owner,) = live["metadata"]["ownerReferences"]
+            assert owner == {
+                "apiVersion": "dome.dev/v1alpha1",
+                "kind": "Exchange",
+                "name": NAME,
+                "uid": uid,
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        status = (
+            await eventually(
+                lambda: (
+                    has_condition(the_exchange(cluster), "Progressing", "True")
+                    and the_exchange(cluster)
+                ),
+                "Progressing",
+            )
+        )["status"]
+        assert status["observedGeneration"] == 1
+        assert status["endpoint"] == f"{NAME}.{NAMESPACE}.svc:7100"
+        assert status["selector"] == (
+            "app.kubernetes.io/name=dome,app.kubernetes.io/instance=main,"
+            "app.kubernetes.io/component=engine"
+        )
+        assert status["placement"] == {}  # discovery does not serve placement yet
+        assert has_condition(the_exchange(cluster), "Ready", "False")
+        assert has_condition(the_exchange(cluster), "Degraded", "False")
+        assert "finalizers" not in (the_exchange(cluster) or {})["metadata"]
+
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{port}/healthz") as response,
+        ):
+            assert response.status == 200
+
+        # The pods come up: Ready, and an Event says so.
+        await play_controllers(cluster, ready=3, revision="main-engine-1")
+        ready = await eventually(
+            lambda: (
+                has_condition(the_exchange(cluster), "Ready", "True", "AllEnginesReady")
+                and the_exchange(cluster)
+            ),
+            "Ready",
+        )
+        assert ready["status"]["readyEngines"] == 3
+        assert ready["status"]["engines"] == 3
+        assert has_condition(ready, "Progressing", "False", "Stable")
+        await eventually(lambda: "Ready" in event_reasons(cluster, NAME), "a Ready event")
+        assert "Applied" in event_reasons(cluster, NAME)
+
+        # kubectl scale exchange/main --replicas=5 (the scale subresource sets spec.engines)
+        # reaches the StatefulSet and is reported.
+        await api(cluster, "PATCH", exchange_url(NAME, "scale"), {"spec": {"replicas": 5}})
+        await eventually(
+            lambda: (
+                (cluster.live(STATEFUL_SETS, NAMESPACE, f"{NAME}-engine") or {})["spec"]["replicas"]
+                == 5
+            ),
+            "StatefulSet replicas 5",
+        )
+        await eventually(lambda: "Scaled" in event_reasons(cluster, NAME), "a Scaled event")
+        scaling = await eventually(
+            lambda: (
+                has_condition(the_exchange(cluster), "Progressing", "True", "Scaling")
+                and (the_exchange(cluster) or {})["status"]["observedGeneration"] == 2
+                and the_exchange(cluster)
+            ),
+            "Progressing while scaling, generation 2 observed",
+        )
+        assert has_condition(scaling, "Ready", "False")
+        await play_controllers(cluster, ready=5, revision="main-engine-1")
+        await eventually(
+            lambda: (
+                has_condition(the_exchange(cluster), "Ready", "True")
+                and (the_exchange(cluster) or {})["status"]["readyEngines"] == 5
+            ),
+            "Ready with 5 engines",
+        )
+
+        # A new instrument: the ConfigMap carries it and the pod template's checksum moves,
+        # which is what rolls the engines.
+        before = cluster.live(STATEFUL_SETS, NAMESPACE, f"{NAME}-engine")
+        assert before is not None
+        instruments = [
+            *EXCHANGE["spec"]["instruments"],
+            {**EXCHANGE["spec"]["instruments"][0], "symbol": "ETH-USD"},
+        ]
+        await api(cluster, "PATCH", exchange_url(NAME), {"spec": {"instruments": instruments}})
+        config_map = await eventually(
+            lambda: (
+                (cluster.live("v1/configmaps", NAMESPACE, f"{NAME}-instruments") or {})
+                .get("data", {})
+                .get("instruments.json", "")
+                .count("ETH-USD")
+                and cluster.live("v1/configmaps", NAMESPACE, f"{NAME}-instruments")
+            ),
+            "ETH-USD in the ConfigMap",
+        )
+        assert "BTC-USD" in config_map["data"]["instruments.json"]
+        await eventually(
+            lambda: (
+                _checksum(cluster.live(STATEFUL_SETS, NAMESPACE, f"{NAME}-engine"))
+                != _checksum(before)
+            ),
+            "a new instruments checksum in the pod template",
+        )
+        await eventually(
+            lambda: has_condition(the_exchange(cluster), "Progressing", "True", "RollingOut"),
+            "Progressing while the engines roll",
+        )
+        await eventually(
+            lambda: "InstrumentsChanged" in event_reasons(cluster, NAME),
+            "an InstrumentsChanged event",
+        )
+
+
+async def test_a_second_run_with_no_change_patches_nothing(cluster: ClusterEmulator) -> None:
+    async with operator():
+        await create(cluster, exchange())
+        await eventually(
+            lambda: has_condition(the_exchange(cluster), "Progressing", "True"), "a first status"
+        )
+        await play_controllers(cluster, ready=3, revision="main-engine-1")
+        await eventually(lambda: has_condition(the_exchange(cluster), "Ready", "True"), "Ready")
+    mark = len(cluster.requests)
+    async with operator() as runner:
+        # The resume reconcile prunes (only it lists by label), then reads the workloads.
+        await eventually(lambda: _reconciled_after(cluster, mark), "the second reconcile to finish")
+    assert "reconciled: 0 applied, 0 pruned" in runner.output
+    assert children_writes(cluster, mark) == []
+    status_writes = [r for r in cluster.requests[mark:] if r.subresource == "status"]
+    assert status_writes == []
+
+
+async def test_an_invalid_exchange_is_degraded_and_creates_nothing(
+    cluster: ClusterEmulator,
+) -> None:
+    invalid = exchange(engines=2, replication={"factor": 3})
+    async with operator() as runner:
+        await create(cluster, invalid)
+        degraded = await eventually(
+            lambda: (
+                has_condition(the_exchange(cluster), "Degraded", "True", "InvalidSpec")
+                and the_exchange(cluster)
+            ),
+            "Degraded",
+        )
+        message = next(
+            c["message"] for c in degraded["status"]["conditions"] if c["type"] == "Degraded"
+        )
+        assert "spec.replication.factor" in message
+        assert has_condition(degraded, "Ready", "False", "InvalidSpec")
+        await eventually(
+            lambda: "InvalidSpec" in event_reasons(cluster, NAME), "an InvalidSpec event"
+        )
+    assert "failed permanently" in runner.output
+    assert children_writes(cluster, 0) == []
+    assert cluster.named(STATEFUL_SETS) == {}
+
+
+async def test_switched_off_objects_are_pruned_and_deletion_is_left_to_the_collector(
+    cluster: ClusterEmulator,
+) -> None:
+    cluster.declare(SERVICE_MONITORS)
+    monitors = SERVICE_MONITORS[0]
+    async with operator():
+        await create(cluster, exchange(metrics={"serviceMonitor": True}))
+        await eventually(lambda: cluster.live(monitors, NAMESPACE, NAME), "the ServiceMonitor")
+
+        await api(cluster, "PATCH", exchange_url(NAME), {"spec": {"metrics": None}})
+        await eventually(
+            lambda: cluster.live(monitors, NAMESPACE, NAME) is None, "the ServiceMonitor pruned"
+        )
+        await eventually(lambda: "Pruned" in event_reasons(cluster, NAME), "a Pruned event")
+        assert cluster.live(STATEFUL_SETS, NAMESPACE, f"{NAME}-engine") is not None
+
+        # Deleting the Exchange: the garbage collector (the emulator's) removes every child
+        # by its owner reference, and the operator recreates nothing.
+        mark = len(cluster.requests)
+        await api(cluster, "DELETE", exchange_url(NAME))
+        await eventually(
+            lambda: (
+                not any(cluster.named(f"apps/v1/{kind}") for kind in ("statefulsets",))
+                and not cluster.named(DEPLOYMENTS)
+                and not cluster.named("v1/configmaps")
+            ),
+            "the children to be collected",
+        )
+    assert children_writes(cluster, mark) == []
+    assert the_exchange(cluster) is None
+
+
+def _reconciled_after(cluster: ClusterEmulator, mark: int) -> bool:
+    paths = [r.url.path for r in cluster.requests[mark:] if r.method == "GET"]
+    pruned = [i for i, path in enumerate(paths) if path.endswith("/networkpolicies")]
+    return bool(pruned) and any(
+        path.endswith(f"/deployments/{NAME}-discovery") for path in paths[pruned[0] :]
+    )
+
+
+def _plural(obj: dict[str, Any]) -> str:
+    from dome_operator.apply import RESOURCES
+
+    return RESOURCES[(obj["apiVersion"], obj["kind"])]
+
+
+def _checksum(stateful_set: dict[str, Any] | None) -> str:
+    assert stateful_set is not None
+    annotations = stateful_set["spec"]["template"]["metadata"]["annotations"]
+    checksum: str = annotations[INSTRUMENTS_CHECKSUM_ANNOTATION]
+    return checksum
+
+
+@pytest.fixture(autouse=True)
+def _quick(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep kopf's retry delay short so a failing scenario fails fast."""
+    monkeypatch.setattr("dome_operator.handlers.RETRY_DELAY", 1)
