@@ -299,7 +299,7 @@ def test_custom_values_reach_the_pod() -> None:
 MANAGE = {"get", "list", "watch", "create", "update", "patch", "delete"}
 OPERATOR_NEEDS: dict[tuple[str, str], set[str]] = {
     ("dome.dev", "exchanges"): {"get", "list", "watch", "patch"},
-    ("dome.dev", "exchanges/status"): {"get", "patch"},
+    ("dome.dev", "exchanges/status"): {"patch"},
     ("dome.dev", "exchanges/finalizers"): {"update"},
     ("", "configmaps"): MANAGE,
     ("", "services"): MANAGE,
@@ -311,13 +311,10 @@ OPERATOR_NEEDS: dict[tuple[str, str], set[str]] = {
     ("rbac.authorization.k8s.io", "roles"): MANAGE,
     ("rbac.authorization.k8s.io", "rolebindings"): MANAGE,
     ("monitoring.coreos.com", "servicemonitors"): MANAGE,
-    ("monitoring.coreos.com", "prometheusrules"): MANAGE,
     # Exactly what the discovery pods' Role grants: RBAC only lets the operator grant
     # what it holds.
     ("coordination.k8s.io", "leases"): {"get", "list", "watch", "create", "update", "patch"},
-    ("", "pods"): {"get", "list", "watch"},
     ("", "events"): {"create"},
-    ("events.k8s.io", "events"): {"create"},
 }
 CRD_READ: dict[tuple[str, str], set[str]] = {
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"get", "list", "watch"},

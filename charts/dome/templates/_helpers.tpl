@@ -98,16 +98,16 @@ group, resource and verb is named. Read the chart README's RBAC section for why 
 here.
 */}}
 {{- define "dome.operatorRules" -}}
-# Exchanges: kopf watches them, patches its finalizer and progress annotations in, and
-# writes status through the status subresource. Owner references with
-# blockOwnerDeletion need update on exchanges/finalizers where the
-# OwnerReferencesPermissionEnforcement admission plugin is on.
+# Exchanges: kopf watches them and patches its progress annotations in (no finalizer:
+# children go by garbage collection); the operator writes status through the status
+# subresource. Owner references with blockOwnerDeletion need update on
+# exchanges/finalizers where the OwnerReferencesPermissionEnforcement plugin is on.
 - apiGroups: ["dome.dev"]
   resources: ["exchanges"]
   verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["dome.dev"]
   resources: ["exchanges/status"]
-  verbs: ["get", "patch"]
+  verbs: ["patch"]
 - apiGroups: ["dome.dev"]
   resources: ["exchanges/finalizers"]
   verbs: ["update"]
@@ -127,23 +127,17 @@ here.
 - apiGroups: ["rbac.authorization.k8s.io"]
   resources: ["roles", "rolebindings"]
   verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+# ServiceMonitors only: no PrometheusRule is rendered yet.
 - apiGroups: ["monitoring.coreos.com"]
-  resources: ["servicemonitors", "prometheusrules"]
+  resources: ["servicemonitors"]
   verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
 # The discovery pods' Role grants exactly these Lease verbs; RBAC lets the operator
 # create that Role only if it holds them itself.
 - apiGroups: ["coordination.k8s.io"]
   resources: ["leases"]
   verbs: ["get", "list", "watch", "create", "update", "patch"]
-# Status: engine pods' readiness.
+# kopf posts the operator's Events as core events.
 - apiGroups: [""]
-  resources: ["pods"]
-  verbs: ["get", "list", "watch"]
-# kopf's and the operator's events, in both API groups.
-- apiGroups: [""]
-  resources: ["events"]
-  verbs: ["create"]
-- apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create"]
 {{- end -}}
