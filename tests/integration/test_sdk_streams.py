@@ -35,28 +35,29 @@ async def test_executions_are_gap_free(engine: EngineProcess, alice: Client, bob
     seen: list[Execution] = []
     stats = StreamStats()
 
+    reports = await alice.subscribe_executions([sym], stats)
+
     async def follow() -> None:
-        async for report in alice.executions([sym], stats):
+        async for report in reports:
             seen.append(report)
 
     task = asyncio.create_task(follow())
     try:
-        # The subscription has no first message: probe until it demonstrably delivers.
-        async with asyncio.timeout(DEADLINE):
-            while not seen:
-                probe = await alice.submit_order(sym, "buy", "1", "1")
-                await alice.cancel_order(sym, probe.order_id)
-                await asyncio.sleep(0.05)
+        # Subscribed before the first order: every report of this test is in the stream.
         resting = await alice.submit_order(sym, "sell", "5", "20")
         await bob.submit_order(sym, "buy", "2", "20")
         await bob.submit_order(sym, "buy", "3", "20")
-        await eventually(lambda: seen[-1].order_id == resting.order_id, "the last fill")
-        await eventually(lambda: seen[-1].remaining_qty == 0, "the last fill")
+        await eventually(
+            lambda: seen and seen[-1].order_id == resting.order_id and seen[-1].remaining_qty == 0,
+            "the last fill",
+        )
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
     assert stats.gaps == 0
+    # Only alice's own reports (bob's fills are his): her NEW and her two maker fills.
+    assert len(seen) == 3
     for before, after in itertools.pairwise(seen):
         assert after.prev_seq == before.seq  # each report names the one before it
     mine = [r for r in seen if r.order_id == resting.order_id]
@@ -102,27 +103,24 @@ async def test_trade_stream_ids_are_consecutive(
     trades: list[Trade] = []
     stats = StreamStats()
 
+    stream = await alice.subscribe_trades(sym, stats)
+
     async def follow() -> None:
-        async for trade in alice.trades_stream(sym, stats):
+        async for trade in stream:
             trades.append(trade)
 
     task = asyncio.create_task(follow())
     try:
-        async with asyncio.timeout(DEADLINE):
-            while not trades:  # probe until the subscription delivers
-                await alice.submit_order(sym, "sell", "1", "50")
-                await bob.submit_order(sym, "buy", "1", "50", "ioc")
-                await asyncio.sleep(0.05)
         await alice.submit_order(sym, "sell", "10", "50")
         for _ in range(10):
             await bob.submit_order(sym, "buy", "1", "50", "ioc")
         last = (await alice.trades(sym, 1))[-1]
-        await eventually(lambda: trades[-1].trade_id == last.trade_id, "the last trade")
+        await eventually(lambda: trades and trades[-1].trade_id == last.trade_id, "the last trade")
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    ids = [t.trade_id for t in trades]
-    assert ids == list(range(ids[0], ids[0] + len(ids)))
+    # A fresh symbol and a live subscription: exactly this test's ten trades, from the first.
+    assert [t.trade_id for t in trades] == list(range(1, 11))
     assert all(t.aggressor is Side.BUY and t.price == 50 for t in trades)
     assert stats.gaps == 0
