@@ -1,7 +1,7 @@
-"""``dome bench book``: the book benchmark from the command line, JSON out, progress to stderr.
+"""``dome bench book|engine``: the benchmarks from the command line, JSON out, progress to stderr.
 
-The benchmark itself lives in ``dome.bench.book``; it is imported only when asked for, so
-the rest of the CLI starts fast and works where benchmark extras are missing.
+The benchmarks themselves live in ``dome.bench``; they are imported only when asked for,
+so the rest of the CLI starts fast and works where benchmark extras are missing.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 
 
 def register(sub: Any) -> None:
-    """Add ``dome bench book`` to the ``dome`` parser."""
+    """Add ``dome bench book`` and ``dome bench engine`` to the ``dome`` parser."""
     bench = sub.add_parser("bench", help="benchmarks")
-    kinds = bench.add_subparsers(dest="bench", required=True, metavar="{book}")
+    kinds = bench.add_subparsers(dest="bench", required=True, metavar="{book,engine}")
     p = kinds.add_parser("book", help="order book throughput and latency")
     p.add_argument("--workload", choices=("A", "B"), default="A")
     p.add_argument("--ops", type=int, default=200_000, help="operations per run")
@@ -24,10 +24,50 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.set_defaults(func=_book)
+    e = kinds.add_parser("engine", help="one engine process's order throughput, verified")
+    e.add_argument("--symbols", type=int, default=4, help="symbols traded")
+    e.add_argument("--duration", type=float, default=5.0, help="seconds of load")
+    e.add_argument("--rate", type=float, help="orders/s in total, open loop (default: closed)")
+    e.add_argument("--batch", type=int, default=100, help="orders per OrderBatch")
+    e.add_argument("--clients", type=int, default=2, help="load processes (2 streams each)")
+    e.add_argument("--seed", type=int, default=1)
+    e.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    e.set_defaults(func=_engine)
 
 
 def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def _print(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result, default=str), flush=True)
+    else:
+        print(json.dumps(result, indent=2, default=str))
+
+
+def _engine(args: argparse.Namespace) -> int:
+    from dome.bench.engine import run_engine_bench
+    from dome.cli_commands.cluster import ClusterError
+
+    try:
+        result = run_engine_bench(
+            symbols=args.symbols,
+            duration=args.duration,
+            rate=args.rate,
+            batch=args.batch,
+            clients=args.clients,
+            seed=args.seed,
+            progress=_progress,
+        )
+    except ValueError as exc:
+        print(f"dome: error: {exc}", file=sys.stderr)
+        return 2
+    except (ClusterError, RuntimeError) as exc:  # engine or load process did not run
+        print(f"dome: bench failed: {exc}", file=sys.stderr)
+        return 1
+    _print(result, args.json)
+    return 0 if result["verified"] else 1
 
 
 def _book(args: argparse.Namespace) -> int:
@@ -48,8 +88,5 @@ def _book(args: argparse.Namespace) -> int:
     except (ValueError, RuntimeError) as exc:  # unknown peer, peer missing, engines disagree
         print(f"dome: bench failed: {exc}", file=sys.stderr)
         return 1
-    if args.json:
-        print(json.dumps(result, default=str), flush=True)
-    else:
-        print(json.dumps(result, indent=2, default=str))
+    _print(result, args.json)
     return 0

@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,9 +56,17 @@ class LocalProcess:
 
 
 async def start_engine(
-    engine_id: str, *, instruments: Path, accounts: Path, data_dir: Path
+    engine_id: str,
+    *,
+    instruments: Path,
+    accounts: Path,
+    data_dir: Path,
+    extra_args: Sequence[str] = (),
 ) -> LocalProcess:
-    """Spawn ``python -m dome.engine`` and wait until its ready file says it serves."""
+    """Spawn ``python -m dome.engine`` and wait until its ready file says it serves.
+
+    ``extra_args`` are more engine options (the engine benchmark lifts the rate limit).
+    """
     ready = data_dir / f"{engine_id}.ready.json"
     ready.unlink(missing_ok=True)
     log_path = data_dir / f"{engine_id}.log"
@@ -79,6 +88,7 @@ async def start_engine(
         str(data_dir / engine_id),
         "--ready-file",
         str(ready),
+        *extra_args,
     ]
     with log_path.open("ab") as log:
         proc = await asyncio.create_subprocess_exec(
