@@ -2,16 +2,18 @@
 
 The only place that knows both the proto classes and the core types. Decimal strings
 become ticks and lots through the symbol's ``InstrumentSpec``, so a value that is off
-the grid is refused with the same reason everywhere (``ConversionError``).
+the grid is refused with the same reason everywhere (``ConversionError``); ``Units``
+remembers the conversions, because order flow repeats the same prices and sizes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 from dome.core.book_api import Level
 from dome.core.events import Event, Trade
-from dome.core.outcome import outcome
+from dome.core.outcome import Outcome, outcome
 from dome.core.types import OrderStatus, OrderType, RejectReason, SelfTradePrevention, Side
 from dome.engine.requests import AmendRequest, CancelRequest, PlaceRequest
 from dome.instruments import ConversionError, InstrumentSpec
@@ -24,6 +26,36 @@ _TYPES = {int(t): t for t in OrderType}
 _STPS = {int(m): m for m in SelfTradePrevention}
 
 
+#: Conversions remembered per instrument and direction (a few hundred KiB at most).
+UNITS_CACHE_SIZE = 4_096
+
+
+class Units:
+    """One instrument's decimal text <-> ticks and lots, with recent answers remembered.
+
+    Exact ``Decimal`` parsing and formatting cost more per order than matching it, and
+    real flow uses a few hundred distinct prices and sizes near the touch, so bounded
+    LRU caches (C ``functools.lru_cache``) answer almost every call. Only successful
+    conversions are remembered: a bad value is checked afresh each time, and raises
+    exactly as ``InstrumentSpec`` does. Values are plain strings and ints, so a cached
+    answer is the same object ``InstrumentSpec`` would compute, never a shared mutable.
+
+    >>> from dome.instruments import DEFAULT_INSTRUMENTS
+    >>> units = Units(DEFAULT_INSTRUMENTS[0])
+    >>> units.price_to_ticks("30000.10"), units.price(3000010), units.qty(5)
+    (3000010, '30000.1', '0.0005')
+    """
+
+    def __init__(self, spec: InstrumentSpec, size: int = UNITS_CACHE_SIZE) -> None:
+        self.spec = spec
+        self.price_to_ticks = lru_cache(maxsize=size)(spec.price_to_ticks)
+        self.qty_to_lots = lru_cache(maxsize=size)(spec.qty_to_lots)
+        #: Decimal text of a tick count (``InstrumentSpec.ticks_to_price``).
+        self.price = lru_cache(maxsize=size)(spec.ticks_to_price)
+        #: Decimal text of a lot count (``InstrumentSpec.lots_to_qty``).
+        self.qty = lru_cache(maxsize=size)(spec.lots_to_qty)
+
+
 class EdgeReject(Exception):
     """A request refused before it reaches a sequencer; carries the reject reason."""
 
@@ -32,7 +64,7 @@ class EdgeReject(Exception):
         self.reason = reason
 
 
-def decode_submit(spec: InstrumentSpec, account: str, msg: tr.SubmitOrderRequest) -> PlaceRequest:
+def decode_submit(units: Units, account: str, msg: tr.SubmitOrderRequest) -> PlaceRequest:
     """A ``PlaceRequest`` in ticks and lots; ``EdgeReject`` for bad enums or decimals."""
     side = _SIDES.get(msg.side)
     if side is None:
@@ -45,14 +77,14 @@ def decode_submit(spec: InstrumentSpec, account: str, msg: tr.SubmitOrderRequest
         raise EdgeReject(RejectReason.INVALID_STP)
     # An empty price is "no price": the book then says PRICE_REQUIRED (or accepts a
     # market order), so that rule stays in one place.
-    price = _ticks(spec, msg.price) if msg.price else 0
-    qty = _lots(spec, msg.qty)
+    price = _ticks(units, msg.price) if msg.price else 0
+    qty = _lots(units, msg.qty)
     return PlaceRequest(account, msg.client_order_id, side, order_type, price, qty, stp)
 
 
-def _ticks(spec: InstrumentSpec, text: str) -> int:
+def _ticks(units: Units, text: str) -> int:
     try:
-        return spec.price_to_ticks(text)
+        return units.price_to_ticks(text)
     except ConversionError as exc:
         raise EdgeReject(exc.reason) from None
     except ArithmeticError:
@@ -60,9 +92,9 @@ def _ticks(spec: InstrumentSpec, text: str) -> int:
         raise EdgeReject(RejectReason.PRICE_OUT_OF_BAND) from None
 
 
-def _lots(spec: InstrumentSpec, text: str) -> int:
+def _lots(units: Units, text: str) -> int:
     try:
-        return spec.qty_to_lots(text)
+        return units.qty_to_lots(text)
     except ConversionError as exc:
         raise EdgeReject(exc.reason) from None
     except ArithmeticError:
@@ -74,10 +106,10 @@ def decode_cancel(account: str, msg: tr.CancelOrderRequest) -> CancelRequest:
     return CancelRequest(account, msg.order_id)
 
 
-def decode_amend(spec: InstrumentSpec, account: str, msg: tr.AmendOrderRequest) -> AmendRequest:
+def decode_amend(units: Units, account: str, msg: tr.AmendOrderRequest) -> AmendRequest:
     """An ``AmendRequest``; empty strings keep a value (0)."""
-    qty = _lots(spec, msg.qty) if msg.qty else 0
-    price = _ticks(spec, msg.price) if msg.price else 0
+    qty = _lots(units, msg.qty) if msg.qty else 0
+    price = _ticks(units, msg.price) if msg.price else 0
     return AmendRequest(account, msg.order_id, qty, price)
 
 
@@ -99,60 +131,68 @@ def rejected(
 
 
 def order_result(
-    spec: InstrumentSpec,
+    units: Units,
     order_id: int,
     client_order_id: str,
     events: Sequence[Event],
     duplicate: bool,
     status_override: OrderStatus | None = None,
+    summary: Outcome | None = None,
 ) -> tr.OrderResult:
-    """The answer to one sequenced command, from its events."""
-    out = outcome(order_id, events)
-    lots = spec.lots_to_qty
+    """The answer to one sequenced command, from its events.
+
+    ``summary`` is ``outcome(order_id, events)`` when the caller has it already.
+    """
+    out = summary if summary is not None else outcome(order_id, events)
+    qty = units.qty
     status = status_override if status_override is not None else out.status
-    fills = [
-        pb.Fill(
-            trade_id=ev.trade_id,
-            price=spec.ticks_to_price(ev.price),
-            qty=lots(ev.qty),
-            maker=ev.maker_order_id == order_id,
-        )
-        for ev in events
-        if type(ev) is Trade and order_id in (ev.maker_order_id, ev.taker_order_id)
-    ]
-    return tr.OrderResult(
-        symbol=spec.symbol,
+    result = tr.OrderResult(
+        symbol=units.spec.symbol,
         order_id=order_id,
         client_order_id=client_order_id,
         status=pb.OrderStatus.ValueType(status),
-        reject_reason=pb.RejectReason.ValueType(out.reject_reason),
-        reject_message=out.reject_reason.message if out.reject_reason else "",
-        filled_qty=lots(out.filled_qty),
-        remaining_qty=lots(out.remaining_qty),
-        cancelled_qty=lots(out.cancelled_qty),
-        fills=fills,
+        filled_qty=qty(out.filled_qty),
+        remaining_qty=qty(out.remaining_qty),
+        cancelled_qty=qty(out.cancelled_qty),
         seq=events[0].seq if events else 0,
         duplicate=duplicate,
     )
+    # Fields left at their defaults are not set at all: most answers are plain.
+    if out.reject_reason:
+        result.reject_reason = pb.RejectReason.ValueType(out.reject_reason)
+        result.reject_message = out.reject_reason.message
+    if out.fills:
+        price = units.price
+        result.fills.extend(
+            pb.Fill(
+                trade_id=ev.trade_id,
+                price=price(ev.price),
+                qty=qty(ev.qty),
+                maker=ev.maker_order_id == order_id,
+            )
+            for ev in events
+            if type(ev) is Trade and order_id in (ev.maker_order_id, ev.taker_order_id)
+        )
+    return result
 
 
-def price_level(spec: InstrumentSpec, level: Level) -> pb.PriceLevel:
+def price_level(units: Units, level: Level) -> pb.PriceLevel:
     """A level with decimal price and quantity."""
     return pb.PriceLevel(
-        price=spec.ticks_to_price(level.price),
-        qty=spec.lots_to_qty(level.qty),
+        price=units.price(level.price),
+        qty=units.qty(level.qty),
         order_count=level.count,
     )
 
 
-def trade_event(spec: InstrumentSpec, trade: Trade, timestamp_ns: int) -> md.TradeEvent:
+def trade_event(units: Units, trade: Trade, timestamp_ns: int) -> md.TradeEvent:
     """The public view of a trade: no accounts, no order ids."""
     return md.TradeEvent(
-        symbol=spec.symbol,
+        symbol=units.spec.symbol,
         seq=trade.seq,
         trade_id=trade.trade_id,
-        price=spec.ticks_to_price(trade.price),
-        qty=spec.lots_to_qty(trade.qty),
+        price=units.price(trade.price),
+        qty=units.qty(trade.qty),
         aggressor=pb.Side.ValueType(trade.aggressor),
         timestamp_ns=timestamp_ns,
     )

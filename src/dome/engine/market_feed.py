@@ -29,9 +29,16 @@ class MarketFeed:
     """Book updates and trades derived from one symbol's batches."""
 
     def __init__(
-        self, spec: InstrumentSpec, book: Book, buffer: int, trade_ring: int = DEFAULT_TRADE_RING
+        self,
+        spec: InstrumentSpec,
+        book: Book,
+        buffer: int,
+        trade_ring: int = DEFAULT_TRADE_RING,
+        *,
+        units: codec.Units | None = None,
     ) -> None:
         self.spec = spec
+        self.units = units or codec.Units(spec)
         self.book = book
         self.book_topic: Topic[str, md.BookUpdate] = Topic(buffer)
         self.trade_topic: Topic[str, md.TradeEvent] = Topic(buffer)
@@ -49,6 +56,7 @@ class MarketFeed:
         add = touched.add
         trades = 0
         spec = self.spec
+        units = self.units
         for applied in batch:
             if applied.result.duplicate:
                 continue
@@ -58,7 +66,7 @@ class MarketFeed:
                     assert isinstance(ev, Trade)
                     trades += 1
                     add((Side.SELL if ev.aggressor == Side.BUY else Side.BUY, ev.price))
-                    msg = codec.trade_event(spec, ev, applied.cmd.timestamp_ns)
+                    msg = codec.trade_event(units, ev, applied.cmd.timestamp_ns)
                     self.recent_trades.append(msg)
                     self.trade_topic.publish(spec.symbol, msg)
                 elif kind is OrderRested:
@@ -93,7 +101,9 @@ class MarketFeed:
             zip(touched, changed, strict=True),
             key=lambda t: (t[0][0], -t[0][1] if t[0][0] == Side.BUY else t[0][1]),
         ):
-            (update.bids if side == Side.BUY else update.asks).append(codec.price_level(spec, lv))
+            (update.bids if side == Side.BUY else update.asks).append(
+                codec.price_level(self.units, lv)
+            )
         self.book_topic.publish(spec.symbol, update)
 
     def snapshot(self, depth: int) -> md.BookSnapshot:
@@ -102,8 +112,8 @@ class MarketFeed:
         return md.BookSnapshot(
             symbol=spec.symbol,
             seq=self.seq,
-            bids=[codec.price_level(spec, lv) for lv in self.book.depth(Side.BUY, depth)],
-            asks=[codec.price_level(spec, lv) for lv in self.book.depth(Side.SELL, depth)],
+            bids=[codec.price_level(self.units, lv) for lv in self.book.depth(Side.BUY, depth)],
+            asks=[codec.price_level(self.units, lv) for lv in self.book.depth(Side.SELL, depth)],
         )
 
     def snapshot_update(self, depth: int) -> md.BookUpdate:

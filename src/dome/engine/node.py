@@ -19,7 +19,7 @@ from dome.core.outcome import outcome
 from dome.core.types import OrderStatus, RejectReason, Side
 from dome.engine import codec
 from dome.engine.books import BookFactory, default_book_factory
-from dome.engine.errors import NotFound
+from dome.engine.errors import NotFound, Unavailable
 from dome.engine.feeds import DEFAULT_BUFFER, Topic
 from dome.engine.market_feed import MarketFeed
 from dome.engine.metrics import EngineMetrics, SymbolMetrics
@@ -36,6 +36,7 @@ class SymbolState:
     """Everything the node keeps for one symbol."""
 
     spec: InstrumentSpec
+    units: codec.Units
     market: Market
     sequencer: Sequencer
     feed: MarketFeed
@@ -53,8 +54,9 @@ class NodeLimits:
     trade_ring: int = 1_000
 
 
-async def _ready(value: tr.OrderResult) -> tr.OrderResult:
-    return value
+#: Answers of one ``submit``: a slot per action, filled at once (refused at the edge) or
+#: when the symbol's sequencer has applied its part.
+Slots = list[tr.OrderResult | None]
 
 
 class EngineNode:
@@ -75,12 +77,16 @@ class EngineNode:
         self.symbols: dict[str, SymbolState] = {}
         for spec in specs:
             market = Market(factory(spec.to_core()), limits.dedup_window)
+            units = codec.Units(spec)
             state = SymbolState(
                 spec=spec,
+                units=units,
                 market=market,
                 sequencer=None,  # type: ignore[arg-type]  # set just below: it needs state
-                feed=MarketFeed(spec, market.book, limits.stream_buffer, limits.trade_ring),
-                reporter=ExecutionReporter(spec, self.executions),
+                feed=MarketFeed(
+                    spec, market.book, limits.stream_buffer, limits.trade_ring, units=units
+                ),
+                reporter=ExecutionReporter(spec, self.executions, units=units),
                 metrics=metrics.for_symbol(spec.symbol),
             )
             state.sequencer = Sequencer(
@@ -118,54 +124,61 @@ class EngineNode:
 
     def submit(
         self, account: str, actions: Sequence[tr.OrderAction]
-    ) -> list[Awaitable[tr.OrderResult]]:
-        """Decode and queue ``actions`` in order; one awaitable result per action.
+    ) -> Awaitable[list[tr.OrderResult]]:
+        """Decode and queue ``actions`` in order; await the result for one answer per action.
 
-        Requests refused at the edge (unknown symbol, bad enum, off-grid decimal) are
-        answered at once and never reach a sequencer.
+        Queuing happens now, so calls are sequenced in the order they are made. Requests
+        refused at the edge (unknown symbol, bad enum, off-grid decimal) are answered at
+        once and never reach a sequencer. Each symbol's share is one sequencer batch,
+        answered with one future, not a future per order.
         """
-        answers: list[Awaitable[tr.OrderResult] | None] = [None] * len(actions)
+        answers: Slots = [None] * len(actions)
         queued: dict[str, tuple[SymbolState, list[int], list[Request]]] = {}
         for i, action in enumerate(actions):
             kind = action.WhichOneof("action")
             if kind is None:
                 # An empty action names no command; it is answered like an unknown type.
-                answers[i] = _ready(codec.rejected("", RejectReason.INVALID_ORDER_TYPE))
+                answers[i] = codec.rejected("", RejectReason.INVALID_ORDER_TYPE)
                 continue
             msg: tr.SubmitOrderRequest | tr.CancelOrderRequest | tr.AmendOrderRequest
             msg = getattr(action, kind)
             coid = action.submit.client_order_id if kind == "submit" else ""
             state = self.symbols.get(msg.symbol)
             if state is None:
-                answers[i] = _ready(codec.rejected(msg.symbol, RejectReason.UNKNOWN_SYMBOL, coid))
+                answers[i] = codec.rejected(msg.symbol, RejectReason.UNKNOWN_SYMBOL, coid)
                 continue
             try:
                 request = self._decode(state, account, action, kind)
             except codec.EdgeReject as exc:
                 order_id = 0 if kind == "submit" else getattr(msg, "order_id", 0)
-                answers[i] = _ready(codec.rejected(state.spec.symbol, exc.reason, coid, order_id))
+                answers[i] = codec.rejected(state.spec.symbol, exc.reason, coid, order_id)
                 self._count_edge_reject(state, kind, action, exc.reason)
                 continue
             slot = queued.setdefault(state.spec.symbol, (state, [], []))
             slot[1].append(i)
             slot[2].append(request)
-        for state, indexes, requests in queued.values():
-            futures = state.sequencer.submit(requests)
-            for i, future in zip(indexes, futures, strict=True):
-                answers[i] = self._answer(state, future)
-        return [a for a in answers if a is not None]
+        waits = [
+            (state, indexes, state.sequencer.submit_batch(requests))
+            for state, indexes, requests in queued.values()
+        ]
+        return self._answers(answers, waits)
 
     def submit_one(self, account: str, action: tr.OrderAction) -> Awaitable[tr.OrderResult]:
         """``submit`` for a single action."""
-        return self.submit(account, [action])[0]
+        return self._first(self.submit(account, [action]))
+
+    @staticmethod
+    async def _first(answers: Awaitable[list[tr.OrderResult]]) -> tr.OrderResult:
+        (answer,) = await answers
+        return answer
 
     @staticmethod
     def _decode(state: SymbolState, account: str, action: tr.OrderAction, kind: str) -> Request:
         if kind == "submit":
-            return codec.decode_submit(state.spec, account, action.submit)
+            return codec.decode_submit(state.units, account, action.submit)
         if kind == "cancel":
             return codec.decode_cancel(account, action.cancel)
-        return codec.decode_amend(state.spec, account, action.amend)
+        return codec.decode_amend(state.units, account, action.amend)
 
     def _count_edge_reject(
         self, state: SymbolState, kind: str, action: tr.OrderAction, reason: RejectReason
@@ -176,8 +189,21 @@ class EngineNode:
         state.metrics.order(label, "rejected").inc()
         state.metrics.reject(reason).inc()
 
-    async def _answer(self, state: SymbolState, future: asyncio.Future[Applied]) -> tr.OrderResult:
-        applied = await future
+    async def _answers(
+        self,
+        answers: Slots,
+        waits: list[tuple[SymbolState, list[int], asyncio.Future[list[Applied]]]],
+    ) -> list[tr.OrderResult]:
+        for state, indexes, future in waits:
+            applied = await future
+            if len(applied) < len(indexes):
+                raise Unavailable(state.sequencer.halted or "not applied")
+            for i, done in zip(indexes, applied, strict=True):
+                answers[i] = self._answer(state, done)
+        return [a for a in answers if a is not None]
+
+    @staticmethod
+    def _answer(state: SymbolState, applied: Applied) -> tr.OrderResult:
         events = applied.result.events
         cmd = applied.cmd
         first = events[0] if events else None
@@ -185,8 +211,18 @@ class EngineNode:
         status = None
         if type(cmd) is AmendOrder and state.reporter.has_traded(order_id):
             status = OrderStatus.PARTIALLY_FILLED if not isinstance(first, OrderRejected) else None
+        # The metrics stage summarised the command already, for the order it addressed.
+        summary = applied.outcome
+        if summary is not None and summary.order_id != order_id:
+            summary = None
         return codec.order_result(
-            state.spec, order_id, applied.client_order_id, events, applied.result.duplicate, status
+            state.units,
+            order_id,
+            applied.client_order_id,
+            events,
+            applied.result.duplicate,
+            status,
+            summary,
         )
 
     # -------------------------------------------------------------------- queries
@@ -194,7 +230,7 @@ class EngineNode:
     def open_orders(self, account: str, symbol: str) -> tr.ListOpenOrdersResponse:
         """The account's resting orders on ``symbol``, in book priority order."""
         state = self.symbol(symbol)
-        spec = state.spec
+        units = state.units
         out = tr.ListOpenOrdersResponse(symbol=symbol)
         for o in state.market.book.orders():
             if o.account != account:
@@ -205,9 +241,9 @@ class EngineNode:
                     order_id=o.order_id,
                     client_order_id=o.client_order_id,
                     side=pb.Side.ValueType(o.side),
-                    price=spec.ticks_to_price(o.price),
-                    qty=spec.lots_to_qty(o.qty),
-                    remaining_qty=spec.lots_to_qty(o.remaining),
+                    price=units.price(o.price),
+                    qty=units.qty(o.qty),
+                    remaining_qty=units.qty(o.remaining),
                     status=pb.OrderStatus.ValueType(
                         OrderStatus.PARTIALLY_FILLED if partly else OrderStatus.NEW
                     ),
@@ -230,8 +266,11 @@ class EngineNode:
 _TYPE_LABELS = {1: "limit", 2: "market", 3: "ioc", 4: "fok", 5: "post_only"}
 
 
+_STATUS_LABELS = {status: status.name.lower() for status in OrderStatus}
+
+
 def _count(state: SymbolState, batch: Sequence[Applied], match_seconds: float, trades: int) -> None:
-    """Metrics of one batch."""
+    """Metrics of one batch; counters move once per label, not once per order."""
     m = state.metrics
     m.batch_size.observe(len(batch))
     m.match_seconds.observe(match_seconds)
@@ -241,16 +280,26 @@ def _count(state: SymbolState, batch: Sequence[Applied], match_seconds: float, t
     levels = state.feed.levels
     m.bid_levels.set(len(levels[Side.BUY]))
     m.ask_levels.set(len(levels[Side.SELL]))
+    orders: dict[tuple[str, OrderStatus], int] = {}
+    rejects: dict[RejectReason, int] = {}
+    duplicates = 0
     for applied in batch:
         cmd = applied.cmd
         if applied.result.duplicate:
-            m.duplicates.inc()
+            duplicates += 1
             continue
         if type(cmd) is NewOrder:
             label = _TYPE_LABELS.get(int(cmd.order_type), "limit")
         else:
             label = "cancel" if type(cmd) is CancelOrder else "amend"
-        result = outcome(cmd.order_id, applied.result.events)
-        m.order(label, result.status.name.lower()).inc()
+        result = applied.outcome = outcome(cmd.order_id, applied.result.events)
+        key = (label, result.status)
+        orders[key] = orders.get(key, 0) + 1
         if result.status == OrderStatus.REJECTED:
-            m.reject(result.reject_reason).inc()
+            rejects[result.reject_reason] = rejects.get(result.reject_reason, 0) + 1
+    if duplicates:
+        m.duplicates.inc(duplicates)
+    for (label, status), n in orders.items():
+        m.order(label, _STATUS_LABELS[status]).inc(n)
+    for reason, n in rejects.items():
+        m.reject(reason).inc(n)

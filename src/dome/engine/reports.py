@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dome.core.commands import NewOrder
 from dome.core.events import OrderAmended, OrderCancelled, OrderRejected, OrderRested, Trade
 from dome.core.types import OrderStatus, RejectReason, Side
+from dome.engine.codec import Units
 from dome.engine.feeds import Topic
 from dome.engine.sequencer import Applied
 from dome.instruments import InstrumentSpec
@@ -38,8 +39,11 @@ def _other(side: Side) -> Side:
 class ExecutionReporter:
     """Turns one symbol's applied batches into execution reports."""
 
-    def __init__(self, spec: InstrumentSpec, topic: ReportTopic) -> None:
+    def __init__(
+        self, spec: InstrumentSpec, topic: ReportTopic, units: Units | None = None
+    ) -> None:
         self.spec = spec
+        self._units = units or Units(spec)
         self._topic = topic
         self._prev: dict[str, int] = {}
         #: order id -> [client order id, has traded], for orders on the book.
@@ -143,9 +147,9 @@ class ExecutionReporter:
         self._prev[account] = seq
         if not self._topic.has(account):
             return
-        spec = self.spec
+        units = self._units
         report = tr.ExecutionReport(
-            symbol=spec.symbol,
+            symbol=self.spec.symbol,
             seq=seq,
             prev_seq=prev,
             timestamp_ns=ts,
@@ -154,9 +158,9 @@ class ExecutionReporter:
             client_order_id=coid,
             side=pb.Side.ValueType(side or 0),
             status=pb.OrderStatus.ValueType(status),
-            price=spec.ticks_to_price(price) if price else "",
-            remaining_qty=spec.lots_to_qty(remaining),
-            cancelled_qty=spec.lots_to_qty(cancelled) if cancelled else "",
+            price=units.price(price) if price else "",
+            remaining_qty=units.qty(remaining),
+            cancelled_qty=units.qty(cancelled) if cancelled else "",
             reject_reason=pb.RejectReason.ValueType(reason),
         )
         if fill is not None:
@@ -164,8 +168,8 @@ class ExecutionReporter:
             report.fill.CopyFrom(
                 pb.Fill(
                     trade_id=trade_id,
-                    price=spec.ticks_to_price(fill_price),
-                    qty=spec.lots_to_qty(qty),
+                    price=units.price(fill_price),
+                    qty=units.qty(qty),
                     maker=maker,
                 )
             )

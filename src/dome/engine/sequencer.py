@@ -8,6 +8,11 @@ plugs in; today it is absent and batches go straight to the market.
 
 Only this class chooses sequence numbers, timestamps and order ids (order id = seq), and
 only it mutates the market, always from one asyncio task.
+
+Requests queued together share one future (``submit_batch``): at tens of thousands of
+orders a second, a future, a callback and a wake-up per order cost more than matching
+the order does. ``submit`` (a future per request) is built on top for callers that want
+to await requests one by one.
 """
 
 from __future__ import annotations
@@ -15,10 +20,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 
 from dome.core.commands import Command
 from dome.core.market import Market, MarketResult
+from dome.core.outcome import Outcome
 from dome.engine.errors import Overloaded, Unavailable
 from dome.engine.requests import Request, stamp
 
@@ -31,13 +38,38 @@ Journal = Callable[[Sequence[Command]], Awaitable[None]]
 class Applied:
     """One command after the market applied it; later stages annotate it."""
 
-    __slots__ = ("client_order_id", "cmd", "result")
+    __slots__ = ("client_order_id", "cmd", "outcome", "result")
 
     def __init__(self, cmd: Command, result: MarketResult) -> None:
         self.cmd = cmd
         self.result = result
         #: Client order id of the order the command addressed (set by the report stage).
         self.client_order_id = ""
+        #: The command's events summarised for ``cmd.order_id`` (set by the metrics stage,
+        #: reused by the answer; None for duplicates).
+        self.outcome: Outcome | None = None
+
+
+class Pending:
+    """Requests queued together; ``future`` gets their ``Applied``, in order, all at once.
+
+    The list is shorter than ``requests`` only when the symbol halted before applying
+    the rest (``Sequencer.halted`` says why).
+    """
+
+    __slots__ = ("applied", "future", "requests", "taken")
+
+    def __init__(self, requests: Sequence[Request], future: asyncio.Future[list[Applied]]) -> None:
+        self.requests = requests
+        self.future = future
+        self.applied: list[Applied] = []
+        #: How many of ``requests`` the sequencer has taken into batches so far.
+        self.taken = 0
+
+    def resolve(self) -> None:
+        """Hand ``applied`` to the submitter (once)."""
+        if not self.future.done():
+            self.future.set_result(self.applied)
 
 
 #: Derive everything downstream (reports, market data, metrics) from an applied batch.
@@ -45,7 +77,7 @@ Publisher = Callable[[Sequence[Applied], float], None]
 
 
 class Sequencer:
-    """Feeds one ``Market`` in batches; ``submit`` returns one future per request."""
+    """Feeds one ``Market`` in batches; ``submit_batch`` returns one future per call."""
 
     def __init__(
         self,
@@ -63,7 +95,9 @@ class Sequencer:
         self._clock_ns = clock_ns
         self.max_pending = max_pending
         self.max_batch = max_batch
-        self._inbox: list[tuple[Request, asyncio.Future[Applied]]] = []
+        self._inbox: deque[Pending] = deque()
+        #: Requests in the inbox not yet taken into a batch.
+        self._queued = 0
         self._wake = asyncio.Event()
         self._next_seq = market.last_seq + 1
         self._last_ts = 0
@@ -75,16 +109,38 @@ class Sequencer:
         """The market's symbol."""
         return self.market.instrument.symbol
 
-    def submit(self, requests: Sequence[Request]) -> list[asyncio.Future[Applied]]:
-        """Queue ``requests`` in order, all or none; their futures resolve after applying."""
+    def submit_batch(self, requests: Sequence[Request]) -> asyncio.Future[list[Applied]]:
+        """Queue ``requests`` in order, all or none; the future resolves once all are applied."""
         if self._closed or self.halted:
             raise Unavailable(self.halted or "engine is shutting down")
-        if len(self._inbox) + len(requests) > self.max_pending:
+        if self._queued + len(requests) > self.max_pending:
             raise Overloaded(f"{self.symbol}: too many pending commands, retry later")
+        pending = Pending(requests, asyncio.get_running_loop().create_future())
+        if requests:
+            self._inbox.append(pending)
+            self._queued += len(requests)
+            self._wake.set()
+        else:
+            pending.resolve()
+        return pending.future
+
+    def submit(self, requests: Sequence[Request]) -> list[asyncio.Future[Applied]]:
+        """``submit_batch`` with one future per request (``Unavailable`` if not applied)."""
+        batch = self.submit_batch(requests)
         loop = asyncio.get_running_loop()
-        futures = [loop.create_future() for _ in requests]
-        self._inbox.extend(zip(requests, futures, strict=True))
-        self._wake.set()
+        futures: list[asyncio.Future[Applied]] = [loop.create_future() for _ in requests]
+
+        def fan_out(done: asyncio.Future[list[Applied]]) -> None:
+            applied = done.result()
+            for i, future in enumerate(futures):
+                if future.done():
+                    continue
+                if i < len(applied):
+                    future.set_result(applied[i])
+                else:
+                    future.set_exception(Unavailable(self.halted or "not applied"))
+
+        batch.add_done_callback(fan_out)
         return futures
 
     def close(self) -> None:
@@ -101,20 +157,37 @@ class Sequencer:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            items = self._inbox[: self.max_batch]
-            del self._inbox[: self.max_batch]
+            taken, requests = self._take()
             if self.halted:
-                for _, future in items:
-                    if not future.done():
-                        future.set_exception(Unavailable(self.halted))
+                for pending, _ in taken:
+                    pending.resolve()
                 continue
-            await self._process(items)
+            await self._process(taken, requests)
 
-    async def _process(self, items: list[tuple[Request, asyncio.Future[Applied]]]) -> None:
+    def _take(self) -> tuple[list[tuple[Pending, int]], list[Request]]:
+        """Up to ``max_batch`` requests from the head of the inbox, and whose they are."""
+        inbox = self._inbox
+        room = self.max_batch
+        taken: list[tuple[Pending, int]] = []
+        requests: list[Request] = []
+        while inbox and room:
+            pending = inbox[0]
+            start = pending.taken
+            stop = min(len(pending.requests), start + room)
+            requests.extend(pending.requests[start:stop])
+            pending.taken = stop
+            room -= stop - start
+            taken.append((pending, stop - start))
+            if stop == len(pending.requests):
+                inbox.popleft()
+        self._queued -= len(requests)
+        return taken, requests
+
+    async def _process(self, taken: list[tuple[Pending, int]], requests: list[Request]) -> None:
         # Stage 1: sequence. Time never runs backwards within a symbol's log.
         ts = self._last_ts = max(self._clock_ns(), self._last_ts)
         seq = self._next_seq
-        commands = [stamp(request, seq + i, ts) for i, (request, _) in enumerate(items)]
+        commands = [stamp(request, seq + i, ts) for i, request in enumerate(requests)]
         self._next_seq = seq + len(commands)
         # Stage 2: journal (replication will wait here too).
         if self._journal is not None:
@@ -140,10 +213,15 @@ class Sequencer:
             self._publish(applied, match_seconds)
         except Exception:
             log.exception("publishing a batch failed", extra={"symbol": self.symbol})
-        # Stage 5: acknowledge.
-        for (_, future), done in zip(items, applied, strict=False):
-            if not future.done():
-                future.set_result(done)
-        for _, future in items[len(applied) :]:
-            if not future.done():
-                future.set_exception(Unavailable(self.halted or "not applied"))
+        # Stage 5: acknowledge, once per submitter; one that lost requests to a halt is
+        # answered with what was applied, and the rest of it is not applied either.
+        position = 0
+        for pending, count in taken:
+            part = applied[position : position + count]
+            position += count
+            if len(part) == len(pending.requests):
+                pending.applied = part
+            else:
+                pending.applied.extend(part)
+            if len(part) < count or pending.taken == len(pending.requests):
+                pending.resolve()

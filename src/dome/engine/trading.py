@@ -70,7 +70,7 @@ class TradingServicer(tr_grpc.TradingServiceServicer):
                 # Reading runs ahead of answering so a client can pipeline batches; the
                 # bounded queue keeps a client that never reads answers from piling up.
                 inflight: asyncio.Queue[
-                    tuple[int, float, list[Awaitable[tr.OrderResult]]] | None
+                    tuple[int, float, Awaitable[list[tr.OrderResult]]] | None
                 ] = asyncio.Queue(_STREAM_WINDOW)
                 reader = asyncio.create_task(
                     self._read_batches(account, request_iterator, inflight)
@@ -78,7 +78,7 @@ class TradingServicer(tr_grpc.TradingServiceServicer):
                 try:
                     while (item := await inflight.get()) is not None:
                         batch_id, started, answers = item
-                        results = [await answer for answer in answers]
+                        results = await answers
                         yield tr.OrderBatchResult(batch_id=batch_id, results=results)
                         self._latency["SubmitOrders"].observe(time.perf_counter() - started)
                     await reader  # re-raises what stopped the reader (rate limit, ...)
@@ -89,7 +89,7 @@ class TradingServicer(tr_grpc.TradingServiceServicer):
         self,
         account: str,
         requests: AsyncIterator[tr.OrderBatch],
-        inflight: asyncio.Queue[tuple[int, float, list[Awaitable[tr.OrderResult]]] | None],
+        inflight: asyncio.Queue[tuple[int, float, Awaitable[list[tr.OrderResult]]] | None],
     ) -> None:
         try:
             async for batch in requests:
