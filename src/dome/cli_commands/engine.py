@@ -24,6 +24,7 @@ def run(argv: list[str]) -> int:
     from dome.engine import add_engine_arguments, config_from_args, serve
     from dome.engine.logs import configure
     from dome.engine.security import AccountsFileError
+    from dome.engine.server import tune_gc
     from dome.instruments import InstrumentFileError
 
     parser = argparse.ArgumentParser(prog="dome engine", description="Run one engine node.")
@@ -35,5 +36,6 @@ def run(argv: list[str]) -> int:
     except (InstrumentFileError, AccountsFileError) as exc:
         print(f"dome: error: {exc}", file=sys.stderr)
         return 2
+    tune_gc()
     asyncio.run(serve(config))
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -51,6 +52,26 @@ class ReadyInfo:
     metrics: str
 
 
+#: Garbage-collector thresholds of an engine process (CPython's defaults: 700, 10, 10).
+GC_THRESHOLDS = (100_000, 50, 100)
+
+
+def tune_gc() -> None:
+    """Make an engine process's cyclic garbage collector run far less often.
+
+    Nearly every object an order makes lives across a few batches in flight, long enough
+    to survive two young collections at the default thresholds, so it is promoted to
+    the oldest generation; the idempotency window and the books keep growing it; and
+    each full collection walks all of it. Measured with ``dome bench engine``: 16 full
+    collections in 10 s costing 3.7 s of the engine's 10.5 s of CPU, up to 0.5 s each,
+    which was the p99 latency. With a young generation of 100,000 objects almost
+    everything dies young, freed by reference counting as before; cycles (rare here:
+    the book and the market make none) are still collected, just in larger rounds.
+    For processes only: in-process test servers keep the interpreter's defaults.
+    """
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def write_ready_file(path: Path, info: ReadyInfo) -> None:
     """Write ``info`` as JSON atomically: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,6 +86,7 @@ async def serve_from_args(args: argparse.Namespace) -> None:
     Exits with status 2 and a one-line message when a config file is unusable.
     """
     configure_logs(args.log_level, engine=args.engine_id)
+    tune_gc()
     try:
         config = config_from_args(args)
     except (InstrumentFileError, AccountsFileError) as exc:
