@@ -17,6 +17,8 @@ from typing import Any
 from dome.core.instrument import MAX_UNITS, Instrument
 from dome.core.types import RejectReason
 
+#: Longest decimal text accepted, in characters.
+MAX_DECIMAL_TEXT = 40
 #: Plain decimal text: sign, ASCII digits, one point, a short exponent.
 _DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?")
 
@@ -52,7 +54,9 @@ def parse_decimal(text: str | Decimal | int) -> Decimal:
         value = text
     else:
         raw = str(text).strip()
-        if not _DECIMAL_TEXT.fullmatch(raw):
+        # Length first: no real price or size needs more, and the engine remembers
+        # recent conversions by their text, which must stay small.
+        if len(raw) > MAX_DECIMAL_TEXT or not _DECIMAL_TEXT.fullmatch(raw):
             raise InvalidOperation(f"not a decimal number: {text!r}")
         value = Decimal(raw)
     if not value.is_finite():

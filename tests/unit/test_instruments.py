@@ -42,6 +42,7 @@ def test_prices_on_the_grid_convert_exactly(text: str, ticks: int) -> None:
         ("Infinity", RejectReason.INVALID_PRICE),
         ("1_000", RejectReason.INVALID_PRICE),
         ("\u0661\u0662", RejectReason.INVALID_PRICE),
+        ("0" * 40 + "1", RejectReason.INVALID_PRICE),  # valid digits, but too long to be real
         ("1e30", RejectReason.PRICE_OUT_OF_BAND),
         ("9" * 40, RejectReason.PRICE_OUT_OF_BAND),
     ],
