@@ -109,7 +109,7 @@ async def _run(
         data = Path(tmp)
         write_json(data / "instruments.json", [s.to_dict() for s in specs])
         tokens = {
-            f"load-{k}-{side}": secrets.token_urlsafe(16)
+            f"load-{k}-{side}": secrets.token_hex(16)
             for k in range(1, clients + 1)
             for side, _ in _SIDES
         }

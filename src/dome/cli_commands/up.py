@@ -126,7 +126,16 @@ def _accounts(args: argparse.Namespace, data_dir: Path) -> tuple[dict[str, str],
         tokens = load_accounts(args.accounts)
         return tokens, Path(args.accounts).resolve(), list(tokens)
     bots = [f"bot-{i}" for i in range(1, max(args.simulate, 1) + 1)]
-    tokens = {name: secrets.token_urlsafe(16) for name in (*DEV_ACCOUNTS, *bots)}
+    tokens = {name: new_token() for name in (*DEV_ACCOUNTS, *bots)}
     path = data_dir / "accounts.json"
     write_json(path, tokens, private=True)
     return tokens, path, bots
+
+
+def new_token() -> str:
+    """A random bearer token that is safe on a command line.
+
+    Hex only: a URL-safe token can start with "-", and `dome order --token -x...` would
+    then read as an option (a usage error one time in 64).
+    """
+    return secrets.token_hex(16)
