@@ -72,3 +72,13 @@ def test_up_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     # The engine went down with it.
     done = dome("book", "--target", engine["address"], "--symbol", "XYZ", "--timeout", "1")
     assert done.returncode == 1
+
+
+def test_up_refuses_an_accounts_file_the_engine_would_refuse(tmp_path: Path) -> None:
+    accounts = tmp_path / "accounts.json"
+    accounts.write_text(json.dumps({"alice": "same", "bob": "same"}))
+    proc = dome("up", "--accounts", str(accounts), "--data-dir", str(tmp_path / "d"),
+                "--duration", "1")  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "two accounts share a token" in proc.stderr
+    assert not (tmp_path / "d" / "cluster.json").exists()  # nothing was started

@@ -20,7 +20,7 @@ from operator_helpers import (
     schema_errors,
 )
 
-from dome.engine.security import load_accounts
+from dome.accounts import load_accounts
 from dome_operator import OLDEST_SUPPORTED_KUBERNETES, InvalidExchange, render
 from dome_operator import exchange as operator_defaults
 

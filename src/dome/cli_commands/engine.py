@@ -21,9 +21,9 @@ def run(argv: list[str]) -> int:
     import asyncio
     import sys
 
+    from dome.accounts import AccountsFileError
     from dome.engine import add_engine_arguments, config_from_args, serve
     from dome.engine.logs import configure
-    from dome.engine.security import AccountsFileError
     from dome.engine.server import tune_gc
     from dome.instruments import InstrumentFileError
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import signal
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+import dome.accounts as accounts_file
 from dome.cli_commands.common import UsageError, print_json, resolve_target, run_command
 from dome.cli_commands.view import Progress
 from dome.client import Client
@@ -38,18 +38,14 @@ def register(sub: Any) -> None:
 
 
 def load_accounts(path: str | Path) -> dict[str, str]:
-    """An accounts file: a JSON object of account name to bearer token."""
+    """The accounts file (``dome.accounts``); a bad one is a usage error."""
     try:
-        raw = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot read accounts file {path}: {exc}") from None
-    if (
-        not isinstance(raw, dict)
-        or not raw
-        or not all(isinstance(k, str) and isinstance(v, str) and v for k, v in raw.items())
-    ):
-        raise UsageError(f'{path}: expected a JSON object {{"account": "token", ...}}')
-    return raw
+        tokens = accounts_file.load_accounts(path)
+    except accounts_file.AccountsFileError as exc:
+        raise UsageError(str(exc)) from None
+    if not tokens:
+        raise UsageError(f"{path}: names no account to trade as")
+    return tokens
 
 
 async def _simulate(args: argparse.Namespace) -> int:

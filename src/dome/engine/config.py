@@ -10,7 +10,7 @@ import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dome.engine.security import load_accounts
+from dome.accounts import load_accounts
 from dome.instruments import DEFAULT_INSTRUMENTS, InstrumentSpec, load_instruments
 
 MiB = 1024 * 1024

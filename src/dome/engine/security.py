@@ -8,35 +8,14 @@ lookup then reveals nothing about how much of a guessed token was right.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import grpc
 
 from dome.engine.errors import RateLimited, TooManyStreams, Unauthenticated
-
-
-class AccountsFileError(ValueError):
-    """The accounts file is unreadable or not a JSON object of account -> token."""
-
-
-def load_accounts(path: str | Path) -> dict[str, str]:
-    """Read ``{"alice": "token-a", ...}``; raises ``AccountsFileError``."""
-    try:
-        raw = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise AccountsFileError(f"cannot read accounts file {path}: {exc}") from None
-    if not isinstance(raw, dict) or not all(
-        isinstance(k, str) and k and isinstance(v, str) and v for k, v in raw.items()
-    ):
-        raise AccountsFileError(f"{path}: expected a JSON object of account name -> token")
-    if len(set(raw.values())) != len(raw):
-        raise AccountsFileError(f"{path}: two accounts share a token")
-    return dict(raw)
 
 
 def _digest(token: str) -> bytes:

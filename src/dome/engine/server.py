@@ -23,12 +23,13 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from dome.accounts import AccountsFileError
 from dome.engine.config import EngineConfig, config_from_args
 from dome.engine.logs import configure as configure_logs
 from dome.engine.market_data import MarketDataServicer
 from dome.engine.metrics import EngineMetrics
 from dome.engine.node import EngineNode, NodeLimits
-from dome.engine.security import AccountsFileError, Gate, StreamSlots
+from dome.engine.security import Gate, StreamSlots
 from dome.engine.trading import TradingServicer
 from dome.instruments import InstrumentFileError
 from dome.v1 import market_data_pb2, market_data_pb2_grpc, trading_pb2, trading_pb2_grpc

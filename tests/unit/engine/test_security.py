@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from dome.accounts import AccountsFileError, load_accounts
 from dome.engine.errors import RateLimited, TooManyStreams, Unauthenticated
-from dome.engine.security import AccountsFileError, Gate, load_accounts
+from dome.engine.security import Gate
 
 
 class FakeContext:
