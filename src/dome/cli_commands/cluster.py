@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -115,15 +114,6 @@ def _read_ready(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None  # not there yet, or half written
     return info if isinstance(info, dict) and info.get("address") else None
-
-
-def write_json(path: Path, value: Any, *, private: bool = False) -> None:
-    """Write atomically (readers never see half a file); ``private`` means mode 0600."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(value, indent=2) + "\n")
-    if private:
-        os.chmod(tmp, 0o600)
-    tmp.replace(path)
 
 
 def cluster_record(processes: list[LocalProcess]) -> dict[str, Any]:

@@ -18,10 +18,10 @@ from dome.cli_commands.cluster import (
     LocalProcess,
     cluster_record,
     start_engine,
-    write_json,
 )
 from dome.cli_commands.common import DEFAULT_DIR, UsageError, fail, print_json, run_command
 from dome.cli_commands.simulate import drive, load_accounts
+from dome.files import write_json
 from dome.instruments import DEFAULT_INSTRUMENTS, InstrumentFileError, load_instruments
 
 #: Humans' dev accounts; bots get ``bot-1`` .. ``bot-K`` on top.

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import logging
 import os
 import signal
@@ -31,6 +30,7 @@ from dome.engine.metrics import EngineMetrics
 from dome.engine.node import EngineNode, NodeLimits
 from dome.engine.security import Gate, StreamSlots
 from dome.engine.trading import TradingServicer
+from dome.files import write_json
 from dome.instruments import InstrumentFileError
 from dome.v1 import market_data_pb2, market_data_pb2_grpc, trading_pb2, trading_pb2_grpc
 
@@ -75,10 +75,7 @@ def tune_gc() -> None:
 
 def write_ready_file(path: Path, info: ReadyInfo) -> None:
     """Write ``info`` as JSON atomically: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(asdict(info)) + "\n")
-    os.replace(tmp, path)
+    write_json(path, asdict(info), indent=None)
 
 
 async def serve_from_args(args: argparse.Namespace) -> None:
