@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from dome.v1 import common_pb2 as dome_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x64ome/v1/market_data.proto\x12\x07\x64ome.v1\x1a\x14\x64ome/v1/common.proto\"/\n\x0eGetBookRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\r\n\x05\x64\x65pth\x18\x02 \x01(\r\"q\n\x0c\x42ookSnapshot\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12!\n\x04\x62ids\x18\x03 \x03(\x0b\x32\x13.dome.v1.PriceLevel\x12!\n\x04\x61sks\x18\x04 \x03(\x0b\x32\x13.dome.v1.PriceLevel\"2\n\x11StreamBookRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\r\n\x05\x64\x65pth\x18\x02 \x01(\r\"\x93\x01\n\nBookUpdate\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x10\n\x08prev_seq\x18\x03 \x01(\x04\x12\x10\n\x08snapshot\x18\x04 \x01(\x08\x12!\n\x04\x62ids\x18\x05 \x03(\x0b\x32\x13.dome.v1.PriceLevel\x12!\n\x04\x61sks\x18\x06 \x03(\x0b\x32\x13.dome.v1.PriceLevel\"%\n\x13StreamTradesRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\"\x8f\x01\n\nTradeEvent\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x10\n\x08trade_id\x18\x03 \x01(\x04\x12\r\n\x05price\x18\x04 \x01(\t\x12\x0b\n\x03qty\x18\x05 \x01(\t\x12 \n\taggressor\x18\x06 \x01(\x0e\x32\r.dome.v1.Side\x12\x14\n\x0ctimestamp_ns\x18\x07 \x01(\x03\"2\n\x11ListTradesRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\"9\n\x12ListTradesResponse\x12#\n\x06trades\x18\x01 \x03(\x0b\x32\x13.dome.v1.TradeEvent\"\x18\n\x16ListInstrumentsRequest\"C\n\x17ListInstrumentsResponse\x12(\n\x0binstruments\x18\x01 \x03(\x0b\x32\x13.dome.v1.Instrument2\xf1\x02\n\x11MarketDataService\x12\x39\n\x07GetBook\x12\x17.dome.v1.GetBookRequest\x1a\x15.dome.v1.BookSnapshot\x12?\n\nStreamBook\x12\x1a.dome.v1.StreamBookRequest\x1a\x13.dome.v1.BookUpdate0\x01\x12\x43\n\x0cStreamTrades\x12\x1c.dome.v1.StreamTradesRequest\x1a\x13.dome.v1.TradeEvent0\x01\x12\x45\n\nListTrades\x12\x1a.dome.v1.ListTradesRequest\x1a\x1b.dome.v1.ListTradesResponse\x12T\n\x0fListInstruments\x12\x1f.dome.v1.ListInstrumentsRequest\x1a .dome.v1.ListInstrumentsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x64ome/v1/market_data.proto\x12\x07\x64ome.v1\x1a\x14\x64ome/v1/common.proto\"/\n\x0eGetBookRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\r\n\x05\x64\x65pth\x18\x02 \x01(\r\"q\n\x0c\x42ookSnapshot\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12!\n\x04\x62ids\x18\x03 \x03(\x0b\x32\x13.dome.v1.PriceLevel\x12!\n\x04\x61sks\x18\x04 \x03(\x0b\x32\x13.dome.v1.PriceLevel\"2\n\x11StreamBookRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\r\n\x05\x64\x65pth\x18\x02 \x01(\r\"\x93\x01\n\nBookUpdate\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x10\n\x08prev_seq\x18\x03 \x01(\x04\x12\x10\n\x08snapshot\x18\x04 \x01(\x08\x12!\n\x04\x62ids\x18\x05 \x03(\x0b\x32\x13.dome.v1.PriceLevel\x12!\n\x04\x61sks\x18\x06 \x03(\x0b\x32\x13.dome.v1.PriceLevel\"=\n\x13StreamTradesRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_trade_id\x18\x02 \x01(\x04\"\x8f\x01\n\nTradeEvent\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x10\n\x08trade_id\x18\x03 \x01(\x04\x12\r\n\x05price\x18\x04 \x01(\t\x12\x0b\n\x03qty\x18\x05 \x01(\t\x12 \n\taggressor\x18\x06 \x01(\x0e\x32\r.dome.v1.Side\x12\x14\n\x0ctimestamp_ns\x18\x07 \x01(\x03\"2\n\x11ListTradesRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\"9\n\x12ListTradesResponse\x12#\n\x06trades\x18\x01 \x03(\x0b\x32\x13.dome.v1.TradeEvent\"\x18\n\x16ListInstrumentsRequest\"C\n\x17ListInstrumentsResponse\x12(\n\x0binstruments\x18\x01 \x03(\x0b\x32\x13.dome.v1.Instrument2\xf1\x02\n\x11MarketDataService\x12\x39\n\x07GetBook\x12\x17.dome.v1.GetBookRequest\x1a\x15.dome.v1.BookSnapshot\x12?\n\nStreamBook\x12\x1a.dome.v1.StreamBookRequest\x1a\x13.dome.v1.BookUpdate0\x01\x12\x43\n\x0cStreamTrades\x12\x1c.dome.v1.StreamTradesRequest\x1a\x13.dome.v1.TradeEvent0\x01\x12\x45\n\nListTrades\x12\x1a.dome.v1.ListTradesRequest\x1a\x1b.dome.v1.ListTradesResponse\x12T\n\x0fListInstruments\x12\x1f.dome.v1.ListInstrumentsRequest\x1a .dome.v1.ListInstrumentsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,17 +41,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BOOKUPDATE']._serialized_start=277
   _globals['_BOOKUPDATE']._serialized_end=424
   _globals['_STREAMTRADESREQUEST']._serialized_start=426
-  _globals['_STREAMTRADESREQUEST']._serialized_end=463
-  _globals['_TRADEEVENT']._serialized_start=466
-  _globals['_TRADEEVENT']._serialized_end=609
-  _globals['_LISTTRADESREQUEST']._serialized_start=611
-  _globals['_LISTTRADESREQUEST']._serialized_end=661
-  _globals['_LISTTRADESRESPONSE']._serialized_start=663
-  _globals['_LISTTRADESRESPONSE']._serialized_end=720
-  _globals['_LISTINSTRUMENTSREQUEST']._serialized_start=722
-  _globals['_LISTINSTRUMENTSREQUEST']._serialized_end=746
-  _globals['_LISTINSTRUMENTSRESPONSE']._serialized_start=748
-  _globals['_LISTINSTRUMENTSRESPONSE']._serialized_end=815
-  _globals['_MARKETDATASERVICE']._serialized_start=818
-  _globals['_MARKETDATASERVICE']._serialized_end=1187
+  _globals['_STREAMTRADESREQUEST']._serialized_end=487
+  _globals['_TRADEEVENT']._serialized_start=490
+  _globals['_TRADEEVENT']._serialized_end=633
+  _globals['_LISTTRADESREQUEST']._serialized_start=635
+  _globals['_LISTTRADESREQUEST']._serialized_end=685
+  _globals['_LISTTRADESRESPONSE']._serialized_start=687
+  _globals['_LISTTRADESRESPONSE']._serialized_end=744
+  _globals['_LISTINSTRUMENTSREQUEST']._serialized_start=746
+  _globals['_LISTINSTRUMENTSREQUEST']._serialized_end=770
+  _globals['_LISTINSTRUMENTSRESPONSE']._serialized_start=772
+  _globals['_LISTINSTRUMENTSRESPONSE']._serialized_end=839
+  _globals['_MARKETDATASERVICE']._serialized_start=842
+  _globals['_MARKETDATASERVICE']._serialized_end=1211
 # @@protoc_insertion_point(module_scope)

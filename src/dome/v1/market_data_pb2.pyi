@@ -164,16 +164,22 @@ class StreamTradesRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     SYMBOL_FIELD_NUMBER: _builtins.int
+    AFTER_TRADE_ID_FIELD_NUMBER: _builtins.int
     symbol: _builtins.str
     """Symbol."""
+    after_trade_id: _builtins.int
+    """Resume after a reconnect: replay trades with a higher id first (0: live only).
+    OUT_OF_RANGE if those trades are no longer held.
+    """
     def __init__(
         self,
         *,
         symbol: _builtins.str = ...,
+        after_trade_id: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["symbol", b"symbol"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_trade_id", b"after_trade_id", "symbol", b"symbol"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
