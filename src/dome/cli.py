@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from dome.cli_commands import bench, engine, market, simulate, trading, up
+from dome.cli_commands import bench, discovery, engine, market, replay, simulate, trading, up
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     up.register(sub)
     engine.register(sub)
+    discovery.register(sub)
+    replay.register(sub)
     simulate.register(sub)
     trading.register(sub)
     market.register(sub)
