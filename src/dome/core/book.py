@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from heapq import heappop, heappush
 from typing import Any, cast
 
-from dome.core.book_api import InvariantError, Level, RestingOrder
+from dome.core.book_api import BookSnapshot, InvariantError, Level, RestingOrder, check_snapshot
 from dome.core.commands import AmendOrder, CancelOrder, Command, NewOrder
 from dome.core.events import (
     CancelReason,
@@ -540,6 +540,42 @@ class OrderBook:
 
     def state_hash(self) -> str:
         return hash_book(self.instrument.symbol, self._last_seq, self._next_trade_id, self.orders())
+
+    # -- snapshots ---------------------------------------------------------------------
+
+    def snapshot(self) -> BookSnapshot:
+        """The whole state as plain data; dead orders and stale heap keys are left out."""
+        return BookSnapshot(
+            self.instrument.symbol, self._last_seq, self._next_trade_id, tuple(self.orders())
+        )
+
+    def restore(self, snapshot: BookSnapshot) -> None:
+        """Rebuild levels, heaps and index from ``snapshot`` (``ValueError`` if inconsistent).
+
+        Orders come in ``orders()`` order, so appending each to its level rebuilds every
+        queue in time priority; the heaps start without stale keys, which no reader sees.
+        """
+        check_snapshot(self.instrument, snapshot)
+        self._bids = _Side(-1)
+        self._asks = _Side(1)
+        self._orders = {}
+        for o in snapshot.orders:
+            side = Side(o.side)
+            order = [
+                o.order_id, o.account, o.client_order_id, side, o.price, o.qty, o.remaining,
+                o.priority, OrderType(o.order_type), SelfTradePrevention(o.stp),
+            ]  # fmt: skip
+            own = self._bids if side == _BUY else self._asks
+            level = own.levels.get(o.price)
+            if level is None:
+                own.add_level(o.price, order)
+            else:
+                level.orders.append(order)
+                level.qty += o.remaining
+                level.count += 1
+            self._orders[o.order_id] = order
+        self._last_seq = snapshot.last_seq
+        self._next_trade_id = snapshot.next_trade_id
 
     def check_invariants(self) -> None:
         """Raise ``InvariantError`` when the structures disagree with each other."""

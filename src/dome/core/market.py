@@ -14,7 +14,7 @@ import hashlib
 from collections import OrderedDict
 from typing import NamedTuple
 
-from dome.core.book_api import Book
+from dome.core.book_api import Book, BookSnapshot
 from dome.core.commands import Command, NewOrder
 from dome.core.events import Event
 from dome.core.instrument import Instrument
@@ -31,6 +31,16 @@ class MarketResult(NamedTuple):
     events: tuple[Event, ...]
     #: True when the command repeated a remembered client order id and changed nothing.
     duplicate: bool
+
+
+class MarketSnapshot(NamedTuple):
+    """A market's whole replicated state as plain data (see ``Market.snapshot``)."""
+
+    book: BookSnapshot
+    #: ``Market.last_seq``: may be past the book's own when the last commands were duplicates.
+    last_seq: int
+    #: The window, oldest first: (account, client order id, the original events).
+    seen: tuple[tuple[str, str, tuple[Event, ...]], ...]
 
 
 class Market:
@@ -89,6 +99,29 @@ class Market:
     def remembered(self) -> int:
         """How many client order ids the window holds now."""
         return len(self._seen)
+
+    def snapshot(self) -> MarketSnapshot:
+        """Book, last sequence and window as plain data; ``restore`` rebuilds them."""
+        return MarketSnapshot(
+            self.book.snapshot(),
+            self._last_seq,
+            tuple((account, cid, events) for (account, cid), events in self._seen.items()),
+        )
+
+    def restore(self, snapshot: MarketSnapshot) -> None:
+        """Replace book, last sequence and window with ``snapshot``'s.
+
+        ``ValueError`` if the book part is inconsistent. A window larger than this
+        market's ``dedup_window`` keeps its newest pairs: the ones the FIFO would keep.
+        """
+        self.book.restore(snapshot.book)
+        seen: OrderedDict[tuple[str, str], tuple[Event, ...]] = OrderedDict()
+        for account, client_order_id, events in snapshot.seen:
+            seen[(account, client_order_id)] = tuple(events)
+        while len(seen) > self.dedup_window:
+            seen.popitem(last=False)
+        self._seen = seen
+        self._last_seq = snapshot.last_seq
 
     def state_hash(self) -> str:
         """Digest of the book's hash, the last sequence and the window, in order."""

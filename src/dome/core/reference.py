@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from dome.core.book_api import InvariantError, Level, RestingOrder
+from dome.core.book_api import BookSnapshot, InvariantError, Level, RestingOrder, check_snapshot
 from dome.core.commands import AmendOrder, CancelOrder, Command, NewOrder
 from dome.core.events import (
     CancelReason,
@@ -233,7 +233,11 @@ class ReferenceBook:
         ):
             reason = RejectReason.POST_ONLY_WOULD_TAKE
         if reason != RejectReason.NONE:
-            return [OrderRejected(cmd.seq, cmd.order_id, cmd.account, "", reason)]
+            # The owner's own order: the reject names its client order id (only a stranger's
+            # or an unknown id gets an empty one, above).
+            return [
+                OrderRejected(cmd.seq, cmd.order_id, cmd.account, order.client_order_id, reason)
+            ]
 
         old_price, old_remaining = order.price, order.remaining
         if new_price == old_price and new_qty < old_remaining:
@@ -320,6 +324,34 @@ class ReferenceBook:
 
     def state_hash(self) -> str:
         return hash_book(self.instrument.symbol, self._last_seq, self._next_trade_id, self.orders())
+
+    def snapshot(self) -> BookSnapshot:
+        return BookSnapshot(
+            self.instrument.symbol, self._last_seq, self._next_trade_id, tuple(self.orders())
+        )
+
+    def restore(self, snapshot: BookSnapshot) -> None:
+        """Start from empty and rest every order of ``snapshot`` in ``orders()`` order."""
+        check_snapshot(self.instrument, snapshot)
+        self._levels = {Side.BUY: {}, Side.SELL: {}}
+        self._by_id = {}
+        for o in snapshot.orders:
+            self._rest(
+                _Order(
+                    o.order_id,
+                    o.account,
+                    o.client_order_id,
+                    Side(o.side),
+                    o.price,
+                    o.qty,
+                    o.remaining,
+                    o.priority,
+                    OrderType(o.order_type),
+                    SelfTradePrevention(o.stp),
+                )
+            )
+        self._last_seq = snapshot.last_seq
+        self._next_trade_id = snapshot.next_trade_id
 
     def check_invariants(self) -> None:
         seen: set[int] = set()
