@@ -1,0 +1,511 @@
+"""The placement decisions of discovery, as a pure state machine driven by ``now``.
+
+No clock, no I/O, no asyncio: the driver (``dome.discovery.service``) feeds it
+registrations, heartbeats and periodic ``tick(now)`` calls, persists each ``Proposal``
+it returns with a compare-and-set, and only then calls ``commit`` - so an epoch is in
+the store before any engine can see it, and a lost compare-and-set (``adopt``) never
+publishes anything the store does not hold. Tests drive it with a fake clock.
+
+Safety rules kept here (DESIGN.md section 3):
+
+- An engine is dead when nothing was heard for ``lease_ttl + grace``; it fenced itself
+  ``lease_ttl`` after *sending* its last renewed heartbeat, so it stopped writing before.
+- A dead (or restarted) primary opens an election under a new epoch with no primary.
+  The winner is the eligible replica reporting the highest journaled sequence at the
+  new epoch: eligible means alive and in sync. Under ``acks=majority`` a decision also
+  needs reports from a majority of the replica set, the dead primary counted.
+- A decision waits for every alive eligible replica, so a live old primary (planned
+  move, or a restart of discovery mid-election) has confirmed it stopped. The election
+  timeout only shortens the wait when the old primary is known to be dead.
+- With nobody eligible alive, an election stays open; nobody who may lack an
+  acknowledged entry is promoted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from dome.discovery.records import (
+    Acks,
+    EngineView,
+    PlacementView,
+    Proposal,
+    Report,
+    SymbolRecord,
+    SymbolView,
+    Versioned,
+)
+from dome.discovery.spread import initial_placement, replica_count
+
+
+class UnknownEngine(Exception):
+    """A heartbeat from an engine that must register (again) first."""
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Lease and election timings, in seconds."""
+
+    lease_ttl: float = 1.0
+    heartbeat_interval: float = 0.2
+    #: Extra time discovery waits beyond the TTL before declaring an engine dead.
+    grace: float = 0.5
+    #: How long an election waits for slow eligible replicas once the old primary is dead.
+    election_timeout: float = 0.5
+    #: How long the first placement waits for ``engines_expected`` engines.
+    startup_grace: float = 3.0
+    #: Minimum time between two planned moves of one symbol.
+    rebalance_cooldown: float = 5.0
+
+    @property
+    def dead_after(self) -> float:
+        return self.lease_ttl + self.grace
+
+
+@dataclass(frozen=True)
+class CoreConfig:
+    """What the core is told at start."""
+
+    symbols: tuple[str, ...]
+    replication_factor: int = 3
+    acks: Acks = Acks.ALL
+    engines_expected: int = 1
+    timings: Timings = field(default_factory=Timings)
+
+
+@dataclass
+class _Engine:
+    engine_id: str
+    incarnation: str
+    address: str
+    metrics_url: str
+    last_heard: float
+    reports: dict[str, Report]
+
+
+@dataclass(frozen=True)
+class _Election:
+    opened_at: float
+    #: The primary before the election; None when unknown (resumed from the store).
+    old_primary: str | None
+    #: The preferred winner of a planned move.
+    target: str | None
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something the driver logs and counts: ``kind`` is a small closed set."""
+
+    kind: str
+    symbol: str = ""
+    engine: str = ""
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class InSyncDecision:
+    """The answer to an UpdateInSync: refused, accepted as is, or accepted once persisted."""
+
+    accepted: bool
+    proposal: Proposal | None = None
+
+
+class Coordinator:
+    """Engines, leases and the placement map; see the module docstring for the rules."""
+
+    def __init__(self, config: CoreConfig, now: float) -> None:
+        self.config = config
+        self.timings = config.timings
+        self.started_at = now
+        self.version = 0
+        self.events: list[Event] = []
+        self._engines: dict[str, _Engine] = {}
+        self._records: dict[str, Versioned] = {}
+        self._elections: dict[str, _Election] = {}
+        self._seq: dict[str, int] = {}
+        self._alive: frozenset[str] = frozenset()
+        self._reset: set[str] = set()
+        self._cooldown: dict[str, float] = {}
+        self._recovering_until = now
+        self._unconfirmed: set[str] = set()
+
+    # -- inputs ---------------------------------------------------------------------
+
+    def load(self, records: dict[str, Versioned], now: float) -> None:
+        """Start from a store's records (after a discovery restart).
+
+        Every engine is unknown: for one lease period plus grace nothing changes, so a
+        stored primary that is still alive can re-register and keep its role at the same
+        epoch; after that, whoever did not come back is dead and failover runs.
+        """
+        self._records = {s: v for s, v in records.items() if s in self.config.symbols}
+        for symbol, versioned in self._records.items():
+            if not versioned.record.primary:
+                self._elections[symbol] = _Election(now, None, None)
+            else:
+                self._unconfirmed.add(symbol)
+        if self._records:
+            self._recovering_until = now + self.timings.dead_after
+            self.version += 1
+
+    def register(
+        self,
+        engine_id: str,
+        incarnation: str,
+        address: str,
+        metrics_url: str,
+        reports: list[Report],
+        now: float,
+    ) -> None:
+        """An engine joins; a new incarnation of a known id replaces the old process.
+
+        A restarted primary loses its role through an election: its new process may not
+        hold what the old one acknowledged, and the election finds who does.
+        """
+        old = self._engines.get(engine_id)
+        if old is not None and old.incarnation != incarnation and self._primary_of(engine_id):
+            self._reset.add(engine_id)
+            self.events.append(Event("restarted", engine=engine_id))
+        changed = old is None or (old.address, old.metrics_url) != (address, metrics_url)
+        self._engines[engine_id] = _Engine(
+            engine_id, incarnation, address, metrics_url, now, {r.symbol: r for r in reports}
+        )
+        self._observe(engine_id, reports)
+        if changed or engine_id not in self._alive:
+            self._alive = self._alive | {engine_id}
+            self.version += 1
+        self.events.append(Event("registered", engine=engine_id, detail=incarnation))
+
+    def heartbeat(self, engine_id: str, incarnation: str, reports: list[Report], now: float) -> int:
+        """Renew a lease; returns the placement version.
+
+        Raises ``UnknownEngine`` for an unknown id, another incarnation, or a lease that
+        already lapsed: a lapsed engine re-registers and so receives the placement (and
+        any new epoch) before its lease is valid again.
+        """
+        engine = self._engines.get(engine_id)
+        if engine is None or engine.incarnation != incarnation:
+            raise UnknownEngine(f"engine {engine_id!r} ({incarnation}) is not registered")
+        if not self._alive_at(engine, now):
+            raise UnknownEngine(f"the lease of engine {engine_id!r} lapsed; register again")
+        engine.last_heard = now
+        engine.reports = {r.symbol: r for r in reports}
+        self._observe(engine_id, reports)
+        return self.version
+
+    def update_in_sync(
+        self, symbol: str, epoch: int, primary: str, in_sync: list[str]
+    ) -> InSyncDecision:
+        """The primary changes a symbol's in-sync set; refused unless current and sound."""
+        versioned = self._records.get(symbol)
+        if versioned is None or symbol in self._elections:
+            return InSyncDecision(False)
+        record = versioned.record
+        wanted = tuple(sorted(set(in_sync)))
+        if (
+            record.epoch != epoch
+            or not primary
+            or record.primary != primary
+            or primary not in wanted
+            or not set(wanted) <= set(record.members)
+        ):
+            return InSyncDecision(False)
+        if wanted == record.in_sync:
+            return InSyncDecision(True)
+        proposal = Proposal(symbol, replace(record, in_sync=wanted), versioned.version, "in_sync")
+        return InSyncDecision(True, proposal)
+
+    # -- decisions ------------------------------------------------------------------
+
+    def tick(self, now: float) -> list[Proposal]:
+        """Decide what changes now: first placement, elections, repairs, one handoff."""
+        self._track_liveness(now)
+        alive = sorted(self._alive)
+        if not self._records:
+            return self._first_placement(alive, now)
+        if now < self._recovering_until:
+            return []
+        proposals: list[Proposal] = []
+        for symbol in sorted(self.config.symbols):
+            proposal = self._decide(symbol, alive, now)
+            if proposal is not None:
+                proposals.append(proposal)
+        self._unconfirmed.clear()
+        if not proposals and not self._elections:
+            planned = self._rebalance(alive, now)
+            if planned is not None:
+                proposals.append(planned)
+        return proposals
+
+    def commit(self, proposal: Proposal, version: str, now: float) -> None:
+        """The store holds ``proposal`` under ``version``: publish it."""
+        symbol, record = proposal.symbol, proposal.record
+        old = self._records.get(symbol)
+        self._records[symbol] = Versioned(record, version)
+        if not record.primary:
+            self._elections[symbol] = _Election(now, proposal.old_primary, proposal.target)
+            if proposal.target is not None:
+                self._cooldown[symbol] = now + self.timings.rebalance_cooldown
+            self.events.append(Event("election_opened", symbol, proposal.old_primary or "",
+                                     proposal.reason))  # fmt: skip
+        else:
+            if self._elections.pop(symbol, None) is not None:
+                self.events.append(Event("elected", symbol, record.primary, proposal.reason))
+            if proposal.seq is not None:
+                self._seq[symbol] = proposal.seq
+        if old is None or old.record.epoch != record.epoch:
+            self.events.append(Event("epoch", symbol, detail=str(record.epoch)))
+        self._reset = {e for e in self._reset if self._primary_of(e)}
+        self.version += 1
+
+    def adopt(self, symbol: str, stored: Versioned | None, now: float) -> None:
+        """A compare-and-set was lost: take what the store holds as the truth."""
+        self.events.append(Event("conflict", symbol))
+        if stored is None:
+            self._records.pop(symbol, None)
+            self._elections.pop(symbol, None)
+        else:
+            self._records[symbol] = stored
+            if not stored.record.primary:
+                self._elections.setdefault(symbol, _Election(now, None, None))
+            else:
+                self._elections.pop(symbol, None)
+        self.version += 1
+
+    # -- queries --------------------------------------------------------------------
+
+    @property
+    def placed(self) -> bool:
+        """True once every symbol has a record (the service is then ready)."""
+        return all(s in self._records for s in self.config.symbols)
+
+    def records(self) -> dict[str, Versioned]:
+        return dict(self._records)
+
+    def open_elections(self) -> list[str]:
+        return sorted(self._elections)
+
+    def stuck_elections(self, now: float) -> list[str]:
+        """Open elections with no eligible replica alive: waiting for one to return."""
+        return [
+            s for s in sorted(self._elections)
+            if not self._eligible(self._records[s].record, now)
+        ]  # fmt: skip
+
+    def alive_engines(self, now: float) -> list[str]:
+        return sorted(e.engine_id for e in self._engines.values() if self._alive_at(e, now))
+
+    def engines(self, now: float) -> tuple[EngineView, ...]:
+        return tuple(
+            EngineView(e.engine_id, e.address, e.metrics_url, self._alive_at(e, now))
+            for e in sorted(self._engines.values(), key=lambda e: e.engine_id)
+        )
+
+    def address_of(self, engine_id: str) -> str:
+        engine = self._engines.get(engine_id)
+        return engine.address if engine is not None else ""
+
+    def view(self, now: float) -> PlacementView:
+        """The placement as published now (``seq`` is the primary's latest report)."""
+        symbols = tuple(self.symbol_view(s) for s in sorted(self._records))
+        return PlacementView(
+            self.version,
+            symbols,
+            self.engines(now),
+            self.config.replication_factor,
+            self.config.acks.value,
+        )
+
+    def symbol_view(self, symbol: str) -> SymbolView:
+        record = self._records[symbol].record
+        return SymbolView(
+            symbol, record.epoch, record.primary, record.followers, record.in_sync,
+            self._seq.get(symbol, 0),
+        )  # fmt: skip
+
+    def check_invariants(self) -> None:
+        """Raise AssertionError when the published map breaks a rule (tests call this)."""
+        for symbol, versioned in self._records.items():
+            record = versioned.record
+            members = record.members
+            assert len(set(members)) == len(members), f"{symbol}: duplicate member {record}"
+            assert set(record.in_sync) <= set(members), f"{symbol}: in_sync outside set"
+            if record.primary:
+                assert symbol not in self._elections, f"{symbol}: primary during election"
+                assert record.primary in record.in_sync, f"{symbol}: primary not in sync"
+            else:
+                assert symbol in self._elections, f"{symbol}: no primary and no election"
+
+    # -- internals ------------------------------------------------------------------
+
+    def _alive_at(self, engine: _Engine, now: float) -> bool:
+        return now - engine.last_heard <= self.timings.dead_after
+
+    def _is_alive(self, engine_id: str, now: float) -> bool:
+        engine = self._engines.get(engine_id)
+        return engine is not None and self._alive_at(engine, now)
+
+    def _primary_of(self, engine_id: str) -> bool:
+        return any(v.record.primary == engine_id for v in self._records.values())
+
+    def _observe(self, engine_id: str, reports: list[Report]) -> None:
+        for report in reports:
+            versioned = self._records.get(report.symbol)
+            if versioned is not None and versioned.record.primary == engine_id:
+                self._seq[report.symbol] = report.journaled_seq
+
+    def _track_liveness(self, now: float) -> None:
+        alive = frozenset(self.alive_engines(now))
+        for lapsed in sorted(self._alive - alive):
+            self.events.append(Event("lease_expired", engine=lapsed))
+        if alive != self._alive:
+            self._alive = alive
+            self.version += 1
+
+    def _first_placement(self, alive: list[str], now: float) -> list[Proposal]:
+        enough = len(alive) >= self.config.engines_expected
+        waited = now >= self.started_at + self.timings.startup_grace
+        if not alive or not (enough or waited):
+            return []
+        placement = initial_placement(self.config.symbols, alive, self.config.replication_factor)
+        return [Proposal(s, r, None, "initial") for s, r in sorted(placement.items())]
+
+    def _decide(self, symbol: str, alive: list[str], now: float) -> Proposal | None:
+        versioned = self._records.get(symbol)
+        if versioned is None:
+            return self._place_new(symbol, alive)
+        record = versioned.record
+        if symbol in self._elections:
+            return self._try_elect(symbol, versioned, now)
+        primary = record.primary
+        lost = not self._is_alive(primary, now) or primary in self._reset
+        if symbol in self._unconfirmed and not lost:
+            lost = symbol not in self._engines[primary].reports
+        if lost:
+            return self._open(symbol, versioned, None, "failover")
+        return self._repair(symbol, versioned, alive, now)
+
+    def _place_new(self, symbol: str, alive: list[str]) -> Proposal | None:
+        """A symbol added to the instruments after the first placement: least loaded."""
+        if not alive:
+            return None
+        r = replica_count(self.config.replication_factor, len(alive))
+        chosen = sorted(alive, key=lambda e: (self._load(e), e))[:r]
+        record = SymbolRecord(1, chosen[0], tuple(chosen[1:]), tuple(sorted(chosen)))
+        return Proposal(symbol, record, None, "new_symbol")
+
+    def _load(self, engine_id: str) -> tuple[int, int]:
+        primaries = sum(v.record.primary == engine_id for v in self._records.values())
+        replicas = sum(engine_id in v.record.members for v in self._records.values())
+        return primaries, replicas
+
+    def _open(self, symbol: str, versioned: Versioned, target: str | None, reason: str) -> Proposal:
+        record = versioned.record
+        opened = SymbolRecord(record.epoch + 1, "", tuple(sorted(record.members)), record.in_sync)
+        return Proposal(
+            symbol, opened, versioned.version, reason, old_primary=record.primary, target=target
+        )
+
+    def _eligible(self, record: SymbolRecord, now: float) -> list[str]:
+        return [m for m in record.followers if m in record.in_sync and self._is_alive(m, now)]
+
+    def _try_elect(self, symbol: str, versioned: Versioned, now: float) -> Proposal | None:
+        record, election = versioned.record, self._elections[symbol]
+        eligible = self._eligible(record, now)
+        if not eligible:
+            return None
+        reports: dict[str, Report] = {}
+        for member in eligible:
+            report = self._engines[member].reports.get(symbol)
+            if report is not None and report.epoch >= record.epoch:
+                reports[member] = report
+        quorum = len(record.followers) // 2 + 1 if self.config.acks is Acks.MAJORITY else 1
+        if len(reports) < quorum:
+            return None
+        everyone = len(reports) == len(eligible)
+        timed_out = (
+            election.old_primary is not None
+            and not self._is_alive(election.old_primary, now)
+            and now >= election.opened_at + self.timings.election_timeout
+        )
+        if not (everyone or timed_out):
+            return None
+        winner = min(
+            reports,
+            key=lambda m: (-reports[m].journaled_seq, m != election.target, m),
+        )
+        alive_in_sync = {m for m in record.in_sync if self._is_alive(m, now)}
+        elected = SymbolRecord(
+            record.epoch,
+            winner,
+            tuple(sorted(m for m in record.followers if m != winner)),
+            tuple(sorted(alive_in_sync | {winner})),
+        )
+        reason = "planned" if election.target is not None else "failover"
+        return Proposal(
+            symbol, elected, versioned.version, reason, seq=reports[winner].journaled_seq
+        )
+
+    def _repair(
+        self, symbol: str, versioned: Versioned, alive: list[str], now: float
+    ) -> Proposal | None:
+        """Drop dead followers (and their in-sync membership); refill up to R.
+
+        Newcomers are not in sync: the primary adds them once caught up (UpdateInSync).
+        """
+        record = versioned.record
+        followers = [f for f in record.followers if self._is_alive(f, now)]
+        members = {record.primary, *followers}
+        want = replica_count(self.config.replication_factor, len(alive))
+        spare = sorted((e for e in alive if e not in members), key=lambda e: (self._load(e), e))
+        while len(members) < want and spare:
+            newcomer = spare.pop(0)
+            followers.append(newcomer)
+            members.add(newcomer)
+        in_sync = tuple(m for m in record.in_sync if m in members)
+        repaired = SymbolRecord(record.epoch, record.primary, tuple(sorted(followers)), in_sync)
+        if repaired == record:
+            return None
+        return Proposal(symbol, repaired, versioned.version, "repair")
+
+    def _rebalance(self, alive: list[str], now: float) -> Proposal | None:
+        """At most one planned move: from the busiest primary to the idlest in-sync replica.
+
+        A move happens only when the two differ by two or more primaries (so the result
+        is never worse), the target reports the primary's sequence (so it wins the
+        election), and the symbol was not moved within the cooldown.
+        """
+        if len(alive) < 2:
+            return None
+        counts = {e: 0 for e in alive}
+        for versioned in self._records.values():
+            if versioned.record.primary in counts:
+                counts[versioned.record.primary] += 1
+        for target in sorted(alive, key=lambda e: (counts[e], e)):
+            best: tuple[int, str] | None = None
+            for symbol, versioned in self._records.items():
+                record = versioned.record
+                source = record.primary
+                if (
+                    source not in counts
+                    or target not in record.in_sync
+                    or target == source
+                    or counts[source] - counts[target] < 2
+                    or now < self._cooldown.get(symbol, 0.0)
+                    or not self._caught_up(symbol, target, source)
+                ):
+                    continue
+                key = (-counts[source], symbol)
+                if best is None or key < best:
+                    best = key
+            if best is not None:
+                symbol = best[1]
+                return self._open(symbol, self._records[symbol], target, "rebalance")
+        return None
+
+    def _caught_up(self, symbol: str, target: str, source: str) -> bool:
+        theirs = self._engines[target].reports.get(symbol)
+        ours = self._engines[source].reports.get(symbol)
+        if theirs is None or ours is None:
+            return False
+        return theirs.journaled_seq >= ours.journaled_seq
