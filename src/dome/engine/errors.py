@@ -51,6 +51,10 @@ class InvalidArgument(EngineError):
     """A call is malformed in a way no reject reason describes."""
 
 
+class OutOfRange(EngineError):
+    """A stream was asked to resume from a position this engine no longer holds."""
+
+
 class Unavailable(EngineError):
     """The engine is shutting down."""
 
@@ -65,6 +69,7 @@ STATUS_CODES: dict[type[EngineError], grpc.StatusCode] = {
     NotFound: grpc.StatusCode.NOT_FOUND,
     InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     Unavailable: grpc.StatusCode.UNAVAILABLE,
+    OutOfRange: grpc.StatusCode.OUT_OF_RANGE,
 }
 
 

@@ -67,15 +67,22 @@ class MarketDataServicer(md_grpc.MarketDataServiceServicer):
     ) -> AsyncIterator[md.TradeEvent]:
         async with guard(context, "StreamTrades", self._refused):
             feed = self._node.symbol(request.symbol).feed
+            after = request.after_trade_id
             with (
                 self._streams.hold(_PUBLIC),
                 _gauged(self._open.labels("trades")),
                 feed.trade_topic.subscribe([request.symbol]) as sub,
             ):
+                # Subscribed and read the ring with no await between: no gap, no repeat.
+                held = feed.trades_after(after) if after else []
                 await context.send_initial_metadata(())
+                for trade in held:
+                    yield trade
                 while True:
                     for trade in await sub.next_items():
-                        yield trade
+                        # A lagging replica may still publish what the caller has seen.
+                        if trade.trade_id > after:
+                            yield trade
 
     async def ListTrades(
         self, request: md.ListTradesRequest, context: Context

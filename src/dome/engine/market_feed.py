@@ -5,10 +5,15 @@ the batch (read back from the book, so it cannot drift from it). One update is
 published per batch, even an empty one, so the ``prev_seq`` chain is one chain per
 symbol: a snapshot taken between batches has the seq of the last update, and the next
 update's ``prev_seq`` equals it for every subscriber.
+
+The recent-trades ring serves ``ListTrades`` and lets a trade stream resume after a
+given trade id (``trades_after``): trade ids are consecutive per symbol and the same on
+every replica, so a subscriber coming from a dead replica continues without a gap.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Sequence
 
@@ -16,13 +21,14 @@ from dome.core.book_api import Book
 from dome.core.events import OrderAmended, OrderCancelled, OrderRested, Trade
 from dome.core.types import Side
 from dome.engine import codec
+from dome.engine.errors import OutOfRange
 from dome.engine.feeds import Topic
 from dome.engine.sequencer import Applied
 from dome.instruments import InstrumentSpec
 from dome.v1 import market_data_pb2 as md
 
-#: Trades kept for ``ListTrades``.
-DEFAULT_TRADE_RING = 1_000
+#: Trades kept for ``ListTrades`` and for resuming trade streams.
+DEFAULT_TRADE_RING = 10_000
 
 
 class MarketFeed:
@@ -81,6 +87,22 @@ class MarketFeed:
                     add((ev.side, ev.old_price))
         self._publish_levels(touched, last_seq)
         return trades
+
+    def trades_after(self, trade_id: int) -> list[md.TradeEvent]:
+        """Held trades with an id above ``trade_id``, oldest first.
+
+        ``OutOfRange`` if the trade after ``trade_id`` is no longer held. Called with no
+        await after subscribing to ``trade_topic``, the two meet with no gap or repeat.
+        """
+        ring = self.recent_trades
+        oldest = ring[0].trade_id if ring else self.book.next_trade_id
+        if trade_id + 1 < oldest:
+            raise OutOfRange(
+                f"{self.spec.symbol}: trades before id {oldest} are no longer held here "
+                f"(asked after {trade_id}); resubscribe without after_trade_id"
+            )
+        skip = max(0, trade_id + 1 - oldest)
+        return list(itertools.islice(ring, skip, None))
 
     def _publish_levels(self, touched: set[tuple[Side, int]], last_seq: int) -> None:
         prev, self.seq = self.seq, last_seq

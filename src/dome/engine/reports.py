@@ -7,16 +7,25 @@ messages are only built for accounts with an open stream.
 
 Events name orders by id only, so this stage remembers the client order id (and
 whether it has traded) of every resting order, to put them on maker reports.
+
+Every report is also kept, for every account, in a bounded per-symbol history of
+compact tuples (a protobuf is built only when one is sent), so a subscriber arriving
+from a dead replica can resume from any sequence the history still holds
+(``replay``). The history is a function of the applied commands alone, so it is the
+same on every replica; the chain and resting map go into snapshots (``state``).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
+from typing import Any
 
 from dome.core.commands import NewOrder
 from dome.core.events import OrderAmended, OrderCancelled, OrderRejected, OrderRested, Trade
 from dome.core.types import OrderStatus, RejectReason, Side
 from dome.engine.codec import Units
+from dome.engine.errors import OutOfRange
 from dome.engine.feeds import Topic
 from dome.engine.sequencer import Applied
 from dome.instruments import InstrumentSpec
@@ -31,6 +40,14 @@ _REJECTED = tr.ExecType.ValueType(tr.EXEC_TYPE_REJECTED)
 
 ReportTopic = Topic[str, tr.ExecutionReport]
 
+#: Reports kept per symbol for resuming streams (all accounts together).
+DEFAULT_HISTORY = 100_000
+
+#: One report as kept in the history: the arguments of ``ExecutionReporter._send`` in
+#: order (account, seq, prev_seq, ts, exec type, order id, client order id, side,
+#: status, price, remaining, fill, cancelled, reject reason).
+Record = tuple[Any, ...]
+
 
 def _other(side: Side) -> Side:
     return Side.SELL if side == Side.BUY else Side.BUY
@@ -40,7 +57,11 @@ class ExecutionReporter:
     """Turns one symbol's applied batches into execution reports."""
 
     def __init__(
-        self, spec: InstrumentSpec, topic: ReportTopic, units: Units | None = None
+        self,
+        spec: InstrumentSpec,
+        topic: ReportTopic,
+        units: Units | None = None,
+        history: int = DEFAULT_HISTORY,
     ) -> None:
         self.spec = spec
         self._units = units or Units(spec)
@@ -48,6 +69,87 @@ class ExecutionReporter:
         self._prev: dict[str, int] = {}
         #: order id -> [client order id, has traded], for orders on the book.
         self._resting: dict[int, list[object]] = {}
+        self._history: deque[Record] = deque(maxlen=max(1, history))
+        #: Reports of seqs up to this one may be missing from the history (evicted, or
+        #: from before a restored snapshot); those after it are all there.
+        self._floor = 0
+        #: Seq of the last command this reporter has seen.
+        self._seq = 0
+
+    # ------------------------------------------------------------------ snapshots
+
+    def state(self) -> dict[str, Any]:
+        """What a snapshot must hold to report on exactly like this reporter (JSON-able)."""
+        return {
+            "seq": self._seq,
+            "prev_seq": dict(sorted(self._prev.items())),
+            "resting": [
+                [order_id, str(entry[0]), bool(entry[1])]
+                for order_id, entry in sorted(self._resting.items())
+            ],
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from ``state()``; the history restarts empty after its seq."""
+        self._seq = int(state["seq"])
+        self._prev = {str(k): int(v) for k, v in state["prev_seq"].items()}
+        self._resting = {int(o): [str(c), bool(t)] for o, c, t in state["resting"]}
+        self._history.clear()
+        self._floor = self._seq
+
+    # --------------------------------------------------------------------- resume
+
+    @property
+    def first_held_seq(self) -> int:
+        """The oldest seq from which every report is held (``replay`` accepts it)."""
+        return self._floor + 1
+
+    def replay(self, account: str, from_seq: int) -> list[Record]:
+        """The account's held reports with seq >= ``from_seq``, in their original order.
+
+        ``OutOfRange`` if some may have been dropped already. The records are taken
+        now (O(history)); build messages from them with ``message``. Called with no
+        await after subscribing to the topic, the records and the live reports meet
+        with nothing missed and nothing repeated.
+        """
+        if max(from_seq, 1) <= self._floor:
+            raise OutOfRange(
+                f"{self.spec.symbol}: reports before seq {self._floor + 1} are no longer "
+                f"held here (asked from seq {from_seq}); resubscribe without from_seq"
+            )
+        return [r for r in self._history if r[1] >= from_seq and r[0] == account]
+
+    def message(self, record: Record) -> tr.ExecutionReport:
+        """The wire report of one history record."""
+        (_, seq, prev, ts, exec_type, order_id, coid, side, status, price, remaining, fill,
+         cancelled, reason) = record  # fmt: skip
+        units = self._units
+        report = tr.ExecutionReport(
+            symbol=self.spec.symbol,
+            seq=seq,
+            prev_seq=prev,
+            timestamp_ns=ts,
+            exec_type=exec_type,
+            order_id=order_id,
+            client_order_id=coid,
+            side=pb.Side.ValueType(side or 0),
+            status=pb.OrderStatus.ValueType(status),
+            price=units.price(price) if price else "",
+            remaining_qty=units.qty(remaining),
+            cancelled_qty=units.qty(cancelled) if cancelled else "",
+            reject_reason=pb.RejectReason.ValueType(reason),
+        )
+        if fill is not None:
+            trade_id, fill_price, qty, maker = fill
+            report.fill.CopyFrom(
+                pb.Fill(
+                    trade_id=trade_id,
+                    price=units.price(fill_price),
+                    qty=units.qty(qty),
+                    maker=maker,
+                )
+            )
+        return report
 
     def client_order_id(self, order_id: int) -> str:
         """The client order id of a resting order ("" if unknown)."""
@@ -69,6 +171,8 @@ class ExecutionReporter:
                 applied.client_order_id = self.client_order_id(cmd.order_id)
             if not applied.result.duplicate:
                 self._report(applied)
+        if batch:
+            self._seq = batch[-1].cmd.seq
 
     def _report(self, applied: Applied) -> None:
         cmd = applied.cmd
@@ -145,35 +249,14 @@ class ExecutionReporter:
     ) -> None:
         prev = self._prev.get(account, 0)
         self._prev[account] = seq
-        if not self._topic.has(account):
-            return
-        units = self._units
-        report = tr.ExecutionReport(
-            symbol=self.spec.symbol,
-            seq=seq,
-            prev_seq=prev,
-            timestamp_ns=ts,
-            exec_type=exec_type,
-            order_id=order_id,
-            client_order_id=coid,
-            side=pb.Side.ValueType(side or 0),
-            status=pb.OrderStatus.ValueType(status),
-            price=units.price(price) if price else "",
-            remaining_qty=units.qty(remaining),
-            cancelled_qty=units.qty(cancelled) if cancelled else "",
-            reject_reason=pb.RejectReason.ValueType(reason),
-        )
-        if fill is not None:
-            trade_id, fill_price, qty, maker = fill
-            report.fill.CopyFrom(
-                pb.Fill(
-                    trade_id=trade_id,
-                    price=units.price(fill_price),
-                    qty=units.qty(qty),
-                    maker=maker,
-                )
-            )
-        self._topic.publish(account, report)
+        record = (account, seq, prev, ts, exec_type, order_id, coid, side, status, price,
+                  remaining, fill, cancelled, reason)  # fmt: skip
+        history = self._history
+        if len(history) == history.maxlen:
+            self._floor = history[0][1]
+        history.append(record)
+        if self._topic.has(account):
+            self._topic.publish(account, self.message(record))
 
 
 def _filled(remaining: int) -> OrderStatus:

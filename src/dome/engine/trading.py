@@ -117,19 +117,36 @@ class TradingServicer(tr_grpc.TradingServiceServicer):
         async with guard(context, "StreamExecutions", self._refused):
             account = self._gate.account(context)
             symbols = set(request.symbols)
-            for symbol in symbols:
+            for symbol in symbols | set(request.from_seq):
                 self._node.symbol(symbol)  # NotFound for a symbol not traded here
+            resume = dict(request.from_seq)
             with (
                 self._gate.streams.hold(account),
                 self._track("executions"),
                 self._node.executions.subscribe([account]) as sub,
             ):
+                # Subscribed and read back the history with no await between: each
+                # report is in exactly one of the two (OutOfRange aborts before headers).
+                held = [
+                    (reporter, reporter.replay(account, seq))
+                    for reporter, seq in (
+                        (self._node.symbol(s).reporter, seq) for s, seq in sorted(resume.items())
+                    )
+                    if not symbols or reporter.spec.symbol in symbols
+                ]
                 # Headers now: the client knows the subscription is live before any report.
                 await context.send_initial_metadata(())
+                for reporter, records in held:
+                    for record in records:
+                        yield reporter.message(record)
                 while True:
                     for report in await sub.next_items():
-                        if not symbols or report.symbol in symbols:
-                            yield report
+                        if symbols and report.symbol not in symbols:
+                            continue
+                        # A lagging replica may still publish what the caller has seen.
+                        if report.seq < resume.get(report.symbol, 0):
+                            continue
+                        yield report
 
     def _track(self, kind: str) -> AbstractContextManager[None]:
         return gauged(self._streams.labels(kind))
