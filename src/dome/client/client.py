@@ -1,14 +1,19 @@
 """The async DOME client: decimal orders in, typed results out, over grpc.aio.
 
-One ``Client`` holds one channel to one engine and the instruments it lists. Every order
-gets a client order id (generated unless given) before the first attempt, so a call that
-failed with UNAVAILABLE can be retried with the same id until a deadline: the exchange
-answers a repeated id with the original result and never books a second order.
+One ``Client`` holds one channel to one engine and the instruments it lists, or, given
+a ``discovery`` address, follows a cluster's placement and sends each order straight to
+its symbol's primary (``routing``). Every order gets a client order id (generated unless
+given) before the first attempt, so a call that failed with UNAVAILABLE (or, in a
+cluster, FAILED_PRECONDITION from an engine that is no longer primary) can be retried
+with the same id until a deadline: the exchange answers a repeated id with the original
+result and never books a second order. In a cluster, streams move to another replica
+when theirs dies and resume where they were (``failover``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -17,7 +22,8 @@ from typing import Any, TypeVar
 
 import grpc
 
-from dome.client.errors import from_grpc, from_status
+from dome.client.errors import UnavailableError, from_grpc
+from dome.client.failover import ExecutionFeed, Replicas, resuming_book, resuming_trades, subscribed
 from dome.client.local_book import GapDetected, LocalBook
 from dome.client.models import (
     Action,
@@ -31,13 +37,22 @@ from dome.client.models import (
     StreamStats,
     Trade,
 )
+from dome.client.routing import Router
 from dome.client.wire import Encoder
-from dome.core.types import OrderType, SelfTradePrevention, Side
+from dome.core.types import OrderType, RejectReason, SelfTradePrevention, Side
 from dome.instruments import InstrumentSpec
 from dome.v1 import market_data_pb2, market_data_pb2_grpc, trading_pb2, trading_pb2_grpc
 
 _Req = TypeVar("_Req")
 _Resp = TypeVar("_Resp")
+
+_UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
+_NOT_PRIMARY = grpc.StatusCode.FAILED_PRECONDITION
+#: Failures after which a call that is safe to repeat goes to the (next) primary.
+_REROUTE = frozenset({_UNAVAILABLE, _NOT_PRIMARY})
+#: An amend is repeated only where it surely was not applied: re-applying "open quantity
+#: N" after a fill in between would reopen quantity that already traded.
+_NOT_APPLIED = frozenset({_NOT_PRIMARY})
 
 
 class Client:
@@ -47,30 +62,56 @@ class Client:
     is safe to repeat (submits, by client order id, and reads). Cancels and amends are not
     retried: a lost ack would make the repeat answer UNKNOWN_ORDER or AMEND_NO_CHANGE.
     ``check=False`` sends prices and quantities as given and lets the exchange judge.
+
+    ``Client(discovery="host:port", token=...)`` connects to a cluster instead of one
+    engine: ``connect`` asks discovery for a home engine (``AssignClient``) and follows
+    the placement (``WatchPlacement``) in the background. Each order then goes to its
+    symbol's primary; on UNAVAILABLE or FAILED_PRECONDITION it waits for a newer
+    placement (or a short backoff) and is retried until ``retry_deadline``, and while
+    the symbol has no primary (an election) the call waits for one. Submits are
+    retried with the same client order id, so a retry after a failover answers the
+    original result (``duplicate``). Cancels are retried too: if an attempt whose
+    answer was lost had applied the cancel, the retry answers REJECTED with
+    UNKNOWN_ORDER and ``OrderResult.retried`` set, meaning the order is no longer open
+    (cancelled by the lost attempt, or filled; the execution stream tells which).
+    Amends are retried only after FAILED_PRECONDITION (surely not applied); after
+    UNAVAILABLE they raise ``UnavailableError`` and the caller checks ``open_orders``.
+    Streams move to another live replica when theirs dies and resume without gap or
+    repeat. ``client_id`` names the client to discovery (default: the id prefix).
     """
 
     def __init__(
         self,
-        target: str,
+        target: str | None = None,
         token: str | None = None,
         *,
+        discovery: str | None = None,
+        client_id: str | None = None,
         timeout: float = 5.0,
         retry_deadline: float = 10.0,
         check: bool = True,
         id_prefix: str | None = None,
     ) -> None:
-        self.target = target
+        if (target is None) == (discovery is None):
+            raise ValueError("Client needs exactly one of target (an engine) or discovery")
+        self.target = target or ""
+        self.discovery = discovery
         self.timeout = timeout
         self.retry_deadline = retry_deadline
         self._metadata: tuple[tuple[str, str], ...] = (
             (("authorization", f"Bearer {token}"),) if token else ()
         )
-        self._channel = grpc.aio.insecure_channel(target)
-        self._trading = trading_pb2_grpc.TradingServiceStub(self._channel)
-        self._market = market_data_pb2_grpc.MarketDataServiceStub(self._channel)
+        self._id_prefix = id_prefix or secrets.token_hex(6)
+        self._router = Router(discovery, client_id or self._id_prefix) if discovery else None
+        self._replicas = Replicas(self._router, retry_deadline) if self._router else None
+        self._channel = grpc.aio.insecure_channel(target) if target is not None else None
+        # In a cluster every call picks its engine's stubs from the router's pool instead.
+        self._trading: Any = self._channel and trading_pb2_grpc.TradingServiceStub(self._channel)
+        self._market: Any = self._channel and market_data_pb2_grpc.MarketDataServiceStub(
+            self._channel
+        )
         self._encoder = Encoder({}, check=check)
         self._loaded = False
-        self._id_prefix = id_prefix or secrets.token_hex(6)
         self._ids = itertools.count(1)
 
     async def __aenter__(self) -> Client:
@@ -81,11 +122,21 @@ class Client:
         await self.close()
 
     async def connect(self) -> None:
-        """Load the instruments; raises ``UnavailableError`` if the engine cannot be reached."""
+        """Load the instruments; raises ``UnavailableError`` if the engine cannot be reached.
+
+        In a cluster, first ask discovery for a home engine and start following the
+        placement.
+        """
+        if self._router is not None:
+            loop = asyncio.get_running_loop()
+            await self._router.start(loop.time() + self.retry_deadline)
         await self.instruments(refresh=True)
 
     async def close(self) -> None:
-        await self._channel.close(None)
+        if self._channel is not None:
+            await self._channel.close(None)
+        if self._router is not None:
+            await self._router.close()
 
     def next_client_order_id(self) -> str:
         """A fresh id, unique per client instance (random prefix, counter)."""
@@ -96,8 +147,8 @@ class Client:
     async def instruments(self, refresh: bool = False) -> dict[str, InstrumentSpec]:
         """Every instrument the engine trades, by symbol."""
         if refresh or not self._loaded:
-            resp = await self._unary(
-                self._market.ListInstruments, market_data_pb2.ListInstrumentsRequest(), True
+            resp = await self._read(
+                None, "ListInstruments", market_data_pb2.ListInstrumentsRequest()
             )
             specs = {}
             for inst in resp.instruments:
@@ -129,13 +180,21 @@ class Client:
         await self._ensure_instruments()
         order = NewOrder(symbol, side, qty, price, type, client_order_id, stp)
         request = self._encoder.submit(order, client_order_id or self.next_client_order_id())
-        resp = await self._unary(self._trading.SubmitOrder, request, True)
+        if self._router is None:
+            resp = await self._unary(self._trading.SubmitOrder, request, True)
+        else:
+            resp, _ = await self._routed_unary(symbol, "SubmitOrder", request, _REROUTE)
         return OrderResult.from_proto(resp)
 
     async def cancel_order(self, symbol: str, order_id: int) -> OrderResult:
         """Cancel the open quantity of one of the caller's orders."""
         request = self._encoder.cancel(CancelOrder(symbol, order_id))
-        return OrderResult.from_proto(await self._unary(self._trading.CancelOrder, request, False))
+        if self._router is None:
+            return OrderResult.from_proto(
+                await self._unary(self._trading.CancelOrder, request, False)
+            )
+        resp, uncertain = await self._routed_unary(symbol, "CancelOrder", request, _REROUTE)
+        return _marked(OrderResult.from_proto(resp), uncertain)
 
     async def amend_order(
         self,
@@ -148,7 +207,12 @@ class Client:
         """Change open quantity and/or price; ``None`` keeps the current value."""
         await self._ensure_instruments()
         request = self._encoder.amend(AmendOrder(symbol, order_id, qty, price))
-        return OrderResult.from_proto(await self._unary(self._trading.AmendOrder, request, False))
+        if self._router is None:
+            return OrderResult.from_proto(
+                await self._unary(self._trading.AmendOrder, request, False)
+            )
+        resp, _ = await self._routed_unary(symbol, "AmendOrder", request, _NOT_APPLIED)
+        return OrderResult.from_proto(resp)
 
     async def submit_orders(
         self, actions: Iterable[Action], *, batch_size: int = 100
@@ -157,10 +221,16 @@ class Client:
 
         Actions travel in batches of ``batch_size`` (the engine folds a batch into one log
         write). A batch of submits only is retried on UNAVAILABLE; the ids make that safe.
+        In a cluster the actions are split per symbol, each share goes to its primary
+        (shares run concurrently), and a share is retried like the single calls: only
+        its unanswered batches are sent again; one holding an amend is retried only
+        after FAILED_PRECONDITION; cancel results after a lost answer carry ``retried``.
         """
         await self._ensure_instruments()
         actions = list(actions)
         wire = [self._action(a) for a in actions]
+        if self._router is not None:
+            return await self._routed_bulk(actions, wire, batch_size)
         batches = [
             trading_pb2.OrderBatch(batch_id=i, actions=wire[start : start + batch_size])
             for i, start in enumerate(range(0, len(wire), batch_size))
@@ -190,7 +260,7 @@ class Client:
     async def open_orders(self, symbol: str) -> list[OpenOrder]:
         """The caller's open orders on ``symbol``, in book priority order."""
         request = trading_pb2.ListOpenOrdersRequest(symbol=symbol)
-        resp = await self._unary(self._trading.ListOpenOrders, request, True)
+        resp = await self._read(symbol, "ListOpenOrders", request)
         return [OpenOrder.from_proto(o) for o in resp.orders]
 
     # -- market data ----------------------------------------------------------------
@@ -198,12 +268,12 @@ class Client:
     async def book(self, symbol: str, depth: int = 0) -> BookSnapshot:
         """A depth snapshot (engine default depth when 0) with the seq it reflects."""
         request = market_data_pb2.GetBookRequest(symbol=symbol, depth=depth)
-        return BookSnapshot.from_proto(await self._unary(self._market.GetBook, request, True))
+        return BookSnapshot.from_proto(await self._read(symbol, "GetBook", request))
 
     async def trades(self, symbol: str, limit: int = 0) -> list[Trade]:
         """The most recent trades, oldest first (engine default count when 0)."""
         request = market_data_pb2.ListTradesRequest(symbol=symbol, limit=limit)
-        resp = await self._unary(self._market.ListTrades, request, True)
+        resp = await self._read(symbol, "ListTrades", request)
         return [Trade.from_proto(t) for t in resp.trades]
 
     # -- pushed streams -------------------------------------------------------------
@@ -224,11 +294,17 @@ class Client:
     ) -> AsyncIterator[Execution]:
         """Subscribe now; return the report stream once the engine has registered it.
 
-        Every report of a command sequenced after this returns is in the stream.
+        Every report of a command sequenced after this returns is in the stream. In a
+        cluster (where no symbols means every symbol placed now) the stream survives the
+        death of the replicas serving it: it resumes on others with no gap or repeat.
         """
+        if self._replicas is not None and self._router is not None:
+            wanted = list(symbols) or sorted(self._router.routes)
+            feed = ExecutionFeed(self._replicas, self._metadata, wanted, stats or StreamStats())
+            return await feed.start()
         request = trading_pb2.StreamExecutionsRequest(symbols=list(symbols))
         call = self._trading.StreamExecutions(request, metadata=self._metadata)
-        await _subscribed(call)
+        await subscribed(call)
         return self._execution_reports(call, stats if stats is not None else StreamStats())
 
     async def _execution_reports(self, call: Any, stats: StreamStats) -> AsyncIterator[Execution]:
@@ -257,6 +333,10 @@ class Client:
         """
         stats = stats if stats is not None else StreamStats()
         book = LocalBook(symbol)
+        if self._replicas is not None:
+            async for local in self._cluster_book(symbol, depth, book, stats):
+                yield local
+            return
         request = market_data_pb2.StreamBookRequest(symbol=symbol, depth=depth)
         while True:
             call = self._market.StreamBook(request, metadata=self._metadata)
@@ -290,11 +370,16 @@ class Client:
         """Subscribe now; return the trade stream once the engine has registered it.
 
         Trade ids are consecutive per symbol, so a jump is a gap: the missing trades are
-        fetched from ListTrades and yielded first; ``stats.gaps`` counts jumps seen.
+        fetched from ListTrades and yielded first; ``stats.gaps`` counts jumps seen. In a
+        cluster the stream resumes on another replica after the last trade delivered.
         """
+        stats = stats if stats is not None else StreamStats()
+        if self._replicas is not None:
+            events = await resuming_trades(self._replicas, self._metadata, symbol, stats)
+            return (Trade.from_proto(msg) async for msg in events)
         request = market_data_pb2.StreamTradesRequest(symbol=symbol)
         call = self._market.StreamTrades(request, metadata=self._metadata)
-        await _subscribed(call)
+        await subscribed(call)
         return self._trades(symbol, call, stats if stats is not None else StreamStats())
 
     async def _trades(self, symbol: str, call: Any, stats: StreamStats) -> AsyncIterator[Trade]:
@@ -317,6 +402,147 @@ class Client:
             raise from_grpc(exc) from None
         finally:
             call.cancel()
+
+    async def _cluster_book(
+        self, symbol: str, depth: int, book: LocalBook, stats: StreamStats
+    ) -> AsyncIterator[LocalBook]:
+        assert self._replicas is not None
+        while True:
+            updates = resuming_book(self._replicas, self._metadata, symbol, depth)
+            try:
+                async for msg in updates:
+                    if msg is None:
+                        stats.resyncs += 1  # moved replica: a snapshot comes next
+                        continue
+                    stats.messages += 1
+                    try:
+                        book.apply(msg)
+                    except GapDetected:
+                        stats.gaps += 1
+                        stats.resyncs += 1
+                        break
+                    yield book
+                else:
+                    return
+            finally:
+                await updates.aclose()
+
+    # -- cluster routing ------------------------------------------------------------
+
+    async def _read(self, symbol: str | None, method: str, request: Any) -> Any:
+        """A read that is safe to repeat: the symbol's primary (home engine if no symbol)."""
+        if self._router is None:
+            stub = self._trading if hasattr(self._trading, method) else self._market
+            return await self._unary(getattr(stub, method), request, True)
+        resp, _ = await self._routed_unary(symbol, method, request, _REROUTE)
+        return resp
+
+    async def _routed_unary(
+        self, symbol: str | None, method: str, request: Any, retry_on: frozenset[grpc.StatusCode]
+    ) -> tuple[Any, bool]:
+        async def attempt(address: str, limit: float, _: bool) -> Any:
+            channel = self._pool(address)
+            stub: Any = trading_pb2_grpc.TradingServiceStub(channel)
+            if not hasattr(stub, method):
+                stub = market_data_pb2_grpc.MarketDataServiceStub(channel)
+            return await getattr(stub, method)(request, metadata=self._metadata, timeout=limit)
+
+        return await self._routed(symbol, attempt, retry_on, self.timeout)
+
+    def _pool(self, address: str) -> grpc.aio.Channel:
+        assert self._router is not None
+        return self._router.channel(address)
+
+    async def _routed(
+        self,
+        symbol: str | None,
+        attempt: Callable[[str, float, bool], Awaitable[_Resp]],
+        retry_on: frozenset[grpc.StatusCode],
+        per_attempt: float,
+    ) -> tuple[_Resp, bool]:
+        """Run ``attempt(address, timeout, uncertain)`` on the symbol's primary until done.
+
+        Returns the answer and whether an earlier attempt failed in a way that may have
+        applied it (UNAVAILABLE). Waits while the symbol has no primary.
+        """
+        router = self._router
+        assert router is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.retry_deadline
+        delay = 0.05
+        uncertain = False
+        tried = 0
+        while True:
+            seen = router.version
+            if symbol is None:
+                engines = router.engines()
+                address = engines[tried % len(engines)] if engines else None
+            else:
+                address = router.primary(symbol)
+                if address is None and symbol not in router.routes:
+                    address = router.home  # not placed: the home engine answers for it
+            left = deadline - loop.time()
+            if address is not None:
+                tried += 1
+                try:
+                    limit = max(min(per_attempt, left), 0.05)
+                    return await attempt(address, limit, uncertain), uncertain
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() not in retry_on or loop.time() + delay >= deadline:
+                        raise from_grpc(exc) from None
+                    uncertain = uncertain or exc.code() == _UNAVAILABLE
+                await router.wait_for_change(seen, delay)
+                delay = min(delay * 2, 1.0)
+            elif left <= 0:
+                raise UnavailableError(
+                    _UNAVAILABLE, f"{symbol}: no primary within {self.retry_deadline:g}s"
+                )
+            else:
+                await router.wait_for_change(seen, left)
+
+    async def _routed_bulk(
+        self, actions: list[Action], wire: list[trading_pb2.OrderAction], batch_size: int
+    ) -> list[OrderResult]:
+        shares: dict[str, list[int]] = {}
+        for i, action in enumerate(actions):
+            shares.setdefault(action.symbol, []).append(i)
+        results: list[OrderResult | None] = [None] * len(actions)
+
+        async def send(symbol: str, indexes: list[int]) -> None:
+            chunks = [indexes[at : at + batch_size] for at in range(0, len(indexes), batch_size)]
+            batches = [
+                trading_pb2.OrderBatch(batch_id=b, actions=[wire[i] for i in chunk])
+                for b, chunk in enumerate(chunks)
+            ]
+            answered: dict[int, tuple[list[OrderResult], bool]] = {}
+
+            async def attempt(address: str, limit: float, uncertain: bool) -> None:
+                pending = [b for b in batches if b.batch_id not in answered]
+                stub = trading_pb2_grpc.TradingServiceStub(self._pool(address))
+
+                async def requests() -> AsyncIterator[trading_pb2.OrderBatch]:
+                    await call.initial_metadata()  # see submit_orders: grpc/grpc#36066
+                    if call.done():
+                        return
+                    for batch in pending:
+                        yield batch
+
+                call = stub.SubmitOrders(requests(), metadata=self._metadata, timeout=limit)
+                async for resp in call:
+                    done = [OrderResult.from_proto(r) for r in resp.results]
+                    answered[resp.batch_id] = (done, uncertain)
+
+            amends = any(isinstance(actions[i], AmendOrder) for i in indexes)
+            per_attempt = self.timeout + 0.1 * len(batches)
+            await self._routed(symbol, attempt, _NOT_APPLIED if amends else _REROUTE, per_attempt)
+            for b, chunk in enumerate(chunks):
+                done, uncertain = answered.get(b, ([], False))
+                for i, result in zip(chunk, done, strict=False):
+                    is_cancel = isinstance(actions[i], CancelOrder)
+                    results[i] = _marked(result, uncertain and is_cancel)
+
+        await asyncio.gather(*(send(symbol, idx) for symbol, idx in shares.items()))
+        return [r for r in results if r is not None]
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -367,17 +593,8 @@ def _fields(inst: Any) -> dict[str, str]:
     return {name: getattr(inst, name) for name in names}
 
 
-async def _subscribed(call: Any) -> None:
-    """Wait for the stream's headers: the engine sends them once the subscription is live.
-
-    A call the engine refuses (bad token, unknown symbol) raises its typed error here.
-    """
-    try:
-        await call.initial_metadata()
-        if call.done():
-            code = await call.code()
-            if code != grpc.StatusCode.OK:
-                details = await call.details()
-                raise from_status(code, details or "")
-    except grpc.aio.AioRpcError as exc:
-        raise from_grpc(exc) from None
+def _marked(result: OrderResult, uncertain: bool) -> OrderResult:
+    """Flag a cancel's answer that may follow an applied attempt whose ack was lost."""
+    if uncertain and result.reject_reason is RejectReason.UNKNOWN_ORDER:
+        return dataclasses.replace(result, retried=True)
+    return result

@@ -63,6 +63,9 @@ class OrderResult:
     fills: tuple[Fill, ...]
     seq: int
     duplicate: bool
+    #: In a cluster: an earlier attempt of this cancel failed after it may have been
+    #: applied, so a REJECTED UNKNOWN_ORDER here means "no longer open" (see ``Client``).
+    retried: bool = False
 
     @property
     def rejected(self) -> bool:
