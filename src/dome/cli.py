@@ -11,7 +11,18 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from dome.cli_commands import bench, discovery, engine, market, replay, simulate, trading, up
+from dome.cli_commands import (
+    bench,
+    check,
+    discovery,
+    engine,
+    market,
+    placement,
+    replay,
+    simulate,
+    trading,
+    up,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     trading.register(sub)
     market.register(sub)
     bench.register(sub)
+    placement.register(sub)
+    check.register(sub)
     return parser
 
 

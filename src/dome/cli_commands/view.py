@@ -1,8 +1,10 @@
 """What a running exchange shows its operator: a live board on a terminal, log lines elsewhere.
 
 On a TTY the board redraws in place with plain ANSI codes (best levels per symbol, last
-trades, order and trade rates); piped or captured, the same facts come as one key=value
-line per interval so logs and tests can read them. No dependencies beyond the SDK.
+trades, order and trade rates, and in a cluster which engine leads each symbol, as
+discovery publishes it); piped or captured, the same facts come as one key=value line
+per interval, plus one ``placement`` line per symbol whenever its leadership changes, so
+logs and tests can read them. No dependencies beyond the SDK.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from typing import TextIO
+from typing import Any, TextIO
 
 from dome.cli_commands.render import d
 from dome.client import Client, DomeError
@@ -20,13 +22,34 @@ from dome.client.simulation import SimulationTotals
 class Progress:
     """Turns successive totals into rates; ``render`` draws one frame or one line."""
 
-    def __init__(self, out: TextIO, *, live: bool, symbols: list[str], target: str) -> None:
+    def __init__(
+        self,
+        out: TextIO,
+        *,
+        live: bool,
+        symbols: list[str],
+        target: str,
+        discovery: str | None = None,
+    ) -> None:
         self.out = out
         self.live = live
         self.symbols = symbols
         self.target = target
+        self.discovery = discovery
         self.started = time.monotonic()
         self._last = (self.started, SimulationTotals())
+        #: Per symbol, the (epoch, primary, followers) last printed as a line.
+        self._shown: dict[str, tuple[Any, ...]] = {}
+
+    async def _placement(self) -> dict[str, Any] | None:
+        if self.discovery is None:
+            return None
+        from dome.cli_commands.placement import PlacementUnavailable, fetch_placement
+
+        try:
+            return await fetch_placement(self.discovery, rpc_timeout=1.0)
+        except PlacementUnavailable:
+            return None
 
     async def render(self, totals: SimulationTotals, market: Client | None) -> None:
         now = time.monotonic()
@@ -36,7 +59,9 @@ class Progress:
         order_rate = (totals.orders - before.orders) / span
         trade_rate = (totals.trades - before.trades) / span
         elapsed = now - self.started
+        placement = await self._placement()
         if not self.live:
+            self._placement_lines(placement)
             print(
                 f"t={elapsed:.1f}s orders={totals.orders} trades={totals.trades} "
                 f"rejects={totals.rejects} orders_per_s={order_rate:.1f} "
@@ -51,11 +76,43 @@ class Progress:
             f"| {order_rate:7.1f} orders/s  {trade_rate:7.1f} trades/s",
             "",
         ]
+        if placement is not None:
+            lines.extend(_engine_lines(placement))
         if market is not None:
             for symbol in self.symbols:
                 lines.extend(await _symbol_lines(market, symbol))
+                if placement is not None and symbol in placement["symbols"]:
+                    lines.append(f"  lead  {_lead(placement['symbols'][symbol])}")
         self.out.write("\x1b[H\x1b[2J" + "\n".join(lines) + "\n")
         self.out.flush()
+
+    def _placement_lines(self, placement: dict[str, Any] | None) -> None:
+        """One line per symbol whose epoch, primary or followers changed since last shown."""
+        if placement is None:
+            return
+        for symbol, s in placement["symbols"].items():
+            key = (s["epoch"], s["primary"], tuple(s["followers"]))
+            if self._shown.get(symbol) != key:
+                self._shown[symbol] = key
+                print(
+                    f"placement symbol={symbol} epoch={s['epoch']} primary={s['primary'] or '-'} "
+                    f"followers={','.join(s['followers']) or '-'}",
+                    file=self.out,
+                    flush=True,
+                )
+
+
+def _lead(s: dict[str, Any]) -> str:
+    primary = s["primary"] or "(election)"
+    followers = ", ".join(s["followers"]) or "none"
+    return f"{primary}  epoch {s['epoch']}  followers {followers}"
+
+
+def _engine_lines(placement: dict[str, Any]) -> list[str]:
+    engines = "  ".join(
+        f"{e['id']}@{e['address']}{'' if e['alive'] else ' DOWN'}" for e in placement["engines"]
+    )
+    return [f"engines  {engines}", ""]
 
 
 async def _symbol_lines(market: Client, symbol: str) -> list[str]:

@@ -1,0 +1,199 @@
+"""``dome check``: do the replicas of every symbol agree?
+
+Determinism (DESIGN.md section 2) promises that replicas at the same sequence number
+have the same ``state_hash``; this command checks that promise on a running cluster. It
+reads placement from discovery, asks every engine holding a replica for its status
+(``GetReplicaStatus``) and compares, per symbol, the hashes of replicas at equal applied
+sequence numbers. Replicas at different sequence numbers are not comparable (one may
+just be behind), so ``--wait S`` polls until they all stand at the same one, which is
+what to ask after a load stops. An engine that cannot be reached is listed as such; it
+makes nothing inconsistent on its own.
+
+Exit codes: 0 consistent, 1 discovery unreachable, 2 usage, 3 two replicas of a symbol
+disagree at the same sequence number (``EXIT_INCONSISTENT``), 4 ``--wait`` expired
+before every symbol's replicas stood at one sequence number (``EXIT_NOT_CONVERGED``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+import grpc
+
+from dome.cli_commands import render
+from dome.cli_commands.common import UsageError, fail, print_json
+from dome.cli_commands.placement import (
+    PlacementUnavailable,
+    add_discovery_arguments,
+    fetch_placement,
+    resolve_discovery,
+)
+from dome.v1 import replication_pb2 as rp
+from dome.v1 import replication_pb2_grpc as rp_grpc
+
+EXIT_INCONSISTENT = 3
+EXIT_NOT_CONVERGED = 4
+_ROLES = {
+    rp.REPLICA_ROLE_PRIMARY: "primary",
+    rp.REPLICA_ROLE_FOLLOWER: "follower",
+    rp.REPLICA_ROLE_UNSPECIFIED: "none",
+}
+_POLL_S = 0.1
+
+
+def register(sub: Any) -> None:
+    """Add ``dome check`` to the ``dome`` parser."""
+    p = sub.add_parser("check", help="compare the replicas of every symbol (state hashes)")
+    add_discovery_arguments(p)
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="poll up to S seconds until each symbol's replicas stand at one sequence number",
+    )
+    p.set_defaults(func=_check)
+
+
+async def replica_status(address: str, rpc_timeout: float) -> rp.GetReplicaStatusResponse | None:
+    """One engine's replicas, or None when it cannot be reached."""
+    try:
+        async with grpc.aio.insecure_channel(address) as channel:
+            stub = rp_grpc.ReplicationServiceStub(channel)
+            return await stub.GetReplicaStatus(rp.GetReplicaStatusRequest(), timeout=rpc_timeout)
+    except grpc.aio.AioRpcError:
+        return None
+
+
+def compare(
+    placement: dict[str, Any], statuses: dict[str, rp.GetReplicaStatusResponse | None]
+) -> dict[str, Any]:
+    """The check's result from a placement and each engine's status (None: unreachable)."""
+    symbols: dict[str, Any] = {}
+    for symbol, placed in placement["symbols"].items():
+        placed_ids = [e for e in dict.fromkeys([placed["primary"], *placed["followers"]]) if e]
+        claiming = [
+            engine
+            for engine, status in statuses.items()
+            if status is not None and any(_holds(r, symbol) for r in status.replicas)
+        ]
+        replicas = []
+        for engine in [*placed_ids, *(e for e in sorted(claiming) if e not in placed_ids)]:
+            status = statuses.get(engine)
+            if status is None:
+                role = "primary" if engine == placed["primary"] else "follower"
+                replicas.append({"engine": engine, "reachable": False, "role": role})
+                continue
+            mine = next((r for r in status.replicas if r.symbol == symbol), None)
+            replicas.append(_replica_json(engine, mine))
+        symbols[symbol] = _verdict(replicas)
+    return {
+        "symbols": symbols,
+        "consistent": all(s["consistent"] for s in symbols.values()),
+        "converged": all(s["converged"] for s in symbols.values()),
+    }
+
+
+def _holds(replica: rp.ReplicaStatus, symbol: str) -> bool:
+    return replica.symbol == symbol and replica.role != rp.REPLICA_ROLE_UNSPECIFIED
+
+
+def _replica_json(engine: str, r: rp.ReplicaStatus | None) -> dict[str, Any]:
+    if r is None:
+        return {"engine": engine, "reachable": True, "role": "none", "epoch": 0, "seq": 0,
+                "journaled_seq": 0, "committed_seq": 0, "state_hash": None}  # fmt: skip
+    return {
+        "engine": engine,
+        "reachable": True,
+        "role": _ROLES.get(r.role, "none"),
+        "epoch": r.epoch,
+        "seq": r.applied_seq,
+        "journaled_seq": r.journaled_seq,
+        "committed_seq": r.committed_seq,
+        "state_hash": r.state_hash,
+    }
+
+
+def _verdict(replicas: list[dict[str, Any]]) -> dict[str, Any]:
+    """Consistent: one hash per sequence number; converged: one sequence number."""
+    hashes: dict[int, set[str]] = {}
+    for r in replicas:
+        if r["reachable"] and r["state_hash"] is not None:
+            hashes.setdefault(r["seq"], set()).add(r["state_hash"])
+    return {
+        "replicas": replicas,
+        "consistent": all(len(h) == 1 for h in hashes.values()),
+        "converged": len(hashes) <= 1,
+        "seq": max(hashes, default=0),
+    }
+
+
+async def run_check(discovery: str, *, rpc_timeout: float, wait: float = 0.0) -> dict[str, Any]:
+    """Check once, or poll up to ``wait`` seconds until every symbol has converged.
+
+    Raises ``PlacementUnavailable`` when discovery does not answer.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while True:
+        placement = await fetch_placement(discovery, rpc_timeout=rpc_timeout)
+        engines = {e["id"]: e["address"] for e in placement["engines"]}
+        answers = await asyncio.gather(
+            *(replica_status(address, rpc_timeout) for address in engines.values())
+        )
+        result = compare(placement, dict(zip(engines, answers, strict=True)))
+        if not result["consistent"] or result["converged"] or loop.time() >= deadline:
+            result["discovery"] = discovery
+            return result
+        await asyncio.sleep(_POLL_S)
+
+
+def check_table(result: dict[str, Any]) -> str:
+    rows = []
+    for symbol, s in result["symbols"].items():
+        for r in s["replicas"]:
+            if not r["reachable"]:
+                rows.append([symbol, r["engine"], r["role"], "-", "-", "-", "-", "UNREACHABLE"])
+                continue
+            rows.append(
+                [
+                    symbol,
+                    r["engine"],
+                    r["role"],
+                    str(r["epoch"]),
+                    str(r["seq"]),
+                    str(r["journaled_seq"]),
+                    str(r["committed_seq"]),
+                    (r["state_hash"] or "-")[:16],
+                ]
+            )
+    header = ["symbol", "engine", "role", "epoch", "seq", "journaled", "committed", "state_hash"]
+    bad = [s for s, v in result["symbols"].items() if not v["consistent"]]
+    verdict = "consistent" if not bad else f"INCONSISTENT: {', '.join(bad)}"
+    if not result["converged"]:
+        verdict += " (some replicas are behind; --wait S waits for them)"
+    return render.table(rows, header) + "\n\n" + verdict
+
+
+def _check(args: argparse.Namespace) -> int:
+    if args.wait < 0:
+        return fail("error: --wait must not be negative", 2)
+    try:
+        address = resolve_discovery(args)
+    except UsageError as exc:
+        return fail(f"error: {exc}", 2)
+    try:
+        result = asyncio.run(run_check(address, rpc_timeout=args.timeout, wait=args.wait))
+    except PlacementUnavailable as exc:
+        return fail(f"cannot reach discovery at {address}: {exc}", 1)
+    if args.json:
+        print_json(result)
+    else:
+        print(check_table(result))
+    if not result["consistent"]:
+        return EXIT_INCONSISTENT
+    if args.wait and not result["converged"]:
+        return EXIT_NOT_CONVERGED
+    return 0

@@ -1,0 +1,165 @@
+"""``dome placement``: which engine leads which symbol, as discovery publishes it.
+
+Discovery is the one authority on placement, so this asks it (``GetPlacement``) rather
+than the engines. Its address comes from ``--discovery``, else from the ``cluster.json``
+that ``dome up`` writes. The plain-data form built here (``placement_json``) is what
+``dome check``, the live view and ``dome bench cluster`` read too.
+
+Exit codes: 0 shown, 1 discovery unreachable, 2 no discovery to ask.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from dome.cli_commands import render
+from dome.cli_commands.common import DEFAULT_DIR, DEFAULT_TIMEOUT, UsageError, fail, print_json
+from dome.v1 import discovery_pb2 as dp
+from dome.v1 import discovery_pb2_grpc as dp_grpc
+
+
+class PlacementUnavailable(Exception):
+    """Discovery could not be reached or answered with an error."""
+
+
+def register(sub: Any) -> None:
+    """Add ``dome placement`` to the ``dome`` parser."""
+    p = sub.add_parser("placement", help="show which engine leads which symbol")
+    add_discovery_arguments(p)
+    p.set_defaults(func=_placement)
+
+
+def add_discovery_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--discovery``, ``--data-dir``, ``--timeout`` and ``--json``."""
+    parser.add_argument(
+        "--discovery",
+        help="discovery HOST:PORT (default: $DOME_DISCOVERY, else DATA_DIR/cluster.json)",
+    )
+    parser.add_argument(
+        "--data-dir", default=str(DEFAULT_DIR), help="where `dome up` keeps its state (./.dome)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help="seconds to wait for an answer (default: %(default)s)",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def discovery_from_cluster(data_dir: str | Path) -> str | None:
+    """Discovery's address in ``DATA_DIR/cluster.json``, None without one."""
+    try:
+        processes = json.loads((Path(data_dir) / "cluster.json").read_text())["processes"]
+        return next(str(p["address"]) for p in processes if p.get("role") == "discovery")
+    except (OSError, ValueError, KeyError, TypeError, StopIteration):
+        return None
+
+
+def resolve_discovery(args: argparse.Namespace) -> str:
+    """Discovery's address: flag, then environment, then the local cluster file."""
+    address = (
+        args.discovery or os.environ.get("DOME_DISCOVERY") or discovery_from_cluster(args.data_dir)
+    )
+    if not address:
+        raise UsageError(
+            f"no discovery: pass --discovery HOST:PORT, or run `dome up` (no discovery in "
+            f"{Path(args.data_dir) / 'cluster.json'})"
+        )
+    return str(address)
+
+
+def placement_json(placement: dp.Placement) -> dict[str, Any]:
+    """The placement as plain data: ``{"symbols": {...}, "engines": [...], ...}``."""
+    return {
+        "symbols": {
+            s.symbol: {
+                "epoch": s.epoch,
+                "primary": s.primary or None,
+                "followers": list(s.followers),
+                "in_sync": list(s.in_sync),
+                "seq": s.seq,
+            }
+            for s in sorted(placement.symbols, key=lambda s: s.symbol)
+        },
+        "engines": [
+            {"id": e.engine_id, "address": e.address, "alive": e.alive}
+            for e in sorted(placement.engines, key=lambda e: e.engine_id)
+        ],
+        "version": placement.version,
+        "replication_factor": placement.replication_factor,
+        "acks": placement.acks,
+    }
+
+
+async def fetch_placement(address: str, *, rpc_timeout: float) -> dict[str, Any]:
+    """``GetPlacement`` from discovery at ``address``, as ``placement_json``."""
+    try:
+        async with grpc.aio.insecure_channel(address) as channel:
+            stub = dp_grpc.DiscoveryServiceStub(channel)
+            answer = await stub.GetPlacement(dp.GetPlacementRequest(), timeout=rpc_timeout)
+    except grpc.aio.AioRpcError as exc:
+        raise PlacementUnavailable(f"{exc.code().name}: {exc.details()}") from None
+    return placement_json(answer)
+
+
+def fetch_placement_sync(address: str, *, timeout: float) -> dict[str, Any]:
+    """``fetch_placement`` for callers outside an event loop's coroutines' reach."""
+    try:
+        with grpc.insecure_channel(address) as channel:
+            stub = dp_grpc.DiscoveryServiceStub(channel)
+            answer = stub.GetPlacement(dp.GetPlacementRequest(), timeout=timeout)
+    except grpc.RpcError as exc:
+        raise PlacementUnavailable(str(exc)) from None
+    return placement_json(answer)
+
+
+def placement_table(doc: dict[str, Any]) -> str:
+    """Symbols (epoch, primary, followers, seq), then engines (address, alive)."""
+    rows = [
+        [
+            symbol,
+            str(s["epoch"]),
+            s["primary"] or "(election)",
+            ",".join(s["followers"]) or "-",
+            ",".join(s["in_sync"]) or "-",
+            str(s["seq"]),
+        ]
+        for symbol, s in doc["symbols"].items()
+    ]
+    header = ["symbol", "epoch", "primary", "followers", "in_sync", "seq"]
+    engines = [[e["id"], e["address"], "alive" if e["alive"] else "DEAD"] for e in doc["engines"]]
+    settings = f"replication factor {doc['replication_factor']}, acks {doc['acks'] or '-'}"
+    return "\n".join(
+        [
+            render.table(rows, header),
+            "",
+            render.table(engines, ["engine", "address", "lease"]),
+            "",
+            settings,
+        ]
+    )
+
+
+def _placement(args: argparse.Namespace) -> int:
+    import asyncio
+
+    try:
+        address = resolve_discovery(args)
+    except UsageError as exc:
+        return fail(f"error: {exc}", 2)
+    try:
+        doc = asyncio.run(fetch_placement(address, rpc_timeout=args.timeout))
+    except PlacementUnavailable as exc:
+        return fail(f"cannot reach discovery at {address}: {exc}", 1)
+    if args.json:
+        print_json(doc)
+    else:
+        print(placement_table(doc))
+    return 0
