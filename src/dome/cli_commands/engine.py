@@ -23,6 +23,7 @@ def run(argv: list[str]) -> int:
 
     from dome.accounts import AccountsFileError
     from dome.engine import add_engine_arguments, config_from_args, serve
+    from dome.engine.config import ConfigError
     from dome.engine.logs import configure
     from dome.engine.server import tune_gc
     from dome.instruments import InstrumentFileError
@@ -33,7 +34,7 @@ def run(argv: list[str]) -> int:
     configure(args.log_level, engine=args.engine_id)
     try:
         config = config_from_args(args)
-    except (InstrumentFileError, AccountsFileError) as exc:
+    except (InstrumentFileError, AccountsFileError, ConfigError) as exc:
         print(f"dome: error: {exc}", file=sys.stderr)
         return 2
     tune_gc()

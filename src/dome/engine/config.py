@@ -16,6 +16,10 @@ from dome.instruments import DEFAULT_INSTRUMENTS, InstrumentSpec, load_instrumen
 MiB = 1024 * 1024
 
 
+class ConfigError(ValueError):
+    """Engine options that do not fit together."""
+
+
 @dataclass(frozen=True)
 class EngineConfig:
     """Everything ``serve`` needs; defaults suit a laptop."""
@@ -29,8 +33,18 @@ class EngineConfig:
     instruments: tuple[InstrumentSpec, ...] = DEFAULT_INSTRUMENTS
     #: account name -> bearer token.
     accounts: dict[str, str] = field(default_factory=dict)
-    #: Where journals and snapshots will live (not written yet: no log stage so far).
+    #: Journals and snapshots, one directory per symbol (needed with ``discovery``).
     data_dir: Path | None = None
+    #: host:port of the discovery service; None runs a standalone engine (no log).
+    discovery: str | None = None
+    #: host:port other engines and clients dial for this one (default: the bound one).
+    advertise: str | None = None
+    #: Directory with tls.crt, tls.key and ca.crt: TLS (mutual with ca.crt) on every hop.
+    tls_dir: Path | None = None
+    #: When journal writes reach the disk: always, batch (group commit) or none.
+    fsync: str = "batch"
+    #: Entries between snapshots of a symbol.
+    snapshot_every: int = 50_000
     #: Written atomically once serving: role, id, address, pid, metrics URL.
     ready_file: Path | None = None
     log_level: str = "info"
@@ -66,6 +80,22 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
         help='accounts JSON file: {"alice": "token-a", ...} (default: none)',
     )
     parser.add_argument("--data-dir", type=Path, help="data directory (journals, snapshots)")
+    parser.add_argument(
+        "--discovery", help="discovery host:port: join a replicated cluster (needs --data-dir)"
+    )
+    parser.add_argument("--advertise", help="host:port peers and clients dial for this engine")
+    parser.add_argument(
+        "--tls-dir", type=Path, help="TLS files (tls.crt, tls.key, ca.crt for mutual TLS)"
+    )
+    parser.add_argument(
+        "--fsync",
+        default=d.fsync,
+        choices=["always", "batch", "none"],
+        help="journal durability: fsync every write, group commit (default), or never",
+    )
+    parser.add_argument(
+        "--snapshot-every", type=int, default=d.snapshot_every, help="entries between snapshots"
+    )
     parser.add_argument("--ready-file", type=Path, help="write JSON here once serving")
     parser.add_argument(
         "--log-level", default=d.log_level, choices=["debug", "info", "warning", "error"]
@@ -91,8 +121,13 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> EngineConfig:
     """Build the config, reading the instruments and accounts files.
 
-    Raises ``InstrumentFileError`` or ``AccountsFileError`` with a readable message.
+    Raises ``InstrumentFileError`` or ``AccountsFileError`` with a readable message, and
+    ``ConfigError`` for options that do not fit together.
     """
+    if args.discovery and args.data_dir is None:
+        raise ConfigError("--discovery needs --data-dir: a replica journals every entry")
+    if args.snapshot_every < 1:
+        raise ConfigError("--snapshot-every must be at least 1")
     instruments = (
         tuple(load_instruments(args.instruments).values())
         if args.instruments
@@ -106,6 +141,11 @@ def config_from_args(args: argparse.Namespace) -> EngineConfig:
         instruments=instruments,
         accounts=load_accounts(args.accounts) if args.accounts else {},
         data_dir=args.data_dir,
+        discovery=args.discovery,
+        advertise=args.advertise,
+        tls_dir=args.tls_dir,
+        fsync=args.fsync,
+        snapshot_every=args.snapshot_every,
         ready_file=args.ready_file,
         log_level=args.log_level,
         rate_limit=args.rate_limit,

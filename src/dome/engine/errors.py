@@ -56,7 +56,11 @@ class OutOfRange(EngineError):
 
 
 class Unavailable(EngineError):
-    """The engine is shutting down."""
+    """The engine cannot serve the call now: shutting down, fenced, or no primary elected."""
+
+
+class NotPrimary(EngineError):
+    """The call needs the symbol's primary, and this engine is not it (the message names it)."""
 
 
 #: The one place that decides which status code each error gets.
@@ -69,7 +73,7 @@ STATUS_CODES: dict[type[EngineError], grpc.StatusCode] = {
     NotFound: grpc.StatusCode.NOT_FOUND,
     InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     Unavailable: grpc.StatusCode.UNAVAILABLE,
-    OutOfRange: grpc.StatusCode.OUT_OF_RANGE,
+    NotPrimary: grpc.StatusCode.FAILED_PRECONDITION,
 }
 
 

@@ -125,6 +125,39 @@ class EngineMetrics:
             "dome_open_streams", "Open server streams, by kind.", ["kind"], registry=r
         )
 
+        self.replica_role = Gauge(
+            "dome_replica_role",
+            "1 for this engine's current role for the symbol, by role.",
+            ["symbol", "role"],
+            registry=r,
+        )
+        self.replica_epoch = Gauge(
+            "dome_replica_epoch", "Epoch this engine is in for the symbol.", ["symbol"], registry=r
+        )
+        self.commit_seconds = Histogram(
+            "dome_commit_seconds",
+            "Time from journaling a batch to its commit (local fsync and follower acks).",
+            ["symbol"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.replication_lag = Gauge(
+            "dome_replication_lag_entries",
+            "Entries the slowest required follower lacked when the last batch committed.",
+            ["symbol"],
+            registry=r,
+        )
+        self.fenced = Counter(
+            "dome_replica_fenced_total",
+            "Times this engine stopped leading a symbol (epoch change or lapsed lease).",
+            ["symbol"],
+            registry=r,
+        )
+
+    def for_replica(self, symbol: str) -> ReplicaMetrics:
+        """The replication children of one symbol."""
+        return ReplicaMetrics(self, symbol)
+
     def for_symbol(self, symbol: str) -> SymbolMetrics:
         """Bind the per-symbol children once."""
         return SymbolMetrics(
@@ -153,3 +186,32 @@ def gauged(gauge: Any) -> Iterator[None]:
         yield
     finally:
         gauge.dec()
+
+
+_ROLES = ("none", "electing", "primary", "follower")
+
+
+class ReplicaMetrics:
+    """Replication metrics of one symbol (the ``ReplicaStats`` a ``Replica`` moves)."""
+
+    def __init__(self, parent: EngineMetrics, symbol: str) -> None:
+        self._roles = {role: parent.replica_role.labels(symbol, role) for role in _ROLES}
+        self._epoch = parent.replica_epoch.labels(symbol)
+        self._commit = parent.commit_seconds.labels(symbol)
+        self._lag = parent.replication_lag.labels(symbol)
+        self._fenced = parent.fenced.labels(symbol)
+        self._role = "none"
+
+    def observe_role(self, role: str, epoch: int) -> None:
+        """Record the role and epoch; leaving ``primary`` counts as fenced."""
+        if self._role == "primary" and role != "primary":
+            self._fenced.inc()
+        self._role = role
+        for name, child in self._roles.items():
+            child.set(1 if name == role else 0)
+        self._epoch.set(epoch)
+
+    def observe_commit(self, seconds: float, lag: int) -> None:
+        """One committed batch."""
+        self._commit.observe(seconds)
+        self._lag.set(lag)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from dome.core.commands import AmendOrder, CancelOrder, NewOrder
 from dome.core.events import OrderRejected
@@ -21,8 +22,10 @@ from dome.engine import codec
 from dome.engine.books import BookFactory, default_book_factory
 from dome.engine.errors import NotFound, Unavailable
 from dome.engine.feeds import DEFAULT_BUFFER, Topic
+from dome.engine.forwarding import Forwarder
 from dome.engine.market_feed import MarketFeed
 from dome.engine.metrics import EngineMetrics, SymbolMetrics
+from dome.engine.replica import Replica
 from dome.engine.reports import ExecutionReporter
 from dome.engine.requests import Request
 from dome.engine.sequencer import Applied, Sequencer
@@ -42,6 +45,8 @@ class SymbolState:
     feed: MarketFeed
     reporter: ExecutionReporter
     metrics: SymbolMetrics
+    #: The symbol's log and replication role; None on a standalone engine.
+    replica: Replica | None = None
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,7 @@ class NodeLimits:
     dedup_window: int = DEFAULT_DEDUP_WINDOW
     stream_buffer: int = DEFAULT_BUFFER
     max_pending: int = 100_000
-    trade_ring: int = 1_000
+    trade_ring: int = 10_000
 
 
 #: Answers of one ``submit``: a slot per action, filled at once (refused at the edge) or
@@ -70,13 +75,19 @@ class EngineNode:
         limits: NodeLimits = NodeLimits(),
         book_factory: BookFactory | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
+        markets: Mapping[str, Market] | None = None,
     ) -> None:
         self.metrics = metrics
+        #: Sends actions for symbols this engine does not lead to their primary.
+        self.forwarder: Forwarder | None = None
         self.executions: Topic[str, tr.ExecutionReport] = Topic(limits.stream_buffer)
         factory = book_factory or default_book_factory()
+        self._limits = limits
         self.symbols: dict[str, SymbolState] = {}
         for spec in specs:
-            market = Market(factory(spec.to_core()), limits.dedup_window)
+            market = (markets or {}).get(spec.symbol) or Market(
+                factory(spec.to_core()), limits.dedup_window
+            )
             units = codec.Units(spec)
             state = SymbolState(
                 spec=spec,
@@ -113,6 +124,32 @@ class EngineNode:
             s.sequencer.close()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    def replace_market(self, symbol: str, market: Market, extra: dict[str, Any]) -> None:
+        """Swap in a market restored from a snapshot (a follower resynchronising).
+
+        Derived stages start over from the snapshot; subscribers stay subscribed and see
+        the jump as a gap in sequence numbers, which makes them resynchronise.
+        """
+        state = self.symbol(symbol)
+        old_feed = state.feed
+        state.market = market
+        state.sequencer.market = market
+        state.sequencer.reset(market.last_seq + 1)
+        state.feed = MarketFeed(
+            state.spec,
+            market.book,
+            self._limits.stream_buffer,
+            self._limits.trade_ring,
+            units=state.units,
+        )
+        state.feed.book_topic = old_feed.book_topic
+        state.feed.trade_topic = old_feed.trade_topic
+        state.reporter = ExecutionReporter(state.spec, self.executions, units=state.units)
+        if extra.get("reports"):
+            state.reporter.restore(extra["reports"])
+        # The sequencer's publisher reads state.feed and state.reporter at each batch,
+        # so it uses the new ones from here on.
+
     # ------------------------------------------------------------------- commands
 
     def symbol(self, name: str) -> SymbolState:
@@ -123,17 +160,20 @@ class EngineNode:
         return state
 
     def submit(
-        self, account: str, actions: Sequence[tr.OrderAction]
+        self, account: str, actions: Sequence[tr.OrderAction], *, forwarded: bool = False
     ) -> Awaitable[list[tr.OrderResult]]:
         """Decode and queue ``actions`` in order; await the result for one answer per action.
 
         Queuing happens now, so calls are sequenced in the order they are made. Requests
         refused at the edge (unknown symbol, bad enum, off-grid decimal) are answered at
         once and never reach a sequencer. Each symbol's share is one sequencer batch,
-        answered with one future, not a future per order.
+        answered with one future, not a future per order. Actions for a symbol another
+        engine leads go to it (unless this call was itself ``forwarded``: then the
+        caller hears who leads).
         """
         answers: Slots = [None] * len(actions)
         queued: dict[str, tuple[SymbolState, list[int], list[Request]]] = {}
+        remote: dict[str, tuple[str, list[int], list[tr.OrderAction]]] = {}
         for i, action in enumerate(actions):
             kind = action.WhichOneof("action")
             if kind is None:
@@ -146,6 +186,18 @@ class EngineNode:
             state = self.symbols.get(msg.symbol)
             if state is None:
                 answers[i] = codec.rejected(msg.symbol, RejectReason.UNKNOWN_SYMBOL, coid)
+                continue
+            replica = state.replica
+            if replica is not None and not replica.writable():
+                if (
+                    forwarded
+                    or self.forwarder is None
+                    or replica.primary_id in ("", replica.engine_id)
+                ):
+                    replica.check_writable()  # raises NotPrimary / Unavailable
+                hop = remote.setdefault(msg.symbol, (replica.primary_id, [], []))
+                hop[1].append(i)
+                hop[2].append(action)
                 continue
             try:
                 request = self._decode(state, account, action, kind)
@@ -161,11 +213,23 @@ class EngineNode:
             (state, indexes, state.sequencer.submit_batch(requests))
             for state, indexes, requests in queued.values()
         ]
-        return self._answers(answers, waits)
+        hops = [
+            (indexes, self._forward(primary, account, hop_actions))
+            for primary, indexes, hop_actions in remote.values()
+        ]
+        return self._answers(answers, waits, hops)
 
-    def submit_one(self, account: str, action: tr.OrderAction) -> Awaitable[tr.OrderResult]:
+    def _forward(
+        self, primary: str, account: str, actions: list[tr.OrderAction]
+    ) -> Awaitable[list[tr.OrderResult]]:
+        assert self.forwarder is not None
+        return self.forwarder.forward(primary, account, actions)
+
+    def submit_one(
+        self, account: str, action: tr.OrderAction, *, forwarded: bool = False
+    ) -> Awaitable[tr.OrderResult]:
         """``submit`` for a single action."""
-        return self._first(self.submit(account, [action]))
+        return self._first(self.submit(account, [action], forwarded=forwarded))
 
     @staticmethod
     async def _first(answers: Awaitable[list[tr.OrderResult]]) -> tr.OrderResult:
@@ -193,7 +257,11 @@ class EngineNode:
         self,
         answers: Slots,
         waits: list[tuple[SymbolState, list[int], asyncio.Future[list[Applied]]]],
+        hops: list[tuple[list[int], Awaitable[list[tr.OrderResult]]]],
     ) -> list[tr.OrderResult]:
+        for indexes, hop in hops:
+            for i, result in zip(indexes, await hop, strict=True):
+                answers[i] = result
         for state, indexes, future in waits:
             applied = await future
             if len(applied) < len(indexes):

@@ -4,7 +4,10 @@ Commands that arrive while the previous batch is being processed, from any clien
 are folded into the next batch: the sequencer takes everything waiting in one go each
 time it runs. That batch is the unit a journal writes and fsyncs and replication ships
 (DESIGN.md section 3), so the stages stay separate here: ``journal`` is where the log
-plugs in; today it is absent and batches go straight to the market.
+plugs in. On a replicated symbol it journals the batch, ships it to the followers and
+returns once enough of them hold it; a standalone engine has none, and batches go
+straight to the market. A follower never sequences: it hands the primary's stamped
+commands to ``apply_stamped``, which runs the same apply and publish stages.
 
 Only this class chooses sequence numbers, timestamps and order ids (order id = seq), and
 only it mutates the market, always from one asyncio task.
@@ -26,13 +29,17 @@ from collections.abc import Awaitable, Callable, Sequence
 from dome.core.commands import Command
 from dome.core.market import Market, MarketResult
 from dome.core.outcome import Outcome
-from dome.engine.errors import Overloaded, Unavailable
+from dome.engine.errors import EngineError, Overloaded, Unavailable
 from dome.engine.requests import Request, stamp
 
 log = logging.getLogger("dome.engine.sequencer")
 
-#: Persist a batch of stamped commands before they are applied (the future log stage).
+#: Persist (and replicate) a batch of stamped commands before they are applied. It raises
+#: an ``EngineError`` when the batch must not be applied (the engine lost the symbol).
 Journal = Callable[[Sequence[Command]], Awaitable[None]]
+
+#: Raises an ``EngineError`` when the symbol takes no writes here now.
+Gate = Callable[[], None]
 
 
 class Applied:
@@ -71,6 +78,11 @@ class Pending:
         if not self.future.done():
             self.future.set_result(self.applied)
 
+    def fail(self, exc: BaseException) -> None:
+        """Tell the submitter that none of its (remaining) requests were applied."""
+        if not self.future.done():
+            self.future.set_exception(exc)
+
 
 #: Derive everything downstream (reports, market data, metrics) from an applied batch.
 Publisher = Callable[[Sequence[Applied], float], None]
@@ -85,6 +97,7 @@ class Sequencer:
         publish: Publisher,
         *,
         journal: Journal | None = None,
+        gate: Gate | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
         max_pending: int = 100_000,
         max_batch: int = 5_000,
@@ -92,6 +105,7 @@ class Sequencer:
         self.market = market
         self._publish = publish
         self._journal = journal
+        self._gate = gate
         self._clock_ns = clock_ns
         self.max_pending = max_pending
         self.max_batch = max_batch
@@ -113,6 +127,8 @@ class Sequencer:
         """Queue ``requests`` in order, all or none; the future resolves once all are applied."""
         if self._closed or self.halted:
             raise Unavailable(self.halted or "engine is shutting down")
+        if self._gate is not None:
+            self._gate()
         if self._queued + len(requests) > self.max_pending:
             raise Overloaded(f"{self.symbol}: too many pending commands, retry later")
         pending = Pending(requests, asyncio.get_running_loop().create_future())
@@ -142,6 +158,35 @@ class Sequencer:
 
         batch.add_done_callback(fan_out)
         return futures
+
+    def attach_log(self, journal: Journal, gate: Gate) -> None:
+        """Journal (and replicate) every batch from now on; ``gate`` admits writes."""
+        self._journal = journal
+        self._gate = gate
+
+    def reset(self, next_seq: int, last_ts: int = 0) -> None:
+        """Continue sequencing at ``next_seq`` (the journal's end, after a role change)."""
+        self._next_seq = next_seq
+        self._last_ts = max(self._last_ts, last_ts)
+
+    def fail_queued(self, exc: BaseException) -> None:
+        """Refuse everything waiting in the inbox (the symbol stopped taking writes here)."""
+        while self._inbox:
+            self._inbox.popleft().fail(exc)
+        self._queued = 0
+
+    def apply_stamped(self, commands: Sequence[Command]) -> list[Applied]:
+        """Apply commands another engine sequenced (or a journal holds), then publish them.
+
+        Only for a symbol this engine does not sequence right now, so nothing races the
+        sequencing loop for the market.
+        """
+        if self.halted:
+            raise Unavailable(self.halted)
+        if commands:
+            self._last_ts = max(self._last_ts, commands[-1].timestamp_ns)
+            self._next_seq = commands[-1].seq + 1
+        return self._apply_and_publish(commands)
 
     def close(self) -> None:
         """Stop taking requests; ``run`` returns once the inbox is drained."""
@@ -189,9 +234,35 @@ class Sequencer:
         seq = self._next_seq
         commands = [stamp(request, seq + i, ts) for i, request in enumerate(requests)]
         self._next_seq = seq + len(commands)
-        # Stage 2: journal (replication will wait here too).
+        # Stage 2: journal and replicate. A batch that fails here is not applied: its
+        # submitters learn why, and the sequence numbers go back (a role change resets
+        # them from the journal anyway).
         if self._journal is not None:
-            await self._journal(commands)
+            try:
+                await self._journal(commands)
+            except Exception as exc:
+                self._next_seq = seq
+                if not isinstance(exc, EngineError):
+                    log.exception("journal stage failed", extra={"symbol": self.symbol})
+                    exc = Unavailable(f"{self.symbol}: the batch could not be journaled")
+                for pending, _ in taken:
+                    pending.fail(exc)
+                return
+        applied = self._apply_and_publish(commands)
+        # Stage 5: acknowledge, once per submitter; one that lost requests to a halt is
+        # answered with what was applied, and the rest of it is not applied either.
+        position = 0
+        for pending, count in taken:
+            part = applied[position : position + count]
+            position += count
+            if len(part) == len(pending.requests):
+                pending.applied = part
+            else:
+                pending.applied.extend(part)
+            if len(part) < count or pending.taken == len(pending.requests):
+                pending.resolve()
+
+    def _apply_and_publish(self, commands: Sequence[Command]) -> list[Applied]:
         # Stage 3: apply. A book that raises may be half-changed: halt the symbol rather
         # than keep trading on a state nobody can vouch for.
         apply = self.market.apply
@@ -213,15 +284,4 @@ class Sequencer:
             self._publish(applied, match_seconds)
         except Exception:
             log.exception("publishing a batch failed", extra={"symbol": self.symbol})
-        # Stage 5: acknowledge, once per submitter; one that lost requests to a halt is
-        # answered with what was applied, and the rest of it is not applied either.
-        position = 0
-        for pending, count in taken:
-            part = applied[position : position + count]
-            position += count
-            if len(part) == len(pending.requests):
-                pending.applied = part
-            else:
-                pending.applied.extend(part)
-            if len(part) < count or pending.taken == len(pending.requests):
-                pending.resolve()
+        return applied

@@ -23,22 +23,35 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from dome.accounts import AccountsFileError
-from dome.engine.config import EngineConfig, config_from_args
+from dome.engine.books import default_book_factory
+from dome.engine.cluster import ClusterMember, RecoveredSymbol, recover_symbol
+from dome.engine.config import ConfigError, EngineConfig, config_from_args
 from dome.engine.logs import configure as configure_logs
 from dome.engine.market_data import MarketDataServicer
 from dome.engine.metrics import EngineMetrics
 from dome.engine.node import EngineNode, NodeLimits
+from dome.engine.replication_service import ReplicationServicer
 from dome.engine.security import Gate, StreamSlots
 from dome.engine.trading import TradingServicer
 from dome.files import write_json
 from dome.instruments import InstrumentFileError
-from dome.v1 import market_data_pb2, market_data_pb2_grpc, trading_pb2, trading_pb2_grpc
+from dome.log.journal import FsyncPolicy
+from dome.tls import TlsFiles
+from dome.v1 import (
+    market_data_pb2,
+    market_data_pb2_grpc,
+    replication_pb2,
+    replication_pb2_grpc,
+    trading_pb2,
+    trading_pb2_grpc,
+)
 
 log = logging.getLogger("dome.engine")
 
 SERVICE_NAMES = (
     trading_pb2.DESCRIPTOR.services_by_name["TradingService"].full_name,
     market_data_pb2.DESCRIPTOR.services_by_name["MarketDataService"].full_name,
+    replication_pb2.DESCRIPTOR.services_by_name["ReplicationService"].full_name,
 )
 
 
@@ -87,7 +100,7 @@ async def serve_from_args(args: argparse.Namespace) -> None:
     tune_gc()
     try:
         config = config_from_args(args)
-    except (InstrumentFileError, AccountsFileError) as exc:
+    except (InstrumentFileError, AccountsFileError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     await serve(config)
@@ -108,11 +121,39 @@ async def serve(
     """Serve until ``stop`` is set or a SIGINT/SIGTERM arrives, then shut down gracefully."""
     stop = stop or asyncio.Event()
     metrics = EngineMetrics(config.engine_id)
+    book_factory = default_book_factory()
+    tls = TlsFiles.from_dir(config.tls_dir) if config.tls_dir is not None else None
+    recovered: dict[str, RecoveredSymbol] = {}
+    if config.discovery is not None:
+        assert config.data_dir is not None  # config_from_args insists
+        for spec in config.instruments:
+            recovered[spec.symbol] = recover_symbol(
+                config.data_dir / spec.symbol,
+                spec,
+                book_factory,
+                config.dedup_window,
+                FsyncPolicy(config.fsync),
+            )
     node = EngineNode(
         config.instruments,
         metrics,
         limits=NodeLimits(dedup_window=config.dedup_window),
+        book_factory=book_factory,
+        markets={symbol: rec.market for symbol, rec in recovered.items()},
     )
+    member: ClusterMember | None = None
+    if config.discovery is not None:
+        member = ClusterMember(
+            engine_id=config.engine_id,
+            node=node,
+            recovered=recovered,
+            metrics=metrics,
+            tokens=config.accounts,
+            book_factory=book_factory,
+            dedup_window=config.dedup_window,
+            snapshot_every=config.snapshot_every,
+            tls=tls,
+        )
     gate = Gate(config.accounts, rate=config.rate_limit, max_streams=config.max_streams_per_account)
     server = grpc.aio.server(
         options=[
@@ -126,13 +167,26 @@ async def serve(
     market_data_pb2_grpc.add_MarketDataServiceServicer_to_server(
         MarketDataServicer(node, StreamSlots(config.max_public_streams), metrics), server
     )
+    if member is not None:
+        replication_pb2_grpc.add_ReplicationServiceServicer_to_server(
+            ReplicationServicer(
+                config.engine_id,
+                member.replicas,
+                member.snapshot_now,
+                lambda symbol: node.symbols[symbol].market.state_hash(),
+            ),
+            server,
+        )
     # grpc-stubs predate the asyncio health servicer, hence the ignore.
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    port = server.add_insecure_port(f"{config.host}:{config.port}")
+    if tls is None:
+        port = server.add_insecure_port(f"{config.host}:{config.port}")
+    else:
+        port = server.add_secure_port(f"{config.host}:{config.port}", tls.server_credentials())
     if config.data_dir is not None:
         config.data_dir.mkdir(parents=True, exist_ok=True)
 
@@ -143,6 +197,9 @@ async def serve(
     if config.metrics_port >= 0:
         metrics_port, metrics_server = metrics.serve(config.host, config.metrics_port)
         metrics_url = f"http://{_client_host(config.host)}:{metrics_port}/metrics"
+    address = f"{_client_host(config.host)}:{port}"
+    if member is not None and config.discovery is not None:
+        await member.join(config.discovery, config.advertise or address, metrics_url)
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
 
@@ -153,7 +210,7 @@ async def serve(
     info = ReadyInfo(
         role="engine",
         id=config.engine_id,
-        address=f"{_client_host(config.host)}:{port}",
+        address=address,
         pid=os.getpid(),
         metrics=metrics_url,
     )
@@ -172,6 +229,10 @@ async def serve(
         log.info("engine stopping", extra={"grace": config.grace})
         for name in ("", *SERVICE_NAMES):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        if member is not None:
+            # Stop heartbeating first: discovery moves this engine's symbols elsewhere
+            # while in-flight calls finish.
+            await member.leave()
         await server.stop(config.grace)
         await node.stop()
         if metrics_server is not None:

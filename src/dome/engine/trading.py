@@ -15,6 +15,7 @@ from typing import Any
 import grpc
 
 from dome.engine.errors import guard
+from dome.engine.forwarding import is_forwarded
 from dome.engine.metrics import EngineMetrics, gauged
 from dome.engine.node import EngineNode
 from dome.engine.security import Gate
@@ -45,7 +46,8 @@ class TradingServicer(tr_grpc.TradingServiceServicer):
         async with guard(context, method, self._refused):
             account = self._gate.account(context)
             self._gate.admit(account, 1)
-            result = await self._node.submit_one(account, action)
+            forwarded = is_forwarded(context.invocation_metadata())
+            result = await self._node.submit_one(account, action, forwarded=forwarded)
             self._latency[method].observe(time.perf_counter() - started)
             return result
         raise AssertionError("unreachable: guard aborts")  # pragma: no cover

@@ -1,0 +1,250 @@
+"""An engine as a member of a replicated cluster: recovery, replicas, discovery, peers.
+
+``serve`` builds a ``ClusterMember`` when the engine is given ``--discovery``. Start-up
+order matters and is kept here:
+
+1. Recover every symbol from its directory: the newest snapshot, then the journal.
+   Only batches known committed (by the commit marks batches carry) are applied; the
+   tail stays pending until the symbol's primary confirms it or this engine is promoted.
+   Replayed batches go through the normal apply-and-publish stage, so execution-report
+   chains and market data continue exactly where they stopped.
+2. Serve gRPC (trading, market data, replication) before registering, so a peer that
+   learns about this engine can reach it at once.
+3. Register with discovery, heartbeat, and carry out each placement it publishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dome.core.market import Market
+from dome.discovery.agent import DiscoveryAgent
+from dome.engine.books import BookFactory
+from dome.engine.forwarding import Forwarder
+from dome.engine.metrics import EngineMetrics
+from dome.engine.node import EngineNode, SymbolState
+from dome.engine.peers import Peers
+from dome.engine.replica import Replica
+from dome.instruments import InstrumentSpec
+from dome.log.entries import DecodedBatch, decode_batch
+from dome.log.journal import FsyncPolicy, Journal
+from dome.log.snapshot import decode_snapshot, encode_snapshot
+from dome.log.snapshot_store import SnapshotStore
+from dome.tls import TlsFiles
+from dome.v1 import discovery_pb2 as ds
+
+log = logging.getLogger("dome.engine.cluster")
+
+
+class RecoveredSymbol:
+    """One symbol's state read back from disk, before the node exists."""
+
+    def __init__(
+        self,
+        market: Market,
+        journal: Journal,
+        snapshots: SnapshotStore,
+        extra: dict[str, Any],
+        committed: list[DecodedBatch],
+        pending: list[DecodedBatch],
+    ) -> None:
+        self.market = market
+        self.journal = journal
+        self.snapshots = snapshots
+        self.extra = extra
+        self.committed = committed
+        self.pending = pending
+
+
+def recover_symbol(
+    directory: Path,
+    spec: InstrumentSpec,
+    book_factory: BookFactory,
+    dedup_window: int,
+    fsync: FsyncPolicy,
+) -> RecoveredSymbol:
+    """Snapshot plus journal of one symbol; nothing is applied yet but the snapshot."""
+    directory.mkdir(parents=True, exist_ok=True)
+    snapshots = SnapshotStore(directory / "snapshots")
+    latest = snapshots.latest()
+    extra: dict[str, Any] = {}
+    if latest is None:
+        market = Market(book_factory(spec.to_core()), dedup_window)
+    else:
+        restored = decode_snapshot(latest[2], spec.to_core(), book_factory, dedup_window)
+        market = restored.market
+        extra = dict(restored.extra)
+    journal = Journal.open(directory / "journal", fsync)
+    batches = [decode_batch(data) for data in journal.read_from(market.last_seq + 1)]
+    batches = [b for b in batches if b.last_seq > market.last_seq]
+    watermark = max([market.last_seq, *(b.committed_seq for b in batches)])
+    committed = [b for b in batches if b.last_seq <= watermark]
+    pending = [b for b in batches if b.last_seq > watermark]
+    log.info(
+        "symbol recovered",
+        extra={
+            "symbol": spec.symbol,
+            "snapshot_seq": latest[0] if latest else 0,
+            "replayed": sum(len(b.commands) for b in committed),
+            "pending": sum(len(b.commands) for b in pending),
+            "journaled_seq": journal.last_seq,
+        },
+    )
+    return RecoveredSymbol(market, journal, snapshots, extra, committed, pending)
+
+
+class ClusterMember:
+    """Replicas of every symbol, the discovery agent, peers and forwarding of one engine."""
+
+    def __init__(
+        self,
+        *,
+        engine_id: str,
+        node: EngineNode,
+        recovered: dict[str, RecoveredSymbol],
+        metrics: EngineMetrics,
+        tokens: dict[str, str],
+        book_factory: BookFactory,
+        dedup_window: int,
+        snapshot_every: int,
+        tls: TlsFiles | None,
+    ) -> None:
+        self.engine_id = engine_id
+        self.node = node
+        self.peers = Peers(tls)
+        self._tls = tls
+        self._book_factory = book_factory
+        self._dedup_window = dedup_window
+        self._snapshot_every = snapshot_every
+        self._snapshots: dict[str, SnapshotStore] = {}
+        self._snapshot_seq: dict[str, int] = {}
+        self.agent: DiscoveryAgent | None = None
+        self.replicas: dict[str, Replica] = {}
+        node.forwarder = Forwarder(self.peers, tokens)
+        for symbol, rec in recovered.items():
+            state = node.symbols[symbol]
+            if rec.extra.get("reports"):
+                state.reporter.restore(rec.extra["reports"])
+            for batch in rec.committed:
+                state.sequencer.apply_stamped(batch.commands)
+            self._snapshots[symbol] = rec.snapshots
+            latest = rec.snapshots.latest()
+            self._snapshot_seq[symbol] = latest[0] if latest else 0
+            replica = Replica(
+                engine_id=engine_id,
+                symbol=symbol,
+                journal=rec.journal,
+                sequencer=state.sequencer,
+                coordinator=self,
+                peers=self.peers,
+                pending=rec.pending,
+                stats=metrics.for_replica(symbol),
+                on_snapshot_due=self._snapshot_check(symbol),
+                install_snapshot=self._installer(symbol),
+            )
+            state.replica = replica
+            state.sequencer.attach_log(replica.replicate, replica.check_writable)
+            self.replicas[symbol] = replica
+
+    # ------------------------------------------------------------ the coordinator
+
+    def lease_valid(self) -> bool:
+        """Whether discovery certainly still counts this engine alive."""
+        return self.agent is not None and self.agent.lease_valid()
+
+    def poke(self) -> None:
+        """Heartbeat now (a placement changed: discovery waits for our reports)."""
+        if self.agent is not None:
+            self.agent.poke()
+
+    async def update_in_sync(self, symbol: str, epoch: int, in_sync: list[str]) -> bool:
+        """Ask discovery to record a symbol's new in-sync set."""
+        if self.agent is None:
+            return False
+        return await self.agent.update_in_sync(symbol, epoch, in_sync)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def join(self, discovery: str, advertise: str, metrics_url: str) -> None:
+        """Register with discovery and start following its placement."""
+        self.agent = DiscoveryAgent(
+            discovery,
+            self.engine_id,
+            advertise,
+            metrics_url,
+            reports=self.reports,
+            on_placement=self.on_placement,
+            credentials=self._tls.channel_credentials() if self._tls else None,
+        )
+        await self.agent.start()
+
+    async def leave(self) -> None:
+        """Stop heartbeating (discovery fails over), then stop replicating."""
+        if self.agent is not None:
+            await self.agent.stop()
+        await asyncio.gather(*(r.close() for r in self.replicas.values()))
+        for replica in self.replicas.values():
+            replica.journal.close()
+        await self.peers.close()
+
+    def reports(self) -> list[ds.ReplicaReport]:
+        """One report per symbol, for heartbeats."""
+        return [replica.report() for replica in self.replicas.values()]
+
+    def on_placement(self, placement: ds.Placement) -> None:
+        """Carry out a placement: addresses first, then each symbol's role."""
+        self.peers.update({e.engine_id: e.address for e in placement.engines if e.address})
+        for sp in placement.symbols:
+            replica = self.replicas.get(sp.symbol)
+            if replica is not None:
+                replica.on_placement(sp, placement.acks)
+
+    # ------------------------------------------------------------------ snapshots
+
+    def snapshot_now(self, symbol: str) -> tuple[int, int, bytes]:
+        """Encode the symbol's applied state: (seq, epoch of the last entry, bytes)."""
+        state = self.node.symbols[symbol]
+        replica = self.replicas[symbol]
+        epoch = replica.journal.last_epoch if replica.journal.last_seq else replica.epoch
+        data = encode_snapshot(
+            state.market,
+            epoch,
+            replica.journal.epochs(),
+            {"reports": state.reporter.state()},
+        )
+        return state.market.last_seq, epoch, data
+
+    def _snapshot_check(self, symbol: str) -> Callable[[], None]:
+        def check() -> None:
+            market = self.node.symbols[symbol].market
+            if market.last_seq - self._snapshot_seq[symbol] < self._snapshot_every:
+                return
+            seq, epoch, data = self.snapshot_now(symbol)
+            self._snapshots[symbol].save(data, seq, epoch)
+            self._snapshot_seq[symbol] = seq
+            self.replicas[symbol].journal.compact(seq)
+            log.info("snapshot taken", extra={"symbol": symbol, "seq": seq, "bytes": len(data)})
+
+        return check
+
+    def _installer(self, symbol: str) -> Callable[[bytes], None]:
+        def install(data: bytes) -> None:
+            state: SymbolState = self.node.symbols[symbol]
+            restored = decode_snapshot(
+                data, state.spec.to_core(), self._book_factory, self._dedup_window
+            )
+            self.node.replace_market(symbol, restored.market, dict(restored.extra))
+            replica = self.replicas[symbol]
+            replica.journal.reset(restored.seq, restored.epochs)
+            self._snapshots[symbol].save(data, restored.seq, restored.epoch)
+            self._snapshot_seq[symbol] = restored.seq
+            log.warning(
+                "symbol resynchronised from a snapshot",
+                extra={"symbol": symbol, "seq": restored.seq},
+            )
+
+        return install

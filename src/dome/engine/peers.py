@@ -1,0 +1,53 @@
+"""Channels from this engine to the others, by engine id, with optional mutual TLS.
+
+Placement names engines by id; their addresses come with it. A channel is opened once
+per address and reused by every replication stream and forwarded call to that engine.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from dome.engine.errors import Unavailable
+from dome.tls import TlsFiles
+
+
+class Peers:
+    """Engine id -> address (from placement) -> one shared channel."""
+
+    def __init__(self, tls: TlsFiles | None = None) -> None:
+        self._tls = tls
+        self._addresses: dict[str, str] = {}
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    def update(self, addresses: dict[str, str]) -> None:
+        """Learn the current addresses (engines keep theirs across restarts on Kubernetes)."""
+        self._addresses.update(addresses)
+
+    def address(self, engine_id: str) -> str:
+        """The address of ``engine_id``; ``Unavailable`` if unknown."""
+        address = self._addresses.get(engine_id)
+        if not address:
+            raise Unavailable(f"no address known for engine {engine_id!r}")
+        return address
+
+    def channel(self, engine_id: str) -> grpc.aio.Channel:
+        """The shared channel to ``engine_id``."""
+        address = self.address(engine_id)
+        channel = self._channels.get(address)
+        if channel is None:
+            options = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+            if self._tls is None:
+                channel = grpc.aio.insecure_channel(address, options=options)
+            else:
+                channel = grpc.aio.secure_channel(
+                    address, self._tls.channel_credentials(), options=options
+                )
+            self._channels[address] = channel
+        return channel
+
+    async def close(self) -> None:
+        """Close every channel."""
+        for channel in self._channels.values():
+            await channel.close(None)
+        self._channels.clear()

@@ -1,0 +1,67 @@
+"""TLS and mutual TLS for every gRPC hop, from a directory of PEM files.
+
+The layout is cert-manager's (and Kubernetes' ``kubernetes.io/tls`` Secret's): ``tls.crt``
+and ``tls.key`` are this process's certificate and key, ``ca.crt`` the authority that
+signs every peer. With ``ca.crt`` present servers require client certificates (mTLS):
+engines, discovery and the SDK all present one. Tokens still bind clients to accounts;
+TLS only says which machines may talk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+
+class TlsFilesError(ValueError):
+    """A TLS directory is missing a file or holds an unreadable one."""
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM bytes read once at start-up."""
+
+    certificate: bytes
+    private_key: bytes
+    #: Authority of peers' certificates; None: no client certificates required.
+    ca: bytes | None
+
+    @classmethod
+    def from_dir(cls, directory: Path) -> TlsFiles:
+        """Read ``tls.crt``, ``tls.key`` and (optional) ``ca.crt`` from ``directory``."""
+
+        def read(name: str, required: bool) -> bytes | None:
+            path = directory / name
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                if required:
+                    raise TlsFilesError(f"{path} is missing") from None
+                return None
+            except OSError as exc:
+                raise TlsFilesError(f"cannot read {path}: {exc.strerror}") from None
+            if b"-----BEGIN" not in data:
+                raise TlsFilesError(f"{path} is not PEM")
+            return data
+
+        certificate = read("tls.crt", True) or b""
+        private_key = read("tls.key", True) or b""
+        return cls(certificate, private_key, read("ca.crt", False))
+
+    def server_credentials(self) -> grpc.ServerCredentials:
+        """Serve TLS; require a client certificate signed by ``ca`` when there is one."""
+        return grpc.ssl_server_credentials(
+            [(self.private_key, self.certificate)],
+            root_certificates=self.ca,
+            require_client_auth=self.ca is not None,
+        )
+
+    def channel_credentials(self) -> grpc.ChannelCredentials:
+        """Dial TLS, trusting ``ca`` and presenting this process's certificate."""
+        return grpc.ssl_channel_credentials(
+            root_certificates=self.ca,
+            private_key=self.private_key,
+            certificate_chain=self.certificate,
+        )
