@@ -1,0 +1,117 @@
+"""Order flow for fault tests: keeps placing orders, retries like the SDK, remembers acks.
+
+Each order has a unique client order id. A call that fails with UNAVAILABLE,
+FAILED_PRECONDITION or DEADLINE_EXCEEDED is retried with the *same* id, against
+whichever engine placement then names, until it is acknowledged; so after any failover
+an acknowledged id must still be known to the cluster, with the same order id, and an
+id must never have made two orders. ``verify`` checks exactly that through the public
+API: resubmitting every acknowledged id must come back as a duplicate of the original.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import grpc
+from cluster_harness import ACCOUNTS, Cluster
+
+from dome.v1 import common_pb2 as pb
+from dome.v1 import trading_pb2 as tr
+from dome.v1 import trading_pb2_grpc as tr_grpc
+
+RETRY = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+}
+
+
+def order_request(symbol: str, coid: str, n: int) -> tr.SubmitOrderRequest:
+    """Alternating buys and sells around 100.00 so some trade and some rest."""
+    side = pb.SIDE_BUY if n % 2 == 0 else pb.SIDE_SELL
+    offset = (n * 7) % 11 - 5  # -5..5 ticks of 0.10 around 100.00
+    price = f"{100 + offset / 10:.2f}"
+    return tr.SubmitOrderRequest(
+        symbol=symbol,
+        side=side,
+        type=pb.ORDER_TYPE_LIMIT,
+        price=price,
+        qty=str(1 + n % 5),
+        client_order_id=coid,
+    )
+
+
+def submit_with_retry(
+    cluster: Cluster, request: tr.SubmitOrderRequest, account: str = "alice", deadline: float = 15.0
+) -> tr.OrderResult:
+    """Submit to the symbol's primary, retrying with the same request until acknowledged."""
+    metadata = (("authorization", f"Bearer {ACCOUNTS[account]}"),)
+    give_up = time.monotonic() + deadline
+    while True:
+        try:
+            primary = cluster.primary(request.symbol)
+            target = cluster.address_of(primary) if primary else cluster.engines[0].address
+            stub = tr_grpc.TradingServiceStub(cluster.channel(target))
+            return stub.SubmitOrder(request, metadata=metadata, timeout=2.0)
+        except grpc.RpcError as exc:
+            if exc.code() not in RETRY or time.monotonic() > give_up:  # type: ignore[attr-defined]
+                raise
+        except AssertionError:
+            # The killed engine has no address any more until it restarts.
+            if time.monotonic() > give_up:
+                raise
+        time.sleep(0.02)
+
+
+@dataclass
+class Load:
+    """A thread placing orders on one symbol until stopped."""
+
+    cluster: Cluster
+    symbol: str
+    prefix: str
+    acked: dict[str, tuple[int, float]] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    sent: int = 0
+
+    def start(self) -> Load:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        n = 0
+        while not self._stop.is_set():
+            coid = f"{self.prefix}-{n}"
+            try:
+                result = submit_with_retry(self.cluster, order_request(self.symbol, coid, n))
+            except Exception as exc:  # recorded; the test asserts there are none
+                self.errors.append(f"{coid}: {exc!r}")
+                return
+            if result.status == pb.ORDER_STATUS_REJECTED:
+                self.errors.append(f"{coid}: rejected {result.reject_reason}")
+            self.acked[coid] = (result.order_id, time.monotonic())
+            n += 1
+            self.sent = n
+
+    def acks_after(self, moment: float) -> int:
+        return sum(1 for _, at in list(self.acked.values()) if at > moment)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(30)
+
+    def verify(self) -> None:
+        """Every acknowledged id is known, with its original order id, exactly once."""
+        assert not self.errors, self.errors[:5]
+        for n, (coid, (order_id, _)) in enumerate(sorted(self.acked.items())):
+            again = submit_with_retry(self.cluster, order_request(self.symbol, coid, n))
+            assert again.duplicate, f"{coid} acknowledged as order {order_id} but unknown now"
+            assert again.order_id == order_id, (
+                f"{coid}: acknowledged as order {order_id}, the cluster now says {again.order_id}"
+            )
