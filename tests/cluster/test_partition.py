@@ -87,19 +87,12 @@ def test_isolated_primary_is_fenced_and_its_log_converges(tmp_path: Path) -> Non
         # and the old epoch ends before the new one starts.
         epochs = [decode_batch(b).epoch for b in reference]
         assert epochs == sorted(epochs)
-        with pytest.raises(grpc.RpcError):
-            # The old epoch's primary no longer takes subscriptions as primary.
-            stub = rp_grpc.ReplicationServiceStub(cluster.channel(cluster.address_of(old)))
-            call = stub.Replicate(
-                iter(
-                    [
-                        rp.ReplicateRequest(
-                            subscribe=rp.ReplicateSubscribe(
-                                symbol=symbol, epoch=old_epoch, follower_id="engine-x"
-                            )
-                        )
-                    ]
-                ),
-                timeout=5,
-            )
+        # The old epoch's primary no longer takes subscriptions as primary.
+        stub = rp_grpc.ReplicationServiceStub(cluster.channel(cluster.address_of(old)))
+        subscribe = rp.ReplicateRequest(
+            subscribe=rp.ReplicateSubscribe(symbol=symbol, epoch=old_epoch, follower_id="x")
+        )
+        call = stub.Replicate(iter([subscribe]), timeout=5)
+        with pytest.raises(grpc.RpcError) as refused:
             next(iter(call))
+        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION  # type: ignore[attr-defined]
