@@ -123,7 +123,7 @@ def test_unreachable_target_exits_one_within_deadline() -> None:
         ("order", "--symbol", "X", "--side", "buy"),
         ("cancel", "--symbol", "X", "--order-id", "abc"),
         ("order", "--target", "127.0.0.1:1", "--symbol", "X", "--side", "buy", "--qty", "1"),
-        ("up", "--engines", "3"),
+        ("up", "--engines", "0"),
         ("nonsense",),
     ],
     ids=["bad-side", "no-qty", "bad-id", "no-token", "engines", "unknown-command"],
@@ -132,7 +132,7 @@ def test_usage_errors_exit_two(args: tuple[str, ...]) -> None:
     done = dome(*args)
     assert done.returncode == 2, done.stderr
     if args[0] == "up":
-        assert "not yet: distribution lands with the replication issue" in done.stderr
+        assert "--engines must be at least 1" in done.stderr
 
 
 def test_bench_book_prints_json() -> None:

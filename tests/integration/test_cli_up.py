@@ -1,4 +1,7 @@
-"""``dome up``: a whole local exchange from one command, with bots, stopped cleanly."""
+"""``dome up``: a whole local exchange from one command, with bots, stopped cleanly.
+
+These run the smallest cluster (discovery and one engine); ``test_cli_cluster`` runs three.
+"""
 
 from __future__ import annotations
 
@@ -14,13 +17,15 @@ from engine_harness import wait_for
 
 def test_up_with_simulation_for_a_duration(tmp_path: Path) -> None:
     data = tmp_path / "state"
-    totals = dome_json("up", "--simulate", "2", "--duration", "5", "--data-dir", str(data),
-                       timeout=40)  # fmt: skip
+    totals = dome_json("up", "--engines", "1", "--simulate", "2", "--duration", "5",
+                       "--data-dir", str(data), timeout=60)  # fmt: skip
     assert set(totals) == {"orders", "trades", "rejects", "duration_s"}
     assert totals["orders"] > 0
     assert totals["trades"] > 0
     assert 4.5 <= totals["duration_s"] <= 6
-    [engine] = json.loads((data / "cluster.json").read_text())["processes"]
+    discovery, engine = json.loads((data / "cluster.json").read_text())["processes"]
+    assert (discovery["role"], discovery["id"]) == ("discovery", "discovery")
+    assert discovery["address"].startswith("127.0.0.1:")
     assert engine["role"] == "engine"
     assert engine["id"] == "engine-0"
     assert engine["address"].startswith("127.0.0.1:")
@@ -43,6 +48,8 @@ def test_up_stops_cleanly_on_sigint(tmp_path: Path) -> None:
             "-m",
             "dome.cli",
             "up",
+            "--engines",
+            "1",
             "--data-dir",
             str(tmp_path / "d"),
             "--accounts",
@@ -57,7 +64,7 @@ def test_up_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     try:
         cluster = tmp_path / "d" / "cluster.json"
         wait_for(cluster.exists, 30, "cluster.json")
-        [engine] = json.loads(cluster.read_text())["processes"]
+        discovery, engine = json.loads(cluster.read_text())["processes"]
         # The exchange really serves, with the given accounts.
         target = ("--target", engine["address"], "--token", "token-a")
         placed = dome_json("order", *target, "--symbol", "XYZ", "--side", "buy", "--qty", "1",
@@ -69,9 +76,11 @@ def test_up_stops_cleanly_on_sigint(tmp_path: Path) -> None:
         if up.poll() is None:
             up.kill()
             up.wait()
-    # The engine went down with it.
+    # The engine and discovery went down with it.
     done = dome("book", "--target", engine["address"], "--symbol", "XYZ", "--timeout", "1")
     assert done.returncode == 1
+    gone = dome("placement", "--discovery", discovery["address"], "--timeout", "1")
+    assert gone.returncode == 1
 
 
 def test_up_refuses_an_accounts_file_the_engine_would_refuse(tmp_path: Path) -> None:

@@ -98,11 +98,12 @@ class Prometheus:
 
 @pytest.fixture
 def exchange(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """``dome up --simulate 4`` on a temporary data dir; its engine as cluster.json says."""
+    """``dome up --engines 1 --simulate 4`` on a temporary data dir; its engine as
+    cluster.json says."""
     data = tmp_path / "dome"
     up = _start(
-        [sys.executable, "-m", "dome.cli", "up", "--simulate", "4", "--duration", "90",
-         "--data-dir", str(data)],
+        [sys.executable, "-m", "dome.cli", "up", "--engines", "1", "--simulate", "4",
+         "--duration", "90", "--data-dir", str(data)],
         tmp_path / "dome-up.log",
     )  # fmt: skip
     try:
@@ -110,7 +111,8 @@ def exchange(tmp_path: Path) -> Iterator[dict[str, Any]]:
         deadline = time.monotonic() + 20
         _until(lambda: cluster.exists() or up.poll() is not None, deadline, lambda: "cluster.json")
         assert up.poll() is None, (tmp_path / "dome-up.log").read_text()
-        (engine,) = json.loads(cluster.read_text())["processes"]
+        (engine,) = [p for p in json.loads(cluster.read_text())["processes"]
+                     if p["role"] == "engine"]  # fmt: skip
         engine["tokens"] = json.loads((data / "accounts.json").read_text())
         yield engine
     finally:

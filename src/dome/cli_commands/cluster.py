@@ -1,9 +1,13 @@
-"""Local exchange processes for ``dome up``: start engines, know when they serve, stop them.
+"""Local exchange processes for ``dome up`` and the benchmarks: start, know when they serve, stop.
 
-An engine announces itself by writing a ready file (its address, pid, metrics URL) once
-its server listens, so ``dome up`` waits on that fact with a deadline rather than on a
-guess. Engines run in their own session: Ctrl-C reaches ``dome up`` alone, which then
-stops them in order and can report cleanly.
+Every process announces itself by writing a ready file (address, pid, metrics URL) once
+it serves, so callers wait on that fact with a deadline rather than on a guess. An
+engine in cluster mode writes it only after registering with discovery, and discovery
+places symbols only once the expected engines registered, so the engines of a cluster
+start together, and a cluster counts as up when every symbol has a primary.
+
+Processes run in their own session: Ctrl-C reaches ``dome up`` alone, which then stops
+the engines (which hold the clients) before discovery (which they heartbeat to).
 """
 
 from __future__ import annotations
@@ -15,14 +19,18 @@ import signal
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-#: How long an engine may take from spawn to serving.
+#: How long a process may take from spawn to serving.
 START_DEADLINE_S = 30.0
-#: How long an engine may take to stop after SIGTERM before it is killed.
+#: How long discovery may take, once the engines serve, to give every symbol a primary.
+PLACEMENT_DEADLINE_S = 30.0
+#: How long a process may take to stop after SIGTERM before it is killed.
 STOP_DEADLINE_S = 10.0
+#: Keys of a ``cluster.json`` entry.
+RECORD_KEYS = ("role", "id", "address", "pid", "metrics")
 
 
 class ClusterError(Exception):
@@ -36,6 +44,7 @@ class LocalProcess:
     proc: asyncio.subprocess.Process
     info: dict[str, Any]
     log_path: Path
+    name: str = ""
 
     async def wait_exit(self) -> None:
         """Return when the process has exited (for watching it while it should run)."""
@@ -53,6 +62,163 @@ class LocalProcess:
                     self.proc.kill()
         return await self.proc.wait()
 
+    def record(self) -> dict[str, Any]:
+        """This process's ``cluster.json`` entry."""
+        info = dict(self.info)
+        # Discovery's ready file says metrics_url; cluster.json spells it as engines do.
+        info.setdefault("metrics", info.get("metrics_url"))
+        info.setdefault("id", self.name)
+        return {k: info.get(k) for k in RECORD_KEYS}
+
+
+@dataclass
+class LocalCluster:
+    """Discovery (absent for a standalone engine) and the engines, as started."""
+
+    discovery: LocalProcess | None
+    engines: list[LocalProcess] = field(default_factory=list)
+
+    @property
+    def processes(self) -> list[LocalProcess]:
+        return ([self.discovery] if self.discovery else []) + self.engines
+
+    @property
+    def discovery_address(self) -> str | None:
+        return str(self.discovery.info["address"]) if self.discovery else None
+
+    def record(self) -> dict[str, Any]:
+        """``cluster.json``: what runs where, in the ready files' own words."""
+        return {"processes": [p.record() for p in self.processes]}
+
+    def exited(self) -> list[LocalProcess]:
+        return [p for p in self.processes if p.proc.returncode is not None]
+
+    async def wait_any_exit(self) -> None:
+        """Return as soon as any process of the cluster has exited."""
+        tasks = [asyncio.create_task(p.wait_exit()) for p in self.processes]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    async def stop(self) -> None:
+        """Engines first (together), then discovery."""
+        await asyncio.gather(*(e.stop() for e in self.engines))
+        if self.discovery is not None:
+            await self.discovery.stop()
+
+
+async def start_cluster(
+    engines: int,
+    *,
+    data_dir: Path,
+    instruments: Path,
+    accounts: Path,
+    symbols: Sequence[str],
+    replication_factor: int | None = None,
+    acks: str | None = None,
+    fsync: str | None = None,
+    engine_args: Sequence[str] = (),
+    discovery_args: Sequence[str] = (),
+) -> LocalCluster:
+    """Start discovery and ``engines`` engines, and wait until every symbol has a primary.
+
+    Engine ``k`` is ``engine-k`` with its data in ``DATA_DIR/engine-k``; discovery keeps
+    its own in ``DATA_DIR/discovery``. On any failure everything started is stopped.
+    """
+    if engines < 1:
+        raise ValueError("a cluster needs at least one engine")
+    factor = replication_factor or min(3, engines)
+    d_args = ["--engines-expected", str(engines), "--replication-factor", str(factor),
+              # Every engine is coming (or the start fails): wait for all of them rather
+              # than place every symbol on the first to register on a slow machine.
+              "--startup-grace", str(START_DEADLINE_S)]  # fmt: skip
+    if acks:
+        d_args += ["--acks", acks]
+    discovery = await start_discovery(
+        data_dir=data_dir, instruments=instruments, extra_args=[*d_args, *discovery_args]
+    )
+    cluster = LocalCluster(discovery)
+    e_args = [*(["--fsync", fsync] if fsync else []), *engine_args]
+    try:
+        started = await asyncio.gather(
+            *(
+                start_engine(
+                    f"engine-{k}",
+                    instruments=instruments,
+                    accounts=accounts,
+                    data_dir=data_dir,
+                    discovery=cluster.discovery_address,
+                    extra_args=e_args,
+                )
+                for k in range(engines)
+            ),
+            return_exceptions=True,
+        )
+        cluster.engines = [p for p in started if isinstance(p, LocalProcess)]
+        for outcome in started:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        await wait_placed(cluster, symbols)
+    except BaseException:
+        await cluster.stop()
+        raise
+    return cluster
+
+
+async def wait_placed(cluster: LocalCluster, symbols: Sequence[str]) -> None:
+    """Wait until discovery names a primary for each of ``symbols``, with a deadline."""
+    from dome.cli_commands.placement import PlacementUnavailable, fetch_placement
+
+    discovery = cluster.discovery
+    assert discovery is not None
+    address = str(discovery.info["address"])
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + PLACEMENT_DEADLINE_S
+    missing: list[str] = list(symbols)
+    while loop.time() < deadline:
+        if gone := cluster.exited():
+            p = gone[0]
+            raise ClusterError(f"{p.name} exited with {p.proc.returncode}; see {p.log_path}")
+        with contextlib.suppress(PlacementUnavailable):
+            placed = (await fetch_placement(address, rpc_timeout=2.0))["symbols"]
+            missing = [s for s in symbols if not placed.get(s, {}).get("primary")]
+            if not missing:
+                return
+        await asyncio.sleep(0.05)
+    raise ClusterError(
+        f"discovery gave no primary to {', '.join(missing)} within {PLACEMENT_DEADLINE_S:.0f}s;"
+        f" see {discovery.log_path}"
+    )
+
+
+async def start_discovery(
+    *, data_dir: Path, instruments: Path, extra_args: Sequence[str] = ()
+) -> LocalProcess:
+    """Spawn ``dome discovery`` and wait until its ready file says it serves."""
+    ready = data_dir / "discovery.ready.json"
+    argv = [
+        sys.executable,
+        "-m",
+        "dome.cli",
+        "discovery",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--metrics-port",
+        "0",
+        "--data-dir",
+        str(data_dir / "discovery"),
+        "--instruments",
+        str(instruments),
+        "--ready-file",
+        str(ready),
+        *extra_args,
+    ]
+    return await _spawn("discovery", argv, ready, data_dir / "discovery.log")
+
 
 async def start_engine(
     engine_id: str,
@@ -60,21 +226,23 @@ async def start_engine(
     instruments: Path,
     accounts: Path,
     data_dir: Path,
+    discovery: str | None = None,
     extra_args: Sequence[str] = (),
 ) -> LocalProcess:
     """Spawn ``python -m dome.engine`` and wait until its ready file says it serves.
 
-    ``extra_args`` are more engine options (the engine benchmark lifts the rate limit).
+    With ``discovery`` the engine joins that cluster (and is ready once registered);
+    ``extra_args`` are more engine options (the benchmarks lift the rate limit).
     """
     ready = data_dir / f"{engine_id}.ready.json"
-    ready.unlink(missing_ok=True)
-    log_path = data_dir / f"{engine_id}.log"
     argv = [
         sys.executable,
         "-m",
         "dome.engine",
         "--id",
         engine_id,
+        "--host",
+        "127.0.0.1",
         "--port",
         "0",
         "--metrics-port",
@@ -87,25 +255,40 @@ async def start_engine(
         str(data_dir / engine_id),
         "--ready-file",
         str(ready),
+        *(["--discovery", discovery] if discovery else []),
         *extra_args,
     ]
+    return await _spawn(engine_id, argv, ready, data_dir / f"{engine_id}.log")
+
+
+def _prepare(ready: Path) -> None:
+    ready.parent.mkdir(parents=True, exist_ok=True)
+    ready.unlink(missing_ok=True)
+
+
+async def _spawn(name: str, argv: list[str], ready: Path, log_path: Path) -> LocalProcess:
+    _prepare(ready)
     with log_path.open("ab") as log:
         proc = await asyncio.create_subprocess_exec(
             *argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
         )
-    process = LocalProcess(proc, {}, log_path)
+    process = LocalProcess(proc, {}, log_path, name)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + START_DEADLINE_S
-    while loop.time() < deadline:
-        if proc.returncode is not None:
-            raise ClusterError(f"{engine_id} exited with {proc.returncode}; see {log_path}")
-        info = _read_ready(ready)
-        if info is not None:
-            process.info = info
-            return process
-        await asyncio.sleep(0.05)
+    try:
+        while loop.time() < deadline:
+            if proc.returncode is not None:
+                raise ClusterError(f"{name} exited with {proc.returncode}; see {log_path}")
+            info = _read_ready(ready)
+            if info is not None:
+                process.info = info
+                return process
+            await asyncio.sleep(0.05)
+    except BaseException:
+        await process.stop()
+        raise
     await process.stop()
-    raise ClusterError(f"{engine_id} did not serve within {START_DEADLINE_S:.0f}s; see {log_path}")
+    raise ClusterError(f"{name} did not serve within {START_DEADLINE_S:.0f}s; see {log_path}")
 
 
 def _read_ready(path: Path) -> dict[str, Any] | None:
@@ -117,6 +300,5 @@ def _read_ready(path: Path) -> dict[str, Any] | None:
 
 
 def cluster_record(processes: list[LocalProcess]) -> dict[str, Any]:
-    """``cluster.json``: what runs where, in the ready files' own words."""
-    keys = ("role", "id", "address", "pid", "metrics")
-    return {"processes": [{k: p.info.get(k) for k in keys} for p in processes]}
+    """``cluster.json`` for a list of processes."""
+    return {"processes": [p.record() for p in processes]}

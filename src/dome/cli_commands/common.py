@@ -23,6 +23,8 @@ from dome.client.local import NoLocalExchange, local_target
 DEFAULT_DIR = Path(".dome")
 #: How long a client command may wait for the exchange, in seconds, unless told otherwise.
 DEFAULT_TIMEOUT = 5.0
+#: How long a client command asks discovery where a symbol lives before trying an engine.
+PLACEMENT_TIMEOUT = 2.0
 
 
 class UsageError(Exception):
@@ -48,7 +50,12 @@ def add_connection_arguments(parser: argparse.ArgumentParser, *, token: bool) ->
 
 
 def resolve_target(args: argparse.Namespace) -> str:
-    """The engine to talk to: flag, then environment, then the local cluster file."""
+    """The engine to talk to: flag, then environment, then the local cluster file.
+
+    With a cluster (``cluster.json`` names discovery), a command about one symbol goes
+    to that symbol's primary, and any other to a live engine; when discovery does not
+    answer, the first engine listed serves (engines forward to primaries themselves).
+    """
     if args.target:
         return str(args.target)
     if os.environ.get("DOME_TARGET"):
@@ -56,10 +63,33 @@ def resolve_target(args: argparse.Namespace) -> str:
     cluster = DEFAULT_DIR / "cluster.json"
     if cluster.exists():
         try:
-            return local_target(DEFAULT_DIR)
+            first = local_target(DEFAULT_DIR)
         except NoLocalExchange:
             raise UsageError(f"{cluster} names no engine; pass --target") from None
+        return cluster_target(DEFAULT_DIR, getattr(args, "symbol", None), args.timeout) or first
     raise UsageError("no target: pass --target HOST:PORT, set DOME_TARGET, or run `dome up`")
+
+
+def cluster_target(data_dir: Path, symbol: str | None, timeout: float) -> str | None:
+    """The primary of ``symbol`` (else a live engine) per discovery; None without an answer."""
+    from dome.cli_commands.placement import (
+        PlacementUnavailable,
+        discovery_from_cluster,
+        fetch_placement_sync,
+    )
+
+    discovery = discovery_from_cluster(data_dir)
+    if discovery is None:
+        return None
+    try:
+        placement = fetch_placement_sync(discovery, timeout=min(timeout, PLACEMENT_TIMEOUT))
+    except PlacementUnavailable:
+        return None
+    alive = {e["id"]: e["address"] for e in placement["engines"] if e["alive"]}
+    primary = placement["symbols"].get(symbol, {}).get("primary") if symbol else None
+    if primary in alive:
+        return str(alive[primary])
+    return next(iter(alive.values()), None)
 
 
 def resolve_token(args: argparse.Namespace) -> str:

@@ -72,9 +72,12 @@ async def drive(
     seed: int = 1,
     *,
     alive: Callable[[], Coroutine[Any, Any, None]] | None = None,
+    discovery: str | None = None,
 ) -> tuple[SimulationTotals, float]:
     """Run ``bots`` bots (none if 0) with a progress view until duration, signal or ``alive``
-    returns (it watches e.g. the engine process). Returns totals and seconds run."""
+    returns (it watches e.g. the engine process). Returns totals and seconds run.
+
+    With ``discovery`` the view also shows which engine leads which symbol."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -87,7 +90,7 @@ async def drive(
             sim = Simulation(target, tokens, predefined(bots, symbols, bot_accounts, seed))
         live = sys.stdout.isatty() and not json_out
         out = sys.stderr if json_out else sys.stdout
-        progress = Progress(out, live=live, symbols=symbols, target=target)
+        progress = Progress(out, live=live, symbols=symbols, target=target, discovery=discovery)
         sim_task = asyncio.create_task(sim.run(stop)) if sim else None
         watchers: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
         if sim_task:

@@ -1,24 +1,25 @@
 """``dome up``: a whole exchange on localhost with one command, optionally with traders.
 
-It writes what it started to ``DIR/cluster.json`` (client commands find their target
-there) and, unless given accounts, creates dev accounts with fresh random tokens in
-``DIR/accounts.json`` so nothing secret is ever a fixed string in the code.
+It starts discovery and N engines (each journaling to ``DIR/engine-K``: a later run in
+the same directory recovers their books, ``--fresh`` forgets them), writes what it
+started to ``DIR/cluster.json`` (client commands find their target there) and, unless
+given accounts, creates dev accounts with fresh random tokens in ``DIR/accounts.json``
+so nothing secret is ever a fixed string in the code. Bots and the view connect to one
+engine; engines forward each order to its symbol's primary.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import secrets
+import shutil
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
-from dome.cli_commands.cluster import (
-    ClusterError,
-    LocalProcess,
-    cluster_record,
-    start_engine,
-)
+from dome.cli_commands.cluster import ClusterError, start_cluster
 from dome.cli_commands.common import DEFAULT_DIR, UsageError, fail, print_json, run_command
 from dome.cli_commands.simulate import drive, load_accounts
 from dome.files import write_json
@@ -31,32 +32,47 @@ DEV_ACCOUNTS = ("alice", "bob")
 def register(sub: Any) -> None:
     """Add ``dome up`` to the ``dome`` parser."""
     p = sub.add_parser("up", help="run an exchange on localhost (Ctrl-C stops it)")
-    p.add_argument("--engines", type=int, default=1, help="engine processes (default: 1)")
+    p.add_argument("--engines", type=int, default=3, help="engine processes (default: 3)")
     p.add_argument("--simulate", type=int, default=0, metavar="K", help="run K simulated bots")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--data-dir", default=str(DEFAULT_DIR), help="state directory (./.dome)")
     p.add_argument("--instruments", help="JSON list of instruments (default: built-in set)")
     p.add_argument("--accounts", help='JSON object {"account": "token"} (default: dev accounts)')
+    p.add_argument(
+        "--acks",
+        choices=("all", "majority"),
+        help="when a primary acknowledges: every in-sync follower journaled the entry, or a "
+        "majority of replicas (default: discovery's)",
+    )
+    p.add_argument(
+        "--fsync", choices=("always", "batch", "none"), help="engines' journal fsync policy"
+    )
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="forget the journals and placement of an earlier run in the state directory",
+    )
     p.add_argument("--seed", type=int, default=1, help="seed of the bots' randomness")
     p.add_argument("--json", action="store_true", help="end with one JSON line of totals")
     p.set_defaults(func=_up_entry)
 
 
 def _up_entry(args: argparse.Namespace) -> int:
-    if args.engines > 1:
-        return fail("not yet: distribution lands with the replication issue", 2)
     if args.engines < 1 or args.simulate < 0 or (args.duration is not None and args.duration < 0):
-        return fail("error: --engines must be 1, --simulate and --duration not negative", 2)
+        return fail("error: --engines must be at least 1, --simulate and --duration not "
+                    "negative", 2)  # fmt: skip
     try:
         data_dir = Path(args.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
-        instruments = _instruments_file(args, data_dir)
+        if args.fresh:
+            _forget_state(data_dir)
+        instruments, symbols = _instruments_file(args, data_dir)
         tokens, accounts, bot_accounts = _accounts(args, data_dir)
     except UsageError as exc:
         return fail(f"error: {exc}", 2)
 
     async def up(args: argparse.Namespace) -> int:
-        return await _up(args, data_dir, instruments, accounts, tokens, bot_accounts)
+        return await _up(args, data_dir, instruments, symbols, accounts, tokens, bot_accounts)
 
     return run_command(args, up)
 
@@ -65,29 +81,45 @@ async def _up(
     args: argparse.Namespace,
     data_dir: Path,
     instruments: Path,
+    symbols: list[str],
     accounts: Path,
     tokens: dict[str, str],
     bot_accounts: list[str],
 ) -> int:
     notes = sys.stderr if args.json else sys.stdout
+    (data_dir / "cluster.json").unlink(missing_ok=True)  # a stale one would mislead clients
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    assert main is not None
+    # SIGTERM while starting: stop what already runs (start_cluster does) and leave.
+    loop.add_signal_handler(signal.SIGTERM, main.cancel)
     try:
-        engine = await start_engine(
-            "engine-0", instruments=instruments, accounts=accounts, data_dir=data_dir
+        cluster = await start_cluster(
+            args.engines,
+            data_dir=data_dir,
+            instruments=instruments,
+            accounts=accounts,
+            symbols=symbols,
+            acks=args.acks,
+            fsync=args.fsync,
         )
     except ClusterError as exc:
         return fail(str(exc), 1)
-    processes: list[LocalProcess] = [engine]
+    except asyncio.CancelledError:
+        return fail("stopped while starting", 143)
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
     code = 0
     try:
-        write_json(data_dir / "cluster.json", cluster_record(processes))
-        target = str(engine.info["address"])
+        write_json(data_dir / "cluster.json", cluster.record())
+        target = str(cluster.engines[0].info["address"])
         args.resolved_target = target
-        print(
-            f"dome: engine-0 serving at {target} (metrics {engine.info.get('metrics')}); "
-            f"state in {data_dir}/cluster.json, tokens in {accounts}",
-            file=notes,
-            flush=True,
-        )
+        for process in cluster.processes:
+            info = process.record()
+            print(f"dome: {info['id']} serving at {info['address']} (metrics {info['metrics']})",
+                  file=notes, flush=True)  # fmt: skip
+        print(f"dome: state in {data_dir}/cluster.json, tokens in {accounts}", file=notes,
+              flush=True)  # fmt: skip
         totals, elapsed = await drive(
             target,
             tokens,
@@ -96,28 +128,40 @@ async def _up(
             args.duration,
             args.json,
             args.seed,
-            alive=engine.wait_exit,
+            alive=cluster.wait_any_exit,
+            discovery=cluster.discovery_address,
         )
-        if engine.proc.returncode is not None:
-            code = fail(f"engine-0 exited with {engine.proc.returncode}; see {engine.log_path}", 1)
+        for process in cluster.exited():
+            code = fail(f"{process.name} exited with {process.proc.returncode}; "
+                        f"see {process.log_path}", 1)  # fmt: skip
     finally:
-        for process in reversed(processes):
-            await process.stop()
+        # A second Ctrl-C or SIGTERM must not orphan discovery half way through stopping.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda: None)
+        await cluster.stop()
     if code == 0 and args.json:
         print_json(totals.to_json(elapsed))
     return code
 
 
-def _instruments_file(args: argparse.Namespace, data_dir: Path) -> Path:
+def _forget_state(data_dir: Path) -> None:
+    """Remove what engines and discovery kept in ``data_dir`` (their own folders only)."""
+    for folder in [data_dir / "discovery", *data_dir.glob("engine-*")]:
+        if folder.is_dir():
+            shutil.rmtree(folder)
+
+
+def _instruments_file(args: argparse.Namespace, data_dir: Path) -> tuple[Path, list[str]]:
+    """The instruments file the processes read, and its symbols."""
     if args.instruments:
         try:
-            load_instruments(args.instruments)  # refuse a bad file before spawning anything
+            specs = load_instruments(args.instruments)  # refuse a bad file before spawning
         except InstrumentFileError as exc:
             raise UsageError(str(exc)) from None
-        return Path(args.instruments).resolve()
+        return Path(args.instruments).resolve(), list(specs)
     path = data_dir / "instruments.json"
     write_json(path, [spec.to_dict() for spec in DEFAULT_INSTRUMENTS])
-    return path
+    return path, [spec.symbol for spec in DEFAULT_INSTRUMENTS]
 
 
 def _accounts(args: argparse.Namespace, data_dir: Path) -> tuple[dict[str, str], Path, list[str]]:
