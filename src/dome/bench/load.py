@@ -12,6 +12,11 @@ flow from one process then never meets itself, so self-trade prevention never ca
 resting order, and quantities are conserved: every acknowledged lot is either on the
 book or filled, and every fill has one taker, the order whose answer reports it.
 
+A cluster run (``dome.bench.cluster``) gives ``routes``: each a target engine and the
+symbols it leads, so each symbol's flow goes straight to its primary (a buyer and a
+seller stream per route); with ``record`` the result also lists every acknowledged
+order (sequence number, order id, client order id) per symbol, for checking replicas.
+
 Protocol with the coordinator (``dome.bench.engine``): one JSON config line on stdin;
 ``{"ready": true}`` on stdout once the batches are built and the streams open; a line
 ``go`` on stdin starts the clock; one JSON result line on stdout at the end.
@@ -58,6 +63,10 @@ class Stream:
     account: str
     token: str
     side: int
+    #: Engine the stream goes to.
+    target: str = ""
+    #: Indices (into the config's symbols) this stream trades.
+    symbols: list[int] = field(default_factory=list)
     batches: list[bytes] = field(default_factory=list)
     #: Per batch, per action: (symbol index, lots).
     plans: list[list[tuple[int, int]]] = field(default_factory=list)
@@ -83,13 +92,14 @@ def build(config: dict[str, Any], stream: Stream, index: int, batches: int) -> N
         [format_decimal(n * Decimal(s["lot_size"])) for n in range(MAX_LOTS + 1)] for s in symbols
     ]
     names = [s["symbol"] for s in symbols]
+    mine = stream.symbols or list(range(len(names)))
     size = config["batch"]
     prefix = f"{config['name']}.{index}."
     for b in range(batches):
         actions = []
         plan = []
         for i in range(size):
-            sym = rng.randrange(len(names))
+            sym = mine[rng.randrange(len(mine))]
             lots = rng.randint(1, MAX_LOTS)
             order = tr.SubmitOrderRequest(
                 symbol=names[sym],
@@ -172,6 +182,8 @@ def tally(config: dict[str, Any], streams: list[Stream]) -> dict[str, Any]:
     per = [{"count": 0, "seq_sum": 0, "acked_lots": 0, "taker_lots": 0} for _ in symbols]
     acked = rejected = mismatches = 0
     lots_of: dict[tuple[int, str], int] = {}
+    record = bool(config.get("record"))
+    orders: list[list[list[Any]]] = [[] for _ in symbols]
     for index, stream in enumerate(streams):
         prefix = f"{config['name']}.{index}."
         for b, raw in enumerate(stream.answers):
@@ -192,6 +204,8 @@ def tally(config: dict[str, Any], streams: list[Stream]) -> dict[str, Any]:
                     rejected += 1
                     continue
                 acked += 1
+                if record:
+                    orders[sym].append([result.seq, result.order_id, result.client_order_id])
                 tally_["acked_lots"] += lots
                 key = (sym, result.filled_qty)
                 filled = lots_of.get(key)
@@ -199,7 +213,9 @@ def tally(config: dict[str, Any], streams: list[Stream]) -> dict[str, Any]:
                     filled = lots_of[key] = int(Decimal(result.filled_qty) / lot_sizes[sym])
                 tally_["taker_lots"] += filled
     latencies = [[s, config["batch"]] for stream in streams for s in stream.latencies]
+    extra = {"orders": dict(zip(names, orders, strict=True))} if record else {}
     return {
+        **extra,
         "acked": acked,
         "rejected": rejected,
         "mismatches": mismatches,
@@ -210,24 +226,51 @@ def tally(config: dict[str, Any], streams: list[Stream]) -> dict[str, Any]:
     }
 
 
+def make_streams(config: dict[str, Any]) -> tuple[list[Stream], list[float]]:
+    """The streams of ``config`` and each one's share of the rate (orders/s, 0: closed)."""
+    everything = list(range(len(config["symbols"])))
+    routes = config.get("routes") or [{"target": config["target"], "symbols": everything}]
+    rate = float(config["rate"] or 0)
+    streams, rates = [], []
+    for route in routes:
+        share = len(route["symbols"]) / len(everything)
+        for s in config["streams"]:
+            streams.append(Stream(s["account"], s["token"], s["side"], route["target"],
+                                  list(route["symbols"])))  # fmt: skip
+            rates.append(rate * share / len(config["streams"]))
+    return streams, rates
+
+
 async def main() -> int:
     """Build, wait for ``go``, run, tally, report (the protocol in the module docstring)."""
     config = json.loads(sys.stdin.readline())
-    rate = float(config["rate"] or 0) / len(config["streams"])
-    per_stream = rate or CLOSED_LOOP_CEILING / len(config["streams"])
-    batches = math.ceil(per_stream * config["duration"] / config["batch"]) + 1
-    streams = [Stream(s["account"], s["token"], s["side"]) for s in config["streams"]]
-    for index, stream in enumerate(streams):
+    streams, rates = make_streams(config)
+    for index, (stream, rate) in enumerate(zip(streams, rates, strict=True)):
+        per_stream = rate or CLOSED_LOOP_CEILING / len(streams)
+        batches = math.ceil(per_stream * config["duration"] / config["batch"]) + 1
         build(config, stream, index, batches)
     options = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
-    async with grpc.aio.insecure_channel(config["target"], options=options) as channel:
-        await channel.channel_ready()
+    channels = {
+        target: grpc.aio.insecure_channel(target, options=options)
+        for target in {s.target for s in streams}
+    }
+    try:
+        for channel in channels.values():
+            await channel.channel_ready()
         print(json.dumps({"ready": True}), flush=True)
         loop = asyncio.get_running_loop()
         if (await loop.run_in_executor(None, sys.stdin.readline)).strip() != "go":
             return 1
         start = time.perf_counter()
-        ends = await asyncio.gather(*(drive(channel, s, start, config, rate) for s in streams))
+        ends = await asyncio.gather(
+            *(
+                drive(channels[s.target], s, start, config, rate)
+                for s, rate in zip(streams, rates, strict=True)
+            )
+        )
+    finally:
+        for channel in channels.values():
+            await channel.close(None)
     result = tally(config, streams)
     result["elapsed"] = max(ends) - start
     print(

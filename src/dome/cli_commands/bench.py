@@ -1,4 +1,4 @@
-"""``dome bench book|engine``: the benchmarks from the command line, JSON out, progress to stderr.
+"""``dome bench book|engine|cluster``: the benchmarks from the command line, JSON out.
 
 The benchmarks themselves live in ``dome.bench``; they are imported only when asked for,
 so the rest of the CLI starts fast and works where benchmark extras are missing.
@@ -13,9 +13,9 @@ from typing import Any
 
 
 def register(sub: Any) -> None:
-    """Add ``dome bench book`` and ``dome bench engine`` to the ``dome`` parser."""
+    """Add ``dome bench book``, ``engine`` and ``cluster`` to the ``dome`` parser."""
     bench = sub.add_parser("bench", help="benchmarks")
-    kinds = bench.add_subparsers(dest="bench", required=True, metavar="{book,engine}")
+    kinds = bench.add_subparsers(dest="bench", required=True, metavar="{book,engine,cluster}")
     p = kinds.add_parser("book", help="order book throughput and latency")
     p.add_argument("--workload", choices=("A", "B"), default="A")
     p.add_argument("--ops", type=int, default=200_000, help="operations per run")
@@ -33,6 +33,20 @@ def register(sub: Any) -> None:
     e.add_argument("--seed", type=int, default=1)
     e.add_argument("--json", action="store_true", help="print the result as one JSON object")
     e.set_defaults(func=_engine)
+    c = kinds.add_parser(
+        "cluster", help="a replicated cluster's order throughput; every replica audited"
+    )
+    c.add_argument("--engines", type=int, default=3, help="engine processes (default: 3)")
+    c.add_argument("--symbols", type=int, default=4, help="symbols traded")
+    c.add_argument("--duration", type=float, default=5.0, help="seconds of load")
+    c.add_argument("--rate", type=float, help="orders/s in total, open loop (default: closed)")
+    c.add_argument("--batch", type=int, default=100, help="orders per OrderBatch")
+    c.add_argument("--clients", type=int, default=1, help="load processes")
+    c.add_argument("--acks", choices=("all", "majority"), help="(default: discovery's)")
+    c.add_argument("--fsync", choices=("always", "batch", "none"), help="(default: engines')")
+    c.add_argument("--seed", type=int, default=1)
+    c.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    c.set_defaults(func=_cluster)
 
 
 def _progress(message: str) -> None:
@@ -68,6 +82,35 @@ def _engine(args: argparse.Namespace) -> int:
         return 1
     _print(result, args.json)
     return 0 if result["verified"] else 1
+
+
+def _cluster(args: argparse.Namespace) -> int:
+    """Exit 0 when no acknowledged order was lost or repeated and the replicas agree."""
+    from dome.bench.cluster import run_cluster_bench
+    from dome.cli_commands.cluster import ClusterError
+
+    try:
+        result = run_cluster_bench(
+            engines=args.engines,
+            symbols=args.symbols,
+            duration=args.duration,
+            rate=args.rate,
+            batch=args.batch,
+            clients=args.clients,
+            acks=args.acks,
+            fsync=args.fsync,
+            seed=args.seed,
+            progress=_progress,
+        )
+    except ValueError as exc:
+        print(f"dome: error: {exc}", file=sys.stderr)
+        return 2
+    except (ClusterError, RuntimeError) as exc:  # a process did not run
+        print(f"dome: bench failed: {exc}", file=sys.stderr)
+        return 1
+    _print(result, args.json)
+    sound = result["verified"] and result["consistent"] and not result["lost"]
+    return 0 if sound and not result["duplicates"] else 1
 
 
 def _book(args: argparse.Namespace) -> int:

@@ -1,0 +1,282 @@
+"""Cluster throughput: orders/s a replicated cluster acknowledges, and did every replica keep them.
+
+Discovery and N engines run as real processes (as under ``dome up``), each symbol with
+its primary and followers from discovery; the load comes from separate processes
+(``dome.bench.load``), each symbol's flow sent straight to its primary as placement
+says. An acknowledgement then means the configured acks were met (``all`` or
+``majority``), which is what this measures: sequencing, matching, journaling and
+replicating, at the fsync policy asked for.
+
+After the run, every acknowledged order is looked up in every replica's journal
+(``FetchLog``, decoded with ``dome.log.entries``): ``lost`` counts acknowledged orders
+missing (or different) on at least one replica; ``duplicates`` counts client order ids
+that some replica's log holds twice. ``consistent`` is ``dome check``'s verdict once
+the followers have caught up: one state hash per sequence number, every replica at the
+same one. The primaries' books are also checked as ``dome bench engine`` checks its
+engine (``verified``).
+
+Engines run with snapshots far apart so each journal still holds the whole run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import tempfile
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from dome.bench.engine import (
+    READY_DEADLINE_S,
+    REPORT_DEADLINE_S,
+    _book_states,
+    _load_config,
+    _read_line,
+    _spawn_loader,
+    bench_instruments,
+    summarize,
+)
+from dome.cli_commands.check import run_check
+from dome.cli_commands.cluster import LocalCluster, start_cluster
+from dome.cli_commands.placement import fetch_placement
+from dome.core.commands import NewOrder
+from dome.files import write_json
+from dome.instruments import InstrumentSpec
+from dome.log.entries import decode_batch
+from dome.v1 import replication_pb2 as rp
+from dome.v1 import replication_pb2_grpc as rp_grpc
+
+#: How long followers may take, after the load, to stand where their primary stands.
+CONVERGE_DEADLINE_S = 60.0
+#: Entries between snapshots in the bench: above any run's length, so journals stay whole.
+SNAPSHOT_EVERY = 1_000_000_000
+_SIDES = ("buy", "sell")
+_RPC_TIMEOUT = 30.0
+
+
+def run_cluster_bench(
+    *,
+    engines: int = 3,
+    symbols: int = 4,
+    duration: float = 5.0,
+    rate: float | None = None,
+    batch: int = 100,
+    clients: int = 1,
+    window: int = 2,
+    acks: str | None = None,
+    fsync: str | None = None,
+    seed: int = 1,
+    progress: Callable[[str], None] = lambda _: None,
+) -> dict[str, Any]:
+    """Run a cluster under load; ``{"orders_per_sec", ..., "lost", "consistent"}``."""
+    if min(engines, symbols, batch, clients, window) < 1 or duration <= 0:
+        raise ValueError("engines, symbols, duration, batch, clients and window must be positive")
+    if rate is not None and rate <= 0:
+        raise ValueError("rate must be positive")
+    settings = {"duration": duration, "rate": rate, "batch": batch, "window": window,
+                "seed": seed, "record": True}  # fmt: skip
+    return asyncio.run(
+        _run(engines, bench_instruments(symbols), clients, settings, acks, fsync, progress)
+    )
+
+
+async def _run(
+    engines: int,
+    specs: list[InstrumentSpec],
+    clients: int,
+    settings: dict[str, Any],
+    acks: str | None,
+    fsync: str | None,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="dome-bench-cluster-") as tmp:
+        data = Path(tmp)
+        write_json(data / "instruments.json", [s.to_dict() for s in specs])
+        tokens = {
+            f"load-{k}-{side}": secrets.token_hex(16)
+            for k in range(1, clients + 1)
+            for side in _SIDES
+        }
+        write_json(data / "accounts.json", tokens, private=True)
+        progress(f"starting discovery and {engines} engine(s), {len(specs)} symbol(s)")
+        cluster = await start_cluster(
+            engines,
+            data_dir=data,
+            instruments=data / "instruments.json",
+            accounts=data / "accounts.json",
+            symbols=[s.symbol for s in specs],
+            acks=acks,
+            fsync=fsync,
+            engine_args=(
+                # The per-account limit protects a shared exchange; here it would cap the load.
+                *("--rate-limit", "1e12", "--log-level", "warning"),
+                *("--snapshot-every", str(SNAPSHOT_EVERY)),
+            ),
+            discovery_args=("--log-level", "warning"),
+        )
+        try:
+            return await _measure(cluster, specs, clients, tokens, settings, progress)
+        finally:
+            await cluster.stop()
+
+
+async def _measure(
+    cluster: LocalCluster,
+    specs: list[InstrumentSpec],
+    clients: int,
+    tokens: dict[str, str],
+    settings: dict[str, Any],
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
+    discovery = cluster.discovery_address
+    assert discovery is not None
+    placement = await fetch_placement(discovery, rpc_timeout=_RPC_TIMEOUT)
+    addresses = {e["id"]: e["address"] for e in placement["engines"]}
+    names = [s.symbol for s in specs]
+    led: dict[str, list[int]] = {}
+    for index, name in enumerate(names):
+        led.setdefault(addresses[placement["symbols"][name]["primary"]], []).append(index)
+    routes: list[dict[str, Any]] = [
+        {"target": target, "symbols": symbols} for target, symbols in led.items()
+    ]
+    for name in names:
+        s = placement["symbols"][name]
+        progress(f"{name}: primary {s['primary']}, followers {', '.join(s['followers']) or '-'}")
+    loads = await _load(clients, specs, tokens, settings, routes, progress)
+    progress("load done; waiting for every replica to stand at its primary's sequence number")
+    check = await run_check(discovery, rpc_timeout=_RPC_TIMEOUT, wait=CONVERGE_DEADLINE_S)
+    # Each symbol's book from its primary, as `dome bench engine` checks its one engine.
+    books = {}
+    for route in routes:
+        mine = [specs[i] for i in route["symbols"]]
+        books.update(await _book_states(route["target"], mine, tokens))
+    result, problems = summarize(loads, books)
+    audit = await audit_replicas(placement, addresses, loads)
+    problems += audit.pop("problems")
+    progress(f"audited {audit['audited']} (order, replica) pairs: {audit['lost']} lost, "
+             f"{audit['duplicates']} repeated")  # fmt: skip
+    for problem in problems:
+        progress(f"verification failed: {problem}")
+    return {
+        **result,
+        **audit,
+        "consistent": check["consistent"] and check["converged"],
+        "verified": not problems,
+        "engines": len(cluster.engines),
+        "symbols": len(specs),
+        "replication_factor": placement["replication_factor"],
+        "acks": placement["acks"],
+        "mode": f"open loop at {settings['rate']:g}/s" if settings["rate"] else "closed loop",
+    }
+
+
+async def _load(
+    clients: int,
+    specs: list[InstrumentSpec],
+    tokens: dict[str, str],
+    settings: dict[str, Any],
+    routes: list[dict[str, Any]],
+    progress: Callable[[str], None],
+) -> list[dict[str, Any]]:
+    loaders: list[asyncio.subprocess.Process] = []
+    try:
+        for k in range(1, clients + 1):
+            config = _load_config(k, clients, routes[0]["target"], specs, tokens, settings)
+            loaders.append(await _spawn_loader({**config, "routes": routes}))
+        for proc in loaders:
+            await _read_line(proc, READY_DEADLINE_S)
+        mode = f"open loop at {settings['rate']:g} orders/s" if settings["rate"] else "closed loop"
+        progress(f"running {settings['duration']:g}s, {mode}, batches of {settings['batch']}")
+        for proc in loaders:
+            assert proc.stdin is not None
+            proc.stdin.write(b"go\n")
+            await proc.stdin.drain()
+        deadline = settings["duration"] + REPORT_DEADLINE_S
+        return [await _read_line(proc, deadline) for proc in loaders]
+    finally:
+        for proc in loaders:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+
+
+async def fetch_orders(address: str, symbol: str) -> tuple[dict[int, tuple[int, str, str]], int]:
+    """New orders in ``symbol``'s journal at ``address``: by seq (order id, account, client
+    order id), and the journal's last sequence number."""
+    options = [("grpc.max_receive_message_length", 256 * 1024 * 1024)]
+    orders: dict[int, tuple[int, str, str]] = {}
+    last = 0
+    async with grpc.aio.insecure_channel(address, options=options) as channel:
+        stub = rp_grpc.ReplicationServiceStub(channel)
+        call = stub.FetchLog(rp.FetchLogRequest(symbol=symbol, from_seq=1), timeout=_RPC_TIMEOUT)
+        async for answer in call:
+            for raw in answer.batches:
+                batch = decode_batch(raw)
+                last = max(last, batch.last_seq)
+                for cmd in batch.commands:
+                    if isinstance(cmd, NewOrder):
+                        orders[cmd.seq] = (cmd.order_id, cmd.account, cmd.client_order_id)
+    return orders, last
+
+
+#: A replica's journal as the audit reads it: new orders by seq (order id, account, client
+#: order id), and the last sequence number.
+Journal = tuple[dict[int, tuple[int, str, str]], int]
+
+
+async def audit_replicas(
+    placement: dict[str, Any], addresses: dict[str, str], loads: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Fetch every replica's journal and ``audit`` the acknowledged orders against them."""
+    wanted = [
+        (symbol, engine)
+        for symbol, placed in placement["symbols"].items()
+        for engine in [placed["primary"], *placed["followers"]]
+    ]
+    fetched = await asyncio.gather(
+        *(fetch_orders(addresses[engine], symbol) for symbol, engine in wanted)
+    )
+    return audit(placement, dict(zip(wanted, fetched, strict=True)), loads)
+
+
+def audit(
+    placement: dict[str, Any],
+    journals: dict[tuple[str, str], Journal],
+    loads: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Every acknowledged order on every replica: ``{"lost", "duplicates", "problems"}``.
+
+    ``lost``: acknowledged orders missing, or another order at their sequence number, on
+    at least one replica. ``duplicates``: per symbol, the most times any replica's log
+    repeats an (account, client order id), summed over symbols.
+    """
+    lost = duplicates = audited = 0
+    problems: list[str] = []
+    for symbol, placed in placement["symbols"].items():
+        acked = [order for load in loads for order in load["orders"].get(symbol, [])]
+        audited += len(acked) * (1 + len(placed["followers"]))
+        missing: set[int] = set()
+        repeated = 0
+        for engine in [placed["primary"], *placed["followers"]]:
+            orders, last = journals[(symbol, engine)]
+            for seq, order_id, client_order_id in acked:
+                found = orders.get(seq)
+                if found is None or (found[0], found[2]) != (order_id, client_order_id):
+                    missing.add(seq)
+            twice = Counter((account, coid) for _, account, coid in orders.values())
+            extra = sum(n - 1 for n in twice.values() if n > 1)
+            if extra:
+                problems.append(f"{symbol}: {engine}'s journal holds {extra} repeated order(s)")
+            repeated = max(repeated, extra)
+            if acked and last < max(seq for seq, _, _ in acked):
+                problems.append(f"{symbol}: {engine}'s journal ends at {last}")
+        if missing:
+            problems.append(f"{symbol}: {len(missing)} acknowledged order(s) missing on a replica")
+        lost += len(missing)
+        duplicates += repeated
+    return {"lost": lost, "duplicates": duplicates, "audited": audited, "problems": problems}
