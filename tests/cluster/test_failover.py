@@ -112,3 +112,30 @@ def test_kill_every_engine_and_restart(tmp_path: Path) -> None:
         result = submit_with_retry(cluster, order_request(symbols[0], "after-restart", 1))
         assert not result.duplicate
         assert result.order_id > 0
+
+
+def test_follower_behind_compaction_resyncs_from_a_snapshot(tmp_path: Path) -> None:
+    """A follower away for many snapshots comes back through FetchSnapshot, not the log."""
+    symbol = "AAA-USD"
+    with running_cluster(
+        tmp_path, 3, symbols=(symbol,), snapshot_every=100, segment_bytes=4096
+    ) as cluster:
+        load = Load(cluster, symbol, "snap").start()
+        wait_for(lambda: load.sent > 50, 30, "orders flowing")
+        follower = cluster.symbol_placement(symbol).followers[0]
+        cluster.engine(follower).kill()
+        wait_for(lambda: load.sent > 900, 60, "orders flowing without the follower")
+        load.stop()
+        cluster.engine(follower).start()
+        primary = cluster.primary(symbol)
+
+        def caught_up() -> bool:
+            mine, theirs = cluster.status(follower), cluster.status(primary)
+            if not mine or not theirs:
+                return False
+            return mine[symbol].applied_seq == theirs[symbol].applied_seq
+
+        wait_for(caught_up, 10, f"{follower} caught up")
+        assert "resynchronised from a snapshot" in cluster.engine(follower).log()
+        load.verify()
+        _wait_consistent(cluster, symbol)

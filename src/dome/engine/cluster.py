@@ -66,6 +66,7 @@ def recover_symbol(
     book_factory: BookFactory,
     dedup_window: int,
     fsync: FsyncPolicy,
+    segment_bytes: int,
 ) -> RecoveredSymbol:
     """Snapshot plus journal of one symbol; nothing is applied yet but the snapshot."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -78,7 +79,7 @@ def recover_symbol(
         restored = decode_snapshot(latest[2], spec.to_core(), book_factory, dedup_window)
         market = restored.market
         extra = dict(restored.extra)
-    journal = Journal.open(directory / "journal", fsync)
+    journal = Journal.open(directory / "journal", fsync, segment_bytes=segment_bytes)
     batches = [decode_batch(data) for data in journal.read_from(market.last_seq + 1)]
     batches = [b for b in batches if b.last_seq > market.last_seq]
     watermark = max([market.last_seq, *(b.committed_seq for b in batches)])

@@ -45,6 +45,8 @@ class EngineConfig:
     fsync: str = "batch"
     #: Entries between snapshots of a symbol.
     snapshot_every: int = 50_000
+    #: Journal segment size: compaction after a snapshot deletes whole segments.
+    segment_bytes: int = 64 * MiB
     #: Written atomically once serving: role, id, address, pid, metrics URL.
     ready_file: Path | None = None
     log_level: str = "info"
@@ -96,6 +98,12 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--snapshot-every", type=int, default=d.snapshot_every, help="entries between snapshots"
     )
+    parser.add_argument(
+        "--segment-bytes",
+        type=int,
+        default=d.segment_bytes,
+        help="journal segment size (compaction deletes whole segments)",
+    )
     parser.add_argument("--ready-file", type=Path, help="write JSON here once serving")
     parser.add_argument(
         "--log-level", default=d.log_level, choices=["debug", "info", "warning", "error"]
@@ -128,6 +136,8 @@ def config_from_args(args: argparse.Namespace) -> EngineConfig:
         raise ConfigError("--discovery needs --data-dir: a replica journals every entry")
     if args.snapshot_every < 1:
         raise ConfigError("--snapshot-every must be at least 1")
+    if args.segment_bytes < 4096:
+        raise ConfigError("--segment-bytes must be at least 4096")
     instruments = (
         tuple(load_instruments(args.instruments).values())
         if args.instruments
@@ -146,6 +156,7 @@ def config_from_args(args: argparse.Namespace) -> EngineConfig:
         tls_dir=args.tls_dir,
         fsync=args.fsync,
         snapshot_every=args.snapshot_every,
+        segment_bytes=args.segment_bytes,
         ready_file=args.ready_file,
         log_level=args.log_level,
         rate_limit=args.rate_limit,

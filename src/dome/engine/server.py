@@ -133,6 +133,7 @@ async def serve(
                 book_factory,
                 config.dedup_window,
                 FsyncPolicy(config.fsync),
+                config.segment_bytes,
             )
     node = EngineNode(
         config.instruments,
