@@ -10,7 +10,8 @@ placement never bounce a call between them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import grpc
 
@@ -73,6 +74,6 @@ def _as_engine_error(primary_id: str, exc: grpc.aio.AioRpcError) -> EngineError:
     return Unavailable(detail)
 
 
-def is_forwarded(metadata: Sequence[tuple[str, str | bytes]] | None) -> bool:
+def is_forwarded(metadata: Iterable[tuple[str, Any]] | None) -> bool:
     """Whether a call's metadata marks it as forwarded by another engine."""
     return any(key == FORWARDED for key, _ in metadata or ())
