@@ -32,8 +32,9 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "replay",
         help="replay a symbol's snapshot and journal, printing every event as JSON",
-        description="Rebuild a symbol from DIR/<SYMBOL>/ (newest snapshot, then the "
-        "journal) without changing any file, and print one JSON line per command.",
+        description="Rebuild a symbol from DIR/<SYMBOL>/ (its snapshots/ and journal/, or "
+        "both in the directory itself) without changing any file, and print one JSON "
+        "line per command.",
     )
     p.add_argument("--data-dir", type=Path, required=True, help="the engine's data directory")
     p.add_argument("--symbol", required=True, help="symbol to replay, e.g. BTC-USD")
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from dome.engine.books import default_book_factory
     from dome.instruments import DEFAULT_INSTRUMENTS, InstrumentFileError, load_instruments
     from dome.log.errors import JournalError, LogFormatError, RecoveryError
-    from dome.log.recovery import recover
+    from dome.log.recovery import recover, symbol_dirs
 
     try:
         specs = (
@@ -81,15 +82,17 @@ def run(args: argparse.Namespace) -> int:
         for cmd, result in zip(batch.commands, results, strict=True):
             write(render(cmd, result.duplicate, result.events) + "\n")
 
+    journal_dir, snapshot_dir = symbol_dirs(directory)
     try:
         recovered = recover(
-            directory,
+            journal_dir,
             spec.to_core(),
             default_book_factory(),
             args.dedup_window,
             on_batch=show,
             read_only=True,
             include_pending=args.include_pending,
+            snapshot_dir=snapshot_dir,
         )
     except (RecoveryError, JournalError, LogFormatError) as exc:
         out.flush()

@@ -17,7 +17,7 @@ from dome.log.errors import (
     StaleEpoch,
 )
 from dome.log.journal import FsyncPolicy, Journal, JournalDamage
-from dome.log.recovery import BatchObserver, Recovered, recover
+from dome.log.recovery import BatchObserver, Recovered, recover, symbol_dirs
 from dome.log.snapshot import RestoredSnapshot, decode_snapshot, encode_snapshot
 from dome.log.snapshot_store import SnapshotStore, StoredSnapshot
 
@@ -43,4 +43,5 @@ __all__ = [
     "encode_batch",
     "encode_snapshot",
     "recover",
+    "symbol_dirs",
 ]

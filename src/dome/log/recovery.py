@@ -24,7 +24,7 @@ from dome.core.instrument import Instrument
 from dome.core.market import DEFAULT_DEDUP_WINDOW, Market, MarketResult
 from dome.log.entries import DecodedBatch
 from dome.log.errors import LogFormatError, RecoveryError
-from dome.log.journal import FsyncPolicy, Journal
+from dome.log.journal import DEFAULT_SEGMENT_BYTES, FsyncPolicy, Journal
 from dome.log.snapshot import RestoredSnapshot, decode_snapshot
 from dome.log.snapshot_store import SnapshotStore
 
@@ -53,6 +53,18 @@ class Recovered(NamedTuple):
     pending: list[DecodedBatch]
 
 
+def symbol_dirs(directory: str | Path) -> tuple[Path, Path]:
+    """(journal directory, snapshot directory) of one symbol's data directory.
+
+    The engine keeps ``journal/`` and ``snapshots/`` under ``data_dir/<symbol>/``; a
+    directory without a ``journal/`` holds both itself (the flat layout).
+    """
+    directory = Path(directory)
+    if (directory / "journal").is_dir():
+        return directory / "journal", directory / "snapshots"
+    return directory, directory
+
+
 def recover(
     directory: str | Path,
     instrument: Instrument,
@@ -63,17 +75,21 @@ def recover(
     on_batch: BatchObserver | None = None,
     read_only: bool = False,
     include_pending: bool = False,
+    snapshot_dir: str | Path | None = None,
+    segment_bytes: int = DEFAULT_SEGMENT_BYTES,
 ) -> Recovered:
     """Load the newest readable snapshot, open the journal, replay committed batches.
 
-    ``include_pending`` applies the uncommitted tail too (for inspection tools only).
-    ``read_only`` repairs nothing on disk (see ``Journal.open``). ``RecoveryError`` when
-    the journal starts after the snapshot ends: the entries between are gone here.
+    The journal is in ``directory``, the snapshots in ``snapshot_dir`` (default: the
+    same directory). ``include_pending`` applies the uncommitted tail too (for
+    inspection tools only). ``read_only`` repairs nothing on disk (see
+    ``Journal.open``). ``RecoveryError`` when the journal starts after the snapshot
+    ends: the entries between are gone here.
     """
     directory = Path(directory)
-    snapshots = SnapshotStore(directory)
+    snapshots = SnapshotStore(directory if snapshot_dir is None else snapshot_dir)
     restored = _newest_good_snapshot(snapshots, instrument, book_factory, dedup_window)
-    journal = Journal.open(directory, fsync, read_only=read_only)
+    journal = Journal.open(directory, fsync, read_only=read_only, segment_bytes=segment_bytes)
     try:
         if restored is None:
             market = Market(book_factory(instrument), dedup_window)

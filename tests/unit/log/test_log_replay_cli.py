@@ -17,6 +17,8 @@ from dome.core.commands import Command
 from dome.core.market import DEFAULT_DEDUP_WINDOW, Market
 from dome.log.journal import Journal, segment_path
 from dome.log.records import HEADER
+from dome.log.snapshot import encode_snapshot
+from dome.log.snapshot_store import SnapshotStore
 
 DEADLINE = 120.0
 COMMANDS = 3_000
@@ -125,3 +127,24 @@ def test_unknown_symbol_is_a_usage_error(data_dir: Path) -> None:
     run = dome("replay", "--data-dir", str(data_dir / "data"), "--symbol", "NOPE")
     assert run.returncode == 2
     assert b"unknown symbol 'NOPE'" in run.stderr
+
+
+def test_the_engine_layout_with_a_snapshot(data_dir: Path, batches: list[list[Command]]) -> None:
+    """data_dir/<SYMBOL>/journal and .../snapshots, as the engine writes them."""
+    symbol_dir = data_dir / "data" / SYMBOL
+    journal_dir = symbol_dir / "journal"
+    journal_dir.mkdir()
+    for segment in symbol_dir.glob("journal-*.log"):
+        segment.rename(journal_dir / segment.name)
+    market = Market(OrderBook(INSTRUMENT), DEFAULT_DEDUP_WINDOW)
+    upto = 40
+    for batch in batches[:upto]:
+        for cmd in batch:
+            market.apply(cmd)
+    data = encode_snapshot(market, 1, [(1, 1)], {})
+    SnapshotStore(symbol_dir / "snapshots").save(data, market.last_seq, 1)
+    run = replay(data_dir)
+    assert run.returncode == 0, run.stderr.decode()
+    assert f"snapshot at seq {market.last_seq}" in run.stderr.decode()
+    skipped = sum(len(b) for b in batches[:upto])
+    assert run.stdout.decode().splitlines() == expected_lines(batches)[skipped:]
