@@ -1,13 +1,175 @@
-"""``dome discovery``: being built in this session (issue 3); replaced before it lands."""
+"""``dome discovery``: run the discovery service (engine leases, placement, failover).
+
+Parses and checks the command line (a bad flag exits 2 with one line), then hands a
+``DiscoverySettings`` to ``dome.discovery.server.serve``. The Kubernetes operator
+renders exactly these flags (``dome_operator.commands.discovery_args``).
+"""
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
 from typing import Any
 
-from dome.cli_commands.common import fail
+from dome.cli_commands.common import DEFAULT_DIR
 
 
 def register(sub: Any) -> None:
     """Add ``dome discovery`` to the ``dome`` parser."""
-    p = sub.add_parser("discovery", help="(being built)")
-    p.set_defaults(func=lambda args: fail("not built yet", 2))
+    p = sub.add_parser(
+        "discovery",
+        help="run the discovery service (engine registry, placement, failover)",
+        description="Run the discovery service: engines register and heartbeat here; it "
+        "places symbols on them, runs failover elections and tells clients where to go.",
+    )
+    add_discovery_arguments(p)
+    p.set_defaults(func=lambda args: run(args, p))
+
+
+def add_discovery_arguments(p: argparse.ArgumentParser) -> None:
+    from dome.discovery.core import Timings
+
+    t = Timings()
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=0, help="gRPC port (0: any free; see --ready-file)")
+    p.add_argument("--metrics-port", type=int, default=0, help="metrics port (0: any, -1: off)")
+    p.add_argument(
+        "--store",
+        choices=["file", "kubernetes"],
+        default="file",
+        help="where epochs are kept (default %(default)s)",
+    )
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DIR,
+        help="directory of the file store (default %(default)s)",
+    )
+    p.add_argument("--lease-namespace", help="namespace of the Leases (--store kubernetes)")
+    p.add_argument("--lease-prefix", default="dome", help="Lease name prefix (default: dome)")
+    p.add_argument(
+        "--engines-expected",
+        type=int,
+        default=1,
+        help="engines to wait for before the first placement (default: 1)",
+    )
+    p.add_argument(
+        "--replication-factor",
+        type=int,
+        default=3,
+        help="replicas per symbol, primary included (default: 3)",
+    )
+    p.add_argument(
+        "--acks",
+        choices=["all", "majority"],
+        default="all",
+        help="acknowledgement mode the engines use (default: all)",
+    )
+    p.add_argument("--instruments", type=Path, help="instruments JSON file (default: built-in)")
+    p.add_argument(
+        "--lease-ttl",
+        type=float,
+        default=t.lease_ttl,
+        help="engine lease length in seconds (default %(default)s)",
+    )
+    p.add_argument(
+        "--lease-grace",
+        type=float,
+        default=t.grace,
+        help="extra seconds until a silent engine is dead (default %(default)s)",
+    )
+    p.add_argument(
+        "--heartbeat-interval",
+        type=float,
+        default=t.heartbeat_interval,
+        help="seconds between engine heartbeats (default %(default)s)",
+    )
+    p.add_argument(
+        "--election-timeout",
+        type=float,
+        default=t.election_timeout,
+        help="seconds an election waits for slow replicas (default %(default)s)",
+    )
+    p.add_argument(
+        "--startup-grace",
+        type=float,
+        default=t.startup_grace,
+        help="seconds to wait for --engines-expected (default %(default)s)",
+    )
+    p.add_argument("--tls-dir", type=Path, help="serve TLS from tls.crt/tls.key (ca.crt: mTLS)")
+    p.add_argument("--ready-file", type=Path, help="write JSON here once serving")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+
+def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
+    """A ``DiscoverySettings``, or ``parser.error`` (exit 2) naming what is wrong."""
+    from dome.discovery.core import CoreConfig, Timings
+    from dome.discovery.records import Acks
+    from dome.discovery.server import DiscoverySettings
+    from dome.instruments import DEFAULT_INSTRUMENTS, InstrumentFileError, load_instruments
+
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port must be 0..65535, not {args.port}")
+    if not -1 <= args.metrics_port <= 65535:
+        parser.error(f"--metrics-port must be -1..65535, not {args.metrics_port}")
+    if args.engines_expected < 1:
+        parser.error("--engines-expected must be at least 1")
+    if args.replication_factor < 1:
+        parser.error("--replication-factor must be at least 1")
+    if args.lease_ttl <= 0 or args.heartbeat_interval <= 0:
+        parser.error("--lease-ttl and --heartbeat-interval must be positive")
+    if args.heartbeat_interval * 2 > args.lease_ttl:
+        parser.error("--heartbeat-interval must be at most half of --lease-ttl")
+    if args.lease_grace < 0 or args.election_timeout < 0 or args.startup_grace < 0:
+        parser.error("--lease-grace, --election-timeout and --startup-grace must be >= 0")
+    if args.store == "kubernetes" and not args.lease_namespace:
+        parser.error("--store kubernetes needs --lease-namespace")
+    if args.tls_dir is not None and not (args.tls_dir / "tls.crt").is_file():
+        parser.error(f"--tls-dir {args.tls_dir} holds no tls.crt")
+    if args.instruments is not None:
+        try:
+            symbols = tuple(sorted(load_instruments(args.instruments)))
+        except InstrumentFileError as exc:
+            parser.error(str(exc))
+    else:
+        symbols = tuple(sorted(spec.symbol for spec in DEFAULT_INSTRUMENTS))
+    timings = Timings(
+        lease_ttl=args.lease_ttl,
+        heartbeat_interval=args.heartbeat_interval,
+        grace=args.lease_grace,
+        election_timeout=args.election_timeout,
+        startup_grace=args.startup_grace,
+    )
+    core = CoreConfig(
+        symbols, args.replication_factor, Acks(args.acks), args.engines_expected, timings
+    )
+    return DiscoverySettings(
+        core=core,
+        host=args.host,
+        port=args.port,
+        metrics_port=args.metrics_port,
+        store=args.store,
+        data_dir=args.data_dir,
+        lease_namespace=args.lease_namespace or "",
+        lease_prefix=args.lease_prefix,
+        ready_file=args.ready_file,
+        tls_dir=args.tls_dir,
+    )
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Serve until SIGINT/SIGTERM; 1 when the store cannot be used."""
+    import asyncio
+
+    from dome.cli_commands.common import fail
+    from dome.discovery.logs import configure
+    from dome.discovery.server import serve
+    from dome.discovery.store import StoreError
+
+    settings = settings_from_args(args, parser)
+    configure(args.log_level, role="discovery")
+    try:
+        asyncio.run(serve(settings))
+    except StoreError as exc:
+        return fail(f"discovery store: {exc}", 1)
+    return 0

@@ -1,0 +1,234 @@
+"""The engine's side of discovery: register, renew the lease, follow the placement.
+
+An engine holds one ``DiscoveryAgent``. The agent registers (retrying with backoff
+until discovery answers), heartbeats every ``heartbeat_interval`` with the engine's
+replica reports, registers again when discovery answers NOT_FOUND (it restarted, or
+our lease lapsed), and follows ``WatchPlacement``, calling ``on_placement`` for every
+placement newer than the last one seen.
+
+``lease_valid()`` is the engine's write fence: true until ``lease_ttl`` after the
+*sending* time of the last heartbeat discovery answered. Discovery declares the engine
+dead only ``lease_ttl + grace`` after *receiving* it, so a primary that cannot renew
+stops writing before anyone may be promoted in its place. Every unary call has a
+deadline, so nothing here hangs while discovery is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import grpc
+
+from dome.v1 import discovery_pb2 as pb
+from dome.v1 import discovery_pb2_grpc as pb_grpc
+
+log = logging.getLogger("dome.discovery.agent")
+
+#: Backoff between failed attempts to reach discovery, in seconds.
+BACKOFF_FIRST = 0.05
+BACKOFF_MAX = 1.0
+
+
+class DiscoveryAgent:
+    """One engine's registration, lease and placement feed."""
+
+    def __init__(
+        self,
+        address: str,
+        engine_id: str,
+        advertise_address: str,
+        metrics_url: str,
+        reports: Callable[[], list[pb.ReplicaReport]],
+        on_placement: Callable[[pb.Placement], None],
+        *,
+        channel_options: Sequence[tuple[str, Any]] | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+        call_timeout: float = 1.0,
+        incarnation: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.address = address
+        self.engine_id = engine_id
+        self.advertise_address = advertise_address
+        self.metrics_url = metrics_url
+        #: Changes with every process start (every agent): discovery tells restarts apart.
+        self.incarnation = incarnation or uuid.uuid4().hex
+        self.lease_ttl = 1.0
+        self.heartbeat_interval = 0.2
+        self.current_placement: pb.Placement | None = None
+        self._reports = reports
+        self._on_placement = on_placement
+        self._call_timeout = call_timeout
+        self._clock = clock
+        options = list(channel_options or [])
+        self._channel = (
+            grpc.aio.secure_channel(address, credentials, options=options)
+            if credentials is not None
+            else grpc.aio.insecure_channel(address, options=options)
+        )
+        self._stub = pb_grpc.DiscoveryServiceStub(self._channel)
+        self._lease_sent: float | None = None
+        self._poked = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._watch_restart = asyncio.Event()
+
+    # -- public ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Register (retrying until discovery answers), then heartbeat and watch."""
+        await self._register_until_answered()
+        self._tasks = [
+            asyncio.create_task(self._heartbeat_loop(), name=f"heartbeat-{self.engine_id}"),
+            asyncio.create_task(self._watch_loop(), name=f"watch-placement-{self.engine_id}"),
+        ]
+
+    async def stop(self) -> None:
+        """Stop heartbeating and watching; discovery fails over once the lease lapses."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        self._lease_sent = None
+        await self._channel.close(None)
+
+    def lease_valid(self) -> bool:
+        """True while discovery certainly still counts this engine alive."""
+        sent = self._lease_sent
+        return sent is not None and self._clock() < sent + self.lease_ttl
+
+    def poke(self) -> None:
+        """Heartbeat now (after a placement change discovery waits for our reports)."""
+        self._poked.set()
+
+    async def update_in_sync(self, symbol: str, epoch: int, in_sync: list[str]) -> bool:
+        """Ask discovery to record ``in_sync`` for ``symbol`` (we are its primary)."""
+        request = pb.UpdateInSyncRequest(
+            symbol=symbol, epoch=epoch, primary=self.engine_id, in_sync=in_sync
+        )
+        try:
+            response = await self._stub.UpdateInSync(request, timeout=self._call_timeout)
+        except grpc.aio.AioRpcError as exc:
+            log.warning(
+                "UpdateInSync failed",
+                extra={"symbol": symbol, "code": exc.code().name, "error": exc.details()},
+            )
+            return False
+        return bool(response.accepted)
+
+    # -- internals ------------------------------------------------------------------
+
+    async def _register(self) -> None:
+        sent = self._clock()
+        response = await self._stub.RegisterEngine(
+            pb.RegisterEngineRequest(
+                engine_id=self.engine_id,
+                address=self.advertise_address,
+                metrics_url=self.metrics_url,
+                replicas=self._reports(),
+                incarnation=self.incarnation,
+            ),
+            timeout=self._call_timeout,
+        )
+        self.lease_ttl = response.lease_ttl_seconds or self.lease_ttl
+        self.heartbeat_interval = response.heartbeat_interval_seconds or self.heartbeat_interval
+        # The placement first: the lease must not become valid before we know it.
+        self._deliver(response.placement, force=True)
+        self._lease_sent = sent
+        log.info("registered with discovery", extra={"discovery": self.address})
+
+    async def _register_until_answered(self) -> None:
+        delay = BACKOFF_FIRST
+        while True:
+            try:
+                await self._register()
+                return
+            except grpc.aio.AioRpcError as exc:
+                log.info(
+                    "discovery not answering; retrying",
+                    extra={"discovery": self.address, "code": exc.code().name, "retry_in": delay},
+                )
+            await asyncio.sleep(delay)  # backoff between attempts, not a wait on a condition
+            delay = min(delay * 2, BACKOFF_MAX)
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._poked.wait(), self.heartbeat_interval)
+            self._poked.clear()
+            await self._heartbeat_once()
+
+    async def _heartbeat_once(self) -> None:
+        sent = self._clock()
+        request = pb.HeartbeatRequest(
+            engine_id=self.engine_id, incarnation=self.incarnation, replicas=self._reports()
+        )
+        try:
+            response = await self._stub.Heartbeat(request, timeout=self._call_timeout)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.NOT_FOUND:
+                log.debug("heartbeat failed", extra={"code": exc.code().name})
+                return
+            log.warning("discovery does not know us; registering again")
+            try:
+                await self._register()
+            except grpc.aio.AioRpcError as again:
+                log.debug("re-registration failed", extra={"code": again.code().name})
+                return
+            self._watch_restart.set()  # discovery restarted: its versions start over
+            return
+        self.lease_ttl = response.lease_ttl_seconds or self.lease_ttl
+        if self._lease_sent is None or sent > self._lease_sent:
+            self._lease_sent = sent
+
+    async def _watch_loop(self) -> None:
+        delay = BACKOFF_FIRST
+        while True:
+            self._watch_restart.clear()
+            stream = self._stub.WatchPlacement(pb.WatchPlacementRequest())
+            restart = asyncio.create_task(self._watch_restart.wait())
+            try:
+                reader = asyncio.create_task(self._read(stream))
+                done, _ = await asyncio.wait({reader, restart}, return_when=asyncio.FIRST_COMPLETED)
+                if reader in done:
+                    reader.result()
+                    delay = BACKOFF_FIRST
+                else:
+                    reader.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await reader
+                    continue
+            except grpc.aio.AioRpcError as exc:
+                log.debug("placement watch broke", extra={"code": exc.code().name})
+            finally:
+                restart.cancel()
+                stream.cancel()
+            await asyncio.sleep(delay)  # backoff before reconnecting
+            delay = min(delay * 2, BACKOFF_MAX)
+
+    async def _read(self, stream: Any) -> None:
+        first = True
+        async for placement in stream:
+            self._deliver(placement, force=first)
+            first = False
+
+    def _deliver(self, placement: pb.Placement, *, force: bool) -> None:
+        """Hand ``placement`` to the engine unless an equal or newer one was seen.
+
+        ``force`` after (re)connecting: a restarted discovery counts versions from 1.
+        """
+        current = self.current_placement
+        if not force and current is not None and placement.version <= current.version:
+            return
+        self.current_placement = placement
+        try:
+            self._on_placement(placement)
+        except Exception:
+            log.exception("on_placement failed", extra={"version": placement.version})

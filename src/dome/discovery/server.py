@@ -1,0 +1,179 @@
+"""Run discovery: gRPC with health and reflection, metrics, ready file, graceful stop.
+
+Health has two levels on purpose: the overall service ("") is SERVING as soon as the
+port listens, because engines must reach discovery to register before any placement
+can exist (a readiness probe that waited for placement would keep discovery out of
+its Kubernetes Service and deadlock the start); ``dome.v1.DiscoveryService`` turns
+SERVING once the first placement is published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from dome.discovery.core import CoreConfig
+from dome.discovery.file_store import DEFAULT_NAME, FileStore
+from dome.discovery.kube_store import KubernetesStore
+from dome.discovery.metrics import DiscoveryMetrics
+from dome.discovery.service import Discovery
+from dome.discovery.servicer import DiscoveryServicer
+from dome.discovery.store import PlacementStore
+from dome.files import write_json
+from dome.v1 import discovery_pb2, discovery_pb2_grpc
+
+log = logging.getLogger("dome.discovery")
+
+SERVICE_NAME = discovery_pb2.DESCRIPTOR.services_by_name["DiscoveryService"].full_name
+
+
+@dataclass(frozen=True)
+class DiscoverySettings:
+    """Everything ``dome discovery`` is told on its command line."""
+
+    core: CoreConfig
+    host: str = "127.0.0.1"
+    port: int = 0
+    #: 0: any free port; -1: no metrics server.
+    metrics_port: int = 0
+    #: "file" or "kubernetes".
+    store: str = "file"
+    data_dir: Path = Path(".dome")
+    lease_namespace: str = ""
+    lease_prefix: str = "dome"
+    ready_file: Path | None = None
+    #: A directory with tls.crt and tls.key (and ca.crt to verify client certificates).
+    tls_dir: Path | None = None
+    grace: float = 2.0
+    tick_interval: float = 0.05
+
+
+@dataclass(frozen=True)
+class ReadyInfo:
+    """What a running discovery tells whoever started it (the ready file's content)."""
+
+    role: str
+    address: str
+    pid: int
+    metrics_url: str
+
+
+def make_store(settings: DiscoverySettings) -> PlacementStore:
+    if settings.store == "kubernetes":
+        return KubernetesStore.in_cluster(settings.lease_namespace, settings.lease_prefix)
+    return FileStore(settings.data_dir / DEFAULT_NAME)
+
+
+def server_credentials(tls_dir: Path) -> grpc.ServerCredentials:
+    """TLS from a mounted Secret; with a ca.crt, client certificates are verified."""
+    key = (tls_dir / "tls.key").read_bytes()
+    cert = (tls_dir / "tls.crt").read_bytes()
+    ca = tls_dir / "ca.crt"
+    if ca.exists():
+        return grpc.ssl_server_credentials(
+            [(key, cert)], root_certificates=ca.read_bytes(), require_client_auth=True
+        )
+    return grpc.ssl_server_credentials([(key, cert)])
+
+
+def _client_host(host: str) -> str:
+    """A host a local client can dial for a server bound to ``host``."""
+    return "127.0.0.1" if host in ("", "0.0.0.0", "::", "[::]") else host
+
+
+async def serve(
+    settings: DiscoverySettings,
+    ready: Callable[[ReadyInfo], None] | None = None,
+    stop: asyncio.Event | None = None,
+    *,
+    store: PlacementStore | None = None,
+    handle_signals: bool = True,
+) -> None:
+    """Serve until ``stop`` is set or SIGINT/SIGTERM arrives, then shut down gracefully."""
+    stop = stop or asyncio.Event()
+    metrics = DiscoveryMetrics()
+    discovery = Discovery(
+        settings.core,
+        store or make_store(settings),
+        metrics,
+        tick_interval=settings.tick_interval,
+    )
+    await discovery.start()
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    discovery_pb2_grpc.add_DiscoveryServiceServicer_to_server(DiscoveryServicer(discovery), server)
+    # grpc-stubs predate the asyncio health servicer, hence the ignore.
+    health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    bind = f"{settings.host}:{settings.port}"
+    if settings.tls_dir is not None:
+        port = server.add_secure_port(bind, server_credentials(settings.tls_dir))
+    else:
+        port = server.add_insecure_port(bind)
+    await server.start()
+    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    async def serving_once_placed() -> None:
+        await discovery.placed.wait()
+        await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+
+    placed_task = asyncio.create_task(serving_once_placed())
+    metrics_server = None
+    metrics_url = ""
+    if settings.metrics_port >= 0:
+        metrics_port, metrics_server = metrics.serve(settings.host, settings.metrics_port)
+        metrics_url = f"http://{_client_host(settings.host)}:{metrics_port}/metrics"
+
+    loop = asyncio.get_running_loop()
+    if handle_signals:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+    info = ReadyInfo("discovery", f"{_client_host(settings.host)}:{port}", os.getpid(), metrics_url)
+    log.info(
+        "discovery serving",
+        extra={
+            "address": info.address,
+            "metrics_url": metrics_url,
+            "store": settings.store,
+            "symbols": len(settings.core.symbols),
+            "replication_factor": settings.core.replication_factor,
+            "acks": settings.core.acks.value,
+        },
+    )
+    if settings.ready_file is not None:
+        write_json(settings.ready_file, info.__dict__, indent=None)
+    if ready is not None:
+        ready(info)
+    try:
+        await stop.wait()
+    finally:
+        log.info("discovery stopping", extra={"grace": settings.grace})
+        placed_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await placed_task
+        await health_servicer.enter_graceful_shutdown()
+        discovery.close_watchers()
+        await server.stop(settings.grace)
+        await discovery.stop()
+        if metrics_server is not None:
+            metrics_server.shutdown()
+            metrics_server.server_close()
+        if handle_signals:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+        if settings.ready_file is not None:
+            settings.ready_file.unlink(missing_ok=True)
+        log.info("discovery stopped")
