@@ -116,11 +116,11 @@ async def test_trades_resume_too_far_back_is_out_of_range(
     engine: EngineProcess, stubs: Stubs
 ) -> None:
     sym = engine.symbol()
-    # More trades than the engine's ring holds (1,000 as the engine is configured).
-    await stubs.submit("alice", order(sym, "sell", "1000", "10"))
-    await stubs.submit("alice", order(sym, "sell", "100", "10"))
+    # More trades than the engine's ring holds (10,000: NodeLimits.trade_ring).
+    for _ in range(11):
+        await stubs.submit("alice", order(sym, "sell", "1000", "10"))
     batch = tr.OrderBatch(
-        actions=[tr.OrderAction(submit=order(sym, "buy", "1", "10", "ioc")) for _ in range(1050)]
+        actions=[tr.OrderAction(submit=order(sym, "buy", "1", "10", "ioc")) for _ in range(10_050)]
     )
 
     async def one_batch() -> Any:
@@ -128,7 +128,7 @@ async def test_trades_resume_too_far_back_is_out_of_range(
 
     async for _ in stubs.trading.SubmitOrders(one_batch(), metadata=engine.auth("bob")):
         pass
-    held = await stubs.market.ListTrades(md.ListTradesRequest(symbol=sym, limit=10_000))
+    held = await stubs.market.ListTrades(md.ListTradesRequest(symbol=sym, limit=20_000))
     assert held.trades[0].trade_id > 1
     call = stubs.market.StreamTrades(md.StreamTradesRequest(symbol=sym, after_trade_id=1))
     with pytest.raises(grpc.aio.AioRpcError) as err:

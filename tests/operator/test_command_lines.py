@@ -17,8 +17,6 @@ from dome.cli import build_parser
 from dome.engine import add_engine_arguments
 from dome_operator import commands, render
 
-#: Engine flags the render already passes but `dome engine` does not define yet.
-NOT_YET_IN_ENGINE_CLI = {"--advertise", "--discovery", "--tls-dir"}
 POD_NAME = "demo-engine-2"
 
 
@@ -49,12 +47,6 @@ def _without(args: list[str], flags: set[str]) -> list[str]:
     return kept
 
 
-def test_the_engine_flags_not_yet_parsed_really_do_not_exist_yet() -> None:
-    known = set(_engine_parser()._option_string_actions)
-    arrived = NOT_YET_IN_ENGINE_CLI & known
-    assert not arrived, f"{arrived} now exist: drop them from NOT_YET_IN_ENGINE_CLI"
-
-
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
 def test_engine_command_line_parses_with_the_engine_parser(case: RenderCase) -> None:
     container = _container(case, "StatefulSet")
@@ -64,7 +56,7 @@ def test_engine_command_line_parses_with_the_engine_parser(case: RenderCase) -> 
     env = {item["name"]: item for item in container["env"]}
     assert env[commands.POD_NAME_ENV]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     argv = [arg.replace("$(POD_NAME)", POD_NAME) for arg in container["args"][1:]]
-    args = _engine_parser().parse_args(_without(argv, NOT_YET_IN_ENGINE_CLI))
+    args = _engine_parser().parse_args(argv)
     assert args.engine_id == POD_NAME
     assert args.port == commands.ENGINE_PORT
     assert args.metrics_port == commands.METRICS_PORT
@@ -104,8 +96,7 @@ def test_discovery_command_line_parses_with_the_dome_cli() -> None:
         for action in build_parser()._actions
         if isinstance(action, argparse._SubParsersAction)
     )
-    if "discovery" not in subcommands:
-        pytest.skip("`dome discovery` does not exist yet; the replication issue adds it")
+    assert "discovery" in subcommands
     container = _container(CASES[0], "Deployment")
     build_parser().parse_args(container["args"])
 

@@ -74,6 +74,7 @@ STATUS_CODES: dict[type[EngineError], grpc.StatusCode] = {
     InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     Unavailable: grpc.StatusCode.UNAVAILABLE,
     NotPrimary: grpc.StatusCode.FAILED_PRECONDITION,
+    OutOfRange: grpc.StatusCode.OUT_OF_RANGE,
 }
 
 
