@@ -24,15 +24,18 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import common as common_builder
 from grafana_foundation_sdk.builders import dashboard, prometheus
 from grafana_foundation_sdk.builders import stat as stat_builder
+from grafana_foundation_sdk.builders import table as table_builder
 from grafana_foundation_sdk.builders import timeseries as timeseries_builder
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models.dashboard import (
     DashboardCursorSync,
     DataSourceRef,
+    DataTransformerConfig,
     VariableOption,
     VariableRefresh,
     VariableSort,
 )
+from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 #: The scrape jobs of engines: ``<exchange>-engine-headless`` on Kubernetes, ``<name>-engine``
 #: locally. The EngineDown alert (charts/dome/alerts/) matches jobs with the same pattern.
@@ -84,6 +87,15 @@ def query(expr: str, legend: str = "", ref: str = "A") -> prometheus.Dataquery:
     """A range query over the dashboard's datasource."""
     target = prometheus.Dataquery().expr(expr).ref_id(ref).datasource(DATASOURCE).range()
     return target.legend_format(legend or "__auto")
+
+
+def quantiles(metric: str, by: str, legend: str) -> list[prometheus.Dataquery]:
+    """p50 (ref A) and p99 (ref B) of histogram ``metric``, one series per ``by`` label."""
+    grouped = f"sum by ({by}, le) (rate({metric}_bucket{{{SELECTOR}}}[{RATE}]))"
+    return [
+        query(f"histogram_quantile({q}, {grouped})", f"{legend} p{name}", ref)
+        for q, name, ref in ((0.5, "50", "A"), (0.99, "99", "B"))
+    ]
 
 
 def base(uid: str, title: str, description: str) -> dashboard.Dashboard:
@@ -148,4 +160,41 @@ def stat(
         .graph_mode(common.BigValueGraphMode.AREA)
         .reduce_options(common_builder.ReduceDataOptions().calcs(["lastNotNull"]))
         .with_target(target)
+    )
+
+
+def table(title: str, description: str, expr: str, columns: dict[str, str]) -> table_builder.Panel:
+    """A half-width table of the series ``expr`` returns now, one row per series.
+
+    ``columns`` maps the labels to show, in order, to their column titles; the time and
+    the value are hidden (the query's filter is what selects the rows).
+    """
+    target = (
+        prometheus.Dataquery()
+        .expr(expr)
+        .ref_id("A")
+        .datasource(DATASOURCE)
+        .instant()
+        .format(PromQueryFormat.TABLE)
+    )
+    organize = DataTransformerConfig(
+        id_val="organize",
+        options={
+            "excludeByName": {"Time": True, "Value": True},
+            "indexByName": {label: index for index, label in enumerate(columns)},
+            "renameByName": columns,
+        },
+    )
+    return (
+        table_builder.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .span(12)
+        .height(8)
+        .with_target(target)
+        .with_transformation(organize)
+        .sort_by(
+            [common_builder.TableSortByFieldState().display_name(next(iter(columns.values())))]
+        )
     )

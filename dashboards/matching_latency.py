@@ -11,17 +11,9 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard, prometheus
 
-from dashboards.common import RATE, SELECTOR, base, query, timeseries
+from dashboards.common import RATE, SELECTOR, base, quantiles, query, timeseries
 
 UID = "dome-matching-latency"
-
-
-def _quantiles(metric: str, by: str, legend: str) -> list[prometheus.Dataquery]:
-    grouped = f"sum by ({by}, le) (rate({metric}_bucket{{{SELECTOR}}}[{RATE}]))"
-    return [
-        query(f"histogram_quantile({q}, {grouped})", f"{legend} p{name}", ref)
-        for q, name, ref in ((0.5, "50", "A"), (0.99, "99", "B"))
-    ]
 
 
 def _mean(metric: str, by: str, legend: str, ref: str = "C") -> prometheus.Dataquery:
@@ -43,7 +35,7 @@ def build() -> dashboard.Dashboard:
             "Match time per batch, p50 and p99",
             "s",
             "Time to apply one sequenced batch to a symbol's book (`dome_match_seconds`).",
-            *_quantiles("dome_match_seconds", "symbol", "{{symbol}}"),
+            *quantiles("dome_match_seconds", "symbol", "{{symbol}}"),
         )
     )
     board.with_panel(
@@ -64,7 +56,7 @@ def build() -> dashboard.Dashboard:
             "s",
             "Time from receiving a trading call to answering it "
             "(`dome_order_latency_seconds`; one batch for SubmitOrders).",
-            *_quantiles("dome_order_latency_seconds", "method", "{{method}}"),
+            *quantiles("dome_order_latency_seconds", "method", "{{method}}"),
         )
     )
     board.with_panel(
@@ -82,7 +74,7 @@ def build() -> dashboard.Dashboard:
             "short",
             "Commands per sequenced batch (`dome_batch_size`): concurrent commands fold "
             "into one batch.",
-            *_quantiles("dome_batch_size", "symbol", "{{symbol}}"),
+            *quantiles("dome_batch_size", "symbol", "{{symbol}}"),
         )
     )
     board.with_panel(

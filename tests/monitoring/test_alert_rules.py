@@ -14,7 +14,7 @@ import pytest
 import yaml
 from monitoring_queries import ALERT_TESTS, REPO, RUNBOOKS, rule_files, tool
 
-ALERT_NAMES = ["DomeEngineDown"]
+ALERT_NAMES = ["DomeCommitSlow", "DomeEngineDown", "DomeReplicationLagging"]
 
 
 def test_one_file_per_alert() -> None:

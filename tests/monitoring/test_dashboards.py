@@ -47,7 +47,7 @@ def test_regeneration_is_byte_identical(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def boards() -> dict[str, dict[str, Any]]:
     found = dashboards()
-    assert set(found) == {"exchange-overview.json", "matching-latency.json"}
+    assert set(found) == {"exchange-overview.json", "matching-latency.json", "replication.json"}
     return found
 
 
