@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -44,13 +43,6 @@ def wait_for(condition: Callable[[], T | None], timeout: float, what: str) -> T:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.02)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port nobody listens on right now (engines keep theirs across restarts)."""
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -149,7 +141,6 @@ class Cluster:
         )
         self.accounts = directory / "accounts.json"
         self.accounts.write_text(json.dumps(ACCOUNTS))
-        dport = free_port(discovery_host)
         self.discovery = Proc(
             "discovery",
             [
@@ -158,7 +149,7 @@ class Cluster:
                 "--host",
                 discovery_host,
                 "--port",
-                str(dport),
+                "0",
                 "--metrics-port",
                 "-1",
                 "--data-dir",
@@ -177,11 +168,11 @@ class Cluster:
             directory / "discovery.log",
             directory / "discovery.ready",
         )
-        self.discovery_address = f"{discovery_host}:{dport}"
+        # Known once discovery is up (port 0: no race for a port picked in advance).
+        self.discovery_address = ""
         self.engines: list[Proc] = []
         for i in range(engines):
             host = engine_host(i) if engine_host else "127.0.0.1"
-            port = free_port("127.0.0.1")
             prefix = netns(i) if netns else []
             self.engines.append(
                 Proc(
@@ -195,11 +186,11 @@ class Cluster:
                         "--host",
                         host,
                         "--port",
-                        str(port),
+                        "0",
                         "--metrics-port",
                         "-1",
                         "--discovery",
-                        self.discovery_address,
+                        "DISCOVERY",
                         "--data-dir",
                         str(directory / f"engine-{i}"),
                         "--instruments",
@@ -225,6 +216,9 @@ class Cluster:
 
     def start(self) -> None:
         self.discovery.start()
+        self.discovery_address = self.discovery.address
+        for engine in self.engines:
+            engine.args[engine.args.index("DISCOVERY")] = self.discovery_address
         for engine in self.engines:
             engine.popen = None
         # Engines register before their ready file appears, so start them together.

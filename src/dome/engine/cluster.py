@@ -6,7 +6,7 @@ order matters and is kept here:
 1. Recover every symbol from its directory: the newest snapshot, then the journal.
    Only batches known committed (by the commit marks batches carry) are applied; the
    tail stays pending until the symbol's primary confirms it or this engine is promoted.
-   Replayed batches go through the normal apply-and-publish stage, so execution-report
+   Replayed batches then go through the normal publish stage, so execution-report
    chains and market data continue exactly where they stopped.
 2. Serve gRPC (trading, market data, replication) before registering, so a peer that
    learns about this engine can reach it at once.
@@ -19,9 +19,9 @@ import asyncio
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from dome.core.market import Market
+from dome.core.market import Market, MarketResult
 from dome.discovery.agent import DiscoveryAgent
 from dome.engine.books import BookFactory
 from dome.engine.forwarding import Forwarder
@@ -30,8 +30,9 @@ from dome.engine.node import EngineNode, SymbolState
 from dome.engine.peers import Peers
 from dome.engine.replica import Replica
 from dome.instruments import InstrumentSpec
-from dome.log.entries import DecodedBatch, decode_batch
+from dome.log.entries import DecodedBatch
 from dome.log.journal import FsyncPolicy, Journal
+from dome.log.recovery import recover
 from dome.log.snapshot import decode_snapshot, encode_snapshot
 from dome.log.snapshot_store import SnapshotStore
 from dome.tls import TlsFiles
@@ -40,24 +41,19 @@ from dome.v1 import discovery_pb2 as ds
 log = logging.getLogger("dome.engine.cluster")
 
 
-class RecoveredSymbol:
-    """One symbol's state read back from disk, before the node exists."""
+class RecoveredSymbol(NamedTuple):
+    """One symbol read back from disk, before the node exists."""
 
-    def __init__(
-        self,
-        market: Market,
-        journal: Journal,
-        snapshots: SnapshotStore,
-        extra: dict[str, Any],
-        committed: list[DecodedBatch],
-        pending: list[DecodedBatch],
-    ) -> None:
-        self.market = market
-        self.journal = journal
-        self.snapshots = snapshots
-        self.extra = extra
-        self.committed = committed
-        self.pending = pending
+    #: The market as of the last committed batch in the journal.
+    market: Market
+    journal: Journal
+    snapshots: SnapshotStore
+    #: What the engine stored next to the snapshot (its report chains).
+    extra: dict[str, Any]
+    #: Batches replayed on top of the snapshot, with what they did, to publish.
+    replayed: list[tuple[DecodedBatch, list[MarketResult]]]
+    #: Journaled batches beyond the commit watermark: not applied.
+    pending: list[DecodedBatch]
 
 
 def recover_symbol(
@@ -68,34 +64,32 @@ def recover_symbol(
     fsync: FsyncPolicy,
     segment_bytes: int,
 ) -> RecoveredSymbol:
-    """Snapshot plus journal of one symbol; nothing is applied yet but the snapshot."""
+    """Snapshot plus committed journal of one symbol (``dome.log.recovery.recover``)."""
     directory.mkdir(parents=True, exist_ok=True)
-    snapshots = SnapshotStore(directory / "snapshots")
-    latest = snapshots.latest()
-    extra: dict[str, Any] = {}
-    if latest is None:
-        market = Market(book_factory(spec.to_core()), dedup_window)
-    else:
-        restored = decode_snapshot(latest[2], spec.to_core(), book_factory, dedup_window)
-        market = restored.market
-        extra = dict(restored.extra)
-    journal = Journal.open(directory / "journal", fsync, segment_bytes=segment_bytes)
-    batches = [decode_batch(data) for data in journal.read_from(market.last_seq + 1)]
-    batches = [b for b in batches if b.last_seq > market.last_seq]
-    watermark = max([market.last_seq, *(b.committed_seq for b in batches)])
-    committed = [b for b in batches if b.last_seq <= watermark]
-    pending = [b for b in batches if b.last_seq > watermark]
+    replayed: list[tuple[DecodedBatch, list[MarketResult]]] = []
+    rec = recover(
+        directory / "journal",
+        spec.to_core(),
+        book_factory,
+        dedup_window,
+        fsync,
+        on_batch=lambda batch, results: replayed.append((batch, results)),
+        snapshot_dir=directory / "snapshots",
+        segment_bytes=segment_bytes,
+    )
     log.info(
         "symbol recovered",
         extra={
             "symbol": spec.symbol,
-            "snapshot_seq": latest[0] if latest else 0,
-            "replayed": sum(len(b.commands) for b in committed),
-            "pending": sum(len(b.commands) for b in pending),
-            "journaled_seq": journal.last_seq,
+            "snapshot_seq": rec.snapshot_seq,
+            "replayed": sum(len(b.commands) for b, _ in replayed),
+            "pending": sum(len(b.commands) for b in rec.pending),
+            "journaled_seq": rec.journal.last_seq,
         },
     )
-    return RecoveredSymbol(market, journal, snapshots, extra, committed, pending)
+    return RecoveredSymbol(
+        rec.market, rec.journal, rec.snapshots, dict(rec.extra), replayed, list(rec.pending)
+    )
 
 
 class ClusterMember:
@@ -130,8 +124,8 @@ class ClusterMember:
             state = node.symbols[symbol]
             if rec.extra.get("reports"):
                 state.reporter.restore(rec.extra["reports"])
-            for batch in rec.committed:
-                state.sequencer.apply_stamped(batch.commands)
+            for batch, results in rec.replayed:
+                state.sequencer.publish_replayed(batch.commands, results)
             self._snapshots[symbol] = rec.snapshots
             latest = rec.snapshots.latest()
             self._snapshot_seq[symbol] = latest[0] if latest else 0
@@ -227,7 +221,9 @@ class ClusterMember:
             seq, epoch, data = self.snapshot_now(symbol)
             self._snapshots[symbol].save(data, seq, epoch)
             self._snapshot_seq[symbol] = seq
-            self.replicas[symbol].journal.compact(seq)
+            # Up to the older kept snapshot: if the newest turns out unreadable, recovery
+            # falls back to the older one and still finds every entry after it.
+            self.replicas[symbol].journal.compact(self._snapshots[symbol].oldest_seq() or 0)
             log.info("snapshot taken", extra={"symbol": symbol, "seq": seq, "bytes": len(data)})
 
         return check

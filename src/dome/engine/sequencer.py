@@ -188,6 +188,19 @@ class Sequencer:
             self._next_seq = commands[-1].seq + 1
         return self._apply_and_publish(commands)
 
+    def publish_replayed(
+        self, commands: Sequence[Command], results: Sequence[MarketResult]
+    ) -> None:
+        """Publish commands recovery already applied to the market (reports, market data)."""
+        if commands:
+            self._last_ts = max(self._last_ts, commands[-1].timestamp_ns)
+            self._next_seq = commands[-1].seq + 1
+        applied = [Applied(cmd, result) for cmd, result in zip(commands, results, strict=True)]
+        try:
+            self._publish(applied, 0.0)
+        except Exception:
+            log.exception("publishing a replayed batch failed", extra={"symbol": self.symbol})
+
     def close(self) -> None:
         """Stop taking requests; ``run`` returns once the inbox is drained."""
         self._closed = True
