@@ -219,6 +219,10 @@ async def test_spread_failover_and_restart_with_epochs_that_keep_rising(tmp_path
         # kill -9 and restart on the same store: epochs continue above the old ones.
         old_epochs = observer.epochs()
         assert discovery.stop(signal.SIGKILL) == -signal.SIGKILL
+        # Unanswered heartbeats fence the engines within one lease period.
+        await eventually(
+            lambda: not any(engines[e].agent.lease_valid() for e in running), 2, "fencing"
+        )
         discovery = DiscoveryProcess(tmp_path, *args)
         discovery.wait_ready()
         second = sorted(running)[0]

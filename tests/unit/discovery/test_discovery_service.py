@@ -187,3 +187,17 @@ async def test_watch_starts_with_the_current_placement_and_sees_every_change(
     finally:
         stream.cancel()
         await engine.agent.stop()
+
+
+async def test_a_slow_watcher_is_cut_off_instead_of_buffering_without_bound() -> None:
+    from dome.discovery.errors import SlowWatcher
+    from dome.discovery.records import PlacementView
+    from dome.discovery.service import Watcher
+
+    watcher = Watcher(2)
+    assert watcher.offer(PlacementView(1))
+    assert watcher.offer(PlacementView(2))
+    assert not watcher.offer(PlacementView(3))
+    with pytest.raises(SlowWatcher):
+        async for _ in watcher:
+            pass
