@@ -229,6 +229,10 @@ async def test_spread_failover_and_restart_with_epochs_that_keep_rising(tmp_path
         await eventually(
             lambda: all(engines[e].agent.lease_valid() for e in running), 10, "re-registration"
         )
+        # Re-registered is not yet settled: wait until every symbol has a primary again.
+        await eventually(
+            lambda: all(observer.primaries().values()), 10, "placement settled after restart"
+        )
         after_restart = observer.primaries()
         victim2 = second
         lost2 = {s for s, p in after_restart.items() if p == victim2}
