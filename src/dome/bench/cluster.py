@@ -25,7 +25,8 @@ import contextlib
 import secrets
 import tempfile
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ from dome.bench.engine import (
     summarize,
 )
 from dome.cli_commands.check import run_check
-from dome.cli_commands.cluster import LocalCluster, start_cluster
+from dome.cli_commands.cluster import LocalCluster, LocalProcess, start_cluster, start_engine
 from dome.cli_commands.placement import fetch_placement
 from dome.core.commands import NewOrder
 from dome.files import write_json
@@ -94,15 +95,71 @@ async def _run(
     fsync: str | None,
     progress: Callable[[str], None],
 ) -> dict[str, Any]:
+    tokens = {
+        f"load-{k}-{side}": secrets.token_hex(16) for k in range(1, clients + 1) for side in _SIDES
+    }
+    async with bench_cluster(
+        engines, specs, tokens, acks=acks, fsync=fsync, progress=progress
+    ) as bench:
+        return await _measure(bench.cluster, specs, clients, tokens, settings, progress)
+
+
+@dataclass
+class BenchCluster:
+    """A benchmark's cluster, its data directory, and how to bring a killed engine back."""
+
+    cluster: LocalCluster
+    data: Path
+    #: Every engine's extra options, as the cluster started them (restarts reuse them).
+    engine_args: tuple[str, ...]
+
+    def engine(self, engine_id: str) -> LocalProcess:
+        return next(e for e in self.cluster.engines if e.name == engine_id)
+
+    async def kill_engine(self, engine_id: str) -> None:
+        """SIGKILL ``engine_id`` (no shutdown code runs) and reap it."""
+        proc = self.engine(engine_id).proc
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+
+    async def restart_engine(self, engine_id: str) -> LocalProcess:
+        """Start ``engine_id`` again on its data directory; ready once registered."""
+        index = self.cluster.engines.index(self.engine(engine_id))
+        process = await start_engine(
+            engine_id,
+            instruments=self.data / "instruments.json",
+            accounts=self.data / "accounts.json",
+            data_dir=self.data,
+            discovery=self.cluster.discovery_address,
+            extra_args=self.engine_args,
+        )
+        self.cluster.engines[index] = process
+        return process
+
+
+@contextlib.asynccontextmanager
+async def bench_cluster(
+    engines: int,
+    specs: list[InstrumentSpec],
+    tokens: dict[str, str],
+    *,
+    acks: str | None,
+    fsync: str | None,
+    progress: Callable[[str], None],
+) -> AsyncIterator[BenchCluster]:
+    """Discovery and ``engines`` engines trading ``specs`` for the accounts in ``tokens``,
+    in a temporary directory, as every cluster benchmark runs them; stopped on exit."""
     with tempfile.TemporaryDirectory(prefix="dome-bench-cluster-") as tmp:
         data = Path(tmp)
         write_json(data / "instruments.json", [s.to_dict() for s in specs])
-        tokens = {
-            f"load-{k}-{side}": secrets.token_hex(16)
-            for k in range(1, clients + 1)
-            for side in _SIDES
-        }
         write_json(data / "accounts.json", tokens, private=True)
+        engine_args = (
+            *(("--fsync", fsync) if fsync else ()),
+            # The per-account limit protects a shared exchange; here it would cap the load.
+            *("--rate-limit", "1e12", "--log-level", "warning"),
+            *("--snapshot-every", str(SNAPSHOT_EVERY)),
+        )
         progress(f"starting discovery and {engines} engine(s), {len(specs)} symbol(s)")
         cluster = await start_cluster(
             engines,
@@ -111,16 +168,11 @@ async def _run(
             accounts=data / "accounts.json",
             symbols=[s.symbol for s in specs],
             acks=acks,
-            fsync=fsync,
-            engine_args=(
-                # The per-account limit protects a shared exchange; here it would cap the load.
-                *("--rate-limit", "1e12", "--log-level", "warning"),
-                *("--snapshot-every", str(SNAPSHOT_EVERY)),
-            ),
+            engine_args=engine_args,
             discovery_args=("--log-level", "warning"),
         )
         try:
-            return await _measure(cluster, specs, clients, tokens, settings, progress)
+            yield BenchCluster(cluster, data, engine_args)
         finally:
             await cluster.stop()
 

@@ -1,4 +1,4 @@
-"""``dome bench book|engine|cluster``: the benchmarks from the command line, JSON out.
+"""``dome bench book|engine|cluster|failover``: the benchmarks from the command line, JSON out.
 
 The benchmarks themselves live in ``dome.bench``; they are imported only when asked for,
 so the rest of the CLI starts fast and works where benchmark extras are missing.
@@ -13,9 +13,11 @@ from typing import Any
 
 
 def register(sub: Any) -> None:
-    """Add ``dome bench book``, ``engine`` and ``cluster`` to the ``dome`` parser."""
+    """Add ``dome bench book``, ``engine``, ``cluster`` and ``failover`` to the ``dome`` parser."""
     bench = sub.add_parser("bench", help="benchmarks")
-    kinds = bench.add_subparsers(dest="bench", required=True, metavar="{book,engine,cluster}")
+    kinds = bench.add_subparsers(
+        dest="bench", required=True, metavar="{book,engine,cluster,failover}"
+    )
     p = kinds.add_parser("book", help="order book throughput and latency")
     p.add_argument("--workload", choices=("A", "B"), default="A")
     p.add_argument("--ops", type=int, default=200_000, help="operations per run")
@@ -47,6 +49,16 @@ def register(sub: Any) -> None:
     c.add_argument("--seed", type=int, default=1)
     c.add_argument("--json", action="store_true", help="print the result as one JSON object")
     c.set_defaults(func=_cluster)
+    f = kinds.add_parser(
+        "failover", help="kill -9 primaries under load: time to a new primary and to acks again"
+    )
+    f.add_argument("--engines", type=int, default=3, help="engine processes (default: 3)")
+    f.add_argument("--symbols", type=int, default=2, help="symbols traded (default: 2)")
+    f.add_argument("--kills", type=int, default=5, help="primaries killed, one at a time")
+    f.add_argument("--rate", type=float, default=200.0, help="orders/s per symbol (default: 200)")
+    f.add_argument("--acks", choices=("all", "majority"), help="(default: discovery's)")
+    f.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    f.set_defaults(func=_failover)
 
 
 def _progress(message: str) -> None:
@@ -111,6 +123,30 @@ def _cluster(args: argparse.Namespace) -> int:
     _print(result, args.json)
     sound = result["verified"] and result["consistent"] and not result["lost"]
     return 0 if sound and not result["duplicates"] else 1
+
+
+def _failover(args: argparse.Namespace) -> int:
+    """Exit 0 when no acknowledged order was lost and the replicas agree."""
+    from dome.bench.failover import run_failover_bench
+    from dome.cli_commands.cluster import ClusterError
+
+    try:
+        result = run_failover_bench(
+            engines=args.engines,
+            symbols=args.symbols,
+            kills=args.kills,
+            acks=args.acks,
+            rate=args.rate,
+            progress=_progress,
+        )
+    except ValueError as exc:
+        print(f"dome: error: {exc}", file=sys.stderr)
+        return 2
+    except (ClusterError, RuntimeError) as exc:  # a process did not run, or no failover
+        print(f"dome: bench failed: {exc}", file=sys.stderr)
+        return 1
+    _print(result, args.json)
+    return 0 if result["consistent"] and not result["lost"] else 1
 
 
 def _book(args: argparse.Namespace) -> int:
