@@ -322,8 +322,8 @@ class EngineNode:
 
     # ------------------------------------------------------------------ publishing
 
-    def _publisher(self, state: SymbolState) -> Callable[[Sequence[Applied], float], None]:
-        def publish(batch: Sequence[Applied], match_seconds: float) -> None:
+    def _publisher(self, state: SymbolState) -> Callable[[Sequence[Applied], float | None], None]:
+        def publish(batch: Sequence[Applied], match_seconds: float | None) -> None:
             state.reporter.on_batch(batch)
             trades = state.feed.on_batch(batch, state.market.last_seq)
             _count(state, batch, match_seconds, trades)
@@ -337,17 +337,26 @@ _TYPE_LABELS = {1: "limit", 2: "market", 3: "ioc", 4: "fok", 5: "post_only"}
 _STATUS_LABELS = {status: status.name.lower() for status in OrderStatus}
 
 
-def _count(state: SymbolState, batch: Sequence[Applied], match_seconds: float, trades: int) -> None:
-    """Metrics of one batch; counters move once per label, not once per order."""
+def _count(
+    state: SymbolState, batch: Sequence[Applied], match_seconds: float | None, trades: int
+) -> None:
+    """Metrics of one batch; counters move once per label, not once per order.
+
+    Only the engine that sequenced a batch counts its orders and trades: followers apply
+    the same batches, and counting there too would multiply every sum over engines by
+    the replication factor. Every replica keeps its sequence and depth gauges.
+    """
     m = state.metrics
-    m.batch_size.observe(len(batch))
-    m.match_seconds.observe(match_seconds)
     m.sequence.set(state.market.last_seq)
-    if trades:
-        m.trades.inc(trades)
     levels = state.feed.levels
     m.bid_levels.set(len(levels[Side.BUY]))
     m.ask_levels.set(len(levels[Side.SELL]))
+    if match_seconds is None:
+        return
+    m.batch_size.observe(len(batch))
+    m.match_seconds.observe(match_seconds)
+    if trades:
+        m.trades.inc(trades)
     orders: dict[tuple[str, OrderStatus], int] = {}
     rejects: dict[RejectReason, int] = {}
     duplicates = 0

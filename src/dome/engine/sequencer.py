@@ -85,7 +85,9 @@ class Pending:
 
 
 #: Derive everything downstream (reports, market data, metrics) from an applied batch.
-Publisher = Callable[[Sequence[Applied], float], None]
+#: The second argument is the time matching took for a batch this engine sequenced, and
+#: None for one it replays (a follower's, or recovery's): those are not counted again.
+Publisher = Callable[[Sequence[Applied], float | None], None]
 
 
 class Sequencer:
@@ -186,7 +188,7 @@ class Sequencer:
         if commands:
             self._last_ts = max(self._last_ts, commands[-1].timestamp_ns)
             self._next_seq = commands[-1].seq + 1
-        return self._apply_and_publish(commands)
+        return self._apply_and_publish(commands, sequenced=False)
 
     def publish_replayed(
         self, commands: Sequence[Command], results: Sequence[MarketResult]
@@ -197,7 +199,7 @@ class Sequencer:
             self._next_seq = commands[-1].seq + 1
         applied = [Applied(cmd, result) for cmd, result in zip(commands, results, strict=True)]
         try:
-            self._publish(applied, 0.0)
+            self._publish(applied, None)
         except Exception:
             log.exception("publishing a replayed batch failed", extra={"symbol": self.symbol})
 
@@ -275,7 +277,9 @@ class Sequencer:
             if len(part) < count or pending.taken == len(pending.requests):
                 pending.resolve()
 
-    def _apply_and_publish(self, commands: Sequence[Command]) -> list[Applied]:
+    def _apply_and_publish(
+        self, commands: Sequence[Command], *, sequenced: bool = True
+    ) -> list[Applied]:
         # Stage 3: apply. A book that raises may be half-changed: halt the symbol rather
         # than keep trading on a state nobody can vouch for.
         apply = self.market.apply
@@ -294,7 +298,7 @@ class Sequencer:
         match_seconds = time.perf_counter() - started
         # Stage 4: publish reports, market data and metrics.
         try:
-            self._publish(applied, match_seconds)
+            self._publish(applied, match_seconds if sequenced else None)
         except Exception:
             log.exception("publishing a batch failed", extra={"symbol": self.symbol})
         return applied

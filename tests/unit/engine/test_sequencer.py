@@ -27,7 +27,7 @@ class Recorder:
     def __init__(self) -> None:
         self.batches: list[list[Command]] = []
 
-    def __call__(self, batch: Sequence[Applied], match_seconds: float) -> None:
+    def __call__(self, batch: Sequence[Applied], match_seconds: float | None) -> None:
         self.batches.append([a.cmd for a in batch])
 
 
@@ -87,3 +87,32 @@ async def test_a_failing_book_halts_the_symbol() -> None:
         seq.submit([place("a", 15)])
     seq.close()
     await task
+
+
+class TimedRecorder:
+    def __init__(self) -> None:
+        self.timings: list[float | None] = []
+
+    def __call__(self, batch: Sequence[Applied], match_seconds: float | None) -> None:
+        self.timings.append(match_seconds)
+
+
+async def test_only_batches_this_engine_sequenced_are_timed_and_counted() -> None:
+    """A follower's (or recovery's) batches are published without a match time.
+
+    The node counts orders and trades only for timed batches: counting replayed ones too
+    would multiply every sum over a cluster's engines by the replication factor.
+    """
+    recorder = TimedRecorder()
+    market = Market(ReferenceBook(Instrument("XYZ")))
+    seq = Sequencer(market, recorder, clock_ns=lambda: 5)
+    stamped = [NewOrder(1, 5, 1, "a", "", Side.BUY, OrderType.LIMIT, 10, 1)]
+    seq.apply_stamped(stamped)
+    task = asyncio.create_task(seq.run())
+    (future,) = seq.submit([place("a", 11)])
+    applied = await future
+    seq.close()
+    await task
+    assert applied.cmd.seq == 2  # sequencing continues after the replicated entry
+    assert recorder.timings[0] is None
+    assert isinstance(recorder.timings[1], float)
