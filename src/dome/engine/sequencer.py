@@ -161,6 +161,10 @@ class Sequencer:
         batch.add_done_callback(fan_out)
         return futures
 
+    def has_queued(self) -> bool:
+        """Whether requests are waiting for the next batch."""
+        return self._queued > 0
+
     def attach_log(self, journal: Journal, gate: Gate) -> None:
         """Journal (and replicate) every batch from now on; ``gate`` admits writes."""
         self._journal = journal
