@@ -23,10 +23,11 @@ def _wait_consistent(cluster: Cluster, symbol: str, timeout: float = 10.0) -> di
     return hashes
 
 
-def test_kill_primary_under_load_repeatedly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("acks", ["all", "majority"])
+def test_kill_primary_under_load_repeatedly(tmp_path: Path, acks: str) -> None:
     """R1: 0 acknowledged orders lost, 0 duplicates, a new primary within 3 s, equal hashes."""
     symbol = "AAA-USD"
-    with running_cluster(tmp_path, 3, symbols=(symbol, "BBB-USD")) as cluster:
+    with running_cluster(tmp_path, 3, symbols=(symbol, "BBB-USD"), acks=acks) as cluster:
         loads = [Load(cluster, s, f"r1-{s}").start() for s in (symbol, "BBB-USD")]
         takeovers: list[float] = []
         for round_ in range(3):

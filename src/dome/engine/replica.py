@@ -390,8 +390,12 @@ class Replica:
 
     def _quorum(self, seq: int) -> bool:
         if self.acks == "majority":
+            # Only in-sync followers count: discovery elects among in-sync replicas, so
+            # an ack from one still catching up could be the only copy of an entry.
             replicas = 1 + len(self.followers)
-            holding = 1 + sum(1 for f in self.followers if self._acked(f) >= seq)
+            holding = 1 + sum(
+                1 for f in self.followers if f in self.in_sync and self._acked(f) >= seq
+            )
             return holding >= replicas // 2 + 1
         return all(self._acked(f) >= seq for f in self._required())
 
@@ -460,8 +464,7 @@ class Replica:
         self._progress.set()
         f = session.follower_id
         if (
-            self.acks != "majority"
-            and self.role is Role.PRIMARY
+            self.role is Role.PRIMARY
             and f not in self.in_sync
             and f not in self._joining
             and seq >= self.journal.last_seq
