@@ -12,7 +12,8 @@ wins a conflict over fields it renders). Each applied object carries a hash of i
 in the ``dome.dev/applied-hash`` annotation; an object whose live hash matches is not
 sent at all, so a reconcile that changes nothing issues no PATCH. The price: a hand
 edit of a child is not reverted until the Exchange changes. Objects the Exchange no
-longer renders (a ServiceMonitor switched off) are found by label and owner and deleted.
+longer renders (a ServiceMonitor or PrometheusRule switched off) are found by label and
+owner and deleted.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ RESOURCES: Mapping[tuple[str, str], str] = {
     ("policy/v1", "PodDisruptionBudget"): "poddisruptionbudgets",
     ("networking.k8s.io/v1", "NetworkPolicy"): "networkpolicies",
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitors",
+    ("monitoring.coreos.com/v1", "PrometheusRule"): "prometheusrules",
 }
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]

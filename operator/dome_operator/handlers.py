@@ -20,6 +20,7 @@ down. For the same reason there is no kopf timer or daemon, which would add one.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,6 +36,9 @@ from dome_operator.status import Degradation
 PLURAL = "exchanges"
 #: Seconds before retrying a reconcile whose API calls failed.
 RETRY_DELAY = 10
+#: Set by the chart from the downward API: the namespace the operator's pod runs in, whose
+#: pods each Exchange's NetworkPolicy lets read placement from discovery.
+OPERATOR_NAMESPACE_ENV = "POD_NAMESPACE"
 _CHILD_LABELS = {"app.kubernetes.io/managed-by": MANAGED_BY}
 
 
@@ -106,7 +110,11 @@ async def reconcile(
     try:
         spec = read_exchange(exchange)
         apis = await cluster.available_apis()
-        objects = render(exchange, available_apis=apis)
+        objects = render(
+            exchange,
+            available_apis=apis,
+            operator_namespace=os.environ.get(OPERATOR_NAMESPACE_ENV) or None,
+        )
         changed = await cluster.apply(objects)
         pruned = await cluster.prune(spec, objects, apis)
     except InvalidExchange as exc:

@@ -8,12 +8,13 @@ configuration and identities before the workloads that use them.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any
 
-from dome_operator import commands
+from dome_operator import alerts, commands
 from dome_operator.exchange import Exchange, read_exchange
 from dome_operator.metadata import (
     engine_selector,
@@ -23,21 +24,37 @@ from dome_operator.metadata import (
 )
 from dome_operator.workloads import discovery_deployment, engine_stateful_set
 
-#: The API a ServiceMonitor needs; the operator passes the APIs the cluster serves.
+#: The APIs a ServiceMonitor and a PrometheusRule need (the Prometheus operator's); the
+#: operator passes the APIs the cluster serves.
 SERVICE_MONITOR_API = "monitoring.coreos.com/v1"
+PROMETHEUS_RULE_API = "monitoring.coreos.com/v1"
+#: How DOME's alert rules recognise engines: by a scrape job named after an engine
+#: Service (tests/monitoring). An Exchange's PrometheusRule narrows it to its own engines.
+ENGINE_JOB_MATCHER = 'job=~".+-engine(-headless)?"'
+#: Labels of the operator's pods (the chart's), which may reach discovery's port.
+OPERATOR_POD_LABELS = {
+    "app.kubernetes.io/component": "operator",
+    "app.kubernetes.io/part-of": "dome",
+}
 #: Marks the Services whose "metrics" port the ServiceMonitor scrapes (the client Service
 #: reaches the same engine pods, so selecting it too would scrape them twice).
 METRICS_LABEL = "dome.dev/metrics"
 
 
 def render(
-    exchange: Mapping[str, Any], *, available_apis: frozenset[str] = frozenset()
+    exchange: Mapping[str, Any],
+    *,
+    available_apis: frozenset[str] = frozenset(),
+    operator_namespace: str | None = None,
 ) -> list[dict[str, Any]]:
     """Every object the Exchange needs, in creation order.
 
     ``available_apis`` holds group/version strings the cluster serves; optional objects
-    (the ServiceMonitor) are rendered only when asked for and servable. Raises
-    ``InvalidExchange`` when the Exchange cannot be rendered.
+    (the ServiceMonitor, the PrometheusRule) are rendered only when asked for and
+    servable. ``operator_namespace`` is where the operator runs, whose pods the
+    NetworkPolicy lets ask discovery for placement (None: an operator outside the
+    cluster, which reaches pods through port-forwarding). Raises ``InvalidExchange``
+    when the Exchange cannot be rendered.
     """
     spec = read_exchange(exchange)
     instruments = instruments_document(spec)
@@ -52,10 +69,12 @@ def render(
         _client_service(spec),
         engine_stateful_set(spec, checksum),
         _disruption_budget(spec),
-        _network_policy(spec),
+        _network_policy(spec, operator_namespace),
     ]
     if spec.service_monitor and SERVICE_MONITOR_API in available_apis:
         objects.append(_service_monitor(spec))
+    if spec.prometheus_rule and PROMETHEUS_RULE_API in available_apis:
+        objects.append(_prometheus_rule(spec))
     return objects
 
 
@@ -203,13 +222,33 @@ def _disruption_budget(exchange: Exchange) -> dict[str, Any]:
     }
 
 
-def _network_policy(exchange: Exchange) -> dict[str, Any]:
-    """Inside the exchange everything is allowed; from outside only trading and scraping.
+def _network_policy(exchange: Exchange, operator_namespace: str | None) -> dict[str, Any]:
+    """Inside the exchange everything is allowed; from outside only trading and scraping,
+    and the operator's placement reads.
 
     Discovery's port stays closed to other pods: engines register there, and a stranger
-    that could register would receive symbols' primaries. One policy covers both pod kinds;
-    the client port is open on discovery pods too, but nothing listens there.
+    that could register would receive symbols' primaries. The operator's pods, in their
+    own namespace, are let in to read placement for the status. One policy covers both pod
+    kinds; the client port is open on discovery pods too, but nothing listens there.
     """
+    ingress: list[dict[str, Any]] = [
+        {"from": [{"podSelector": {"matchLabels": instance_labels(exchange)}}]},
+        {"ports": [{"port": commands.ENGINE_PORT, "protocol": "TCP"}]},
+        {"ports": [{"port": commands.METRICS_PORT, "protocol": "TCP"}]},
+    ]
+    if operator_namespace is not None:
+        operator_pods = {
+            "namespaceSelector": {
+                "matchLabels": {"kubernetes.io/metadata.name": operator_namespace}
+            },
+            "podSelector": {"matchLabels": dict(OPERATOR_POD_LABELS)},
+        }
+        ingress.append(
+            {
+                "from": [operator_pods],
+                "ports": [{"port": commands.DISCOVERY_PORT, "protocol": "TCP"}],
+            }
+        )
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -217,11 +256,7 @@ def _network_policy(exchange: Exchange) -> dict[str, Any]:
         "spec": {
             "podSelector": {"matchLabels": instance_labels(exchange)},
             "policyTypes": ["Ingress"],
-            "ingress": [
-                {"from": [{"podSelector": {"matchLabels": instance_labels(exchange)}}]},
-                {"ports": [{"port": commands.ENGINE_PORT, "protocol": "TCP"}]},
-                {"ports": [{"port": commands.METRICS_PORT, "protocol": "TCP"}]},
-            ],
+            "ingress": ingress,
         },
     }
 
@@ -236,4 +271,25 @@ def _service_monitor(exchange: Exchange) -> dict[str, Any]:
             "namespaceSelector": {"matchNames": [exchange.namespace]},
             "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "30s"}],
         },
+    }
+
+
+def _prometheus_rule(exchange: Exchange) -> dict[str, Any]:
+    """DOME's alerts for this exchange's engines only.
+
+    The chart's rule files match any engine job; here each is narrowed to the job the
+    Prometheus operator gives this exchange's headless Service (the one the ServiceMonitor
+    scrapes) in this namespace, so two exchanges with a PrometheusRule each do not both
+    fire for one engine.
+    """
+    scope = f'job="{commands.headless_service_name(exchange)}",namespace="{exchange.namespace}"'
+    groups = [copy.deepcopy(group) for group in alerts.RULE_GROUPS]
+    for group in groups:
+        for rule in group["rules"]:
+            rule["expr"] = rule["expr"].replace(ENGINE_JOB_MATCHER, scope)
+    return {
+        "apiVersion": PROMETHEUS_RULE_API,
+        "kind": "PrometheusRule",
+        "metadata": object_metadata(exchange, exchange.name, "exchange"),
+        "spec": {"groups": groups},
     }

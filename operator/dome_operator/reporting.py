@@ -9,6 +9,11 @@ an older picture back. A status that would not change is not written at all.
 
 A refresh never claims a newer generation than the last reconcile reported, and keeps
 the reconcile's Degraded condition; only a reconcile observes a spec.
+
+Both ask the Exchange's discovery for its placement (``discovery_client``), once per
+publication however many times a conflict makes it recompute, and only when the
+discovery Deployment is available: a discovery that is not running cannot answer, and
+the call would only spend its deadline.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ from typing import Any, cast
 import kopf
 
 from dome_operator.apply import Cluster, KubernetesError
-from dome_operator.exchange import InvalidExchange, read_exchange
-from dome_operator.placement import read_placement
+from dome_operator.discovery_client import read_placement
+from dome_operator.exchange import Exchange, InvalidExchange, read_exchange
+from dome_operator.placement import PlacementReading, Unavailable
 from dome_operator.render import selector, status_endpoint
 from dome_operator.status import (
     READY,
@@ -32,10 +38,13 @@ from dome_operator.status import (
     current_degradation,
     exchange_status,
     same_status,
+    status_patch,
 )
 
 #: Reads and writes before giving up on a status that keeps changing under us.
 ATTEMPTS = 5
+NOT_RENDERED = Unavailable("the Exchange is invalid, so there is no discovery to ask")
+NOT_RUNNING = Unavailable("the discovery Deployment has no available pod")
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,7 @@ async def publish_status(
     cluster: Cluster, namespace: str, name: str, reconciled: Reconciled | None = None
 ) -> None:
     """Bring the Exchange's status up to date; ``reconciled`` is None for a refresh."""
+    placement = _PlacementOnce()
     for _ in range(ATTEMPTS):
         exchange = await cluster.read_exchange(namespace, name)
         if exchange is None or exchange.get("metadata", {}).get("deletionTimestamp"):
@@ -62,12 +72,14 @@ async def publish_status(
             degraded = current_degradation(exchange)
         else:
             return  # the first reconcile has not reported yet; it will
-        status = await _status(cluster, exchange, generation, degraded)
+        status = await _status(cluster, exchange, generation, degraded, placement)
         if same_status(previous, status):
             return
         version = str(exchange["metadata"].get("resourceVersion", ""))
         try:
-            await cluster.write_status(namespace, name, status, resource_version=version)
+            await cluster.write_status(
+                namespace, name, status_patch(previous, status), resource_version=version
+            )
         except KubernetesError as exc:
             if exc.status == 409:
                 continue  # someone wrote since we read: read again
@@ -86,25 +98,42 @@ async def _status(
     exchange: dict[str, Any],
     generation: int,
     degraded: Degradation | None,
+    placement: _PlacementOnce,
 ) -> dict[str, Any]:
     try:
         spec = read_exchange(exchange)
     except InvalidExchange:
         # Nothing was rendered for this spec; the Degraded condition says why.
         children, endpoint, engine_selector = Children(None, False), None, None
+        reading: PlacementReading = NOT_RENDERED
     else:
         children = await cluster.read_children(spec)
         endpoint, engine_selector = status_endpoint(exchange), selector(exchange)
+        reading = await placement.read(spec, children.discovery_available)
     return exchange_status(
         exchange,
         children,
         degraded=degraded,
-        placement=await read_placement(exchange),
+        placement=reading,
         endpoint=endpoint,
         selector=engine_selector,
         generation=generation,
         now=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
+
+
+class _PlacementOnce:
+    """Asks discovery at most once per publication; a retry after a conflict reuses it."""
+
+    def __init__(self) -> None:
+        self._reading: PlacementReading | None = None
+
+    async def read(self, exchange: Exchange, discovery_available: bool) -> PlacementReading:
+        if not discovery_available:
+            return NOT_RUNNING
+        if self._reading is None:
+            self._reading = await read_placement(exchange)
+        return self._reading
 
 
 def _announce_readiness(

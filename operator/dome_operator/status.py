@@ -7,8 +7,11 @@ cluster. Condition times come in as an argument: the same inputs give the same s
 and a condition keeps its ``lastTransitionTime`` until its status really changes, as
 Kubernetes' own controllers do.
 
-Degraded belongs to the reconcile handler (it knows whether rendering or applying
-failed); a status refresh triggered by a child carries it over unchanged.
+Degraded says two things, the first one winning: the reconcile could not make the cluster
+match the Exchange (only the reconcile handler knows whether rendering or applying
+failed, so a refresh triggered by a child carries that over unchanged), or discovery's
+placement has symbols electing or under-replicated (recomputed by every refresh from the
+placement summary, never carried over).
 """
 
 from __future__ import annotations
@@ -17,12 +20,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dome_operator.placement import Placement, placement_summary
+from dome_operator.placement import PlacementReading, placement_summary
 
 READY = "Ready"
 PROGRESSING = "Progressing"
 DEGRADED = "Degraded"
 CONDITION_TYPES = (READY, PROGRESSING, DEGRADED)
+#: Degraded reasons that come from placement: recomputed, not carried over by a refresh.
+ELECTING = "SymbolsElecting"
+UNDER_REPLICATED = "UnderReplicated"
+PLACEMENT_REASONS = (ELECTING, UNDER_REPLICATED)
+#: Symbols a condition message names before it says "and N more".
+_NAMED_SYMBOLS = 10
 
 
 @dataclass(frozen=True)
@@ -73,7 +82,7 @@ def exchange_status(
     children: Children,
     *,
     degraded: Degradation | None,
-    placement: Placement | None,
+    placement: PlacementReading,
     endpoint: str | None,
     selector: str | None,
     generation: int,
@@ -83,23 +92,24 @@ def exchange_status(
 
     ``generation`` is the spec the operator has acted on: the reconcile handler passes the
     Exchange's own, a refresh passes the one the status already reports, so a spec edit
-    the operator has not applied yet is never reported as observed. ``now`` stamps the
-    conditions whose status changes.
+    the operator has not applied yet is never reported as observed. ``placement`` is what
+    asking discovery gave this time. ``now`` stamps the conditions whose status changes.
     """
     wanted = exchange.get("spec", {}).get("engines")
     engines = children.engines
     ready_engines = engines.ready if engines is not None else 0
     existing = engines.replicas if engines is not None else 0
+    summary = placement_summary(placement, exchange.get("status", {}).get("placement") or {})
     conditions = [
         _ready(children, wanted, degraded),
         _progressing(children, degraded),
-        _degraded(degraded),
+        _degraded(degraded or placement_degradation(summary)),
     ]
     status: dict[str, Any] = {
         "observedGeneration": generation,
         "engines": existing,
         "readyEngines": ready_engines,
-        "placement": placement_summary(placement),
+        "placement": summary,
         "conditions": merge_conditions(
             exchange.get("status", {}).get("conditions", []),
             conditions,
@@ -115,11 +125,41 @@ def exchange_status(
 
 
 def current_degradation(exchange: Mapping[str, Any]) -> Degradation | None:
-    """The Degraded condition the Exchange's status carries now, if it is True."""
+    """The reconcile's Degraded condition the Exchange's status carries now, if True.
+
+    A placement reason is not the reconcile's: the refresh recomputes it.
+    """
     for condition in exchange.get("status", {}).get("conditions", []):
         if condition.get("type") == DEGRADED and condition.get("status") == "True":
+            if condition.get("reason") in PLACEMENT_REASONS:
+                return None
             return Degradation(condition.get("reason", "Unknown"), condition.get("message", ""))
     return None
+
+
+def placement_degradation(summary: Mapping[str, Any]) -> Degradation | None:
+    """Degraded from a placement summary: symbols that cannot trade come before symbols
+    one failure away from it. A kept summary (discovery unavailable) still counts: it is
+    the latest word there is."""
+    electing = list(summary.get("electing") or [])
+    under = list(summary.get("underReplicated") or [])
+    if electing:
+        message = f"no primary while an election is open: {_named(electing)}"
+        if under:
+            message += f"; under-replicated: {_named(under)}"
+        return Degradation(ELECTING, message)
+    if under:
+        return Degradation(
+            UNDER_REPLICATED,
+            f"fewer in-sync replicas than the replication factor: {_named(under)}",
+        )
+    return None
+
+
+def _named(symbols: Sequence[str]) -> str:
+    shown = ", ".join(symbols[:_NAMED_SYMBOLS])
+    hidden = len(symbols) - _NAMED_SYMBOLS
+    return f"{shown} and {hidden} more" if hidden > 0 else shown
 
 
 def condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
@@ -134,6 +174,27 @@ def condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
 def same_status(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     """True when writing ``new`` over ``old`` would change nothing."""
     return all(old.get(key) == value for key, value in new.items())
+
+
+def status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON merge patch that turns status ``old`` into ``new``.
+
+    A merge patch keeps what it does not mention, so inside an object of the status a key
+    ``new`` no longer has (the placement's ``unavailable`` note, an engine that left
+    ``led``) is sent as null. Top-level fields ``new`` leaves out are left as they are.
+
+    >>> status_patch({"placement": {"led": {"a": 1, "b": 2}, "unavailable": "x"}},
+    ...              {"placement": {"led": {"a": 3}}})
+    {'placement': {'led': {'a': 3, 'b': None}, 'unavailable': None}}
+    """
+    return {key: _replacing(old.get(key), value) for key, value in new.items()}
+
+
+def _replacing(old: Any, new: Any) -> Any:
+    if not isinstance(new, Mapping) or not isinstance(old, Mapping):
+        return new
+    patch = {key: _replacing(old.get(key), value) for key, value in new.items()}
+    return patch | {key: None for key in old if key not in new}
 
 
 def merge_conditions(

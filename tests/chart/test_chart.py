@@ -311,6 +311,7 @@ OPERATOR_NEEDS: dict[tuple[str, str], set[str]] = {
     ("rbac.authorization.k8s.io", "roles"): MANAGE,
     ("rbac.authorization.k8s.io", "rolebindings"): MANAGE,
     ("monitoring.coreos.com", "servicemonitors"): MANAGE,
+    ("monitoring.coreos.com", "prometheusrules"): MANAGE,
     # Exactly what the discovery pods' Role grants: RBAC only lets the operator grant
     # what it holds.
     ("coordination.k8s.io", "leases"): {"get", "list", "watch", "create", "update", "patch"},

@@ -33,6 +33,7 @@ RESOURCES = {
     "Role": ("rbac.authorization.k8s.io", "roles"),
     "RoleBinding": ("rbac.authorization.k8s.io", "rolebindings"),
     "ServiceMonitor": ("monitoring.coreos.com", "servicemonitors"),
+    "PrometheusRule": ("monitoring.coreos.com", "prometheusrules"),
 }
 #: Server-side apply, pruning and status reads.
 APPLY_VERBS = {"get", "list", "watch", "create", "patch", "delete"}
@@ -57,7 +58,11 @@ def _everything_on() -> list[dict[str, Any]]:
     exchange = as_admitted(load_yaml(EXAMPLES / "exchange.yaml"))
     exchange["spec"]["metrics"] = {"serviceMonitor": True, "prometheusRule": True}
     exchange["spec"]["tls"] = {"secretName": "demo-tls"}
-    return render(exchange, available_apis=frozenset({"monitoring.coreos.com/v1"}))
+    return render(
+        exchange,
+        available_apis=frozenset({"monitoring.coreos.com/v1"}),
+        operator_namespace="dome-system",
+    )
 
 
 def test_every_rendered_kind_is_granted() -> None:
@@ -65,6 +70,7 @@ def test_every_rendered_kind_is_granted() -> None:
     objects = _everything_on()
     kinds = {o["kind"] for o in objects}
     assert kinds <= set(RESOURCES), f"render emits kinds this test does not know: {kinds}"
+    assert {"ServiceMonitor", "PrometheusRule"} <= kinds, "an optional object is not switched on"
     for kind in sorted(kinds):
         granted = grants.get(RESOURCES[kind], set())
         assert granted >= APPLY_VERBS, f"{kind}: the chart grants only {sorted(granted)}"

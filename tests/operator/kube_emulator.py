@@ -61,6 +61,7 @@ RESOURCES = [
     ),
 ]
 SERVICE_MONITORS = ("monitoring.coreos.com/v1/servicemonitors", "ServiceMonitor", True, set())
+PROMETHEUS_RULES = ("monitoring.coreos.com/v1/prometheusrules", "PrometheusRule", True, set())
 
 #: The scale subresource's spec.replicas, per resource (the Exchange CRD's
 #: specReplicasPath is .spec.engines).

@@ -14,7 +14,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from kube_emulator import SERVICE_MONITORS, ClusterEmulator
+from discovery_runtime import running_discovery
+from kube_emulator import PROMETHEUS_RULES, SERVICE_MONITORS, ClusterEmulator
 from operator_runtime import (
     EXCHANGES,
     NAMESPACE,
@@ -29,6 +30,8 @@ from operator_runtime import (
 )
 
 from dome_operator import render
+from dome_operator.discovery_client import ADDRESS_ENV
+from dome_operator.reporting import NOT_RUNNING
 from dome_operator.workloads import INSTRUMENTS_CHECKSUM_ANNOTATION
 
 __all__ = ["cluster"]  # the fixture, imported for pytest
@@ -39,6 +42,7 @@ DEPLOYMENTS = "apps/v1/deployments"
 CHILD_RESOURCES = (
     "configmaps", "serviceaccounts", "services", "roles", "rolebindings", "deployments",
     "statefulsets", "poddisruptionbudgets", "networkpolicies", "servicemonitors",
+    "prometheusrules",
 )  # fmt: skip
 EXCHANGE: dict[str, Any] = {
     "apiVersion": "dome.dev/v1alpha1",
@@ -148,7 +152,8 @@ async def test_an_exchange_comes_up_scales_and_changes_instruments(
             "app.kubernetes.io/name=dome,app.kubernetes.io/instance=main,"
             "app.kubernetes.io/component=engine"
         )
-        assert status["placement"] == {}  # discovery does not serve placement yet
+        # Discovery is not running yet, so the operator does not ask it.
+        assert status["placement"] == {"unavailable": NOT_RUNNING.reason}
         assert has_condition(the_exchange(cluster), "Ready", "False")
         assert has_condition(the_exchange(cluster), "Degraded", "False")
         assert "finalizers" not in (the_exchange(cluster) or {})["metadata"]
@@ -287,15 +292,21 @@ async def test_an_invalid_exchange_is_degraded_and_creates_nothing(
 async def test_switched_off_objects_are_pruned_and_deletion_is_left_to_the_collector(
     cluster: ClusterEmulator,
 ) -> None:
-    cluster.declare(SERVICE_MONITORS)
-    monitors = SERVICE_MONITORS[0]
+    cluster.declare(SERVICE_MONITORS, PROMETHEUS_RULES)
+    monitors, rules = SERVICE_MONITORS[0], PROMETHEUS_RULES[0]
     async with operator():
-        await create(cluster, exchange(metrics={"serviceMonitor": True}))
+        await create(cluster, exchange(metrics={"serviceMonitor": True, "prometheusRule": True}))
         await eventually(lambda: cluster.live(monitors, NAMESPACE, NAME), "the ServiceMonitor")
+        rule = await eventually(lambda: cluster.live(rules, NAMESPACE, NAME), "the PrometheusRule")
+        assert rule["metadata"]["ownerReferences"][0]["kind"] == "Exchange"
+        assert "main-engine-headless" in rule["spec"]["groups"][0]["rules"][0]["expr"]
 
         await api(cluster, "PATCH", exchange_url(NAME), {"spec": {"metrics": None}})
         await eventually(
             lambda: cluster.live(monitors, NAMESPACE, NAME) is None, "the ServiceMonitor pruned"
+        )
+        await eventually(
+            lambda: cluster.live(rules, NAMESPACE, NAME) is None, "the PrometheusRule pruned"
         )
         await eventually(lambda: "Pruned" in event_reasons(cluster, NAME), "a Pruned event")
         assert cluster.live(STATEFUL_SETS, NAMESPACE, f"{NAME}-engine") is not None
@@ -314,6 +325,56 @@ async def test_switched_off_objects_are_pruned_and_deletion_is_left_to_the_colle
         )
     assert children_writes(cluster, mark) == []
     assert the_exchange(cluster) is None
+
+
+async def test_the_status_summarises_placement_and_keeps_it_when_discovery_goes(
+    cluster: ClusterEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engines = [f"{NAME}-engine-{i}" for i in range(3)]
+    async with running_discovery(["BTC-USD", "ETH-USD", "SOL-USD"], engines) as discovery:
+        # What the discovery Service's DNS name is in the cluster.
+        monkeypatch.setenv(ADDRESS_ENV, discovery.address)
+        async with operator():
+            await create(cluster, exchange())
+            await eventually(
+                lambda: has_condition(the_exchange(cluster), "Progressing", "True"), "a status"
+            )
+            # Discovery's Deployment becomes available: the refresh asks it.
+            await play_controllers(cluster, ready=3, revision="main-engine-1")
+            placed = await eventually(
+                lambda: (
+                    "led" in _placement(cluster)
+                    and has_condition(the_exchange(cluster), "Ready", "True")
+                    and _placement(cluster)
+                ),
+                "a placement summary",
+            )
+            assert placed == {
+                "symbols": 3,
+                "epoch": placed["epoch"],
+                "led": dict.fromkeys(engines, 1),
+                "electing": [],
+                "underReplicated": [],
+            }
+            assert has_condition(the_exchange(cluster), "Degraded", "False")
+
+            # Discovery goes away; the next refresh keeps the summary and says why.
+            discovery.stop.set()
+            await play_controllers(cluster, ready=2, revision="main-engine-1")
+            kept = await eventually(
+                lambda: "unavailable" in _placement(cluster) and _placement(cluster),
+                "the summary kept, marked unavailable",
+            )
+            assert kept == {
+                **placed,
+                "unavailable": f"discovery at {discovery.address} did not answer: UNAVAILABLE",
+            }
+            assert has_condition(the_exchange(cluster), "Degraded", "False")
+
+
+def _placement(cluster: ClusterEmulator) -> dict[str, Any]:
+    placement: dict[str, Any] = (the_exchange(cluster) or {}).get("status", {}).get("placement", {})
+    return placement
 
 
 def _reconciled_after(cluster: ClusterEmulator, mark: int) -> bool:
@@ -339,5 +400,8 @@ def _checksum(stateful_set: dict[str, Any] | None) -> str:
 
 @pytest.fixture(autouse=True)
 def _quick(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep kopf's retry delay short so a failing scenario fails fast."""
+    """Keep kopf's retry delay short so a failing scenario fails fast, and point the
+    operator's placement reads at a port nothing listens on (refused at once) instead of
+    an in-cluster name this machine cannot resolve."""
     monkeypatch.setattr("dome_operator.handlers.RETRY_DELAY", 1)
+    monkeypatch.setenv(ADDRESS_ENV, f"127.0.0.1:{free_port()}")

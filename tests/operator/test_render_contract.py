@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
+import yaml
 from operator_helpers import UID
 from render_cases import CASES, RenderCase
 
@@ -22,7 +26,8 @@ from dome_operator import (
     selector,
     status_endpoint,
 )
-from dome_operator.render import SERVICE_MONITOR_API
+from dome_operator.alerts import RULE_GROUPS
+from dome_operator.render import PROMETHEUS_RULE_API, SERVICE_MONITOR_API
 
 STANDARD_LABEL_KEYS = {
     "app.kubernetes.io/name",
@@ -32,11 +37,14 @@ STANDARD_LABEL_KEYS = {
     "app.kubernetes.io/part-of",
 }
 #: Custom resources, whose schema is not among Kubernetes' own; checked by shape below.
-NOT_IN_KUBERNETES_SCHEMAS = {"ServiceMonitor"}
+NOT_IN_KUBERNETES_SCHEMAS = {"ServiceMonitor", "PrometheusRule"}
+MONITORING = frozenset({SERVICE_MONITOR_API, PROMETHEUS_RULE_API})
+#: A vector selector's label matchers, e.g. ``{job="x",namespace="y"}``.
+_MATCHERS = re.compile(r"\b(?:dome_[a-z0-9_]+|up)\s*\{([^}]*)\}")
 
 
 def _rendered(case: RenderCase) -> list[dict[str, Any]]:
-    return render(case.exchange(), available_apis=case.available_apis)
+    return case.render()
 
 
 def _one(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
@@ -97,11 +105,20 @@ def test_render_is_deterministic_and_leaves_its_input_alone() -> None:
     for case in CASES:
         exchange = case.exchange()
         before = copy.deepcopy(exchange)
-        first = render(exchange, available_apis=case.available_apis)
+        options: dict[str, Any] = {
+            "available_apis": case.available_apis,
+            "operator_namespace": case.operator_namespace,
+        }
+        first = render(exchange, **options)
         assert exchange == before
-        assert render(exchange, available_apis=case.available_apis) == first
-        first[0]["metadata"]["labels"]["mutated"] = "yes"  # no shared, cached objects
-        assert "mutated" not in render(exchange)[0]["metadata"]["labels"]
+        assert render(exchange, **options) == first
+        for obj in first:  # no shared, cached objects
+            obj["metadata"]["labels"]["mutated"] = "yes"
+            for group in obj.get("spec", {}).get("groups", []):
+                group["rules"][0]["labels"]["mutated"] = "yes"
+        again = render(exchange, **options)
+        assert all("mutated" not in obj["metadata"]["labels"] for obj in again)
+        assert all("mutated" not in group["rules"][0]["labels"] for group in RULE_GROUPS)
 
 
 def test_objects_come_in_creation_order() -> None:
@@ -227,3 +244,135 @@ def test_malformed_exchanges_raise_invalid_exchange(change: Any, message: str) -
     change(exchange)
     with pytest.raises(InvalidExchange, match=message):
         render(exchange)
+
+
+def test_network_policy_lets_only_the_operators_pods_ask_discovery() -> None:
+    (case,) = [case for case in CASES if case.operator_namespace is not None]
+    policy = _one(case.render(), "NetworkPolicy")
+    (operator_rule,) = [
+        rule
+        for rule in policy["spec"]["ingress"]
+        if "from" in rule and "namespaceSelector" in rule["from"][0]
+    ]
+    assert operator_rule["ports"] == [{"port": 7000, "protocol": "TCP"}]
+    (peer,) = operator_rule["from"]
+    assert peer["namespaceSelector"] == {
+        "matchLabels": {"kubernetes.io/metadata.name": case.operator_namespace}
+    }
+    # The labels the chart's operator pods carry (charts/dome/templates/_helpers.tpl).
+    assert peer["podSelector"]["matchLabels"] == {
+        "app.kubernetes.io/component": "operator",
+        "app.kubernetes.io/part-of": "dome",
+    }
+    # Outside the cluster the operator reaches pods through the API server: no rule.
+    unplaced = _one(render(case.exchange()), "NetworkPolicy")
+    assert all("namespaceSelector" not in str(rule) for rule in unplaced["spec"]["ingress"])
+
+
+def test_prometheus_rule_needs_both_the_switch_and_the_api() -> None:
+    exchange = _example()
+    assert "PrometheusRule" not in {o["kind"] for o in render(exchange, available_apis=MONITORING)}
+    exchange["spec"]["metrics"] = {"prometheusRule": True}
+    assert "PrometheusRule" not in {o["kind"] for o in render(exchange)}
+    kinds = [o["kind"] for o in render(exchange, available_apis=MONITORING)]
+    assert kinds.count("PrometheusRule") == 1
+    assert "ServiceMonitor" not in kinds  # each switch on its own
+
+
+def _prometheus_rule() -> dict[str, Any]:
+    exchange = _example()
+    exchange["spec"]["metrics"] = {"prometheusRule": True}
+    return _one(render(exchange, available_apis=MONITORING), "PrometheusRule")
+
+
+def test_prometheus_rule_has_the_shape_the_prometheus_operator_reads() -> None:
+    # kubernetes-validate knows only built-in kinds and the prometheus-operator CRD is not
+    # a test dependency (as for the ServiceMonitor): check the documented fields here and
+    # the rules themselves with promtool below.
+    rule = _prometheus_rule()
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    assert set(rule) == {"apiVersion", "kind", "metadata", "spec"}
+    assert set(rule["spec"]) == {"groups"}
+    names = [group["name"] for group in rule["spec"]["groups"]]
+    assert len(names) == len(set(names)), "group names must be unique within a PrometheusRule"
+    for group in rule["spec"]["groups"]:
+        assert set(group) <= {"name", "interval", "rules"}
+        for item in group["rules"]:
+            assert set(item) <= {"alert", "record", "expr", "for", "labels", "annotations"}
+            assert isinstance(item["expr"], str)
+            assert all(isinstance(v, str) for v in item.get("labels", {}).values())
+            assert all(isinstance(v, str) for v in item.get("annotations", {}).values())
+    alerts = [item["alert"] for group in rule["spec"]["groups"] for item in group["rules"]]
+    assert alerts == ["DomeCommitSlow", "DomeEngineDown", "DomeReplicationLagging"]
+
+
+def test_prometheus_rule_watches_this_exchanges_engines_only() -> None:
+    rule = _prometheus_rule()
+    for group in rule["spec"]["groups"]:
+        for item in group["rules"]:
+            matchers = _MATCHERS.findall(item["expr"])
+            assert matchers, item["expr"]
+            for found in matchers:
+                assert found == 'job="demo-engine-headless",namespace="trading"', item["expr"]
+
+
+def test_promtool_accepts_the_prometheus_rule_and_it_fires_for_this_exchange_only(
+    tmp_path: Path,
+) -> None:
+    """The spec is a rule file: promtool checks it, then a unit test runs DomeEngineDown
+    over this exchange's engine, another exchange's and one in another namespace."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(yaml.safe_dump(_prometheus_rule()["spec"]))
+    down = "0x12"
+    series = [
+        {"series": _up("demo-engine-headless", "trading", "a"), "values": down},
+        {"series": _up("prod-engine-headless", "trading", "b"), "values": down},
+        {"series": _up("demo-engine-headless", "other", "c"), "values": down},
+    ]
+    only_ours = {
+        "exp_labels": {
+            "severity": "critical",
+            "job": "demo-engine-headless",
+            "namespace": "trading",
+            "instance": "a",
+        },
+        "exp_annotations": {
+            "summary": "DOME engine a (demo-engine-headless) is down",
+            "description": (
+                "Prometheus has not scraped the DOME engine a (job demo-engine-headless, "
+                "namespace trading) for more than a minute. Orders for the symbols it holds "
+                "are not being matched."
+            ),
+            "runbook_url": "docs/runbooks/DomeEngineDown.md",
+        },
+    }
+    checks = [{"eval_time": "2m", "alertname": "DomeEngineDown", "exp_alerts": [only_ours]}]
+    unit = tmp_path / "unit.yaml"
+    unit.write_text(
+        yaml.safe_dump(
+            {
+                "rule_files": [rules.name],
+                "evaluation_interval": "15s",
+                "tests": [{"interval": "15s", "input_series": series, "alert_rule_test": checks}],
+            }
+        )
+    )
+    for command in (["check", "rules", str(rules)], ["test", "rules", str(unit)]):
+        result = subprocess.run(
+            [_promtool(), *command], capture_output=True, text=True, timeout=60, cwd=tmp_path
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _up(job: str, namespace: str, instance: str) -> str:
+    return f'up{{job="{job}", namespace="{namespace}", instance="{instance}"}}'
+
+
+def _promtool() -> str:
+    """Its absence fails, as in tests/monitoring: Debian's prometheus package has it."""
+    found = shutil.which("promtool") or (
+        "/usr/bin/promtool" if Path("/usr/bin/promtool").exists() else None
+    )
+    if found is None:
+        pytest.fail("promtool not found: install the Debian prometheus package (make prometheus)")
+    return found

@@ -13,12 +13,10 @@ import yaml
 from operator_helpers import GOLDEN, dump_manifests
 from render_cases import CASES, RenderCase
 
-from dome_operator import render
-
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
 def test_render_matches_golden_file(case: RenderCase) -> None:
-    objects = render(case.exchange(), available_apis=case.available_apis)
+    objects = case.render()
     rendered = dump_manifests(objects)
     golden = GOLDEN / f"{case.name}.yaml"
     if os.environ.get("UPDATE_GOLDEN") == "1":

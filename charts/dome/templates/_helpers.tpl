@@ -127,9 +127,9 @@ here.
 - apiGroups: ["rbac.authorization.k8s.io"]
   resources: ["roles", "rolebindings"]
   verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
-# ServiceMonitors only: no PrometheusRule is rendered yet.
+# The ServiceMonitor and PrometheusRule an Exchange asks for in spec.metrics.
 - apiGroups: ["monitoring.coreos.com"]
-  resources: ["servicemonitors"]
+  resources: ["servicemonitors", "prometheusrules"]
   verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
 # The discovery pods' Role grants exactly these Lease verbs; RBAC lets the operator
 # create that Role only if it holds them itself.
