@@ -92,9 +92,13 @@ class DiscoveryAgent:
         """Stop heartbeating and watching; discovery fails over once the lease lapses."""
         for task in self._tasks:
             task.cancel()
+        if self._tasks:
+            # asyncio.wait, not ``suppress(CancelledError): await task``: that would also
+            # swallow a cancellation of stop() itself.
+            await asyncio.wait(self._tasks)
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            if not task.cancelled() and task.exception() is not None:
+                log.error("%s failed", task.get_name(), exc_info=task.exception())
         self._tasks = []
         self._lease_sent = None
         await self._channel.close(None)
@@ -160,8 +164,12 @@ class DiscoveryAgent:
 
     async def _heartbeat_loop(self) -> None:
         while True:
+            # asyncio.timeout, never asyncio.wait_for: on Python 3.11 wait_for returns
+            # instead of raising when a poke and stop()'s cancel land together, and the
+            # loop would heartbeat on forever with stop() waiting for it.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poked.wait(), self.heartbeat_interval)
+                async with asyncio.timeout(self.heartbeat_interval):
+                    await self._poked.wait()
             self._poked.clear()
             await self._heartbeat_once()
 
@@ -194,8 +202,8 @@ class DiscoveryAgent:
             self._watch_restart.clear()
             stream = self._stub.WatchPlacement(pb.WatchPlacementRequest())
             restart = asyncio.create_task(self._watch_restart.wait())
+            reader = asyncio.create_task(self._read(stream))
             try:
-                reader = asyncio.create_task(self._read(stream))
                 done, _ = await asyncio.wait({reader, restart}, return_when=asyncio.FIRST_COMPLETED)
                 if reader in done:
                     reader.result()
@@ -209,6 +217,7 @@ class DiscoveryAgent:
                 log.debug("placement watch broke", extra={"code": exc.code().name})
             finally:
                 restart.cancel()
+                reader.cancel()
                 stream.cancel()
             await asyncio.sleep(delay)  # backoff before reconnecting
             delay = min(delay * 2, BACKOFF_MAX)

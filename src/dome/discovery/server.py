@@ -10,7 +10,6 @@ SERVING once the first placement is published.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -162,8 +161,7 @@ async def serve(
     finally:
         log.info("discovery stopping", extra={"grace": settings.grace})
         placed_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await placed_task
+        await asyncio.wait({placed_task})
         await health_servicer.enter_graceful_shutdown()
         discovery.close_watchers()
         await server.stop(settings.grace)

@@ -116,8 +116,9 @@ class Discovery:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # asyncio.wait, not ``suppress(CancelledError): await``: that would also
+            # swallow a cancellation of stop() itself.
+            await asyncio.wait({self._task})
             self._task = None
         self.close_watchers()
         await self.store.close()
@@ -193,8 +194,12 @@ class Discovery:
                 await self.tick()
             except Exception:
                 log.exception("discovery tick failed")
+            # asyncio.timeout, never asyncio.wait_for: on Python 3.11 wait_for returns
+            # instead of raising when a kick and stop()'s cancel land together, and the
+            # loop would tick on forever with stop() waiting for it.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), self.tick_interval)
+                async with asyncio.timeout(self.tick_interval):
+                    await self._kick.wait()
             self._kick.clear()
 
     async def _apply(self, proposal: Proposal) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,20 @@ from dome.v1 import discovery_pb2 as pb
 from dome.v1 import discovery_pb2_grpc as pb_grpc
 
 SYMBOLS = ("A", "B", "C", "D", "E", "F")
+
+
+async def finishes(stopping: Coroutine[Any, Any, None], within: float) -> bool:
+    """Whether ``stopping`` completes within ``within`` seconds; it is never cancelled.
+
+    (``asyncio.wait_for`` would cancel it on timeout, and a stop that swallows that
+    cancellation would then look like one that finished.)
+    """
+    task = asyncio.create_task(stopping)
+    done, _ = await asyncio.wait({task}, timeout=within)
+    if task in done:
+        task.result()
+        return True
+    return False
 
 
 @dataclass
@@ -201,3 +215,30 @@ async def test_a_slow_watcher_is_cut_off_instead_of_buffering_without_bound() ->
     with pytest.raises(SlowWatcher):
         async for _ in watcher:
             pass
+
+
+async def test_an_agent_stops_even_when_poked_in_the_same_instant(discovery: Running) -> None:
+    """A placement arriving as the engine shuts down must not swallow the stop.
+
+    ``on_placement`` pokes the heartbeat loop; a poke and a cancel landing in one loop
+    iteration once made ``asyncio.wait_for`` (Python 3.11) return instead of raising
+    ``CancelledError``, so the loop kept heartbeating and ``stop()`` never returned.
+    """
+    engine = FakeEngine(discovery.address, "solo")
+    await engine.agent.start()
+    await asyncio.sleep(0)  # one scheduler pass: the heartbeat loop parks on its poke event
+    engine.agent.poke()
+    assert await finishes(engine.agent.stop(), 5), "agent.stop() hung"
+    assert not engine.agent.lease_valid()
+
+
+async def test_discovery_stops_even_when_kicked_in_the_same_instant() -> None:
+    """A registration that kicks the tick loop as discovery stops must not swallow the stop."""
+    from dome.discovery.service import Discovery
+
+    config = CoreConfig(SYMBOLS, 3, engines_expected=3, timings=Timings())
+    discovery = Discovery(config, MemoryStore())
+    await discovery.start()
+    await asyncio.sleep(0)  # one scheduler pass: the tick loop parks on its kick event
+    discovery.register("e0", "i1", "e0.local:7100", "", [])
+    assert await finishes(discovery.stop(), 5), "Discovery.stop() hung"
