@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -65,3 +66,12 @@ class TlsFiles:
             private_key=self.private_key,
             certificate_chain=self.certificate,
         )
+
+
+def open_channel(
+    address: str, tls: TlsFiles | None, options: list[tuple[str, Any]] | None = None
+) -> grpc.aio.Channel:
+    """An asyncio channel to ``address``: TLS (mutual, with a certificate) when given files."""
+    if tls is None:
+        return grpc.aio.insecure_channel(address, options=options)
+    return grpc.aio.secure_channel(address, tls.channel_credentials(), options=options)

@@ -120,6 +120,7 @@ class Cluster:
         netns: Callable[[int], list[str]] | None = None,
         engine_host: Callable[[int], str] | None = None,
         discovery_host: str = "127.0.0.1",
+        tls_dir: Path | None = None,
     ) -> None:
         self.directory = directory
         self.symbols = symbols
@@ -139,6 +140,8 @@ class Cluster:
                 ]
             )
         )
+        self.tls_dir = tls_dir
+        tls_args = ["--tls-dir", str(tls_dir)] if tls_dir else []
         self.accounts = directory / "accounts.json"
         self.accounts.write_text(json.dumps(ACCOUNTS))
         self.discovery = Proc(
@@ -164,6 +167,7 @@ class Cluster:
                 str(self.instruments),
                 "--ready-file",
                 str(directory / "discovery.ready"),
+                *tls_args,
             ],
             directory / "discovery.log",
             directory / "discovery.ready",
@@ -205,6 +209,7 @@ class Cluster:
                         str(segment_bytes),
                         "--ready-file",
                         str(directory / f"engine-{i}.ready"),
+                        *tls_args,
                     ],
                     directory / f"engine-{i}.log",
                     directory / f"engine-{i}.ready",
@@ -247,7 +252,16 @@ class Cluster:
     def channel(self, address: str) -> grpc.Channel:
         channel = self._channels.get(address)
         if channel is None:
-            channel = self._channels[address] = grpc.insecure_channel(address)
+            if self.tls_dir is None:
+                channel = grpc.insecure_channel(address)
+            else:
+                credentials = grpc.ssl_channel_credentials(
+                    (self.tls_dir / "ca.crt").read_bytes(),
+                    (self.tls_dir / "tls.key").read_bytes(),
+                    (self.tls_dir / "tls.crt").read_bytes(),
+                )
+                channel = grpc.secure_channel(address, credentials)
+            self._channels[address] = channel
         return channel
 
     def placement(self) -> ds.Placement:

@@ -41,6 +41,7 @@ from dome.client.routing import Router
 from dome.client.wire import Encoder
 from dome.core.types import OrderType, RejectReason, SelfTradePrevention, Side
 from dome.instruments import InstrumentSpec
+from dome.tls import TlsFiles, open_channel
 from dome.v1 import market_data_pb2, market_data_pb2_grpc, trading_pb2, trading_pb2_grpc
 
 _Req = TypeVar("_Req")
@@ -91,6 +92,7 @@ class Client:
         retry_deadline: float = 10.0,
         check: bool = True,
         id_prefix: str | None = None,
+        tls: TlsFiles | None = None,
     ) -> None:
         if (target is None) == (discovery is None):
             raise ValueError("Client needs exactly one of target (an engine) or discovery")
@@ -102,9 +104,11 @@ class Client:
             (("authorization", f"Bearer {token}"),) if token else ()
         )
         self._id_prefix = id_prefix or secrets.token_hex(6)
-        self._router = Router(discovery, client_id or self._id_prefix) if discovery else None
+        self._router = (
+            Router(discovery, client_id or self._id_prefix, tls=tls) if discovery else None
+        )
         self._replicas = Replicas(self._router, retry_deadline) if self._router else None
-        self._channel = grpc.aio.insecure_channel(target) if target is not None else None
+        self._channel = open_channel(target, tls) if target is not None else None
         # In a cluster every call picks its engine's stubs from the router's pool instead.
         self._trading: Any = self._channel and trading_pb2_grpc.TradingServiceStub(self._channel)
         self._market: Any = self._channel and market_data_pb2_grpc.MarketDataServiceStub(

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import grpc
 
 from dome.client.errors import from_grpc
+from dome.tls import TlsFiles, open_channel
 from dome.v1 import discovery_pb2 as disc
 from dome.v1 import discovery_pb2_grpc as disc_grpc
 
@@ -43,10 +44,11 @@ class SymbolRoute:
 class Router:
     """The placement of one cluster, followed from its discovery service."""
 
-    def __init__(self, discovery: str, client_id: str) -> None:
+    def __init__(self, discovery: str, client_id: str, *, tls: TlsFiles | None = None) -> None:
         self.discovery = discovery
         self.client_id = client_id
-        self._channel = grpc.aio.insecure_channel(discovery)
+        self._tls = tls
+        self._channel = open_channel(discovery, tls)
         self._stub = disc_grpc.DiscoveryServiceStub(self._channel)
         #: Address of the engine discovery assigned this client (instruments, fallbacks).
         self.home = ""
@@ -137,7 +139,7 @@ class Router:
         """The pooled channel to one engine."""
         channel = self._channels.get(address)
         if channel is None:
-            channel = self._channels[address] = grpc.aio.insecure_channel(address)
+            channel = self._channels[address] = open_channel(address, self._tls)
         return channel
 
     async def _follow(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import grpc
 
 from dome.engine.errors import Unavailable
-from dome.tls import TlsFiles
+from dome.tls import TlsFiles, open_channel
 
 
 class Peers:
@@ -37,13 +37,7 @@ class Peers:
         channel = self._channels.get(address)
         if channel is None:
             options = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
-            if self._tls is None:
-                channel = grpc.aio.insecure_channel(address, options=options)
-            else:
-                channel = grpc.aio.secure_channel(
-                    address, self._tls.channel_credentials(), options=options
-                )
-            self._channels[address] = channel
+            channel = self._channels[address] = open_channel(address, self._tls, options)
         return channel
 
     async def close(self) -> None:
