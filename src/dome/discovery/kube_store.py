@@ -29,6 +29,10 @@ from dome.discovery.store import StoreConflict, StoreError
 ANNOTATION = "dome.dev/placement"
 #: Where a pod finds its service account.
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+#: Names another directory holding the service account's ``token`` and ``ca.crt``: for a
+#: discovery started outside a pod, which has no kubelet to mount them at SERVICE_ACCOUNT
+#: (tests/operator/test_rendered_exchange_runs.py runs the rendered pods on localhost).
+SERVICE_ACCOUNT_ENV = "DOME_SERVICE_ACCOUNT_DIR"
 _GROUP = "/apis/coordination.k8s.io/v1"
 
 
@@ -65,7 +69,13 @@ class KubernetesStore:
 
     @classmethod
     def in_cluster(cls, namespace: str, prefix: str) -> KubernetesStore:
-        """Use the pod's service account, as every in-cluster client does."""
+        """Use the pod's service account, as every in-cluster client does.
+
+        The API server is ``KUBERNETES_SERVICE_HOST``:``KUBERNETES_SERVICE_PORT`` (set in
+        every pod), the token and CA are read from SERVICE_ACCOUNT, or from the directory
+        ``DOME_SERVICE_ACCOUNT_DIR`` names.
+        """
+        account = Path(os.environ.get(SERVICE_ACCOUNT_ENV) or SERVICE_ACCOUNT)
         host = os.environ.get("KUBERNETES_SERVICE_HOST")
         port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
         if not host:
@@ -76,8 +86,8 @@ class KubernetesStore:
             namespace,
             prefix,
             f"https://{host}:{port}",
-            token_file=SERVICE_ACCOUNT / "token",
-            ca_file=SERVICE_ACCOUNT / "ca.crt",
+            token_file=account / "token",
+            ca_file=account / "ca.crt",
         )
 
     def check_names(self, symbols: Sequence[str]) -> None:
