@@ -47,6 +47,13 @@ def submit_with_retry(
     cluster: Cluster, request: tr.SubmitOrderRequest, account: str = "alice", deadline: float = 15.0
 ) -> tr.OrderResult:
     """Submit to the symbol's primary, retrying with the same request until acknowledged."""
+    return submit_to_primary(cluster, request, account, deadline)[0]
+
+
+def submit_to_primary(
+    cluster: Cluster, request: tr.SubmitOrderRequest, account: str = "alice", deadline: float = 15.0
+) -> tuple[tr.OrderResult, str]:
+    """``submit_with_retry``, also saying which engine (by id) acknowledged."""
     metadata = (("authorization", f"Bearer {ACCOUNTS[account]}"),)
     give_up = time.monotonic() + deadline
     while True:
@@ -54,7 +61,8 @@ def submit_with_retry(
             primary = cluster.primary(request.symbol)
             target = cluster.address_of(primary) if primary else cluster.engines[0].address
             stub = tr_grpc.TradingServiceStub(cluster.channel(target))
-            return stub.SubmitOrder(request, metadata=metadata, timeout=2.0)
+            result = stub.SubmitOrder(request, metadata=metadata, timeout=2.0)
+            return result, primary
         except grpc.RpcError as exc:
             if exc.code() not in RETRY or time.monotonic() > give_up:  # type: ignore[attr-defined]
                 raise
@@ -73,6 +81,8 @@ class Load:
     symbol: str
     prefix: str
     acked: dict[str, tuple[int, float]] = field(default_factory=dict)
+    #: Which engine acknowledged each id (the one the call was sent to).
+    acked_by: dict[str, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -88,18 +98,34 @@ class Load:
         while not self._stop.is_set():
             coid = f"{self.prefix}-{n}"
             try:
-                result = submit_with_retry(self.cluster, order_request(self.symbol, coid, n))
+                result, engine = submit_to_primary(
+                    self.cluster, order_request(self.symbol, coid, n)
+                )
             except Exception as exc:  # recorded; the test asserts there are none
                 self.errors.append(f"{coid}: {exc!r}")
                 return
             if result.status == pb.ORDER_STATUS_REJECTED:
                 self.errors.append(f"{coid}: rejected {result.reject_reason}")
             self.acked[coid] = (result.order_id, time.monotonic())
+            self.acked_by[coid] = engine
             n += 1
             self.sent = n
 
-    def acks_after(self, moment: float) -> int:
-        return sum(1 for _, at in list(self.acked.values()) if at > moment)
+    def acks_after(self, moment: float, not_by: str = "") -> int:
+        """Acknowledgements received after ``moment`` (from engines other than ``not_by``).
+
+        An answer the killed engine sent just before dying can arrive after the kill:
+        ``not_by`` leaves such answers out.
+        """
+        return len(self.acks_since(moment, not_by))
+
+    def acks_since(self, moment: float, not_by: str = "") -> list[float]:
+        """Times of the acknowledgements counted by ``acks_after``."""
+        return [
+            at
+            for coid, (_, at) in list(self.acked.items())
+            if at > moment and self.acked_by.get(coid) != not_by
+        ]
 
     def stop(self) -> None:
         self._stop.set()

@@ -38,11 +38,11 @@ def test_kill_primary_under_load_repeatedly(tmp_path: Path, acks: str) -> None:
             cluster.engine(old).kill()
             # The new primary accepts orders: acks on the symbol resume.
             wait_for(
-                lambda at=killed_at: loads[0].acks_after(at) > 0,  # type: ignore[misc]
+                lambda at=killed_at, o=old: loads[0].acks_after(at, o) > 0,  # type: ignore[misc]
                 10,
                 f"acks after killing {old}",
             )
-            first_ack = min(at for _, at in loads[0].acked.values() if at > killed_at)
+            first_ack = min(loads[0].acks_since(killed_at, old))
             takeovers.append(first_ack - killed_at)
             sp = cluster.symbol_placement(symbol)
             assert sp.primary != old

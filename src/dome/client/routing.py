@@ -111,8 +111,11 @@ class Router:
         """Return once a placement newer than ``version`` arrived, or after ``within`` s."""
         if self.version > version or within <= 0:
             return
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancel that
+        # lands as the event fires, and a cancelled caller would keep waiting.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), within)
+            async with asyncio.timeout(within):
+                await self._changed.wait()
 
     def primary(self, symbol: str) -> str | None:
         """Address of the symbol's primary; None while it has none (or is not placed)."""

@@ -418,8 +418,11 @@ class Replica:
                 }
                 if laggards:
                     self._spawn(self._shrink(laggards, epoch))
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancel that
+            # lands as the event fires.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._progress.wait(), 0.05)
+                async with asyncio.timeout(0.05):
+                    await self._progress.wait()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -564,7 +567,8 @@ class Replica:
                     )
                 )
             )
-            first = await asyncio.wait_for(call.read(), START_TIMEOUT)
+            async with asyncio.timeout(START_TIMEOUT):
+                first = await call.read()
             if first is _EOF or first.WhichOneof("kind") != "start":
                 raise ValueError("replication stream did not start with a start message")
             start = first.start
@@ -587,6 +591,10 @@ class Replica:
             while True:
                 message = await call.read()
                 if message is _EOF:
+                    return
+                if self.role is not Role.FOLLOWER or self.epoch != epoch:
+                    # Placement moved on (the task is being cancelled): never journal an
+                    # entry of an epoch this engine has already reported leaving.
                     return
                 kind = message.WhichOneof("kind")
                 if kind == "batch":
