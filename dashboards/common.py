@@ -5,21 +5,29 @@ The label convention, as Prometheus sees an engine's series:
 - ``namespace``: the engine pod's namespace. prometheus-operator adds it to every target
   of a ServiceMonitor; a local Prometheus has none, and ``namespace=~".*"`` still
   matches series without the label.
-- ``job``: the exchange. The operator's ServiceMonitor selects the engines' headless
-  Service ``<exchange>-engine-headless``, and prometheus-operator names a target's job
-  after its Service. A local scrape job for ``dome up`` follows the same pattern
-  (``<name>-engine``, e.g. ``dome-engine``). The ``exchange`` variable shows the part
-  before ``-engine``, and its "All" value is the engine-job pattern, so ``up`` never
-  matches another application's targets.
+- ``job``: the exchange and the component. The operator's ServiceMonitor selects the
+  engines' headless Service ``<exchange>-engine-headless`` and discovery's Service
+  ``<exchange>-discovery``, and prometheus-operator names a target's job after its
+  Service. A local scrape of ``dome up`` follows the same pattern (``<name>-engine``,
+  ``<name>-discovery``, e.g. ``dome-engine``). The ``exchange`` variable's value is the
+  part before ``-engine`` (the exchange's name), so one variable selects both an
+  exchange's engines (``SELECTOR``) and its discovery (``DISCOVERY_SELECTOR``); "All"
+  is ``.+``, which with the suffix is the engine-job pattern, so ``up`` never matches
+  another application's targets.
 - ``pod``: the engine. On Kubernetes the pod name is the engine id (the StatefulSet
   identity passed as ``--id``); a local scrape config sets it to the engine id from
   ``cluster.json``.
 
 Variables chain namespace → exchange → engine, each with "All" and each query filtered
 by the ones before it, all read from ``dome_engine_info`` (one series per engine).
+Discovery serves the whole exchange, so its queries are filtered by namespace and
+exchange only. The operator is not part of an exchange; its dashboard has variables of
+its own (``dashboards.operator``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from grafana_foundation_sdk.builders import common as common_builder
 from grafana_foundation_sdk.builders import dashboard, prometheus
@@ -44,31 +52,40 @@ ENGINE_JOB = ".+-engine(-headless)?"
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
 
 #: Every engine query carries this selector, so the variables filter every panel.
-SELECTOR = 'namespace=~"$namespace", job=~"$exchange", pod=~"$engine"'
+SELECTOR = 'namespace=~"$namespace", job=~"$exchange-engine(-headless)?", pod=~"$engine"'
+#: Every discovery query carries this one: the exchange's discovery (not an engine).
+DISCOVERY_SELECTOR = 'namespace=~"$namespace", job=~"$exchange-discovery"'
 
 RATE = "$__rate_interval"
 
+Variable = dashboard.DatasourceVariable | dashboard.QueryVariable
 
-def variables() -> list[dashboard.DatasourceVariable | dashboard.QueryVariable]:
+
+def variables() -> list[Variable]:
     """The ``datasource`` variable, then namespace → exchange → engine."""
-    source = dashboard.DatasourceVariable("datasource").label("Data source").type("prometheus")
-    namespace = _label_variable("namespace", "Namespace", "dome_engine_info", "namespace")
+    namespace = label_variable("namespace", "Namespace", "dome_engine_info", "namespace")
     namespace.multi(False)
-    exchange = _label_variable(
+    exchange = label_variable(
         "exchange", "Exchange", 'dome_engine_info{namespace=~"$namespace"}', "job"
     )
-    # The value stays the whole job (what series carry); the text is the exchange's name.
-    exchange.regex("/^(?<value>(?<text>.+?)-engine(-headless)?)$/").all_value(ENGINE_JOB)
-    engine = _label_variable(
+    # The exchange's name: the selectors add the component's suffix to it.
+    exchange.regex("/^(.+?)-engine(?:-headless)?$/").all_value(".+")
+    engine = label_variable(
         "engine",
         "Engine",
-        'dome_engine_info{namespace=~"$namespace", job=~"$exchange"}',
+        'dome_engine_info{namespace=~"$namespace", job=~"$exchange-engine(-headless)?"}',
         "pod",
     )
-    return [source, namespace, exchange, engine]
+    return [datasource_variable(), namespace, exchange, engine]
 
 
-def _label_variable(name: str, label: str, series: str, key: str) -> dashboard.QueryVariable:
+def datasource_variable() -> dashboard.DatasourceVariable:
+    """The Prometheus data source every panel and variable queries."""
+    return dashboard.DatasourceVariable("datasource").label("Data source").type("prometheus")
+
+
+def label_variable(name: str, label: str, series: str, key: str) -> dashboard.QueryVariable:
+    """A multi-value variable over the values of label ``key`` of ``series``, with All."""
     return (
         dashboard.QueryVariable(name)
         .label(label)
@@ -89,17 +106,26 @@ def query(expr: str, legend: str = "", ref: str = "A") -> prometheus.Dataquery:
     return target.legend_format(legend or "__auto")
 
 
-def quantiles(metric: str, by: str, legend: str) -> list[prometheus.Dataquery]:
-    """p50 (ref A) and p99 (ref B) of histogram ``metric``, one series per ``by`` label."""
-    grouped = f"sum by ({by}, le) (rate({metric}_bucket{{{SELECTOR}}}[{RATE}]))"
+def quantiles(
+    metric: str, by: str, legend: str, selector: str = SELECTOR
+) -> list[prometheus.Dataquery]:
+    """p50 (ref A) and p99 (ref B) of histogram ``metric``, one series per ``by`` label
+    (none when ``by`` is empty)."""
+    grouped = f"sum by ({by + ', ' if by else ''}le) (rate({metric}_bucket{{{selector}}}[{RATE}]))"
     return [
         query(f"histogram_quantile({q}, {grouped})", f"{legend} p{name}", ref)
         for q, name, ref in ((0.5, "50", "A"), (0.99, "99", "B"))
     ]
 
 
-def base(uid: str, title: str, description: str) -> dashboard.Dashboard:
-    """A dashboard with DOME's uid, tags, time range, refresh and variables."""
+def base(
+    uid: str,
+    title: str,
+    description: str,
+    variables_of: Callable[[], list[Variable]] | None = None,
+) -> dashboard.Dashboard:
+    """A dashboard with DOME's uid, tags, time range, refresh and variables (the
+    exchange chain unless ``variables_of`` gives others)."""
     board = (
         dashboard.Dashboard(title)
         .uid(uid)
@@ -111,7 +137,7 @@ def base(uid: str, title: str, description: str) -> dashboard.Dashboard:
         .timezone("browser")
         .tooltip(DashboardCursorSync.CROSSHAIR)
     )
-    return board.variables(list(variables()))
+    return board.variables(list((variables_of or variables)()))
 
 
 def timeseries(

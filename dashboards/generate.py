@@ -18,13 +18,14 @@ from typing import Any
 from grafana_foundation_sdk.builders import dashboard
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-from dashboards import exchange_overview, matching_latency, replication
+from dashboards import exchange_overview, matching_latency, operator, replication
 
 #: File name (without .json) → builder. One dashboard per concern.
 DASHBOARDS: dict[str, Callable[[], dashboard.Dashboard]] = {
     "exchange-overview": exchange_overview.build,
     "matching-latency": matching_latency.build,
     "replication": replication.build,
+    "operator": operator.build,
 }
 
 CHART_DASHBOARDS = Path(__file__).resolve().parent.parent / "charts" / "dome" / "dashboards"

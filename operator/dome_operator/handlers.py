@@ -29,6 +29,7 @@ import kopf
 from dome_operator.apply import Cluster, KubernetesError, Logger
 from dome_operator.exchange import GROUP, VERSION, InvalidExchange, read_exchange
 from dome_operator.metadata import MANAGED_BY
+from dome_operator.metrics import METRICS
 from dome_operator.render import render
 from dome_operator.reporting import Reconciled, publish_status
 from dome_operator.status import Degradation
@@ -92,6 +93,29 @@ async def reconcile(
     **_: Any,
 ) -> None:
     """Make the cluster match the Exchange, then report what it looks like."""
+    with METRICS.reconciling():
+        try:
+            outcome = await _reconcile(body, name, namespace, uid, old, new, memo, logger)
+        except kopf.PermanentError:
+            METRICS.reconciled("failed")
+            raise
+        except Exception:
+            METRICS.reconciled("retry")  # kopf retries TemporaryError and the unexpected
+            raise
+        METRICS.reconciled(outcome)
+
+
+async def _reconcile(
+    body: kopf.Body,
+    name: str,
+    namespace: str | None,
+    uid: str,
+    old: Any,
+    new: Any,
+    memo: kopf.Memo,
+    logger: Logger,
+) -> str:
+    """``reconcile``'s work; returns its outcome (``metrics.OUTCOMES``) or raises."""
     cluster = Cluster(_settings(memo), logger)
     if namespace is None:
         raise kopf.PermanentError("an Exchange is namespaced")  # the CRD makes it so
@@ -105,7 +129,8 @@ async def reconcile(
     metadata = (exchange or {}).get("metadata", {})
     if exchange is None or metadata.get("uid") != uid or metadata.get("deletionTimestamp"):
         logger.info("the Exchange is gone or being deleted: nothing to apply")
-        return
+        METRICS.exchange_ready(namespace, name, None)
+        return "gone"
     generation = int(metadata.get("generation") or 0)
     try:
         spec = read_exchange(exchange)
@@ -127,6 +152,9 @@ async def reconcile(
         if exc.retryable:
             raise kopf.TemporaryError(str(exc), delay=RETRY_DELAY) from exc
         raise kopf.PermanentError(str(exc)) from exc
+    METRICS.handled_objects(
+        applied=len(changed), unchanged=len(objects) - len(changed), pruned=len(pruned)
+    )
     _announce_spec_changes(body, old, new)
     if changed:
         kopf.info(body, reason="Applied", message=f"applied {', '.join(changed)}")
@@ -137,6 +165,7 @@ async def reconcile(
         await publish_status(cluster, namespace, name, Reconciled(generation, None))
     except KubernetesError as exc:
         raise kopf.TemporaryError(str(exc), delay=RETRY_DELAY) from exc
+    return "success"
 
 
 @kopf.on.event("apps", "v1", "statefulsets", labels=_CHILD_LABELS)

@@ -31,6 +31,8 @@ PROMETHEUS_RULE_API = "monitoring.coreos.com/v1"
 #: How DOME's alert rules recognise engines: by a scrape job named after an engine
 #: Service (tests/monitoring). An Exchange's PrometheusRule narrows it to its own engines.
 ENGINE_JOB_MATCHER = 'job=~".+-engine(-headless)?"'
+#: The same for discovery, whose Service (and so scrape job) is ``<exchange>-discovery``.
+DISCOVERY_JOB_MATCHER = 'job=~".+-discovery"'
 #: Labels of the operator's pods (the chart's), which may reach discovery's port.
 OPERATOR_POD_LABELS = {
     "app.kubernetes.io/component": "operator",
@@ -275,18 +277,21 @@ def _service_monitor(exchange: Exchange) -> dict[str, Any]:
 
 
 def _prometheus_rule(exchange: Exchange) -> dict[str, Any]:
-    """DOME's alerts for this exchange's engines only.
+    """DOME's alerts for this exchange's engines and discovery only.
 
-    The chart's rule files match any engine job; here each is narrowed to the job the
-    Prometheus operator gives this exchange's headless Service (the one the ServiceMonitor
-    scrapes) in this namespace, so two exchanges with a PrometheusRule each do not both
-    fire for one engine.
+    The chart's rule files match any engine (or discovery) job; here each is narrowed to
+    the job the Prometheus operator gives this exchange's headless Service (or discovery
+    Service, both of which the ServiceMonitor scrapes) in this namespace, so two
+    exchanges with a PrometheusRule each do not both fire for one engine.
     """
-    scope = f'job="{commands.headless_service_name(exchange)}",namespace="{exchange.namespace}"'
+    namespace = f'namespace="{exchange.namespace}"'
+    engines = f'job="{commands.headless_service_name(exchange)}",{namespace}'
+    discovery = f'job="{exchange.name}-discovery",{namespace}'
     groups = [copy.deepcopy(group) for group in alerts.RULE_GROUPS]
     for group in groups:
         for rule in group["rules"]:
-            rule["expr"] = rule["expr"].replace(ENGINE_JOB_MATCHER, scope)
+            expr = rule["expr"].replace(ENGINE_JOB_MATCHER, engines)
+            rule["expr"] = expr.replace(DISCOVERY_JOB_MATCHER, discovery)
     return {
         "apiVersion": PROMETHEUS_RULE_API,
         "kind": "PrometheusRule",

@@ -28,6 +28,7 @@ import kopf
 from dome_operator.apply import Cluster, KubernetesError
 from dome_operator.discovery_client import read_placement
 from dome_operator.exchange import Exchange, InvalidExchange, read_exchange
+from dome_operator.metrics import METRICS
 from dome_operator.placement import PlacementReading, Unavailable
 from dome_operator.render import selector, status_endpoint
 from dome_operator.status import (
@@ -63,6 +64,7 @@ async def publish_status(
     for _ in range(ATTEMPTS):
         exchange = await cluster.read_exchange(namespace, name)
         if exchange is None or exchange.get("metadata", {}).get("deletionTimestamp"):
+            METRICS.exchange_ready(namespace, name, None)
             return  # deleted: the garbage collector is removing the children, let it
         previous = exchange.get("status") or {}
         if reconciled is not None:
@@ -73,6 +75,8 @@ async def publish_status(
         else:
             return  # the first reconcile has not reported yet; it will
         status = await _status(cluster, exchange, generation, degraded, placement)
+        ready = condition(status, READY)
+        METRICS.exchange_ready(namespace, name, None if ready is None else str(ready["status"]))
         if same_status(previous, status):
             return
         version = str(exchange["metadata"].get("resourceVersion", ""))
@@ -133,6 +137,7 @@ class _PlacementOnce:
             return NOT_RUNNING
         if self._reading is None:
             self._reading = await read_placement(exchange)
+            METRICS.placement_read(not isinstance(self._reading, Unavailable))
         return self._reading
 
 

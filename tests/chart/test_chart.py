@@ -249,10 +249,14 @@ def test_operator_deployment() -> None:
     assert container["command"] == ["dome-operator"]
     assert container["args"] == [
         "--standalone",
-        "--liveness=http://0.0.0.0:8080/healthz",
+        "--liveness=http://0.0.0.0:8081/healthz",
+        "--metrics-port=8080",
         f"--namespace={NAMESPACE}",
     ]
-    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    assert ports == {"health": 8081, "metrics": 8080}
     assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
 
 
@@ -261,8 +265,8 @@ def test_operator_args_follow_the_watch_scope() -> None:
         container = only(render(*flags), "Deployment")["spec"]["template"]["spec"]["containers"]
         return list(container[0]["args"])
 
-    assert args(*MATRIX["cluster-wide"])[2:] == ["--all-namespaces"]
-    assert args(*MATRIX["namespaces"])[2:] == [
+    assert args(*MATRIX["cluster-wide"])[3:] == ["--all-namespaces"]
+    assert args(*MATRIX["namespaces"])[3:] == [
         "--namespace=team-a",
         "--namespace=team-b",
         "--namespace=team-c",
@@ -498,16 +502,19 @@ def test_service_monitor_finds_the_operator() -> None:
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
     (endpoint,) = monitor["spec"]["endpoints"]
     assert endpoint == {
-        "port": "http",
+        "port": "metrics",
         "path": "/metrics",
         "interval": "30s",
         "scrapeTimeout": "10s",
     }
-    assert [port["name"] for port in service["spec"]["ports"]] == ["http"]
+    assert [port["name"] for port in service["spec"]["ports"]] == ["metrics"]
     pod = deployment["spec"]["template"]
     assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
-    ports = pod["spec"]["containers"][0]["ports"]
-    assert service["spec"]["ports"][0]["targetPort"] in {port["name"] for port in ports}
+    (container,) = pod["spec"]["containers"]
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    assert service["spec"]["ports"][0]["targetPort"] == "metrics"
+    # The metrics port the ServiceMonitor scrapes is the one the operator serves them on.
+    assert f"--metrics-port={ports['metrics']}" in container["args"]
 
 
 def test_dashboards_are_labelled_config_maps() -> None:

@@ -14,7 +14,14 @@ import pytest
 import yaml
 from monitoring_queries import ALERT_TESTS, REPO, RUNBOOKS, rule_files, tool
 
-ALERT_NAMES = ["DomeCommitSlow", "DomeEngineDown", "DomeReplicationLagging"]
+ALERT_NAMES = [
+    "DomeCommitSlow",
+    "DomeEngineDown",
+    "DomeFailoverStorm",
+    "DomeNoPrimary",
+    "DomeReplicationLagging",
+    "DomeSequenceGap",
+]
 
 
 def test_one_file_per_alert() -> None:

@@ -17,7 +17,6 @@ import pytest
 from monitoring_queries import (
     DASHBOARDS,
     REPO,
-    dashboard_exprs,
     dashboards,
     metric_name,
     panels,
@@ -25,9 +24,17 @@ from monitoring_queries import (
 )
 from prometheus_client.metrics_core import Metric
 
+from dome.discovery.metrics import DiscoveryMetrics
 from dome.engine.metrics import EngineMetrics
+from dome_operator.metrics import OperatorMetrics
 
-SELECTOR = 'namespace=~"$namespace", job=~"$exchange", pod=~"$engine"'
+SELECTOR = 'namespace=~"$namespace", job=~"$exchange-engine(-headless)?", pod=~"$engine"'
+DISCOVERY_SELECTOR = 'namespace=~"$namespace", job=~"$exchange-discovery"'
+OPERATOR_SELECTOR = 'namespace=~"$namespace", job=~"$job"'
+#: The dashboards of an exchange (variables namespace → exchange → engine) and the
+#: operator's (namespace → job), which is no part of any exchange.
+EXCHANGE_BOARDS = {"exchange-overview.json", "matching-latency.json", "replication.json"}
+OPERATOR_BOARD = "operator.json"
 
 
 def test_regeneration_is_byte_identical(tmp_path: Path) -> None:
@@ -47,7 +54,7 @@ def test_regeneration_is_byte_identical(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def boards() -> dict[str, dict[str, Any]]:
     found = dashboards()
-    assert set(found) == {"exchange-overview.json", "matching-latency.json", "replication.json"}
+    assert set(found) == EXCHANGE_BOARDS | {OPERATOR_BOARD}
     return found
 
 
@@ -57,7 +64,7 @@ def test_fixed_unique_uids(boards: dict[str, dict[str, Any]]) -> None:
 
 
 def test_variables_chain_namespace_exchange_engine(boards: dict[str, dict[str, Any]]) -> None:
-    for board in boards.values():
+    for board in (boards[name] for name in EXCHANGE_BOARDS):
         variables = board["templating"]["list"]
         assert [v["name"] for v in variables] == ["datasource", "namespace", "exchange", "engine"]
         source, namespace, exchange, engine = variables
@@ -65,7 +72,7 @@ def test_variables_chain_namespace_exchange_engine(boards: dict[str, dict[str, A
         assert "$" not in namespace["query"]
         assert '"$namespace"' in exchange["query"]
         assert '"$namespace"' in engine["query"]
-        assert '"$exchange"' in engine["query"]
+        assert '"$exchange-engine(-headless)?"' in engine["query"]
         for variable in (namespace, exchange, engine):
             assert variable["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
             assert variable["includeAll"]
@@ -73,22 +80,46 @@ def test_variables_chain_namespace_exchange_engine(boards: dict[str, dict[str, A
             assert variable["query"].startswith("label_values(dome_engine_info")
 
 
+def test_operator_variables_chain_namespace_job(boards: dict[str, dict[str, Any]]) -> None:
+    variables = boards[OPERATOR_BOARD]["templating"]["list"]
+    assert [v["name"] for v in variables] == ["datasource", "namespace", "job"]
+    _, namespace, job = variables
+    assert namespace["query"] == "label_values(dome_operator_reconciles_total, namespace)"
+    assert job["query"] == (
+        'label_values(dome_operator_reconciles_total{namespace=~"$namespace"}, job)'
+    )
+
+
 def test_exchange_variable_names_exchanges_by_their_engine_job(
     boards: dict[str, dict[str, Any]],
 ) -> None:
     exchange = boards["exchange-overview.json"]["templating"]["list"][2]
     # Grafana applies the regex in JavaScript; Python spells named groups (?P<...>).
-    pattern = re.compile(exchange["regex"].strip("/").replace("(?<", "(?P<"))
+    # Grafana uses the regex's one capture group as the value (and text): the name.
+    pattern = re.compile(exchange["regex"].strip("/"))
+    assert pattern.groups == 1
     for job, name in [("prod-engine-headless", "prod"), ("dome-engine", "dome"),
                       ("a-engine-b-engine-headless", "a-engine-b")]:  # fmt: skip
         match = pattern.fullmatch(job)
         assert match, job
-        assert (match["value"], match["text"]) == (job, name)
+        assert match[1] == name
     assert not pattern.fullmatch("prod-discovery")
-    everything = re.compile(exchange["allValue"])
+
+    # The selectors add the component to the name, one or all of them.
+    def job_pattern(selector: str, value: str) -> re.Pattern[str]:
+        (regex,) = re.findall(r'job=~"([^"]*)"', selector)
+        return re.compile(regex.replace("$exchange", value))
+
+    everything = job_pattern(SELECTOR, exchange["allValue"])
     assert everything.fullmatch("prod-engine-headless")
     assert everything.fullmatch("dome-engine")
     assert not everything.fullmatch("prod-discovery")
+    assert not everything.fullmatch("search-engine-api")
+    assert job_pattern(SELECTOR, "prod").fullmatch("prod-engine-headless")
+    assert not job_pattern(SELECTOR, "prod").fullmatch("preprod-engine-headless")
+    assert job_pattern(DISCOVERY_SELECTOR, "prod").fullmatch("prod-discovery")
+    assert job_pattern(DISCOVERY_SELECTOR, exchange["allValue"]).fullmatch("dome-discovery")
+    assert not job_pattern(DISCOVERY_SELECTOR, "prod").fullmatch("prod-engine-headless")
 
 
 def test_every_query_is_filtered_by_the_variables(boards: dict[str, dict[str, Any]]) -> None:
@@ -102,7 +133,19 @@ def test_every_query_is_filtered_by_the_variables(boards: dict[str, dict[str, An
                 found = selectors(target["expr"])
                 assert found, target["expr"]
                 for selector in found:
-                    assert selector.endswith("{" + SELECTOR + "}"), (name, selector)
+                    assert any(selector.endswith(end + "}") for end in _filters(name, selector)), (
+                        name,
+                        selector,
+                    )
+
+
+def _filters(board: str, selector: str) -> list[str]:
+    """How a selector of ``board`` must end: the variables, after any matchers of its own."""
+    if board == OPERATOR_BOARD:
+        return [", " + OPERATOR_SELECTOR, "{" + OPERATOR_SELECTOR]
+    if selector.startswith("dome_discovery_"):
+        return [", " + DISCOVERY_SELECTOR, "{" + DISCOVERY_SELECTOR]
+    return ["{" + SELECTOR]
 
 
 def _exported_series(metric: Metric) -> set[str]:
@@ -114,16 +157,41 @@ def _exported_series(metric: Metric) -> set[str]:
     return {metric.name + suffix for suffix in suffixes}
 
 
-def test_every_queried_metric_is_exported_by_the_engine() -> None:
-    exported = {
-        name for metric in EngineMetrics("engine-0").registry.collect()
-        for name in _exported_series(metric)
-    }  # fmt: skip
-    queried = {metric_name(s) for expr in dashboard_exprs() for s in selectors(expr)}
+def _exported(metrics: list[Metric]) -> set[str]:
+    return {name for metric in metrics for name in _exported_series(metric)}
+
+
+def _families(names: set[str]) -> set[str]:
+    return {name.removesuffix("_bucket").removesuffix("_sum").removesuffix("_count")
+            .removesuffix("_total") for name in names}  # fmt: skip
+
+
+def _queried(boards: set[str]) -> set[str]:
+    return {
+        metric_name(s)
+        for name, board in dashboards().items()
+        if name in boards
+        for panel in panels(board)
+        for target in panel.get("targets", [])
+        for s in selectors(target["expr"])
+    }
+
+
+def test_every_queried_metric_is_exported_by_the_engine_or_discovery() -> None:
+    engine = list(EngineMetrics("engine-0").registry.collect())
+    discovery = list(DiscoveryMetrics(["BTC-USD"]).registry.collect())
+    exported = _exported(engine) | _exported(discovery)
+    queried = _queried(EXCHANGE_BOARDS)
     assert queried - {"up"} <= exported, sorted(queried - {"up"} - exported)
-    # And the dashboards cover what the engine exports (``dome_engine_info`` feeds the
-    # variables), so a new metric is a conscious choice to chart or not.
-    families = {name.removesuffix("_bucket").removesuffix("_sum").removesuffix("_count")
-                .removesuffix("_total") for name in queried}  # fmt: skip
-    charted = {m.name for m in EngineMetrics("engine-0").registry.collect()} - {"dome_engine_info"}
-    assert charted <= families, sorted(charted - families)
+    # And the dashboards cover what the engine and discovery export (``dome_engine_info``
+    # feeds the variables), so a new metric is a conscious choice to chart or not.
+    charted = {m.name for m in [*engine, *discovery]} - {"dome_engine_info"}
+    assert charted <= _families(queried), sorted(charted - _families(queried))
+
+
+def test_every_queried_metric_is_exported_by_the_operator() -> None:
+    operator = list(OperatorMetrics().registry.collect())
+    queried = _queried({OPERATOR_BOARD})
+    assert queried <= _exported(operator), sorted(queried - _exported(operator))
+    charted = {m.name for m in operator}
+    assert charted <= _families(queried), sorted(charted - _families(queried))

@@ -75,7 +75,10 @@ def test_the_operator_carries_every_alert_rule_of_the_chart() -> None:
     assert [rule["alert"] for group in expected for rule in group["rules"]] == [
         "DomeCommitSlow",
         "DomeEngineDown",
+        "DomeFailoverStorm",
+        "DomeNoPrimary",
         "DomeReplicationLagging",
+        "DomeSequenceGap",
     ]
     assert expected == alerts.RULE_GROUPS, (
         "dome_operator/alerts.py differs from charts/dome/alerts; regenerate it with "

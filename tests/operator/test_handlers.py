@@ -31,6 +31,7 @@ from operator_runtime import (
 
 from dome_operator import render
 from dome_operator.discovery_client import ADDRESS_ENV
+from dome_operator.metrics import METRICS
 from dome_operator.reporting import NOT_RUNNING
 from dome_operator.workloads import INSTRUMENTS_CHECKSUM_ANNOTATION
 
@@ -254,13 +255,37 @@ async def test_a_second_run_with_no_change_patches_nothing(cluster: ClusterEmula
         await play_controllers(cluster, ready=3, revision="main-engine-1")
         await eventually(lambda: has_condition(the_exchange(cluster), "Ready", "True"), "Ready")
     mark = len(cluster.requests)
+    before = {action: _objects(action) for action in ("applied", "unchanged", "pruned")}
+    successes = _reconciles("success")
     async with operator() as runner:
         # The resume reconcile prunes (only it lists by label), then reads the workloads.
         await eventually(lambda: _reconciled_after(cluster, mark), "the second reconcile to finish")
+        await eventually(lambda: _reconciles("success") > successes, "the reconcile counted")
     assert "reconciled: 0 applied, 0 pruned" in runner.output
+    # The operator's metrics say the same: every object skipped as unchanged, one Ready.
+    assert _objects("applied") == before["applied"]
+    assert _objects("pruned") == before["pruned"]
+    assert _objects("unchanged") > before["unchanged"]
+    assert (
+        METRICS.registry.get_sample_value("dome_operator_exchanges", {"ready": "True"}) or 0
+    ) >= 1
+    assert METRICS.registry.get_sample_value("dome_operator_reconcile_seconds_count")
     assert children_writes(cluster, mark) == []
     status_writes = [r for r in cluster.requests[mark:] if r.subresource == "status"]
     assert status_writes == []
+
+
+def _reconciles(outcome: str) -> float:
+    return (
+        METRICS.registry.get_sample_value("dome_operator_reconciles_total", {"outcome": outcome})
+        or 0.0
+    )
+
+
+def _objects(action: str) -> float:
+    return (
+        METRICS.registry.get_sample_value("dome_operator_objects_total", {"action": action}) or 0.0
+    )
 
 
 async def test_an_invalid_exchange_is_degraded_and_creates_nothing(
@@ -285,6 +310,7 @@ async def test_an_invalid_exchange_is_degraded_and_creates_nothing(
             lambda: "InvalidSpec" in event_reasons(cluster, NAME), "an InvalidSpec event"
         )
     assert "failed permanently" in runner.output
+    assert _reconciles("failed") >= 1
     assert children_writes(cluster, 0) == []
     assert cluster.named(STATEFUL_SETS) == {}
 

@@ -303,17 +303,28 @@ def test_prometheus_rule_has_the_shape_the_prometheus_operator_reads() -> None:
             assert all(isinstance(v, str) for v in item.get("labels", {}).values())
             assert all(isinstance(v, str) for v in item.get("annotations", {}).values())
     alerts = [item["alert"] for group in rule["spec"]["groups"] for item in group["rules"]]
-    assert alerts == ["DomeCommitSlow", "DomeEngineDown", "DomeReplicationLagging"]
+    assert alerts == [
+        "DomeCommitSlow",
+        "DomeEngineDown",
+        "DomeFailoverStorm",
+        "DomeNoPrimary",
+        "DomeReplicationLagging",
+        "DomeSequenceGap",
+    ]
 
 
-def test_prometheus_rule_watches_this_exchanges_engines_only() -> None:
+def test_prometheus_rule_watches_this_exchanges_engines_and_discovery_only() -> None:
     rule = _prometheus_rule()
+    ours = {
+        'job="demo-engine-headless",namespace="trading"',
+        'job="demo-discovery",namespace="trading"',
+    }
     for group in rule["spec"]["groups"]:
         for item in group["rules"]:
             matchers = _MATCHERS.findall(item["expr"])
             assert matchers, item["expr"]
             for found in matchers:
-                assert found == 'job="demo-engine-headless",namespace="trading"', item["expr"]
+                assert found in ours, item["expr"]
 
 
 def test_promtool_accepts_the_prometheus_rule_and_it_fires_for_this_exchange_only(

@@ -6,6 +6,7 @@ closed sets). A registry per process object lets tests run several in one proces
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
@@ -14,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_serv
 class DiscoveryMetrics:
     """Every series discovery exports."""
 
-    def __init__(self) -> None:
+    def __init__(self, symbols: Iterable[str] = ()) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.engines = Gauge(
@@ -61,6 +62,17 @@ class DiscoveryMetrics:
             "Watchers cut off because they fell behind.",
             registry=r,
         )
+        self.declare_symbols(symbols)
+
+    def declare_symbols(self, symbols: Iterable[str]) -> None:
+        """Export each symbol's failover and handoff counters at 0 before the first one.
+
+        A counter child otherwise appears with its first increment, so dashboards show no
+        data for a healthy symbol and ``increase()`` misses that first failover.
+        """
+        for symbol in symbols:
+            self.failovers.labels(symbol)
+            self.handoffs.labels(symbol)
 
     def serve(self, host: str, port: int) -> tuple[int, Any]:
         """Serve ``/metrics`` over HTTP in a thread; returns the bound port and the server."""

@@ -153,6 +153,13 @@ class EngineMetrics:
             ["symbol"],
             registry=r,
         )
+        self.replication_refused = Counter(
+            "dome_replication_refused_total",
+            "Replication entries this engine refused as a follower (a gap in the sequence, "
+            "a stale epoch or a malformed entry); it reconnects and tries again.",
+            ["symbol"],
+            registry=r,
+        )
 
     def for_replica(self, symbol: str) -> ReplicaMetrics:
         """The replication children of one symbol."""
@@ -200,6 +207,9 @@ class ReplicaMetrics:
         self._commit = parent.commit_seconds.labels(symbol)
         self._lag = parent.replication_lag.labels(symbol)
         self._fenced = parent.fenced.labels(symbol)
+        # Bound now, not on the first refusal, so the series exists (at 0) from the start:
+        # an alert's increase() then sees the first refusal too.
+        self._refused = parent.replication_refused.labels(symbol)
         self._role = "none"
 
     def observe_role(self, role: str, epoch: int) -> None:
@@ -215,3 +225,7 @@ class ReplicaMetrics:
         """One committed batch."""
         self._commit.observe(seconds)
         self._lag.set(lag)
+
+    def observe_refused(self) -> None:
+        """The follower refused an entry from its primary (gap, stale epoch, bad format)."""
+        self._refused.inc()
