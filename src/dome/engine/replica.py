@@ -137,6 +137,10 @@ class ReplicaStats(Protocol):
         """A batch committed after ``seconds``; the slowest required follower lags ``lag``."""
         ...
 
+    def observe_refused(self) -> None:
+        """A replication entry was refused (gap, older epoch, malformed)."""
+        ...
+
 
 class Replica:
     """The log of one symbol on this engine and its replication role."""
@@ -543,6 +547,8 @@ class Replica:
                     },
                 )
             except (LogFormatError, JournalGap, StaleEpoch, ValueError) as exc:
+                if self._stats is not None:
+                    self._stats.observe_refused()
                 log.error(
                     "replication entry refused",
                     extra={"symbol": self.symbol, "primary": primary_id, "error": str(exc)},

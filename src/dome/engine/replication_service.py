@@ -69,6 +69,9 @@ class ReplicationServicer(rp_grpc.ReplicationServiceServicer):
                 await context.write(rp.ReplicateResponse(start=start))
                 return
             session, history_end = replica.open_session(sub.follower_id, start.truncate_to)
+            # A follower that already holds our whole log is caught up now: on an idle
+            # symbol no batch (and so no ack) would ever say so.
+            replica.on_ack(session, start.truncate_to)
             log.info(
                 "follower subscribed",
                 extra={
