@@ -145,6 +145,25 @@ def test_placement_and_check_exit_codes(cluster: UpCluster, tmp_path: Path) -> N
     assert sorted(direct["symbols"]) == SYMBOLS
 
 
+def test_simulate_trades_through_discovery(cluster: UpCluster, tmp_path: Path) -> None:
+    accounts = str(cluster.cwd / "accounts.json")
+    # Found in ./.dome/cluster.json: discovery, so every order goes to its primary.
+    found = dome_json("simulate", "--accounts", accounts, "--bots", "2", "--duration", "2",
+                      cwd=cluster.cwd, timeout=60)  # fmt: skip
+    assert found["orders"] > 0
+    assert found["trades"] > 0
+    told = dome_json("simulate", "--discovery", cluster.processes[0]["address"], "--accounts",
+                     accounts, "--bots", "1", "--duration", "1", "--data-dir", str(tmp_path),
+                     timeout=60)  # fmt: skip
+    assert told["orders"] > 0
+    both = dome("simulate", "--target", cluster.address("engine-0"), "--discovery",
+                cluster.processes[0]["address"], "--accounts", accounts)  # fmt: skip
+    assert both.returncode == 2
+    nowhere = dome("simulate", "--accounts", accounts, "--data-dir", str(tmp_path), cwd=tmp_path)
+    assert nowhere.returncode == 2
+    assert "no exchange" in nowhere.stderr
+
+
 def test_up_stops_every_process_on_sigint(cluster: UpCluster) -> None:
     cluster.proc.send_signal(signal.SIGINT)
     assert cluster.proc.wait(timeout=30) == 0

@@ -8,6 +8,12 @@ start together, and a cluster counts as up when every symbol has a primary.
 
 Processes run in their own session: Ctrl-C reaches ``dome up`` alone, which then stops
 the engines (which hold the clients) before discovery (which they heartbeat to).
+
+While a cluster runs, a ``Supervisor`` keeps its engines running as a local
+orchestrator would: an engine that exits is started again with the same id, data
+directory and options (it recovers from its journal and rejoins as a follower), after a
+backoff that doubles with each recent restart, and is left down if it keeps crashing.
+Discovery exiting is fatal: nothing could place symbols any more.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ import json
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +52,9 @@ class LocalProcess:
     info: dict[str, Any]
     log_path: Path
     name: str = ""
+    #: The command line and ready file it was started with (``respawn`` reuses them).
+    argv: tuple[str, ...] = ()
+    ready: Path | None = None
 
     async def wait_exit(self) -> None:
         """Return when the process has exited (for watching it while it should run)."""
@@ -89,6 +99,10 @@ class LocalCluster:
     def record(self) -> dict[str, Any]:
         """``cluster.json``: what runs where, in the ready files' own words."""
         return {"processes": [p.record() for p in self.processes]}
+
+    def replace(self, old: LocalProcess, new: LocalProcess) -> None:
+        """Put ``new`` (a restart of ``old``) in ``old``'s place among the engines."""
+        self.engines[self.engines.index(old)] = new
 
     def exited(self) -> list[LocalProcess]:
         return [p for p in self.processes if p.proc.returncode is not None]
@@ -266,13 +280,23 @@ def _prepare(ready: Path) -> None:
     ready.unlink(missing_ok=True)
 
 
+async def respawn(process: LocalProcess) -> LocalProcess:
+    """Start ``process``'s command again (same id, data, options) and wait until it serves.
+
+    It binds new ports (``--port 0``), so its address is in the returned process's info.
+    """
+    if not process.argv or process.ready is None:
+        raise ValueError(f"{process.name}: not started by this module, cannot restart it")
+    return await _spawn(process.name, list(process.argv), process.ready, process.log_path)
+
+
 async def _spawn(name: str, argv: list[str], ready: Path, log_path: Path) -> LocalProcess:
     _prepare(ready)
     with log_path.open("ab") as log:
         proc = await asyncio.create_subprocess_exec(
             *argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
         )
-    process = LocalProcess(proc, {}, log_path, name)
+    process = LocalProcess(proc, {}, log_path, name, tuple(argv), ready)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + START_DEADLINE_S
     try:
@@ -302,3 +326,124 @@ def _read_ready(path: Path) -> dict[str, Any] | None:
 def cluster_record(processes: list[LocalProcess]) -> dict[str, Any]:
     """``cluster.json`` for a list of processes."""
     return {"processes": [p.record() for p in processes]}
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """When ``Supervisor`` restarts an engine that exited, and when it gives up."""
+
+    #: Pause before the first restart; it doubles with each restart still in the window.
+    first_delay: float = 0.5
+    max_delay: float = 10.0
+    #: Restarts allowed within ``window`` seconds; an exit beyond that leaves it down.
+    max_restarts: int = 5
+    window: float = 60.0
+
+    def delay(self, recent: int) -> float:
+        """The pause before a restart that follows ``recent`` restarts in the window."""
+        return float(min(self.first_delay * 2**recent, self.max_delay))
+
+
+class Supervisor:
+    """Keeps a cluster's engines running while ``run`` runs (cancel it before stopping).
+
+    An engine that exits is started again (``respawn``) after ``policy``'s backoff;
+    ``on_restart`` is called with each engine that is back, ``log`` with one line per
+    event. An engine that exits more often than the policy allows stays down (listed in
+    ``given_up``). ``run`` returns, with the reason, when something is fatal: discovery
+    exited, or no engine is left.
+    """
+
+    def __init__(
+        self,
+        cluster: LocalCluster,
+        *,
+        log: Callable[[str], None],
+        on_restart: Callable[[LocalProcess], None] | None = None,
+        policy: RestartPolicy | None = None,
+    ) -> None:
+        self.cluster = cluster
+        self.policy = policy or RestartPolicy()
+        self.log = log
+        self.on_restart = on_restart
+        self.given_up: list[str] = []
+        #: Why ``run`` ended; None while it runs (or if it was cancelled).
+        self.reason: str | None = None
+        self._fatal = asyncio.Event()
+
+    async def wait_fatal(self) -> None:
+        """Return once ``run`` has found something fatal."""
+        await self._fatal.wait()
+
+    async def run(self) -> str:
+        """Supervise until something is fatal; returns the reason (the caller stops all)."""
+        keepers = [asyncio.create_task(self._keep(e.name)) for e in self.cluster.engines]
+        watchers: list[asyncio.Task[None]] = list(keepers)
+        discovery = self.cluster.discovery
+        if discovery is not None:
+            watchers.append(asyncio.create_task(discovery.wait_exit()))
+        try:
+            pending = set(watchers)
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    if (exc := task.exception()) is not None:
+                        return self._end(f"supervising the cluster failed: {exc!r}")
+                if discovery is not None and discovery.proc.returncode is not None:
+                    return self._end(
+                        f"discovery exited with {discovery.proc.returncode}; "
+                        f"see {discovery.log_path}"
+                    )
+                if all(k.done() for k in keepers):
+                    return self._end("every engine kept crashing; see their logs")
+            return self._end("nothing left to supervise")
+        finally:
+            for task in watchers:
+                task.cancel()
+            await asyncio.gather(*watchers, return_exceptions=True)
+
+    def _end(self, reason: str) -> str:
+        self.reason = reason
+        self._fatal.set()
+        return reason
+
+    def _engine(self, name: str) -> LocalProcess:
+        return next(e for e in self.cluster.engines if e.name == name)
+
+    async def _keep(self, name: str) -> None:
+        """Restart engine ``name`` whenever it exits; return when giving up on it."""
+        loop = asyncio.get_running_loop()
+        policy = self.policy
+        restarts: deque[float] = deque()
+        alone = len(self.cluster.engines) == 1
+        while True:
+            current = self._engine(name)
+            code = await current.proc.wait()
+            what = f"exited with {code}"
+            while True:
+                now = loop.time()
+                while restarts and now - restarts[0] > policy.window:
+                    restarts.popleft()
+                if len(restarts) >= policy.max_restarts:
+                    self.given_up.append(name)
+                    self.log(
+                        f"{name} {what} after {len(restarts)} restarts within "
+                        f"{policy.window:g}s; leaving it down (see {current.log_path})"
+                    )
+                    return
+                delay = policy.delay(len(restarts))
+                effect = "its symbols wait for it" if alone else "the cluster keeps trading"
+                self.log(f"{name} {what}; restarting it in {delay:g}s ({effect})")
+                await asyncio.sleep(delay)
+                restarts.append(loop.time())
+                try:
+                    new = await respawn(current)
+                except (ClusterError, OSError) as exc:
+                    what = f"did not come back ({exc})"
+                    continue
+                break
+            self.cluster.replace(current, new)
+            info = new.record()
+            self.log(f"{name} is back at {info['address']} (pid {info['pid']})")
+            if self.on_restart is not None:
+                self.on_restart(new)

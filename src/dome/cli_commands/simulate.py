@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -17,16 +18,30 @@ from pathlib import Path
 from typing import Any
 
 import dome.accounts as accounts_file
-from dome.cli_commands.common import UsageError, print_json, resolve_target, run_command
+from dome.cli_commands.common import DEFAULT_DIR, UsageError, print_json, run_command
+from dome.cli_commands.placement import discovery_from_cluster
 from dome.cli_commands.view import Progress
 from dome.client import Client
+from dome.client.local import NoLocalExchange, local_target
 from dome.client.simulation import Simulation, SimulationTotals, predefined
+
+#: Longest a progress frame may take (its reads wait for primaries during an election).
+RENDER_BOUND_S = 2.0
 
 
 def register(sub: Any) -> None:
     """Add ``dome simulate`` to the ``dome`` parser."""
     p = sub.add_parser("simulate", help="run simulated traders against a running exchange")
-    p.add_argument("--target", help="engine HOST:PORT (default: $DOME_TARGET or ./.dome)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--target", help="one engine HOST:PORT (default: $DOME_TARGET)")
+    where.add_argument(
+        "--discovery",
+        help="a cluster's discovery HOST:PORT: orders go to each symbol's primary and survive "
+        "failovers (default: $DOME_DISCOVERY, else DATA_DIR/cluster.json)",
+    )
+    p.add_argument(
+        "--data-dir", default=str(DEFAULT_DIR), help="where `dome up` keeps its state (./.dome)"
+    )
     p.add_argument(
         "--accounts", required=True, help='JSON file {"account": "token", ...} the bots trade as'
     )
@@ -35,6 +50,32 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=1, help="seed of the bots' randomness")
     p.add_argument("--json", action="store_true", help="end with one JSON line of totals")
     p.set_defaults(func=lambda a: run_command(a, _simulate))
+
+
+def resolve_exchange(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """``(target, discovery)``, exactly one set: flags, then environment, then cluster.json.
+
+    A cluster (discovery known) is preferred to one of its engines, since the SDK then
+    follows the primaries through failovers.
+    """
+    if args.target:
+        return str(args.target), None
+    if args.discovery:
+        return None, str(args.discovery)
+    if os.environ.get("DOME_TARGET"):
+        return os.environ["DOME_TARGET"], None
+    if os.environ.get("DOME_DISCOVERY"):
+        return None, os.environ["DOME_DISCOVERY"]
+    discovery = discovery_from_cluster(args.data_dir)
+    if discovery is not None:
+        return None, discovery
+    try:
+        return local_target(args.data_dir), None
+    except NoLocalExchange as exc:
+        raise UsageError(
+            f"no exchange: pass --target HOST:PORT or --discovery HOST:PORT, or run `dome up` "
+            f"({exc})"
+        ) from None
 
 
 def load_accounts(path: str | Path) -> dict[str, str]:
@@ -51,11 +92,18 @@ def load_accounts(path: str | Path) -> dict[str, str]:
 async def _simulate(args: argparse.Namespace) -> int:
     if args.bots < 1:
         raise UsageError("--bots must be at least 1")
-    target = resolve_target(args)
-    args.resolved_target = target
+    target, discovery = resolve_exchange(args)
+    args.resolved_target = target or f"discovery at {discovery}"
     tokens = load_accounts(args.accounts)
     totals, elapsed = await drive(
-        target, tokens, list(tokens), args.bots, args.duration, args.json, args.seed
+        target,
+        tokens,
+        list(tokens),
+        args.bots,
+        args.duration,
+        args.json,
+        args.seed,
+        discovery=discovery,
     )
     if args.json:
         print_json(totals.to_json(elapsed))
@@ -63,7 +111,7 @@ async def _simulate(args: argparse.Namespace) -> int:
 
 
 async def drive(
-    target: str,
+    target: str | None,
     tokens: dict[str, str],
     bot_accounts: list[str],
     bots: int,
@@ -75,22 +123,34 @@ async def drive(
     discovery: str | None = None,
 ) -> tuple[SimulationTotals, float]:
     """Run ``bots`` bots (none if 0) with a progress view until duration, signal or ``alive``
-    returns (it watches e.g. the engine process). Returns totals and seconds run.
+    returns (it watches e.g. the processes). Returns totals and seconds run.
 
-    With ``discovery`` the view also shows which engine leads which symbol."""
+    With ``discovery`` (and no ``target``) bots and view reach the cluster through it: no
+    engine is theirs alone, so they keep going while one dies and another takes over its
+    symbols; the view also shows which engine leads which symbol."""
+    if target is None and discovery is None:
+        raise ValueError("drive needs a target engine or a discovery address")
+    routed = target is None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    market = Client(target, timeout=2.0, retry_deadline=2.0)
+    market = (
+        Client(discovery=discovery, timeout=1.0, retry_deadline=2.0)
+        if routed
+        else Client(target, timeout=2.0, retry_deadline=2.0)
+    )
     try:
+        await market.connect()
         symbols = sorted(await market.instruments())
         sim = None
         if bots:
-            sim = Simulation(target, tokens, predefined(bots, symbols, bot_accounts, seed))
+            configs = predefined(bots, symbols, bot_accounts, seed)
+            sim = Simulation(target, tokens, configs, discovery=discovery if routed else None)
         live = sys.stdout.isatty() and not json_out
         out = sys.stderr if json_out else sys.stdout
-        progress = Progress(out, live=live, symbols=symbols, target=target, discovery=discovery)
+        label = target or f"discovery {discovery}"
+        progress = Progress(out, live=live, symbols=symbols, target=label, discovery=discovery)
         sim_task = asyncio.create_task(sim.run(stop)) if sim else None
         watchers: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
         if sim_task:
@@ -104,7 +164,13 @@ async def drive(
             done, _ = await asyncio.wait(watchers, timeout=step)
             if done or (deadline is not None and loop.time() >= deadline):
                 break
-            await progress.render(sim.totals() if sim else SimulationTotals(), market)
+            # A frame drawn during an election waits for reads; it must not hold the clock.
+            left = RENDER_BOUND_S if deadline is None else deadline - loop.time()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    progress.render(sim.totals() if sim else SimulationTotals(), market),
+                    max(min(left, RENDER_BOUND_S), 0.1),
+                )
         elapsed = loop.time() - started
         stop.set()
         for task in watchers:

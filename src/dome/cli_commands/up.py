@@ -4,14 +4,22 @@ It starts discovery and N engines (each journaling to ``DIR/engine-K``: a later 
 the same directory recovers their books, ``--fresh`` forgets them), writes what it
 started to ``DIR/cluster.json`` (client commands find their target there) and, unless
 given accounts, creates dev accounts with fresh random tokens in ``DIR/accounts.json``
-so nothing secret is ever a fixed string in the code. Bots and the view connect to one
-engine; engines forward each order to its symbol's primary.
+so nothing secret is ever a fixed string in the code.
+
+It then acts as a local orchestrator: an engine that exits while it runs is restarted
+with the same id, data directory and options (it recovers its journal and rejoins as a
+follower; ``cluster.json`` gets its new pid and address), with a backoff, and left down
+if it keeps crashing (``Supervisor``). Meanwhile discovery has promoted followers, and
+the bots and the view, which reach the engines through discovery (the SDK routes each
+order to its symbol's primary and moves streams between replicas), keep trading.
+Discovery exiting stops everything, as do Ctrl-C, SIGTERM and the end of ``--duration``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import secrets
 import shutil
 import signal
@@ -19,14 +27,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dome.cli_commands.cluster import ClusterError, start_cluster
+from dome.cli_commands.cluster import ClusterError, LocalProcess, Supervisor, start_cluster
 from dome.cli_commands.common import DEFAULT_DIR, UsageError, fail, print_json, run_command
 from dome.cli_commands.simulate import drive, load_accounts
+from dome.client.errors import DomeError
 from dome.files import write_json
 from dome.instruments import DEFAULT_INSTRUMENTS, InstrumentFileError, load_instruments
 
 #: Humans' dev accounts; bots get ``bot-1`` .. ``bot-K`` on top.
 DEV_ACCOUNTS = ("alice", "bob")
+#: How long, after a client failed, to wait for the supervisor to name a fatal cause.
+FATAL_GRACE_S = 1.0
 
 
 def register(sub: Any) -> None:
@@ -109,35 +120,58 @@ async def _up(
         return fail("stopped while starting", 143)
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
+    record = data_dir / "cluster.json"
+
+    def restarted(_: LocalProcess) -> None:
+        write_json(record, cluster.record())
+
+    def note(line: str) -> None:
+        print(f"dome: {line}", file=sys.stderr, flush=True)
+
+    supervisor = Supervisor(cluster, log=note, on_restart=restarted)
+    supervising: asyncio.Task[str] | None = None
     code = 0
     try:
-        write_json(data_dir / "cluster.json", cluster.record())
-        target = str(cluster.engines[0].info["address"])
-        args.resolved_target = target
+        write_json(record, cluster.record())
+        discovery = cluster.discovery_address
+        args.resolved_target = f"discovery at {discovery}"
         for process in cluster.processes:
             info = process.record()
             print(f"dome: {info['id']} serving at {info['address']} (metrics {info['metrics']})",
                   file=notes, flush=True)  # fmt: skip
         print(f"dome: state in {data_dir}/cluster.json, tokens in {accounts}", file=notes,
               flush=True)  # fmt: skip
-        totals, elapsed = await drive(
-            target,
-            tokens,
-            bot_accounts,
-            args.simulate,
-            args.duration,
-            args.json,
-            args.seed,
-            alive=cluster.wait_any_exit,
-            discovery=cluster.discovery_address,
-        )
-        for process in cluster.exited():
-            code = fail(f"{process.name} exited with {process.proc.returncode}; "
-                        f"see {process.log_path}", 1)  # fmt: skip
+        supervising = asyncio.create_task(supervisor.run())
+        try:
+            totals, elapsed = await drive(
+                None,
+                tokens,
+                bot_accounts,
+                args.simulate,
+                args.duration,
+                args.json,
+                args.seed,
+                alive=supervisor.wait_fatal,
+                discovery=discovery,
+            )
+        except DomeError:
+            # A client gave up because the cluster broke (discovery died while they
+            # connected): report what broke, which the supervisor sees at once.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(supervisor.wait_fatal(), FATAL_GRACE_S)
+            if supervisor.reason is None:
+                raise
+        if supervisor.reason is not None:
+            code = fail(supervisor.reason, 1)
+        elif supervisor.given_up:
+            code = fail(f"{', '.join(supervisor.given_up)} kept crashing and stayed down", 1)
     finally:
         # A second Ctrl-C or SIGTERM must not orphan discovery half way through stopping.
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, lambda: None)
+        if supervising is not None:
+            supervising.cancel()  # what exits from now on is being stopped, not crashing
+            await asyncio.gather(supervising, return_exceptions=True)
         await cluster.stop()
     if code == 0 and args.json:
         print_json(totals.to_json(elapsed))

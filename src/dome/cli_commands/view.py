@@ -9,6 +9,7 @@ logs and tests can read them. No dependencies beyond the SDK.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sys
 import time
@@ -79,8 +80,10 @@ class Progress:
         if placement is not None:
             lines.extend(_engine_lines(placement))
         if market is not None:
-            for symbol in self.symbols:
-                lines.extend(await _symbol_lines(market, symbol))
+            # Concurrently: during an election one symbol's reads wait for its new primary.
+            books = await asyncio.gather(*(_symbol_lines(market, s) for s in self.symbols))
+            for symbol, symbol_lines in zip(self.symbols, books, strict=True):
+                lines.extend(symbol_lines)
                 if placement is not None and symbol in placement["symbols"]:
                     lines.append(f"  lead  {_lead(placement['symbols'][symbol])}")
         self.out.write("\x1b[H\x1b[2J" + "\n".join(lines) + "\n")

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import random
 import secrets
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -24,6 +24,10 @@ from dome.core.types import OrderType, Side
 from dome.instruments import InstrumentSpec
 
 log = logging.getLogger(__name__)
+
+#: Pause before reopening a failed stream; it doubles up to the maximum while it fails.
+RESUBSCRIBE_FIRST_S = 0.1
+RESUBSCRIBE_MAX_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,8 @@ class BotStats:
     trades: int = 0
     fills: int = 0
     errors: int = 0
+    #: Times a market data or execution stream was opened again after it failed.
+    resubscribes: int = 0
     by_reason: dict[str, int] = field(default_factory=dict)
 
 
@@ -224,19 +230,57 @@ class BotRunner:
             self._open[order_id] = order
 
     async def _follow_book(self) -> None:
-        async for book in self.client.book_updates(self.bot.symbol, depth=5):
-            bid, ask = book.best_bid(), book.best_ask()
-            self._best = (bid.price if bid else None, ask.price if ask else None)
+        async def follow() -> AsyncGenerator[None, None]:
+            async for book in self.client.book_updates(self.bot.symbol, depth=5):
+                bid, ask = book.best_bid(), book.best_ask()
+                self._best = (bid.price if bid else None, ask.price if ask else None)
+                yield
+
+        await self._keep_following("book", follow)
 
     async def _follow_trades(self) -> None:
-        async for trade in self.client.trades_stream(self.bot.symbol):
-            self._last_trade = trade
+        async def follow() -> AsyncGenerator[None, None]:
+            async for trade in self.client.trades_stream(self.bot.symbol):
+                self._last_trade = trade
+                yield
+
+        await self._keep_following("trades", follow)
 
     async def _follow_executions(self, reports: AsyncIterator[Execution]) -> None:
-        async for report in reports:
-            if not report.client_order_id.startswith(self.tag + "-"):
-                continue
-            self._on_report(report)
+        first: list[AsyncIterator[Execution]] = [reports]
+
+        async def follow() -> AsyncGenerator[None, None]:
+            # The subscription made before the first order, then fresh ones.
+            stream = first.pop() if first else None
+            if stream is None:
+                stream = await self.client.subscribe_executions([self.bot.symbol])
+            async for report in stream:
+                if report.client_order_id.startswith(self.tag + "-"):
+                    self._on_report(report)
+                yield
+
+        await self._keep_following("executions", follow)
+
+    async def _keep_following(
+        self, what: str, follow: Callable[[], AsyncGenerator[None, None]]
+    ) -> None:
+        """Run ``follow`` again whenever its stream fails or ends, with a backoff.
+
+        The SDK already resumes a cluster's streams on another replica; this covers what
+        it gives up on (no replica for a while, a single engine restarting), so a bot
+        never trades on a view that silently stopped updating. Cancelled at the end.
+        """
+        delay = RESUBSCRIBE_FIRST_S
+        while True:
+            try:
+                async with contextlib.aclosing(follow()) as updates:
+                    async for _ in updates:
+                        delay = RESUBSCRIBE_FIRST_S  # it works again: the next pause is short
+            except DomeError as exc:
+                log.debug("%s: %s stream failed: %s", self.tag, what, exc)
+            self.stats.resubscribes += 1
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RESUBSCRIBE_MAX_S)
 
     def _on_report(self, report: Execution) -> None:
         if report.exec_type is ExecType.TRADE and report.fill is not None:

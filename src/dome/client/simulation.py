@@ -83,15 +83,33 @@ class SimulationTotals:
 
 
 class Simulation:
-    """Runs bots against one target until stopped; one client per account."""
+    """Runs bots until stopped; one client per account.
 
-    def __init__(self, target: str, tokens: dict[str, str], configs: list[BotConfig]) -> None:
+    The clients talk to one engine (``target``) or, given ``discovery`` instead, to a
+    cluster: each order goes to its symbol's primary and streams move between replicas,
+    so the bots trade on through the death of any one engine.
+    """
+
+    def __init__(
+        self,
+        target: str | None,
+        tokens: dict[str, str],
+        configs: list[BotConfig],
+        *,
+        discovery: str | None = None,
+    ) -> None:
+        if (target is None) == (discovery is None):
+            raise ValueError("a simulation needs exactly one of target or discovery")
         missing = {c.account for c in configs} - set(tokens)
         if missing:
             raise ValueError(f"no token for accounts: {', '.join(sorted(missing))}")
         self.target = target
+        self.discovery = discovery
         self.configs = configs
-        self.clients = {acct: Client(target, tokens[acct]) for acct in {c.account for c in configs}}
+        self.clients = {
+            acct: Client(target, tokens[acct], discovery=discovery)
+            for acct in {c.account for c in configs}
+        }
         self.runners = [
             BotRunner(c.build(), self.clients[c.account], tag=f"sim{i}-{c.seed}")
             for i, c in enumerate(configs)

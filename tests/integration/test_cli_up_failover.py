@@ -1,0 +1,264 @@
+"""``dome up`` as a local orchestrator: kill -9 an engine and the exchange keeps trading.
+
+One real ``dome up --engines 3 --simulate 6`` runs for a fixed duration. Once its bots
+trade, the engine leading the most symbols is killed with SIGKILL. Discovery must name
+new primaries for its symbols, ``dome up`` must start the engine again (new pid in
+``cluster.json``) and it must rejoin the in-sync replicas of its symbols; meanwhile the
+bots, which reach the cluster through discovery rather than through one engine, go on
+placing orders, and ``dome up`` still ends with exit 0 and its totals. Every wait is on
+a condition with a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from dome.cli_commands.placement import PlacementUnavailable, fetch_placement_sync
+from dome.client import Client
+
+pytestmark = pytest.mark.slow
+
+T = TypeVar("T")
+ENGINES = ["engine-0", "engine-1", "engine-2"]
+DURATION_S = 25
+
+
+class Lines:
+    """A pipe read on a thread: every line with the moment it arrived."""
+
+    def __init__(self, stream: Any) -> None:
+        self.lines: list[tuple[float, str]] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: Any) -> None:
+        for line in stream:
+            with self._lock:
+                self.lines.append((time.monotonic(), line.rstrip("\n")))
+
+    def snapshot(self) -> list[tuple[float, str]]:
+        with self._lock:
+            return list(self.lines)
+
+    def text(self) -> str:
+        return "\n".join(line for _, line in self.snapshot())
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+
+def wait_for(condition: Callable[[], T | None], timeout: float, what: str) -> T:
+    """Poll ``condition`` every 0.05 s (each poll is an RPC) until truthy; fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def _stop(up: subprocess.Popen[str]) -> None:
+    """Stop ``dome up`` the way a user does, so it stops what it started (SIGKILL would
+    orphan its processes, which run in their own sessions); kill it only if it hangs."""
+    if up.poll() is None:
+        up.send_signal(signal.SIGINT)
+        try:
+            up.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            up.kill()
+            up.wait()
+
+
+def _processes(data: Path) -> dict[str, dict[str, Any]]:
+    try:
+        return {p["id"]: p for p in json.loads((data / "cluster.json").read_text())["processes"]}
+    except (OSError, ValueError):
+        return {}
+
+
+def _placement(discovery: str) -> dict[str, Any] | None:
+    try:
+        return fetch_placement_sync(discovery, timeout=2.0)
+    except PlacementUnavailable:
+        return None
+
+
+def _orders(progress_line: str) -> int | None:
+    """``orders=N`` of one of the view's ``t=... orders=N ...`` lines."""
+    if not progress_line.startswith("t="):
+        return None
+    fields = dict(f.split("=", 1) for f in progress_line.split() if "=" in f)
+    return int(fields["orders"])
+
+
+async def _one_order_each(discovery: str, tokens: dict[str, str]) -> None:
+    """An IOC far below the market on every symbol (it trades nothing, but is sequenced)."""
+    async with Client(discovery=discovery, token=tokens["alice"]) as client:
+        for symbol, spec in (await client.instruments()).items():
+            price = max(spec.tick_size, spec.min_price or spec.tick_size)
+            result = await client.submit_order(symbol, "buy", spec.min_qty, price, "ioc")
+            assert not result.rejected, (symbol, result)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_up_restarts_a_killed_engine_while_the_bots_keep_trading(tmp_path: Path) -> None:
+    data = tmp_path / "state"
+    argv = [sys.executable, "-m", "dome.cli", "up", "--engines", "3", "--simulate", "6",
+            "--duration", str(DURATION_S), "--json", "--data-dir", str(data)]  # fmt: skip
+    up = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err = Lines(up.stderr)
+    out = Lines(up.stdout)
+    try:
+        wait_for(lambda: len(_processes(data)) == 4 or up.poll() is not None, 60, "cluster.json")
+        assert up.poll() is None, err.text()
+        before = _processes(data)
+        discovery = before["discovery"]["address"]
+
+        # Trading runs: the bots' symbols advance.
+        def trading() -> dict[str, Any] | None:
+            doc = _placement(discovery)
+            placed = doc is not None and all(s["primary"] for s in doc["symbols"].values())
+            if doc and placed and sum(s["seq"] for s in doc["symbols"].values()) >= 100:
+                return doc
+            return None
+
+        doc = wait_for(trading, 30, "the bots to trade")
+        symbols = doc["symbols"]
+        led = Counter(s["primary"] for s in symbols.values())
+
+        def weight(engine: str) -> tuple[int, int]:
+            busy = sum(1 for s in symbols.values() if s["primary"] == engine and s["seq"] > 0)
+            return led[engine], busy
+
+        victim = max(ENGINES, key=weight)
+        lost = {name: s for name, s in symbols.items() if s["primary"] == victim}
+        old_pid = before[victim]["pid"]
+        seq_at_kill = {name: s["seq"] for name, s in symbols.items()}
+        os.kill(old_pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+
+        # (a) discovery names new primaries for the victim's symbols: a later epoch with
+        # a primary (a follower, or the restarted victim if it came back first: it
+        # recovered every committed entry from its journal).
+        def new_primaries() -> dict[str, str] | None:
+            now = _placement(discovery)
+            if now is None:
+                return None
+            taken = {n: now["symbols"][n] for n in lost}
+            if all(s["primary"] and s["epoch"] > lost[n]["epoch"] for n, s in taken.items()):
+                return {n: s["primary"] for n, s in taken.items()}
+            return None
+
+        wait_for(new_primaries, 15, f"new primaries for {sorted(lost)} (killed {victim})")
+        assert up.poll() is None, err.text()
+
+        # (b) dome up restarted it (new pid in cluster.json) and it is in sync again.
+        def restarted() -> dict[str, Any] | None:
+            entry = _processes(data).get(victim)
+            return entry if entry and entry["pid"] != old_pid and _alive(entry["pid"]) else None
+
+        entry = wait_for(restarted, 20, f"{victim} to be restarted")
+        assert entry["address"].startswith("127.0.0.1:")
+        assert f"{victim} exited with -9; restarting it" in err.text()
+
+        # A follower rejoins the in-sync set when it acknowledges the primary's last
+        # entry, so symbols no bot trades need one command each for it to do so.
+        asyncio.run(_one_order_each(discovery, json.loads((data / "accounts.json").read_text())))
+
+        def back_in_sync() -> bool:
+            now = _placement(discovery)
+            if now is None:
+                return False
+            me = next(e for e in now["engines"] if e["id"] == victim)
+            if not me["alive"] or me["address"] != entry["address"]:
+                return False
+            return all(victim in now["symbols"][name]["in_sync"] for name in symbols)
+
+        wait_for(back_in_sync, 20, f"{victim} back in the in-sync replicas of every symbol")
+
+        # The replicas agree (checked while the bots still trade: replicas at one seq
+        # compare hashes; --wait gives them a chance to stand at the same one).
+        check_argv = [sys.executable, "-m", "dome.cli", "check", "--json", "--wait", "10",
+                      "--data-dir", str(data)]  # fmt: skip
+        check = subprocess.Popen(
+            check_argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+
+        # (c) trading went on: symbols that traded before the kill (on the killed
+        # engine too) advanced, through their new primaries.
+        traded = [name for name, seq in seq_at_kill.items() if seq > 0]
+        assert traded
+
+        def advanced() -> bool:
+            now = _placement(discovery)
+            return now is not None and all(
+                now["symbols"][name]["seq"] >= seq_at_kill[name] + 20 for name in traded
+            )
+
+        wait_for(advanced, 15, f"{traded} to trade on after the kill")
+        checked, check_err = check.communicate(timeout=30)
+        assert check.returncode in (0, 4), check_err  # 4: never stood still under load
+        verdict = json.loads(checked.strip().splitlines()[-1])
+        assert verdict["consistent"] is True, verdict
+        for name, s in verdict["symbols"].items():
+            assert all(r["reachable"] for r in s["replicas"]), (name, s)
+        assert up.poll() is None, "dome up ended before the checks were done: " + err.text()
+
+        # dome up ends at its duration, with exit 0 and totals.
+        assert up.wait(timeout=DURATION_S + 60) == 0, err.text()
+        out.join(10)
+        err.join(10)
+    finally:
+        _stop(up)
+    totals = json.loads(out.text().strip().splitlines()[-1])
+    assert DURATION_S - 0.5 <= totals["duration_s"] <= DURATION_S + 3
+    counts = [(at, _orders(line)) for at, line in err.snapshot()]
+    at_kill = max((n for at, n in counts if n is not None and at <= killed_at), default=0)
+    after = [n for at, n in counts if n is not None and at > killed_at]
+    assert after, "no orders counted after the kill"
+    assert after == sorted(after)
+    assert totals["orders"] > at_kill + 50, (totals, at_kill)
+    # Everything it started is gone, the restarted engine included.
+    for p in _processes(data).values():
+        assert not _alive(p["pid"]), p
+
+
+def test_up_stops_everything_when_discovery_dies(tmp_path: Path) -> None:
+    data = tmp_path / "state"
+    argv = [sys.executable, "-m", "dome.cli", "up", "--engines", "1", "--simulate", "2",
+            "--data-dir", str(data)]  # fmt: skip
+    up = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: len(_processes(data)) == 2 or up.poll() is not None, 60, "cluster.json")
+        assert up.poll() is None
+        processes = _processes(data)
+        os.kill(processes["discovery"]["pid"], signal.SIGKILL)
+        assert up.wait(timeout=30) == 1
+        assert up.stderr is not None
+        assert "dome: discovery exited with -9" in up.stderr.read()
+    finally:
+        _stop(up)
+    assert not _alive(processes["engine-0"]["pid"])  # no restart: the engine was stopped
