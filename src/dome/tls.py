@@ -75,3 +75,10 @@ def open_channel(
     if tls is None:
         return grpc.aio.insecure_channel(address, options=options)
     return grpc.aio.secure_channel(address, tls.channel_credentials(), options=options)
+
+
+def open_sync_channel(address: str, tls: TlsFiles | None) -> grpc.Channel:
+    """``open_channel`` for synchronous callers."""
+    if tls is None:
+        return grpc.insecure_channel(address)
+    return grpc.secure_channel(address, tls.channel_credentials())

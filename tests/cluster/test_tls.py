@@ -8,12 +8,14 @@ must be refused. Bearer tokens still name the account.
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 
 import grpc
 import pytest
 from certificates import make_tls_dir, unavailable
-from cluster_harness import ACCOUNTS, running_cluster, wait_for
+from cluster_harness import ACCOUNTS, DOME, running_cluster, wait_for
 from cluster_load import order_request
 
 from dome.client import Client
@@ -26,6 +28,10 @@ pytestmark = [
     pytest.mark.skipif(REASON is not None, reason=f"no certificates: {REASON}"),
 ]
 SYMBOL = "AAA-USD"
+
+
+def _dome(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([DOME, *args], capture_output=True, text=True, timeout=30, check=False)
 
 
 async def test_a_cluster_on_mutual_tls_trades_and_refuses_plaintext(tmp_path: Path) -> None:
@@ -51,6 +57,20 @@ async def test_a_cluster_on_mutual_tls_trades_and_refuses_plaintext(tmp_path: Pa
         with pytest.raises(grpc.RpcError) as refused:
             plaintext.SubmitOrder(order_request(SYMBOL, "plain", 0), metadata=metadata, timeout=3)
         assert refused.value.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
+
+        # The CLI speaks TLS too.
+        placed = _dome("placement", "--discovery", cluster.discovery_address, "--json",
+                       "--tls-dir", str(tls_dir))  # fmt: skip
+        assert placed.returncode == 0, placed.stderr
+        assert json.loads(placed.stdout)["symbols"][SYMBOL]["primary"]
+        ordered = _dome("order", "--target", primary, "--token", ACCOUNTS["alice"], "--symbol",
+                        SYMBOL, "--side", "buy", "--type", "limit", "--qty", "1", "--price",
+                        "99", "--json", "--tls-dir", str(tls_dir))  # fmt: skip
+        assert ordered.returncode == 0, ordered.stderr
+        assert json.loads(ordered.stdout)["status"] == "new"
+        plain = _dome("placement", "--discovery", cluster.discovery_address, "--json",
+                      "--timeout", "2")  # fmt: skip
+        assert plain.returncode == 1, plain.stdout
 
         # TLS, but no client certificate: mutual TLS refuses the handshake.
         anonymous = grpc.secure_channel(

@@ -23,13 +23,14 @@ from typing import Any
 import grpc
 
 from dome.cli_commands import render
-from dome.cli_commands.common import UsageError, fail, print_json
+from dome.cli_commands.common import UsageError, fail, load_tls, print_json
 from dome.cli_commands.placement import (
     PlacementUnavailable,
     add_discovery_arguments,
     fetch_placement,
     resolve_discovery,
 )
+from dome.tls import TlsFiles, open_channel
 from dome.v1 import replication_pb2 as rp
 from dome.v1 import replication_pb2_grpc as rp_grpc
 
@@ -57,10 +58,12 @@ def register(sub: Any) -> None:
     p.set_defaults(func=_check)
 
 
-async def replica_status(address: str, rpc_timeout: float) -> rp.GetReplicaStatusResponse | None:
+async def replica_status(
+    address: str, rpc_timeout: float, tls: TlsFiles | None = None
+) -> rp.GetReplicaStatusResponse | None:
     """One engine's replicas, or None when it cannot be reached."""
     try:
-        async with grpc.aio.insecure_channel(address) as channel:
+        async with open_channel(address, tls) as channel:
             stub = rp_grpc.ReplicationServiceStub(channel)
             return await stub.GetReplicaStatus(rp.GetReplicaStatusRequest(), timeout=rpc_timeout)
     except grpc.aio.AioRpcError:
@@ -130,7 +133,9 @@ def _verdict(replicas: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-async def run_check(discovery: str, *, rpc_timeout: float, wait: float = 0.0) -> dict[str, Any]:
+async def run_check(
+    discovery: str, *, rpc_timeout: float, wait: float = 0.0, tls: TlsFiles | None = None
+) -> dict[str, Any]:
     """Check once, or poll up to ``wait`` seconds until every symbol has converged.
 
     Raises ``PlacementUnavailable`` when discovery does not answer.
@@ -138,10 +143,10 @@ async def run_check(discovery: str, *, rpc_timeout: float, wait: float = 0.0) ->
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     while True:
-        placement = await fetch_placement(discovery, rpc_timeout=rpc_timeout)
+        placement = await fetch_placement(discovery, rpc_timeout=rpc_timeout, tls=tls)
         engines = {e["id"]: e["address"] for e in placement["engines"]}
         answers = await asyncio.gather(
-            *(replica_status(address, rpc_timeout) for address in engines.values())
+            *(replica_status(address, rpc_timeout, tls) for address in engines.values())
         )
         result = compare(placement, dict(zip(engines, answers, strict=True)))
         if not result["consistent"] or result["converged"] or loop.time() >= deadline:
@@ -185,7 +190,9 @@ def _check(args: argparse.Namespace) -> int:
     except UsageError as exc:
         return fail(f"error: {exc}", 2)
     try:
-        result = asyncio.run(run_check(address, rpc_timeout=args.timeout, wait=args.wait))
+        result = asyncio.run(
+            run_check(address, rpc_timeout=args.timeout, wait=args.wait, tls=load_tls(args))
+        )
     except PlacementUnavailable as exc:
         return fail(f"cannot reach discovery at {address}: {exc}", 1)
     if args.json:

@@ -18,6 +18,7 @@ from typing import Any
 
 from dome.client.errors import AuthError, DomeError, PermissionDeniedError, UnavailableError
 from dome.client.local import NoLocalExchange, local_target
+from dome.tls import TlsFiles, TlsFilesError
 
 #: Where ``dome up`` writes its state by default; client commands look there for a target.
 DEFAULT_DIR = Path(".dome")
@@ -47,6 +48,27 @@ def add_connection_arguments(parser: argparse.ArgumentParser, *, token: bool) ->
     if token:
         parser.add_argument("--token", help="account bearer token (default: $DOME_TOKEN)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_tls_argument(parser)
+
+
+def add_tls_argument(parser: argparse.ArgumentParser) -> None:
+    """``--tls-dir``: dial with TLS, presenting this client certificate (mutual TLS)."""
+    parser.add_argument(
+        "--tls-dir",
+        help="directory with tls.crt, tls.key and ca.crt: connect over (mutual) TLS "
+        "(default: $DOME_TLS_DIR; none: plaintext)",
+    )
+
+
+def load_tls(args: argparse.Namespace) -> TlsFiles | None:
+    """The TLS files of ``--tls-dir`` / ``$DOME_TLS_DIR``; ``UsageError`` if unreadable."""
+    directory = getattr(args, "tls_dir", None) or os.environ.get("DOME_TLS_DIR")
+    if not directory:
+        return None
+    try:
+        return TlsFiles.from_dir(Path(directory))
+    except TlsFilesError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def resolve_target(args: argparse.Namespace) -> str:
@@ -66,11 +88,14 @@ def resolve_target(args: argparse.Namespace) -> str:
             first = local_target(DEFAULT_DIR)
         except NoLocalExchange:
             raise UsageError(f"{cluster} names no engine; pass --target") from None
-        return cluster_target(DEFAULT_DIR, getattr(args, "symbol", None), args.timeout) or first
+        symbol = getattr(args, "symbol", None)
+        return cluster_target(DEFAULT_DIR, symbol, args.timeout, load_tls(args)) or first
     raise UsageError("no target: pass --target HOST:PORT, set DOME_TARGET, or run `dome up`")
 
 
-def cluster_target(data_dir: Path, symbol: str | None, timeout: float) -> str | None:
+def cluster_target(
+    data_dir: Path, symbol: str | None, timeout: float, tls: TlsFiles | None = None
+) -> str | None:
     """The primary of ``symbol`` (else a live engine) per discovery; None without an answer."""
     from dome.cli_commands.placement import (
         PlacementUnavailable,
@@ -82,7 +107,9 @@ def cluster_target(data_dir: Path, symbol: str | None, timeout: float) -> str | 
     if discovery is None:
         return None
     try:
-        placement = fetch_placement_sync(discovery, timeout=min(timeout, PLACEMENT_TIMEOUT))
+        placement = fetch_placement_sync(
+            discovery, timeout=min(timeout, PLACEMENT_TIMEOUT), tls=tls
+        )
     except PlacementUnavailable:
         return None
     alive = {e["id"]: e["address"] for e in placement["engines"] if e["alive"]}

@@ -19,7 +19,16 @@ from typing import Any
 import grpc
 
 from dome.cli_commands import render
-from dome.cli_commands.common import DEFAULT_DIR, DEFAULT_TIMEOUT, UsageError, fail, print_json
+from dome.cli_commands.common import (
+    DEFAULT_DIR,
+    DEFAULT_TIMEOUT,
+    UsageError,
+    add_tls_argument,
+    fail,
+    load_tls,
+    print_json,
+)
+from dome.tls import TlsFiles, open_channel, open_sync_channel
 from dome.v1 import discovery_pb2 as dp
 from dome.v1 import discovery_pb2_grpc as dp_grpc
 
@@ -51,6 +60,7 @@ def add_discovery_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds to wait for an answer (default: %(default)s)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_tls_argument(parser)
 
 
 def discovery_from_cluster(data_dir: str | Path) -> str | None:
@@ -98,10 +108,12 @@ def placement_json(placement: dp.Placement) -> dict[str, Any]:
     }
 
 
-async def fetch_placement(address: str, *, rpc_timeout: float) -> dict[str, Any]:
+async def fetch_placement(
+    address: str, *, rpc_timeout: float, tls: TlsFiles | None = None
+) -> dict[str, Any]:
     """``GetPlacement`` from discovery at ``address``, as ``placement_json``."""
     try:
-        async with grpc.aio.insecure_channel(address) as channel:
+        async with open_channel(address, tls) as channel:
             stub = dp_grpc.DiscoveryServiceStub(channel)
             answer = await stub.GetPlacement(dp.GetPlacementRequest(), timeout=rpc_timeout)
     except grpc.aio.AioRpcError as exc:
@@ -109,10 +121,12 @@ async def fetch_placement(address: str, *, rpc_timeout: float) -> dict[str, Any]
     return placement_json(answer)
 
 
-def fetch_placement_sync(address: str, *, timeout: float) -> dict[str, Any]:
+def fetch_placement_sync(
+    address: str, *, timeout: float, tls: TlsFiles | None = None
+) -> dict[str, Any]:
     """``fetch_placement`` for callers outside an event loop's coroutines' reach."""
     try:
-        with grpc.insecure_channel(address) as channel:
+        with open_sync_channel(address, tls) as channel:
             stub = dp_grpc.DiscoveryServiceStub(channel)
             answer = stub.GetPlacement(dp.GetPlacementRequest(), timeout=timeout)
     except grpc.RpcError as exc:
@@ -155,7 +169,7 @@ def _placement(args: argparse.Namespace) -> int:
     except UsageError as exc:
         return fail(f"error: {exc}", 2)
     try:
-        doc = asyncio.run(fetch_placement(address, rpc_timeout=args.timeout))
+        doc = asyncio.run(fetch_placement(address, rpc_timeout=args.timeout, tls=load_tls(args)))
     except PlacementUnavailable as exc:
         return fail(f"cannot reach discovery at {address}: {exc}", 1)
     if args.json:

@@ -13,6 +13,7 @@ from typing import Any
 from dome.cli_commands import render
 from dome.cli_commands.common import (
     add_connection_arguments,
+    load_tls,
     print_json,
     resolve_target,
     resolve_token,
@@ -60,7 +61,14 @@ def connect(args: argparse.Namespace, *, token: bool) -> Client:
     target = resolve_target(args)
     args.resolved_target = target
     secret = resolve_token(args) if token else None
-    return Client(target, secret, timeout=args.timeout, retry_deadline=args.timeout, check=False)
+    return Client(
+        target,
+        secret,
+        timeout=args.timeout,
+        retry_deadline=args.timeout,
+        check=False,
+        tls=load_tls(args),
+    )
 
 
 async def _order(args: argparse.Namespace) -> int:
