@@ -43,7 +43,7 @@ def register(sub: Any) -> None:
     c.add_argument("--duration", type=float, default=5.0, help="seconds of load")
     c.add_argument("--rate", type=float, help="orders/s in total, open loop (default: closed)")
     c.add_argument("--batch", type=int, default=100, help="orders per OrderBatch")
-    c.add_argument("--clients", type=int, default=2, help="load processes (2 streams each)")
+    c.add_argument("--clients", type=int, default=2, help="load processes")
     c.add_argument("--acks", choices=("all", "majority"), help="(default: discovery's)")
     c.add_argument("--fsync", choices=("always", "batch", "none"), help="(default: engines')")
     c.add_argument("--seed", type=int, default=1)
