@@ -23,6 +23,15 @@ TMP_DIR = "/tmp"
 #: probes may restart it.
 ENGINE_STARTUP_SECONDS = 300
 DISCOVERY_STARTUP_SECONDS = 60
+#: How long Kubernetes lets a stopping engine run between SIGTERM and SIGKILL. On SIGTERM
+#: an engine first drains (up to ``--drain-timeout``, 5 s: discovery hands each primary
+#: it holds to an in-sync follower by planned election, while it still serves and
+#: replicates), then stops heartbeating and gives calls in flight ``--grace`` (5 s) to
+#: finish, then closes its journals. 30 s covers both with room for a slow disk; a
+#: SIGKILL mid-drain would leave its symbols without a primary until its lease lapses.
+#: With this, a rolling update (one pod at a time, the StatefulSet default) demotes
+#: each engine to a follower before stopping it: followers go before primaries.
+ENGINE_TERMINATION_GRACE_SECONDS = 30
 _PROBE_PERIOD_SECONDS = 5
 #: Secrets are readable by the owner and the fsGroup only.
 _SECRET_FILE_MODE = 0o440
@@ -105,6 +114,7 @@ def engine_stateful_set(exchange: Exchange, instruments_checksum: str) -> dict[s
         api_access=False,
         volumes=_config_volumes(exchange, with_accounts=True),
     )
+    pod_spec["terminationGracePeriodSeconds"] = ENGINE_TERMINATION_GRACE_SECONDS
     # Replicas of a symbol only protect it if they are on different nodes; ScheduleAnyway
     # keeps a one-node cluster (kind) working.
     pod_spec["topologySpreadConstraints"] = [

@@ -11,6 +11,10 @@ placement newer than the last one seen.
 dead only ``lease_ttl + grace`` after *receiving* it, so a primary that cannot renew
 stops writing before anyone may be promoted in its place. Every unary call has a
 deadline, so nothing here hangs while discovery is down.
+
+``drain()`` is the graceful way out: discovery hands this engine's primaries to in-sync
+followers by planned elections while the engine still heartbeats and replicates, and
+the agent waits, through the placement it watches, until the engine leads nothing.
 """
 
 from __future__ import annotations
@@ -77,6 +81,7 @@ class DiscoveryAgent:
         self._poked = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._watch_restart = asyncio.Event()
+        self._placement_changed = asyncio.Event()
 
     # -- public ---------------------------------------------------------------------
 
@@ -111,6 +116,61 @@ class DiscoveryAgent:
     def poke(self) -> None:
         """Heartbeat now (after a placement change discovery waits for our reports)."""
         self._poked.set()
+
+    async def drain(self, within: float) -> bool:
+        """Hand this engine's primaries to in-sync followers; True once it leads nothing.
+
+        Calls ``DrainEngine`` (again after every placement change, at least every
+        heartbeat interval, so failed calls are retried and progress is seen), then waits
+        until the placement it watches shows no symbol led by this engine and no open
+        election it could win. False after ``within`` seconds, or at once when what it
+        still leads has nobody else to go to (every other replica is gone or draining
+        too, as when the whole cluster stops) or when discovery is out of reach and the
+        lease has lapsed. Heartbeats go on throughout: the caller calls ``stop()`` after.
+        """
+        request = pb.DrainEngineRequest(engine_id=self.engine_id, incarnation=self.incarnation)
+        try:
+            async with asyncio.timeout(within):
+                while True:
+                    self._placement_changed.clear()
+                    try:
+                        response = await self._stub.DrainEngine(request, timeout=self._call_timeout)
+                    except grpc.aio.AioRpcError as exc:
+                        if not self.lease_valid():
+                            # Discovery is out of reach and our lease lapsed: there is
+                            # nobody to hand off through; failover by lease does it.
+                            log.warning(
+                                "cannot drain: discovery unreachable and the lease lapsed",
+                                extra={"code": exc.code().name},
+                            )
+                            return False
+                        log.info("DrainEngine failed; retrying", extra={"code": exc.code().name})
+                    else:
+                        if self._led_nothing():
+                            return True
+                        if response.primaries and response.stranded == response.primaries:
+                            log.warning(
+                                "no other replica can take this engine's primaries",
+                                extra={"stranded": response.stranded},
+                            )
+                            return False
+                    # Not wait_for (see _heartbeat_loop): a timeout here only re-asks.
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self.heartbeat_interval):
+                            await self._placement_changed.wait()
+        except TimeoutError:
+            return False
+
+    def _led_nothing(self) -> bool:
+        """Whether the latest placement has this engine lead nothing, nor about to."""
+        placement = self.current_placement
+        if placement is None:
+            return False
+        me = self.engine_id
+        return not any(
+            s.primary == me or (not s.primary and me in s.followers and me in s.in_sync)
+            for s in placement.symbols
+        )
 
     async def update_in_sync(self, symbol: str, epoch: int, in_sync: list[str]) -> bool:
         """Ask discovery to record ``in_sync`` for ``symbol`` (we are its primary)."""
@@ -237,6 +297,7 @@ class DiscoveryAgent:
         if not force and current is not None and placement.version <= current.version:
             return
         self.current_placement = placement
+        self._placement_changed.set()
         try:
             self._on_placement(placement)
         except Exception:

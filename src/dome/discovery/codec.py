@@ -40,6 +40,7 @@ def engine_to_pb(view: EngineView) -> pb.EngineInfo:
         address=view.address,
         alive=view.alive,
         metrics_url=view.metrics_url,
+        draining=view.draining,
     )
 
 
@@ -62,7 +63,8 @@ def placement_from_pb(placement: pb.Placement) -> PlacementView:
             for s in placement.symbols
         ),
         tuple(
-            EngineView(e.engine_id, e.address, e.metrics_url, e.alive) for e in placement.engines
+            EngineView(e.engine_id, e.address, e.metrics_url, e.alive, e.draining)
+            for e in placement.engines
         ),
         placement.replication_factor,
         placement.acks,

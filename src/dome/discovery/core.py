@@ -17,12 +17,20 @@ Safety rules kept here (DESIGN.md section 3):
 - A decision waits for every alive eligible replica, so a live old primary (planned
   move, or a restart of discovery mid-election) has confirmed it stopped. The election
   timeout only shortens the wait when the old primary is known to be dead.
+- A planned move under ``acks=all`` elects its target when it reported: any in-sync
+  replica holds every acknowledged entry, and what others hold beyond it was never
+  acknowledged (they truncate it when they follow). So moves land where planned.
 - With nobody eligible alive, an election stays open; nobody who may lack an
   acknowledged entry is promoted.
+- A draining engine (about to stop) gets no new primaries or followers. Each symbol it
+  leads moves by a planned election to an in-sync follower that is not draining, all at
+  once (each election waits for the live old primary's report, so no two writers); it
+  never wins an election while a replica that is not draining may safely win instead.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field, replace
 
 from dome.discovery.records import (
@@ -81,6 +89,8 @@ class _Engine:
     metrics_url: str
     last_heard: float
     reports: dict[str, Report]
+    #: Handing off its primaries before it stops (``drain``); ends with the incarnation.
+    draining: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,6 +110,16 @@ class Event:
     symbol: str = ""
     engine: str = ""
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class DrainStatus:
+    """The answer to a DrainEngine: what the engine still leads."""
+
+    #: Symbols it leads now (each one moving by a planned election).
+    primaries: int
+    #: Of those, symbols no other live, non-draining engine replicates: they cannot move.
+    stranded: int
 
 
 @dataclass(frozen=True)
@@ -128,6 +148,8 @@ class Coordinator:
         self._cooldown: dict[str, float] = {}
         self._recovering_until = now
         self._unconfirmed: set[str] = set()
+        #: Drain targets chosen in the current tick (not committed yet).
+        self._chosen: Counter[str] = Counter()
 
     # -- inputs ---------------------------------------------------------------------
 
@@ -167,9 +189,19 @@ class Coordinator:
             self._reset.add(engine_id)
             self.events.append(Event("restarted", engine=engine_id))
         changed = old is None or (old.address, old.metrics_url) != (address, metrics_url)
+        # A lapsed lease renewed by the same process keeps draining; a new process does not.
+        draining = old is not None and old.incarnation == incarnation and old.draining
         self._engines[engine_id] = _Engine(
-            engine_id, incarnation, address, metrics_url, now, {r.symbol: r for r in reports}
+            engine_id,
+            incarnation,
+            address,
+            metrics_url,
+            now,
+            {r.symbol: r for r in reports},
+            draining,
         )
+        if old is not None and old.draining and not draining:
+            changed = True
         self._observe(engine_id, reports)
         if changed or engine_id not in self._alive:
             self._alive = self._alive | {engine_id}
@@ -192,6 +224,29 @@ class Coordinator:
         engine.reports = {r.symbol: r for r in reports}
         self._observe(engine_id, reports)
         return self.version
+
+    def drain(self, engine_id: str, incarnation: str, now: float) -> DrainStatus:
+        """An engine about to stop hands off its primaries; returns what it still leads.
+
+        From now on it gets no new roles, and ``tick`` moves each symbol it leads to an
+        in-sync follower that is not draining. Idempotent, so the engine calls it again
+        to follow progress. Raises ``UnknownEngine`` like ``heartbeat``.
+        """
+        engine = self._engines.get(engine_id)
+        if engine is None or engine.incarnation != incarnation:
+            raise UnknownEngine(f"engine {engine_id!r} ({incarnation}) is not registered")
+        if not self._alive_at(engine, now):
+            raise UnknownEngine(f"the lease of engine {engine_id!r} lapsed; register again")
+        if not engine.draining:
+            engine.draining = True
+            self.version += 1
+            self.events.append(Event("draining", engine=engine_id))
+        led = [v.record for v in self._records.values() if v.record.primary == engine_id]
+        stranded = sum(
+            1 for record in led
+            if not any(self._movable_to(m, now) for m in record.followers)
+        )  # fmt: skip
+        return DrainStatus(len(led), stranded)
 
     def update_in_sync(
         self, symbol: str, epoch: int, primary: str, in_sync: list[str]
@@ -218,14 +273,16 @@ class Coordinator:
     # -- decisions ------------------------------------------------------------------
 
     def tick(self, now: float) -> list[Proposal]:
-        """Decide what changes now: first placement, elections, repairs, one handoff."""
+        """Decide what changes now: first placement, elections, drains, repairs, one handoff."""
         self._track_liveness(now)
-        alive = sorted(self._alive)
+        # Engines that may take new roles: alive and not draining.
+        alive = sorted(e for e in self._alive if not self._engines[e].draining)
         if not self._records:
             return self._first_placement(alive, now)
         if now < self._recovering_until:
             return []
         proposals: list[Proposal] = []
+        self._chosen.clear()
         for symbol in sorted(self.config.symbols):
             proposal = self._decide(symbol, alive, now)
             if proposal is not None:
@@ -295,9 +352,13 @@ class Coordinator:
     def alive_engines(self, now: float) -> list[str]:
         return sorted(e.engine_id for e in self._engines.values() if self._alive_at(e, now))
 
+    def serving_engines(self, now: float) -> list[str]:
+        """Alive engines that are not draining: where new clients go."""
+        return [e for e in self.alive_engines(now) if not self._engines[e].draining]
+
     def engines(self, now: float) -> tuple[EngineView, ...]:
         return tuple(
-            EngineView(e.engine_id, e.address, e.metrics_url, self._alive_at(e, now))
+            EngineView(e.engine_id, e.address, e.metrics_url, self._alive_at(e, now), e.draining)
             for e in sorted(self._engines.values(), key=lambda e: e.engine_id)
         )
 
@@ -345,6 +406,14 @@ class Coordinator:
         engine = self._engines.get(engine_id)
         return engine is not None and self._alive_at(engine, now)
 
+    def _draining(self, engine_id: str) -> bool:
+        engine = self._engines.get(engine_id)
+        return engine is not None and engine.draining
+
+    def _movable_to(self, engine_id: str, now: float) -> bool:
+        """Whether ``engine_id`` may take a role: alive and not draining."""
+        return self._is_alive(engine_id, now) and not self._draining(engine_id)
+
     def _primary_of(self, engine_id: str) -> bool:
         return any(v.record.primary == engine_id for v in self._records.values())
 
@@ -383,6 +452,10 @@ class Coordinator:
             lost = symbol not in self._engines[primary].reports
         if lost:
             return self._open(symbol, versioned, None, "failover")
+        if self._draining(primary):
+            target = self._drain_target(symbol, record, now)
+            if target is not None:
+                return self._open(symbol, versioned, target, "drain")
         return self._repair(symbol, versioned, alive, now)
 
     def _place_new(self, symbol: str, alive: list[str]) -> Proposal | None:
@@ -409,6 +482,38 @@ class Coordinator:
     def _eligible(self, record: SymbolRecord, now: float) -> list[str]:
         return [m for m in record.followers if m in record.in_sync and self._is_alive(m, now)]
 
+    def _quorum(self, members: int) -> int:
+        """Reports an election needs: a majority of the replica set, or one (acks all)."""
+        return members // 2 + 1 if self.config.acks is Acks.MAJORITY else 1
+
+    def _drain_target(self, symbol: str, record: SymbolRecord, now: float) -> str | None:
+        """The best in-sync follower to take a draining primary's symbol, if one may.
+
+        Only when the election can be decided without the draining engine: under
+        ``all`` any in-sync replica holds every acknowledged entry; under ``majority``
+        the replicas that are not draining must be a majority of the set, so the most
+        advanced of them holds every acknowledged entry. Best: the fewest primaries
+        (counting moves already heading there, so a drained engine's symbols spread),
+        then the highest sequence reported, then the id.
+        """
+        candidates = [
+            m for m in record.followers if m in record.in_sync and self._movable_to(m, now)
+        ]
+        if len(candidates) < self._quorum(len(record.members)):
+            return None
+
+        def seq(m: str) -> int:
+            report = self._engines[m].reports.get(symbol)
+            return report.journaled_seq if report is not None else 0
+
+        def heading(m: str) -> int:
+            opened = sum(e.target == m for e in self._elections.values())
+            return self._load(m)[0] + opened + self._chosen[m]
+
+        target = min(candidates, key=lambda m: (heading(m), -seq(m), m))
+        self._chosen[target] += 1
+        return target
+
     def _try_elect(self, symbol: str, versioned: Versioned, now: float) -> Proposal | None:
         record, election = versioned.record, self._elections[symbol]
         eligible = self._eligible(record, now)
@@ -419,7 +524,7 @@ class Coordinator:
             report = self._engines[member].reports.get(symbol)
             if report is not None and report.epoch >= record.epoch:
                 reports[member] = report
-        quorum = len(record.followers) // 2 + 1 if self.config.acks is Acks.MAJORITY else 1
+        quorum = self._quorum(len(record.followers))
         if len(reports) < quorum:
             return None
         everyone = len(reports) == len(eligible)
@@ -430,10 +535,14 @@ class Coordinator:
         )
         if not (everyone or timed_out):
             return None
-        winner = min(
-            reports,
-            key=lambda m: (-reports[m].journaled_seq, m != election.target, m),
-        )
+        # A draining engine wins only when nobody else may (see ``_drain_target``).
+        pool = {m: r for m, r in reports.items() if not self._draining(m)}
+        if len(pool) < quorum:
+            pool = reports
+        if self.config.acks is Acks.ALL and election.target in pool:
+            winner = election.target
+        else:
+            winner = min(pool, key=lambda m: (-pool[m].journaled_seq, m != election.target, m))
         alive_in_sync = {m for m in record.in_sync if self._is_alive(m, now)}
         elected = SymbolRecord(
             record.epoch,
@@ -442,9 +551,7 @@ class Coordinator:
             tuple(sorted(alive_in_sync | {winner})),
         )
         reason = "planned" if election.target is not None else "failover"
-        return Proposal(
-            symbol, elected, versioned.version, reason, seq=reports[winner].journaled_seq
-        )
+        return Proposal(symbol, elected, versioned.version, reason, seq=pool[winner].journaled_seq)
 
     def _repair(
         self, symbol: str, versioned: Versioned, alive: list[str], now: float

@@ -105,6 +105,8 @@ class EngineView:
     address: str
     metrics_url: str
     alive: bool
+    #: Handing off its primaries before it stops.
+    draining: bool = False
 
 
 @dataclass(frozen=True)

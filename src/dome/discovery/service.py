@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 
-from dome.discovery.core import Coordinator, CoreConfig, Event, InSyncDecision
+from dome.discovery.core import Coordinator, CoreConfig, DrainStatus, Event, InSyncDecision
 from dome.discovery.errors import SlowWatcher, Unavailable
 from dome.discovery.metrics import DiscoveryMetrics
 from dome.discovery.records import PlacementView, Proposal, Report, SymbolView
@@ -143,6 +143,13 @@ class Discovery:
         """Renew a lease; raises ``UnknownEngine`` when the engine must register again."""
         return self.core.heartbeat(engine_id, incarnation, reports, self.clock())
 
+    def drain(self, engine_id: str, incarnation: str) -> DrainStatus:
+        """Start (or follow) an engine's drain; raises ``UnknownEngine`` like heartbeat."""
+        status = self.core.drain(engine_id, incarnation, self.clock())
+        self._kick.set()
+        self._after_change()
+        return status
+
     async def update_in_sync(
         self, symbol: str, epoch: int, primary: str, in_sync: list[str]
     ) -> tuple[bool, SymbolView | None]:
@@ -160,9 +167,9 @@ class Discovery:
         return self.core.view(self.clock())
 
     def assign(self, client_id: str) -> tuple[str, str, PlacementView]:
-        """The engine a client should use: rendezvous hashing over live engines."""
+        """The engine a client should use: rendezvous hashing over live, undrained engines."""
         now = self.clock()
-        engine = assign_client(client_id, self.core.alive_engines(now)) or ""
+        engine = assign_client(client_id, self.core.serving_engines(now)) or ""
         return engine, self.core.address_of(engine), self.core.view(now)
 
     async def watch(self) -> AsyncIterator[PlacementView]:
@@ -263,7 +270,7 @@ class Discovery:
             m.lease_expirations.inc()
             log.warning("engine lease lapsed", extra=fields)
         elif event.kind == "election_opened":
-            if event.detail == "rebalance":
+            if event.detail in ("rebalance", "drain"):
                 m.handoffs.labels(event.symbol).inc()
             else:
                 m.failovers.labels(event.symbol).inc()
@@ -272,6 +279,8 @@ class Discovery:
             log.info("primary elected", extra={**fields, "reason": event.detail})
         elif event.kind == "epoch":
             log.info("epoch", extra={**fields, "epoch": int(event.detail)})
+        elif event.kind == "draining":
+            log.info("engine draining", extra=fields)
         elif event.kind == "registered":
             log.info("engine registered", extra={**fields, "incarnation": event.detail})
         else:

@@ -83,6 +83,16 @@ class DiscoveryServicer(pb_grpc.DiscoveryServiceServicer):
             )
         raise AssertionError("unreachable: guard aborts")  # pragma: no cover
 
+    async def DrainEngine(
+        self, request: pb.DrainEngineRequest, context: Context
+    ) -> pb.DrainEngineResponse:
+        async with guard(context, "DrainEngine"):
+            if not (request.engine_id and request.incarnation):
+                raise InvalidArgument("engine_id and incarnation are required")
+            status = self._discovery.drain(request.engine_id, request.incarnation)
+            return pb.DrainEngineResponse(primaries=status.primaries, stranded=status.stranded)
+        raise AssertionError("unreachable: guard aborts")  # pragma: no cover
+
     async def UpdateInSync(
         self, request: pb.UpdateInSyncRequest, context: Context
     ) -> pb.UpdateInSyncResponse:

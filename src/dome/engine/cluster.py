@@ -11,6 +11,11 @@ order matters and is kept here:
 2. Serve gRPC (trading, market data, replication) before registering, so a peer that
    learns about this engine can reach it at once.
 3. Register with discovery, heartbeat, and carry out each placement it publishes.
+
+Leaving is the reverse, and graceful: drain first (discovery hands every primary this
+engine holds to an in-sync follower by planned election while it goes on serving and
+replicating; its replicas step down on the new epoch like any old primary), then stop
+heartbeating, then stop replicating.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from dome.engine.forwarding import Forwarder
 from dome.engine.metrics import EngineMetrics
 from dome.engine.node import EngineNode, SymbolState
 from dome.engine.peers import Peers
-from dome.engine.replica import Replica
+from dome.engine.replica import Replica, Role
 from dome.instruments import InstrumentSpec
 from dome.log.entries import DecodedBatch
 from dome.log.journal import FsyncPolicy, Journal
@@ -177,9 +182,40 @@ class ClusterMember:
         )
         await self.agent.start()
 
-    async def leave(self) -> None:
-        """Stop heartbeating (discovery fails over), then stop replicating."""
+    def leading(self) -> list[str]:
+        """Symbols this engine is the primary of right now."""
+        return sorted(s for s, r in self.replicas.items() if r.role is Role.PRIMARY)
+
+    async def drain(self, within: float) -> bool:
+        """Have discovery move this engine's primaries elsewhere; True once it leads none.
+
+        Everything keeps running meanwhile: each replica steps down when its symbol's new
+        epoch arrives (calls in flight fail with FAILED_PRECONDITION, later ones get
+        UNAVAILABLE or are forwarded, and clients retry at the new primary), then follows.
+        """
+        if self.agent is None:
+            return True
+        started = asyncio.get_running_loop().time()
+        log.info("draining", extra={"leading": self.leading(), "within": within})
+        drained = await self.agent.drain(within)
+        log.info(
+            "drained" if drained else "drain incomplete",
+            extra={
+                "leading": self.leading(),
+                "seconds": round(asyncio.get_running_loop().time() - started, 3),
+            },
+        )
+        return drained
+
+    async def leave(self, drain_timeout: float = 0.0) -> None:
+        """Drain (when ``drain_timeout`` > 0), stop heartbeating, then stop replicating.
+
+        Whatever this engine still leads after the drain fails over once its lease lapses.
+        """
+        if drain_timeout > 0:
+            await self.drain(drain_timeout)
         if self.agent is not None:
+            log.info("leaving the cluster", extra={"leading": self.leading()})
             await self.agent.stop()
         await asyncio.gather(*(r.close() for r in self.replicas.values()))
         for replica in self.replicas.values():

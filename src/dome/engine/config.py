@@ -62,6 +62,9 @@ class EngineConfig:
     dedup_window: int = 100_000
     #: Seconds in-flight calls get to finish on shutdown.
     grace: float = 5.0
+    #: Seconds a stopping cluster engine waits for discovery to hand its primaries to
+    #: in-sync followers before it stops heartbeating (0: no drain, fail over by lease).
+    drain_timeout: float = 5.0
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
@@ -124,6 +127,12 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
         "--dedup-window", type=int, default=d.dedup_window, help="client order ids remembered"
     )
     parser.add_argument("--grace", type=float, default=d.grace, help="shutdown grace, seconds")
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=d.drain_timeout,
+        help="on shutdown, seconds to wait for this engine's primaries to move (0: no drain)",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> EngineConfig:
@@ -138,6 +147,8 @@ def config_from_args(args: argparse.Namespace) -> EngineConfig:
         raise ConfigError("--snapshot-every must be at least 1")
     if args.segment_bytes < 4096:
         raise ConfigError("--segment-bytes must be at least 4096")
+    if args.drain_timeout < 0:
+        raise ConfigError("--drain-timeout must be at least 0")
     instruments = (
         tuple(load_instruments(args.instruments).values())
         if args.instruments
@@ -164,4 +175,5 @@ def config_from_args(args: argparse.Namespace) -> EngineConfig:
         max_message_bytes=args.max_message_bytes,
         dedup_window=args.dedup_window,
         grace=args.grace,
+        drain_timeout=args.drain_timeout,
     )

@@ -231,9 +231,11 @@ async def serve(
         for name in ("", *SERVICE_NAMES):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         if member is not None:
-            # Stop heartbeating first: discovery moves this engine's symbols elsewhere
-            # while in-flight calls finish.
-            await member.leave()
+            # Drain first, still serving and replicating: discovery hands each primary
+            # here to an in-sync follower (no lease has to lapse), calls in flight fail
+            # over to it; then stop heartbeating (whatever could not move fails over by
+            # lease) while the remaining in-flight calls finish.
+            await member.leave(config.drain_timeout)
         await server.stop(config.grace)
         await node.stop()
         if metrics_server is not None:

@@ -9,6 +9,9 @@ set) and publishes every change on `WatchPlacement`. When a primary's lease laps
 or a symbol is moved, discovery opens an election: it publishes the symbol under a
 new epoch with no primary, replicas stop taking the old epoch's entries and report
 their journaled sequence, and discovery names the eligible replica holding the most.
+An engine that is about to stop drains first: discovery moves each of its primaries
+to an in-sync follower by the same election, with the old primary alive and
+reporting, so the symbol changes hands without waiting for a lease to lapse.
 """
 
 from collections import abc as _abc
@@ -256,6 +259,7 @@ class EngineInfo(_message.Message):
     ADDRESS_FIELD_NUMBER: _builtins.int
     ALIVE_FIELD_NUMBER: _builtins.int
     METRICS_URL_FIELD_NUMBER: _builtins.int
+    DRAINING_FIELD_NUMBER: _builtins.int
     engine_id: _builtins.str
     """Engine id."""
     address: _builtins.str
@@ -264,6 +268,8 @@ class EngineInfo(_message.Message):
     """Whether its lease is alive."""
     metrics_url: _builtins.str
     """Metrics URL."""
+    draining: _builtins.bool
+    """Whether it is draining (DrainEngine): handing off its primaries before it stops."""
     def __init__(
         self,
         *,
@@ -271,10 +277,11 @@ class EngineInfo(_message.Message):
         address: _builtins.str = ...,
         alive: _builtins.bool = ...,
         metrics_url: _builtins.str = ...,
+        draining: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "alive", b"alive", "engine_id", b"engine_id", "metrics_url", b"metrics_url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "alive", b"alive", "draining", b"draining", "engine_id", b"engine_id", "metrics_url", b"metrics_url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -514,3 +521,57 @@ class UpdateInSyncResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UpdateInSyncResponse: _TypeAlias = UpdateInSyncResponse  # noqa: Y015
+
+@_typing.final
+class DrainEngineRequest(_message.Message):
+    """An engine asks to hand off its primaries before it stops."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENGINE_ID_FIELD_NUMBER: _builtins.int
+    INCARNATION_FIELD_NUMBER: _builtins.int
+    engine_id: _builtins.str
+    """Engine id."""
+    incarnation: _builtins.str
+    """The incarnation it registered with: a drain ends with the process that asked."""
+    def __init__(
+        self,
+        *,
+        engine_id: _builtins.str = ...,
+        incarnation: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["engine_id", b"engine_id", "incarnation", b"incarnation"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DrainEngineRequest: _TypeAlias = DrainEngineRequest  # noqa: Y015
+
+@_typing.final
+class DrainEngineResponse(_message.Message):
+    """Progress of a drain."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRIMARIES_FIELD_NUMBER: _builtins.int
+    STRANDED_FIELD_NUMBER: _builtins.int
+    primaries: _builtins.int
+    """Symbols the engine still leads (each is being moved; 0 once it leads none)."""
+    stranded: _builtins.int
+    """Of those, symbols no other live, non-draining engine replicates: they cannot move,
+    and fail over only once the engine's lease lapses.
+    """
+    def __init__(
+        self,
+        *,
+        primaries: _builtins.int = ...,
+        stranded: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["primaries", b"primaries", "stranded", b"stranded"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DrainEngineResponse: _TypeAlias = DrainEngineResponse  # noqa: Y015

@@ -70,6 +70,11 @@ class DiscoveryServiceStub:
                 request_serializer=dome_dot_v1_dot_discovery__pb2.UpdateInSyncRequest.SerializeToString,
                 response_deserializer=dome_dot_v1_dot_discovery__pb2.UpdateInSyncResponse.FromString,
                 _registered_method=True)
+        self.DrainEngine = channel.unary_unary(
+                '/dome.v1.DiscoveryService/DrainEngine',
+                request_serializer=dome_dot_v1_dot_discovery__pb2.DrainEngineRequest.SerializeToString,
+                response_deserializer=dome_dot_v1_dot_discovery__pb2.DrainEngineResponse.FromString,
+                _registered_method=True)
 
 
 class DiscoveryServiceServicer:
@@ -125,6 +130,16 @@ class DiscoveryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DrainEngine(self, request, context):
+        """An engine about to stop asks to hand off its primaries: from now on it gets no new
+        primaries or followers, and each symbol it leads moves to its best in-sync follower
+        by a planned election. Idempotent: call it again to see progress. NOT_FOUND means
+        discovery does not know this incarnation (or its lease lapsed).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DiscoveryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -162,6 +177,11 @@ def add_DiscoveryServiceServicer_to_server(servicer, server):
                     servicer.UpdateInSync,
                     request_deserializer=dome_dot_v1_dot_discovery__pb2.UpdateInSyncRequest.FromString,
                     response_serializer=dome_dot_v1_dot_discovery__pb2.UpdateInSyncResponse.SerializeToString,
+            ),
+            'DrainEngine': grpc.unary_unary_rpc_method_handler(
+                    servicer.DrainEngine,
+                    request_deserializer=dome_dot_v1_dot_discovery__pb2.DrainEngineRequest.FromString,
+                    response_serializer=dome_dot_v1_dot_discovery__pb2.DrainEngineResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -354,6 +374,33 @@ class DiscoveryService:
             '/dome.v1.DiscoveryService/UpdateInSync',
             dome_dot_v1_dot_discovery__pb2.UpdateInSyncRequest.SerializeToString,
             dome_dot_v1_dot_discovery__pb2.UpdateInSyncResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DrainEngine(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dome.v1.DiscoveryService/DrainEngine',
+            dome_dot_v1_dot_discovery__pb2.DrainEngineRequest.SerializeToString,
+            dome_dot_v1_dot_discovery__pb2.DrainEngineResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -9,6 +9,9 @@ set) and publishes every change on `WatchPlacement`. When a primary's lease laps
 or a symbol is moved, discovery opens an election: it publishes the symbol under a
 new epoch with no primary, replicas stop taking the old epoch's entries and report
 their journaled sequence, and discovery names the eligible replica holding the most.
+An engine that is about to stop drains first: discovery moves each of its primaries
+to an in-sync follower by the same election, with the old primary alive and
+reporting, so the symbol changes hands without waiting for a lease to lapse.
 """
 
 from collections import abc as _abc
@@ -55,6 +58,12 @@ class DiscoveryServiceStub:
     """Which engine a client should connect to."""
     UpdateInSync: _grpc.UnaryUnaryMultiCallable[_discovery_pb2.UpdateInSyncRequest, _discovery_pb2.UpdateInSyncResponse]
     """The primary of a symbol changes its in-sync set (acks mode `all`)."""
+    DrainEngine: _grpc.UnaryUnaryMultiCallable[_discovery_pb2.DrainEngineRequest, _discovery_pb2.DrainEngineResponse]
+    """An engine about to stop asks to hand off its primaries: from now on it gets no new
+    primaries or followers, and each symbol it leads moves to its best in-sync follower
+    by a planned election. Idempotent: call it again to see progress. NOT_FOUND means
+    discovery does not know this incarnation (or its lease lapsed).
+    """
 
 @_typing.type_check_only
 class DiscoveryServiceAsyncStub(DiscoveryServiceStub):
@@ -75,6 +84,12 @@ class DiscoveryServiceAsyncStub(DiscoveryServiceStub):
     """Which engine a client should connect to."""
     UpdateInSync: _aio.UnaryUnaryMultiCallable[_discovery_pb2.UpdateInSyncRequest, _discovery_pb2.UpdateInSyncResponse]  # type: ignore[assignment]
     """The primary of a symbol changes its in-sync set (acks mode `all`)."""
+    DrainEngine: _aio.UnaryUnaryMultiCallable[_discovery_pb2.DrainEngineRequest, _discovery_pb2.DrainEngineResponse]  # type: ignore[assignment]
+    """An engine about to stop asks to hand off its primaries: from now on it gets no new
+    primaries or followers, and each symbol it leads moves to its best in-sync follower
+    by a planned election. Idempotent: call it again to see progress. NOT_FOUND means
+    discovery does not know this incarnation (or its lease lapsed).
+    """
 
 class DiscoveryServiceServicer(metaclass=_abc_1.ABCMeta):
     """Engines, placement and client assignment."""
@@ -134,5 +149,17 @@ class DiscoveryServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_discovery_pb2.UpdateInSyncResponse, _abc.Awaitable[_discovery_pb2.UpdateInSyncResponse]]:
         """The primary of a symbol changes its in-sync set (acks mode `all`)."""
+
+    @_abc_1.abstractmethod
+    def DrainEngine(
+        self,
+        request: _discovery_pb2.DrainEngineRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_discovery_pb2.DrainEngineResponse, _abc.Awaitable[_discovery_pb2.DrainEngineResponse]]:
+        """An engine about to stop asks to hand off its primaries: from now on it gets no new
+        primaries or followers, and each symbol it leads moves to its best in-sync follower
+        by a planned election. Idempotent: call it again to see progress. NOT_FOUND means
+        discovery does not know this incarnation (or its lease lapsed).
+        """
 
 def add_DiscoveryServiceServicer_to_server(servicer: DiscoveryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -61,6 +61,28 @@ class Sim:
     def record(self, symbol: str) -> SymbolRecord:
         return self.store[symbol].record
 
+    def live_reports(self, engine: str, seq: dict[tuple[str, str], int]) -> list[Report]:
+        """What a real replica reports: every symbol it is a member of, at the current epoch.
+
+        ``seq[(engine, symbol)]`` is its journaled sequence (default 10).
+        """
+        return [
+            Report(s, epoch=v.record.epoch, journaled_seq=seq.get((engine, s), 10))
+            for s, v in sorted(self.store.items())
+            if engine in v.record.members
+        ]
+
+    def run_live(
+        self, seconds: float, alive: list[str], seq: dict[tuple[str, str], int] | None = None
+    ) -> None:
+        """``run`` with reports that follow the placement, like engines heartbeating at once
+        on every change (so an election hears everyone within a step)."""
+        end = self.now + seconds
+        while self.now < end - 1e-9:
+            for engine in alive:
+                self.beat(engine, self.live_reports(engine, seq or {}))
+            self.step()
+
 
 def make(
     symbols: list[str],

@@ -242,3 +242,83 @@ async def test_discovery_stops_even_when_kicked_in_the_same_instant() -> None:
     await asyncio.sleep(0)  # one scheduler pass: the tick loop parks on its kick event
     discovery.register("e0", "i1", "e0.local:7100", "", [])
     assert await finishes(discovery.stop(), 5), "Discovery.stop() hung"
+
+
+async def test_a_draining_engine_hands_its_primaries_off_before_its_lease_ends(
+    discovery: Running,
+) -> None:
+    engines = {f"e{i}": FakeEngine(discovery.address, f"e{i}", seq=10) for i in range(3)}
+    await asyncio.gather(*(e.agent.start() for e in engines.values()))
+    try:
+        before = await full_placement(engines["e0"], len(SYMBOLS))
+        moving = {s.symbol: s.epoch for s in before.symbols if s.primary == "e0"}
+        assert moving
+        started = asyncio.get_running_loop().time()
+        assert await engines["e0"].agent.drain(5.0)
+        took = asyncio.get_running_loop().time() - started
+        assert took < Timings().dead_after, f"drained in {took:.2f}s: no faster than a lapse"
+        after = engines["e0"].agent.current_placement
+        assert after is not None
+        for s in after.symbols:
+            assert s.primary in ("e1", "e2")
+            if s.symbol in moving:
+                assert s.epoch == moving[s.symbol] + 1
+                assert "e0" in s.followers
+        assert engines["e0"].agent.lease_valid(), "a drained engine still heartbeats"
+        listed = await discovery.stub.ListEngines(pb.ListEnginesRequest())
+        assert [(e.engine_id, e.alive, e.draining) for e in listed.engines] == [
+            ("e0", True, True), ("e1", True, False), ("e2", True, False)
+        ]  # fmt: skip
+        for i in range(20):
+            assigned = await discovery.stub.AssignClient(pb.AssignClientRequest(client_id=f"c{i}"))
+            assert assigned.engine_id != "e0"
+        again = await discovery.stub.DrainEngine(
+            pb.DrainEngineRequest(engine_id="e0", incarnation=engines["e0"].agent.incarnation)
+        )
+        assert (again.primaries, again.stranded) == (0, 0)
+    finally:
+        await asyncio.gather(*(e.agent.stop() for e in engines.values()))
+
+
+async def test_a_drain_with_nobody_to_hand_to_gives_up_at_once(discovery: Running) -> None:
+    engine = FakeEngine(discovery.address, "solo")
+    await engine.agent.start()
+    try:
+        await full_placement(engine, len(SYMBOLS))
+        started = asyncio.get_running_loop().time()
+        assert not await engine.agent.drain(5.0)
+        assert asyncio.get_running_loop().time() - started < 2.0, "waited for the timeout"
+        assert set(primaries(engine.agent.current_placement).values()) == {"solo"}
+    finally:
+        await engine.agent.stop()
+
+
+async def test_drain_requests_from_unknown_engines_are_refused(discovery: Running) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await discovery.stub.DrainEngine(pb.DrainEngineRequest(engine_id="ghost", incarnation="x"))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.aio.AioRpcError) as bad:
+        await discovery.stub.DrainEngine(pb.DrainEngineRequest(engine_id="e9"))
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_drain_gives_up_once_discovery_is_gone_and_the_lease_lapsed() -> None:
+    stop = asyncio.Event()
+    ready: asyncio.Future[ReadyInfo] = asyncio.get_running_loop().create_future()
+    settings = DiscoverySettings(core=CoreConfig(SYMBOLS, 3, timings=Timings()), metrics_port=-1)
+    task = asyncio.create_task(
+        serve(settings, ready.set_result, stop, store=MemoryStore(), handle_signals=False)
+    )
+    info = await asyncio.wait_for(ready, 10)
+    engine = FakeEngine(info.address, "solo")
+    await engine.agent.start()
+    try:
+        await full_placement(engine, len(SYMBOLS))
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        started = asyncio.get_running_loop().time()
+        assert not await engine.agent.drain(10.0)
+        took = asyncio.get_running_loop().time() - started
+        assert took <= engine.agent.lease_ttl + 1.0, f"gave up only after {took:.2f}s"
+    finally:
+        await engine.agent.stop()
