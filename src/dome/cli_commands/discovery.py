@@ -162,9 +162,9 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     import asyncio
 
     from dome.cli_commands.common import fail
-    from dome.discovery.logs import configure
     from dome.discovery.server import serve
     from dome.discovery.store import StoreError
+    from dome.logs import configure
 
     settings = settings_from_args(args, parser)
     configure(args.log_level, role="discovery")

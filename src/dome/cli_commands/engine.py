@@ -24,9 +24,9 @@ def run(argv: list[str]) -> int:
     from dome.accounts import AccountsFileError
     from dome.engine import add_engine_arguments, config_from_args, serve
     from dome.engine.config import ConfigError
-    from dome.engine.logs import configure
     from dome.engine.server import tune_gc
     from dome.instruments import InstrumentFileError
+    from dome.logs import configure
 
     parser = argparse.ArgumentParser(prog="dome engine", description="Run one engine node.")
     add_engine_arguments(parser)

@@ -100,7 +100,7 @@ async def serve(
 ) -> None:
     """Serve until ``stop`` is set or SIGINT/SIGTERM arrives, then shut down gracefully."""
     stop = stop or asyncio.Event()
-    metrics = DiscoveryMetrics()
+    metrics = DiscoveryMetrics(settings.core.symbols)
     discovery = Discovery(
         settings.core,
         store or make_store(settings),

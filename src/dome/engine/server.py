@@ -26,7 +26,6 @@ from dome.accounts import AccountsFileError
 from dome.engine.books import default_book_factory
 from dome.engine.cluster import ClusterMember, RecoveredSymbol, recover_symbol
 from dome.engine.config import ConfigError, EngineConfig, config_from_args
-from dome.engine.logs import configure as configure_logs
 from dome.engine.market_data import MarketDataServicer
 from dome.engine.metrics import EngineMetrics
 from dome.engine.node import EngineNode, NodeLimits
@@ -36,6 +35,7 @@ from dome.engine.trading import TradingServicer
 from dome.files import write_json
 from dome.instruments import InstrumentFileError
 from dome.log.journal import FsyncPolicy
+from dome.logs import configure as configure_logs
 from dome.tls import TlsFiles
 from dome.v1 import (
     market_data_pb2,

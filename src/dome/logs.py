@@ -1,4 +1,4 @@
-"""Structured logs: one JSON object per line on stderr, nothing written to disk.
+"""Structured logs of every DOME process: one JSON object per line on stderr, no files.
 
 Each record carries its message plus whatever the caller put in ``extra=``, so a log
 line can be filtered by field (symbol, method, code) without parsing prose.
@@ -39,7 +39,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(level: str = "info", **static: Any) -> None:
-    """Send the ``dome`` and ``grpc`` loggers to stderr as JSON lines at ``level``."""
+    """Send every logger (``dome``, ``grpc``, ...) to stderr as JSON lines at ``level``."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(static))
     root = logging.getLogger()
