@@ -68,10 +68,21 @@ class TlsFiles:
         )
 
 
+#: Reconnect quickly to a peer that comes back: gRPC's defaults back off to 2 s and more
+#: after a few failed attempts, and a channel in backoff fails every call at once, so an
+#: engine would rejoin a restarted discovery (or follow a restarted primary) seconds late.
+RECONNECT_OPTIONS: list[tuple[str, Any]] = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+]
+
+
 def open_channel(
     address: str, tls: TlsFiles | None, options: list[tuple[str, Any]] | None = None
 ) -> grpc.aio.Channel:
     """An asyncio channel to ``address``: TLS (mutual, with a certificate) when given files."""
+    options = [*RECONNECT_OPTIONS, *(options or [])]
     if tls is None:
         return grpc.aio.insecure_channel(address, options=options)
     return grpc.aio.secure_channel(address, tls.channel_credentials(), options=options)

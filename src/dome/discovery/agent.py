@@ -29,6 +29,7 @@ from typing import Any
 
 import grpc
 
+from dome.tls import RECONNECT_OPTIONS
 from dome.v1 import discovery_pb2 as pb
 from dome.v1 import discovery_pb2_grpc as pb_grpc
 
@@ -70,7 +71,8 @@ class DiscoveryAgent:
         self._on_placement = on_placement
         self._call_timeout = call_timeout
         self._clock = clock
-        options = list(channel_options or [])
+        # Reconnect fast once discovery is back (a restart): the lease depends on it.
+        options = [*RECONNECT_OPTIONS, *(channel_options or [])]
         self._channel = (
             grpc.aio.secure_channel(address, credentials, options=options)
             if credentials is not None

@@ -65,6 +65,15 @@ class Timings:
     #: Minimum time between two planned moves of one symbol.
     rebalance_cooldown: float = 5.0
 
+    #: How long an engine may take to notice a restarted discovery: its channel's
+    #: longest reconnect backoff (``dome.tls.RECONNECT_OPTIONS``) plus a heartbeat or two.
+    reconnect: float = 1.5
+
+    @property
+    def recovery(self) -> float:
+        """After a discovery restart, how long stored primaries have to re-register."""
+        return self.dead_after + self.reconnect
+
     @property
     def dead_after(self) -> float:
         return self.lease_ttl + self.grace
@@ -156,9 +165,11 @@ class Coordinator:
     def load(self, records: dict[str, Versioned], now: float) -> None:
         """Start from a store's records (after a discovery restart).
 
-        Every engine is unknown: for one lease period plus grace nothing changes, so a
-        stored primary that is still alive can re-register and keep its role at the same
-        epoch; after that, whoever did not come back is dead and failover runs.
+        Every engine is unknown: for ``timings.recovery`` (a lease period plus grace,
+        plus the time an engine takes to reconnect to a restarted discovery), nothing
+        changes, so a stored primary that is still alive can re-register and keep its
+        role at the same epoch; after that, whoever did not come back is dead and
+        failover runs.
         """
         self._records = {s: v for s, v in records.items() if s in self.config.symbols}
         for symbol, versioned in self._records.items():
@@ -167,7 +178,7 @@ class Coordinator:
             else:
                 self._unconfirmed.add(symbol)
         if self._records:
-            self._recovering_until = now + self.timings.dead_after
+            self._recovering_until = now + self.timings.recovery
             self.version += 1
 
     def register(

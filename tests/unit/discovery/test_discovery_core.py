@@ -255,7 +255,7 @@ def test_after_a_restart_a_returning_primary_keeps_its_epoch_and_others_fail_ove
     held: dict[str, list[Report]] = {"e0": [Report("A", 1, 5), Report("B", 1, 5)], "e1": []}
     restarted.register("e0", held["e0"])
     restarted.register("e1", [])
-    restarted.run(TIMINGS.dead_after - 0.1, ["e0", "e1"], held)
+    restarted.run(TIMINGS.recovery - 0.1, ["e0", "e1"], held)
     assert [restarted.record(s).epoch for s in ["A", "B", "C"]] == [1, 1, 1]
     restarted.run(0.3, ["e0", "e1"], held)
     assert (restarted.record("A").epoch, restarted.record("A").primary) == (1, "e0")

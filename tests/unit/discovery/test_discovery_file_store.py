@@ -113,7 +113,7 @@ async def test_epochs_keep_rising_across_restarts_and_are_never_reused(tmp_path:
         sim.core.load(await store.load(["A"]), sim.now)
         for engine in survivors:
             sim.register(engine, inc=f"r{round_}")
-        await drive(sim, store, TIMINGS.dead_after + 1.0, survivors, round_ + 2)
+        await drive(sim, store, TIMINGS.recovery + 1.0, survivors, round_ + 2)
         engines = [*survivors, f"n{round_}"]
         sim.register(f"n{round_}")
     final = (await store.load(["A"]))["A"].record
