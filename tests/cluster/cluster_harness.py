@@ -13,12 +13,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 import grpc
 
@@ -26,23 +24,10 @@ from dome.v1 import discovery_pb2 as ds
 from dome.v1 import discovery_pb2_grpc as ds_grpc
 from dome.v1 import replication_pb2 as rp
 from dome.v1 import replication_pb2_grpc as rp_grpc
-
-T = TypeVar("T")
+from waiting import wait_for
 
 ACCOUNTS = {"alice": "token-alice", "bob": "token-bob"}
 DOME = str(Path(sys.executable).with_name("dome"))
-
-
-def wait_for(condition: Callable[[], T | None], timeout: float, what: str) -> T:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
 
 
 @dataclass

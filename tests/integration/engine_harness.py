@@ -12,11 +12,9 @@ import json
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 import grpc
 
@@ -25,8 +23,7 @@ from dome.v1 import market_data_pb2 as md
 from dome.v1 import market_data_pb2_grpc as md_grpc
 from dome.v1 import trading_pb2 as tr
 from dome.v1 import trading_pb2_grpc as tr_grpc
-
-T = TypeVar("T")
+from waiting import wait_for
 
 #: Accounts every test engine knows: name -> bearer token.
 ACCOUNTS = {"alice": "token-alice", "bob": "token-bob", "carol": "token-carol"}
@@ -40,18 +37,6 @@ BTC = {
     "min_qty": "0.0001",
     "max_qty": "1000",
 }
-
-
-def wait_for(condition: Callable[[], T | None], timeout: float, what: str) -> T:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.01)
 
 
 @dataclass

@@ -19,17 +19,16 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 from dome.cli_commands.placement import PlacementUnavailable, fetch_placement_sync
+from waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
-T = TypeVar("T")
 ENGINES = ["engine-0", "engine-1", "engine-2"]
 DURATION_S = 25
 
@@ -57,18 +56,6 @@ class Lines:
 
     def join(self, timeout: float) -> None:
         self._thread.join(timeout)
-
-
-def wait_for(condition: Callable[[], T | None], timeout: float, what: str) -> T:
-    """Poll ``condition`` every 0.05 s (each poll is an RPC) until truthy; fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def _stop(up: subprocess.Popen[str]) -> None:

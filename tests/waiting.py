@@ -1,0 +1,27 @@
+"""Waiting on a condition with a deadline: the one polling helper of the process tests.
+
+Tests never sleep and hope; they poll what they wait for and fail, naming it, when the
+deadline passes. Each poll may be an RPC, so the interval is the caller's choice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def wait_for(
+    condition: Callable[[], T | None], timeout: float, what: str, *, interval: float = 0.02
+) -> T:
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
