@@ -42,7 +42,11 @@ def test_late_engines_enter_in_sync_and_take_leads(tmp_path: Path) -> None:
             leads = {sp.primary for sp in placement.symbols}
             return in_sync and leads == {"engine-0", "engine-1", "engine-2"}
 
-        wait_for(balanced, 30, "all replicas in sync and every engine leading something")
+        try:
+            wait_for(balanced, 30, "all replicas in sync and every engine leading something")
+        except AssertionError:
+            print(cluster.placement())
+            raise
         cluster.wait_placed()
     except BaseException:
         print(cluster.logs())

@@ -57,6 +57,8 @@ LAG_TIMEOUT = 1.0
 #: Items a follower's outbound queue may hold before the primary cuts it off; it then
 #: reconnects and catches up from the journal instead of growing the primary's memory.
 SESSION_QUEUE_LIMIT = 20_000
+#: Pause between attempts to record a caught-up follower as in sync.
+JOIN_RETRY = 0.25
 #: Deadline of the first answer on a ``Replicate`` stream.
 START_TIMEOUT = 3.0
 
@@ -450,19 +452,47 @@ class Replica:
                 self._progress.set()
 
     async def _join(self, follower_id: str, epoch: int) -> None:
-        async with self._isr_lock:
-            if self.role is not Role.PRIMARY or self.epoch != epoch:
-                return
-            if follower_id in self.in_sync or follower_id not in self.followers:
-                self._joining.discard(follower_id)
-                return
-            new = sorted(self.in_sync | {follower_id, self.engine_id})
-            ok = await self._coordinator.update_in_sync(self.symbol, epoch, new)
-            if ok and self.epoch == epoch:
-                self.in_sync = set(new)
-                log.info(
-                    "follower back in sync", extra={"symbol": self.symbol, "follower": follower_id}
-                )
+        """Record a caught-up follower as in sync, retrying while it stays connected.
+
+        Discovery may refuse (a placement change raced the call), not answer in time, or
+        this engine may not have seen the placement naming the follower yet. On an idle
+        symbol no later ack would try again, so this keeps trying until it is recorded,
+        the follower goes, or this engine stops leading the epoch.
+        """
+        try:
+            while True:
+                async with self._isr_lock:
+                    session = self._sessions.get(follower_id)
+                    if (
+                        self.role is not Role.PRIMARY
+                        or self.epoch != epoch
+                        or follower_id in self.in_sync
+                        or session is None
+                        or session.closed
+                    ):
+                        return
+                    if follower_id in self.followers:
+                        new = sorted(self.in_sync | {follower_id, self.engine_id})
+                        try:
+                            recorded = await self._coordinator.update_in_sync(
+                                self.symbol, epoch, new
+                            )
+                        except Exception:
+                            log.warning(
+                                "recording a follower in sync failed; retrying",
+                                exc_info=True,
+                                extra={"symbol": self.symbol, "follower": follower_id},
+                            )
+                            recorded = False
+                        if recorded and self.epoch == epoch:
+                            self.in_sync = set(new)
+                            log.info(
+                                "follower back in sync",
+                                extra={"symbol": self.symbol, "follower": follower_id},
+                            )
+                            return
+                await asyncio.sleep(JOIN_RETRY)
+        finally:
             self._joining.discard(follower_id)
             self._progress.set()
 
