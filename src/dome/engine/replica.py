@@ -345,30 +345,46 @@ class Replica:
     # ------------------------------------------------------------- primary side
 
     async def replicate(self, commands: Sequence[Command]) -> None:
-        """The sequencer's journal stage: journal, replicate, wait for the acks."""
-        self.check_writable()
-        started = time.perf_counter()
-        epoch = self.epoch
+        """The sequencer's journal stage: journal, replicate, wait for the acks.
+
+        A batch refused before it is journaled gives its sequence numbers back. One that
+        fails later (the lease lapsed or leadership moved while waiting for acks) stays
+        journaled and shipped, in ``pending``: if this engine goes on leading the epoch,
+        the next commit covers it and it is applied first; if not, the new primary's log
+        decides. Either way its submitters were told it failed, and their retries under
+        the same client order id find it if it was applied.
+        """
         first = commands[0]
-        data = encode_batch(self.symbol, epoch, commands, self.committed_seq)
-        batch = DecodedBatch(
-            self.symbol,
-            epoch,
-            first.seq,
-            commands[-1].seq,
-            first.timestamp_ns,
-            self.committed_seq,
-            tuple(commands),
-        )
-        self.journal.append(data, batch)
+        epoch = self.epoch
+        started = time.perf_counter()
+        try:
+            self.check_writable()
+            data = encode_batch(self.symbol, epoch, commands, self.committed_seq)
+            batch = DecodedBatch(
+                self.symbol,
+                epoch,
+                first.seq,
+                commands[-1].seq,
+                first.timestamp_ns,
+                self.committed_seq,
+                tuple(commands),
+            )
+            self.journal.append(data, batch)
+        except Exception:
+            self.sequencer.reset(first.seq)
+            raise
         self.pending.append(batch)
         message = rp.ReplicateResponse(batch=data)
         for session in self._sessions.values():
             session.push(message)
         await self.journal.flush()
         await self._await_quorum(batch.last_seq, epoch)
-        # The sequencer applies the batch right after this returns.
-        self.pending.clear()
+        # Committed, and with it every earlier batch of this epoch's log: apply those that
+        # failed to commit in time first; the sequencer applies this one on return.
+        self.pending.pop()
+        if self.pending:
+            self._apply_through(batch.first_seq - 1)
+            self.sequencer.reset(batch.last_seq + 1)
         self.committed_seq = batch.last_seq
         if not self.sequencer.has_queued():
             # Nothing else to ship soon: tell followers now. Under load the next batch

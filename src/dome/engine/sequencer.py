@@ -253,14 +253,14 @@ class Sequencer:
         seq = self._next_seq
         commands = [stamp(request, seq + i, ts) for i, request in enumerate(requests)]
         self._next_seq = seq + len(commands)
-        # Stage 2: journal and replicate. A batch that fails here is not applied: its
-        # submitters learn why, and the sequence numbers go back (a role change resets
-        # them from the journal anyway).
+        # Stage 2: journal and replicate. A batch that fails here is not applied now and
+        # its submitters learn why. Whether its sequence numbers are free again is the
+        # journal stage's to say (``reset``): once journaled and shipped, the batch may
+        # still commit, and then it is applied ahead of the next one.
         if self._journal is not None:
             try:
                 await self._journal(commands)
             except Exception as exc:
-                self._next_seq = seq
                 if not isinstance(exc, EngineError):
                     log.exception("journal stage failed", extra={"symbol": self.symbol})
                     exc = Unavailable(f"{self.symbol}: the batch could not be journaled")
