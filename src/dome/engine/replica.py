@@ -249,7 +249,9 @@ class Replica:
             # Same leadership: the in-sync set or the followers changed.
             self.followers = list(sp.followers)
             if self.role is Role.PRIMARY:
-                self.in_sync = set(sp.in_sync) | self._joining
+                # Discovery's record only: a follower still joining must not look
+                # recorded (``_join`` would stop trying); acks wait for it regardless.
+                self.in_sync = set(sp.in_sync)
                 for follower_id in list(self._sessions):
                     if follower_id not in self.followers:
                         self._sessions.pop(follower_id).close()
@@ -507,6 +509,10 @@ class Replica:
                                 extra={"symbol": self.symbol, "follower": follower_id},
                             )
                             return
+                        log.info(
+                            "discovery did not record the follower in sync; retrying",
+                            extra={"symbol": self.symbol, "follower": follower_id, "in_sync": new},
+                        )
                 await asyncio.sleep(JOIN_RETRY)
         finally:
             self._joining.discard(follower_id)
