@@ -24,7 +24,9 @@ from typing import Any
 
 import pytest
 
+from dome.cli_commands.cluster import STOP_DEADLINE_S
 from dome.cli_commands.placement import PlacementUnavailable, fetch_placement_sync
+from dome.cli_commands.up import FATAL_GRACE_S
 from waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -229,7 +231,21 @@ def test_up_stops_everything_when_discovery_dies(tmp_path: Path) -> None:
         assert up.poll() is None
         processes = _processes(data)
         os.kill(processes["discovery"]["pid"], signal.SIGKILL)
-        assert up.wait(timeout=30) == 1
+        # The product's own bound: noticing (FATAL_GRACE_S), then each engine gets
+        # STOP_DEADLINE_S to drain (discovery is gone: it gives up within a lease) and
+        # finish calls before SIGKILL, then discovery's (already dead). 30 s was below
+        # that and failed once under a full CI run's load.
+        bound = FATAL_GRACE_S + 2 * STOP_DEADLINE_S + 20
+        try:
+            code = up.wait(timeout=bound)
+        except subprocess.TimeoutExpired:
+            _stop(up)
+            engine_log = (data / "engine-0.log").read_text(errors="replace")[-3000:]
+            raise AssertionError(
+                f"dome up still running {bound}s after discovery died\n"
+                f"{up.stderr.read() if up.stderr else ''}\n--- engine-0\n{engine_log}"
+            ) from None
+        assert code == 1
         assert up.stderr is not None
         assert "dome: discovery exited with -9" in up.stderr.read()
     finally:
