@@ -167,10 +167,8 @@ async def drive(
             # A frame drawn during an election waits for reads; it must not hold the clock.
             left = RENDER_BOUND_S if deadline is None else deadline - loop.time()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    progress.render(sim.totals() if sim else SimulationTotals(), market),
-                    max(min(left, RENDER_BOUND_S), 0.1),
-                )
+                async with asyncio.timeout(max(min(left, RENDER_BOUND_S), 0.1)):
+                    await progress.render(sim.totals() if sim else SimulationTotals(), market)
         elapsed = loop.time() - started
         stop.set()
         for task in watchers:

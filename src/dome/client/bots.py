@@ -170,8 +170,11 @@ class BotRunner:
                 )
                 for action in self.bot.generate_orders(view):
                     await self._do(action)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancel
+                # that lands as ``stop`` is set, and the bot would never end.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.bot.interval)
+                    async with asyncio.timeout(self.bot.interval):
+                        await stop.wait()
         finally:
             for task in tasks:
                 task.cancel()

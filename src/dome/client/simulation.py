@@ -138,9 +138,8 @@ class Simulation:
                 if isinstance(result, BaseException):
                     raise result
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(
-                    asyncio.gather(*(r.cancel_all() for r in self.runners)), timeout=2.0
-                )
+                async with asyncio.timeout(2.0):
+                    await asyncio.gather(*(r.cancel_all() for r in self.runners))
         finally:
             for client in self.clients.values():
                 await client.close()
