@@ -1,4 +1,4 @@
-"""Waiting on a condition with a deadline: the one polling helper of the process tests.
+"""Waiting on a condition with a deadline: the polling helpers of every test folder.
 
 Tests never sleep and hope; they poll what they wait for and fail, naming it, when the
 deadline passes. Each poll may be an RPC, so the interval is the caller's choice.
@@ -6,8 +6,10 @@ deadline passes. Each poll may be an RPC, so the interval is the caller's choice
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -25,3 +27,23 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+async def eventually(
+    condition: Callable[[], T | Awaitable[T | None] | None],
+    within: float,
+    what: str,
+    *,
+    interval: float = 0.02,
+) -> T:
+    """``wait_for`` for coroutines: ``condition`` may return a value or an awaitable."""
+    deadline = time.monotonic() + within
+    while True:
+        value = condition()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
+        await asyncio.sleep(interval)  # a polling interval; the deadline bounds the wait

@@ -91,8 +91,14 @@ def test_sigterm_on_a_primary_hands_its_symbols_off_without_a_lease_lapse(
                 10,
                 f"acks on {symbol} after {leaving} stopped",
             )
-        # Keep the load running past the moment the lease would have lapsed.
-        time.sleep(2.0)
+        # Keep the load running until discovery has seen the lease lapse.
+        wait_for(
+            lambda: (
+                [e.alive for e in cluster.placement().engines if e.engine_id == leaving] == [False]
+            ),
+            10,
+            f"{leaving}'s lease to lapse",
+        )
         for load in loads.values():
             load.stop()
 

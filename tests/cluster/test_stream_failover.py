@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from dome.v1 import market_data_pb2 as md
 from dome.v1 import market_data_pb2_grpc as md_grpc
 from dome.v1 import trading_pb2 as tr
 from dome.v1 import trading_pb2_grpc as tr_grpc
+from waiting import eventually
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -41,12 +41,6 @@ async def test_streams_resume_across_failover_without_gap_or_duplicate(tmp_path:
         trades = await client.subscribe_trades(SYMBOL, stats=trade_stats)
         seen_reports: list[tuple[object, ...]] = []
         seen_trades: list[int] = []
-
-        async def eventually(check: Callable[[], bool], what: str, within: float) -> None:
-            deadline = time.monotonic() + within
-            while not check():
-                assert time.monotonic() < deadline, f"timed out waiting for {what}"
-                await asyncio.sleep(0.02)  # polls a condition with a deadline
 
         async def collect_reports() -> None:
             async for e in executions:
@@ -112,8 +106,8 @@ async def test_streams_resume_across_failover_without_gap_or_duplicate(tmp_path:
 
         await eventually(
             lambda: len(seen_reports) >= len(expected) and len(seen_trades) >= 40,
+            15,
             "the subscriber caught up",
-            within=15,
         )
         assert seen_reports == expected
         assert seen_trades == list(range(1, 41)), seen_trades

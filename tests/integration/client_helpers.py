@@ -6,8 +6,6 @@ run as a real subprocess because its exit codes and output are the contract unde
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import json
 import os
 import subprocess
@@ -16,20 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import waiting
+
 
 async def eventually(check: Callable[[], object], what: str, *, within: float = 5.0) -> None:
-    """Await until ``check()`` (sync, or returning an awaitable) is truthy; fail at the deadline."""
-    try:
-        async with asyncio.timeout(within):
-            while True:
-                value = check()
-                if inspect.isawaitable(value):
-                    value = await value
-                if value:
-                    return
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        raise AssertionError(f"timed out after {within}s waiting for {what}") from None
+    """``waiting.eventually`` with this folder's argument order."""
+    await waiting.eventually(check, within, what)
 
 
 def dome(

@@ -24,6 +24,7 @@ import pytest
 from dome.discovery.agent import DiscoveryAgent
 from dome.v1 import discovery_pb2 as pb
 from dome.v1 import discovery_pb2_grpc as pb_grpc
+from waiting import eventually
 
 T = TypeVar("T")
 DOME = str(Path(sys.executable).parent / "dome")
@@ -79,17 +80,6 @@ def wait_for(condition: Callable[[], T | None], within: float, what: str) -> T:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {within}s waiting for {what}")
         time.sleep(0.01)
-
-
-async def eventually(condition: Callable[[], T | None], within: float, what: str) -> T:
-    deadline = time.monotonic() + within
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 class FakeEngine:

@@ -21,6 +21,7 @@ import yaml
 from kopf.testing import KopfRunner
 from kube_emulator import RESOURCES, ClusterEmulator
 
+import waiting
 from dome_operator.cli import kopf_arguments
 
 NAMESPACE = "trading"
@@ -80,16 +81,8 @@ async def operator(*extra: str, liveness_port: int | None = None) -> AsyncIterat
 
 
 async def eventually(check: Callable[[], T | None], what: str, within: float = 15.0) -> T:
-    """Poll ``check`` until it returns something truthy, or fail after ``within`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        result = check()
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(0.02)  # a polling interval; the deadline bounds the wait
+    """``waiting.eventually`` with this folder's argument order."""
+    return await waiting.eventually(check, within, what)
 
 
 def exchange_url(name: str, subresource: str | None = None) -> str:

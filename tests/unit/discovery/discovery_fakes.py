@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable
 from typing import TypeVar
 
 from dome.discovery.agent import DiscoveryAgent
 from dome.v1 import discovery_pb2 as pb
+from waiting import eventually
 
 T = TypeVar("T")
 
@@ -52,18 +50,6 @@ class FakeEngine:
     def on_placement(self, placement: pb.Placement) -> None:
         self.placements.append(placement)
         self.agent.poke()
-
-
-async def eventually(condition: Callable[[], T | None], within: float, what: str) -> T:
-    """Await until ``condition()`` is truthy; fail after ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 def primaries(placement: pb.Placement | None) -> dict[str, str]:
