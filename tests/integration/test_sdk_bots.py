@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from collections.abc import Sequence
 from decimal import Decimal
+from pathlib import Path
 
 from client_helpers import eventually
-from engine_harness import EngineProcess
+from engine_harness import EngineProcess, start_engine
 
 from dome.client import Bot, Client, MarketView, Place
-from dome.client.bots import BotAction, BotRunner
+from dome.client.bots import STOP_GRACE_S, BotAction, BotRunner
 from dome.client.models import Execution, Fill
 from dome.client.simulation import Simulation, predefined
 from dome.core.types import OrderType, Side
@@ -77,3 +80,36 @@ async def test_simulated_bots_trade(engine: EngineProcess) -> None:
     # The runners take their orders off the book when they stop.
     assert book.bids == ()
     assert book.asks == ()
+
+
+class Quoter(Bot):
+    """Places a small resting buy every tick: always has an order call to make."""
+
+    interval = 0.01
+
+    def generate_orders(self, view: MarketView) -> Sequence[BotAction]:
+        return (Place(Side.BUY, Decimal(1), Decimal(10), OrderType.LIMIT),)
+
+
+async def test_bot_stops_within_its_grace_while_an_order_call_hangs(tmp_path: Path) -> None:
+    """A stop is not held up by a call the exchange never answers (dome up, discovery
+    dead: each queued action retried for the client's whole deadline, up to 40 s)."""
+    engine = start_engine(tmp_path)
+    stop = asyncio.Event()
+    try:
+        # Attempts and the retry deadline far longer than the grace: only the runner's
+        # own stop handling can end the run in time.
+        async with Client(engine.address, engine.accounts["carol"], timeout=30,
+                          retry_deadline=60) as carol:  # fmt: skip
+            runner = BotRunner(Quoter(engine.symbol()), carol, tag="quoter")
+            task = asyncio.create_task(runner.run(stop))
+            await eventually(lambda: runner.stats.orders >= 2, "the bot placing orders")
+            os.kill(engine.proc.pid, signal.SIGSTOP)  # the engine stops answering
+            placed = runner.stats.orders
+            await eventually(lambda: runner.stats.orders > placed, "an order call in flight")
+            stop.set()
+            stats = await asyncio.wait_for(asyncio.shield(task), STOP_GRACE_S + 5)
+            assert stats.orders > placed
+    finally:
+        os.kill(engine.proc.pid, signal.SIGCONT)
+        engine.stop()

@@ -28,6 +28,11 @@ log = logging.getLogger(__name__)
 #: Pause before reopening a failed stream; it doubles up to the maximum while it fails.
 RESUBSCRIBE_FIRST_S = 0.1
 RESUBSCRIBE_MAX_S = 2.0
+#: How long an order call still in flight when the stop comes may take to finish. A
+#: working exchange answers in milliseconds; a broken one (discovery gone, no primary)
+#: would hold the bot for the client's whole retry deadline per queued action, and
+#: ``dome up`` took up to 40 s to stop that way.
+STOP_GRACE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -159,26 +164,41 @@ class BotRunner:
             asyncio.create_task(self._follow_trades()),
             asyncio.create_task(self._follow_executions(reports)),
         ]
+        trading = asyncio.create_task(self._trade(spec, stop))
+        stopped = asyncio.create_task(stop.wait())
         try:
-            while not stop.is_set():
-                view = MarketView(
-                    self.bot.symbol,
-                    spec,
-                    *self._best,
-                    self._last_trade,
-                    tuple(self._open.values()),
-                )
-                for action in self.bot.generate_orders(view):
-                    await self._do(action)
-                # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancel
-                # that lands as ``stop`` is set, and the bot would never end.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.bot.interval):
-                        await stop.wait()
+            await asyncio.wait((trading, stopped), return_when=asyncio.FIRST_COMPLETED)
+            if not trading.done():
+                # Stop came mid-action: let the call in flight finish, within a grace.
+                await asyncio.wait((trading,), timeout=STOP_GRACE_S)
+            if trading.done():
+                return trading.result()
+            log.info("%s: abandoned an order call still retrying at stop", self.tag)
+            return self.stats
         finally:
-            for task in tasks:
+            for task in (trading, stopped, *tasks):
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(trading, stopped, *tasks, return_exceptions=True)
+
+    async def _trade(self, spec: InstrumentSpec, stop: asyncio.Event) -> BotStats:
+        """The bot's loop: look at the market, act, wait for the next tick or the stop."""
+        while not stop.is_set():
+            view = MarketView(
+                self.bot.symbol,
+                spec,
+                *self._best,
+                self._last_trade,
+                tuple(self._open.values()),
+            )
+            for action in self.bot.generate_orders(view):
+                if stop.is_set():
+                    break
+                await self._do(action)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancel
+            # that lands as ``stop`` is set, and the bot would never end.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.bot.interval):
+                    await stop.wait()
         return self.stats
 
     async def cancel_all(self) -> None:
