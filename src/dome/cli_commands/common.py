@@ -136,40 +136,12 @@ def fail(message: str, code: int) -> int:
     return code
 
 
-#: Seconds a finished command's leftover tasks get to end once cancelled.
-TEARDOWN_S = 5.0
-
-
-def _run_bounded(main: Coroutine[Any, Any, int]) -> int:
-    """``asyncio.run``, except that leftover tasks cannot keep a finished command alive.
-
-    ``asyncio.run`` cancels what is still running and then waits for all of it without
-    a limit; one task that does not end (a stream reader inside gRPC, a retry loop that
-    outlived its client) kept ``dome up`` running after it had stopped every process.
-    Here they get ``TEARDOWN_S``; whatever is left is named on stderr and abandoned.
-    """
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(main)
-    finally:
-        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-        for task in pending:
-            task.cancel()
-        if pending:
-            _, stuck = loop.run_until_complete(asyncio.wait(pending, timeout=TEARDOWN_S))
-            for task in stuck:
-                print(f"dome: abandoned a task that did not stop: {task!r}", file=sys.stderr)
-        if not any(not t.done() for t in pending):
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-
 def run_command(
     args: argparse.Namespace, command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
 ) -> int:
     """Run an async command and turn every expected failure into an exit code."""
     try:
-        return _run_bounded(command(args))
+        return asyncio.run(command(args))
     except UsageError as exc:
         return fail(f"error: {exc}", 2)
     except UnavailableError as exc:
