@@ -27,6 +27,8 @@ import pytest
 from dome.cli_commands.cluster import STOP_DEADLINE_S
 from dome.cli_commands.placement import PlacementUnavailable, fetch_placement_sync
 from dome.cli_commands.up import FATAL_GRACE_S
+from dome.client.bots import STOP_GRACE_S
+from dome.client.simulation import TIDY_UP_S
 from waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -231,11 +233,12 @@ def test_up_stops_everything_when_discovery_dies(tmp_path: Path) -> None:
         assert up.poll() is None
         processes = _processes(data)
         os.kill(processes["discovery"]["pid"], signal.SIGKILL)
-        # The product's own bound: noticing (FATAL_GRACE_S), then each engine gets
-        # STOP_DEADLINE_S to drain (discovery is gone: it gives up within a lease) and
-        # finish calls before SIGKILL, then discovery's (already dead). 30 s was below
-        # that and failed once under a full CI run's load.
-        bound = FATAL_GRACE_S + 2 * STOP_DEADLINE_S + 20
+        # The product's own bound: noticing (FATAL_GRACE_S), the bots finishing a call in
+        # flight (STOP_GRACE_S) and tidying up (TIDY_UP_S), then the engine gets
+        # STOP_DEADLINE_S before SIGKILL (discovery, already dead, costs nothing), plus
+        # 10 s for a loaded machine. Bots retrying each queued order for the client's
+        # whole deadline once took 13-42 s here.
+        bound = FATAL_GRACE_S + STOP_GRACE_S + TIDY_UP_S + STOP_DEADLINE_S + 10
         try:
             code = up.wait(timeout=bound)
         except subprocess.TimeoutExpired:

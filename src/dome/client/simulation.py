@@ -17,6 +17,9 @@ from dome.client.bots import Bot, BotRunner, BotStats
 from dome.client.client import Client
 from dome.client.strategies import MarketMaker, MomentumTaker, RandomTrader
 
+#: How long the bots may spend taking their orders off the book when a run ends.
+TIDY_UP_S = 2.0
+
 #: Where a bot starts quoting when a book is empty and has never traded.
 REFERENCE_PRICES: dict[str, Decimal] = {
     "BTC-USD": Decimal(30000),
@@ -138,7 +141,7 @@ class Simulation:
                 if isinstance(result, BaseException):
                     raise result
             with contextlib.suppress(Exception):
-                async with asyncio.timeout(2.0):
+                async with asyncio.timeout(TIDY_UP_S):
                     await asyncio.gather(*(r.cancel_all() for r in self.runners))
         finally:
             for client in self.clients.values():
