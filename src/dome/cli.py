@@ -23,6 +23,7 @@ from dome.cli_commands import (
     trading,
     up,
 )
+from dome.lifetime import stop_with_parent
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point: exits with the command's code."""
+    stop_with_parent()  # when started by `dome up`, end with it
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["engine"]:
         # The engine parses its own arguments; see dome.cli_commands.engine.

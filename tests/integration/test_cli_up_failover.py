@@ -63,8 +63,8 @@ class Lines:
 
 
 def _stop(up: subprocess.Popen[str]) -> None:
-    """Stop ``dome up`` the way a user does, so it stops what it started (SIGKILL would
-    orphan its processes, which run in their own sessions); kill it only if it hangs."""
+    """Stop ``dome up`` the way a user does, so it stops what it started in order (with
+    SIGKILL they would only get their parent-death SIGTERM); kill it only if it hangs."""
     if up.poll() is None:
         up.send_signal(signal.SIGINT)
         try:
@@ -97,11 +97,12 @@ def _orders(progress_line: str) -> int | None:
 
 
 def _alive(pid: int) -> bool:
+    """Running: a zombie (dead, waiting for a parent that may never reap it) is not."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return False
-    return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_up_restarts_a_killed_engine_while_the_bots_keep_trading(tmp_path: Path) -> None:
@@ -254,3 +255,29 @@ def test_up_stops_everything_when_discovery_dies(tmp_path: Path) -> None:
     finally:
         _stop(up)
     assert not _alive(processes["engine-0"]["pid"])  # no restart: the engine was stopped
+
+
+def test_up_killed_takes_its_processes_with_it(tmp_path: Path) -> None:
+    """SIGKILL gives dome up no say; its engines and discovery stop anyway, gracefully
+    (they asked Linux for SIGTERM on their parent's death), instead of running on as
+    orphans in their own sessions."""
+    data = tmp_path / "state"
+    argv = [sys.executable, "-m", "dome.cli", "up", "--engines", "2", "--data-dir",
+            str(data)]  # fmt: skip
+    up = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    processes: dict[str, dict[str, Any]] = {}
+    try:
+        wait_for(lambda: len(_processes(data)) == 3 or up.poll() is not None, 60, "cluster.json")
+        assert up.poll() is None
+        processes = _processes(data)
+        up.kill()
+        up.wait()
+        pids = [p["pid"] for p in processes.values()]
+        wait_for(lambda: not any(_alive(pid) for pid in pids), 2 * STOP_DEADLINE_S,
+                 "every process dome up started to stop")  # fmt: skip
+        for name in ("engine-0", "engine-1"):
+            assert '"msg": "engine stopped"' in (data / f"{name}.log").read_text(), name
+    finally:
+        for p in processes.values():  # orphans must not outlive a failed test
+            if _alive(p["pid"]):
+                os.kill(p["pid"], signal.SIGKILL)

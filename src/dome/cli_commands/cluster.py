@@ -7,7 +7,9 @@ places symbols only once the expected engines registered, so the engines of a cl
 start together, and a cluster counts as up when every symbol has a primary.
 
 Processes run in their own session: Ctrl-C reaches ``dome up`` alone, which then stops
-the engines (which hold the clients) before discovery (which they heartbeat to).
+the engines (which hold the clients) before discovery (which they heartbeat to). If the
+process that started them is killed outright, they get SIGTERM from the kernel
+(``dome.lifetime``) rather than run on as orphans.
 
 While a cluster runs, a ``Supervisor`` keeps its engines running as a local
 orchestrator would: an engine that exits is started again with the same id, data
@@ -29,6 +31,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from dome.lifetime import child_environment
 
 #: How long a process may take from spawn to serving.
 START_DEADLINE_S = 30.0
@@ -294,7 +298,12 @@ async def _spawn(name: str, argv: list[str], ready: Path, log_path: Path) -> Loc
     _prepare(ready)
     with log_path.open("ab") as log:
         proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+            *argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            env=child_environment(),  # it stops if we are killed (dome.lifetime)
         )
     process = LocalProcess(proc, {}, log_path, name, tuple(argv), ready)
     loop = asyncio.get_running_loop()
