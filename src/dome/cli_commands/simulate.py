@@ -155,8 +155,9 @@ async def drive(
         watchers: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
         if sim_task:
             watchers.append(sim_task)
-        if alive:
-            watchers.append(asyncio.create_task(alive()))
+        broken = asyncio.create_task(alive()) if alive else None
+        if broken:
+            watchers.append(broken)
         started = loop.time()
         deadline = started + duration if duration is not None else None
         while not stop.is_set():
@@ -170,6 +171,8 @@ async def drive(
                 async with asyncio.timeout(max(min(left, RENDER_BOUND_S), 0.1)):
                     await progress.render(sim.totals() if sim else SimulationTotals(), market)
         elapsed = loop.time() - started
+        if sim and broken and broken.done():
+            sim.tidy_up = False  # the cluster broke: nothing would take the cancels
         stop.set()
         for task in watchers:
             if task is not sim_task and not task.done():

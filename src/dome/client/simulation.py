@@ -118,6 +118,9 @@ class Simulation:
             for i, c in enumerate(configs)
         ]
         self.started = time.monotonic()
+        #: Take the bots' orders off the book at the end; cleared when the exchange is
+        #: known to be broken (discovery gone), where every cancel would only retry.
+        self.tidy_up = True
 
     def totals(self) -> SimulationTotals:
         out = SimulationTotals()
@@ -140,9 +143,10 @@ class Simulation:
             for result in results:
                 if isinstance(result, BaseException):
                     raise result
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(TIDY_UP_S):
-                    await asyncio.gather(*(r.cancel_all() for r in self.runners))
+            if self.tidy_up:
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(TIDY_UP_S):
+                        await asyncio.gather(*(r.cancel_all() for r in self.runners))
         finally:
             for client in self.clients.values():
                 await client.close()
