@@ -24,6 +24,7 @@ from dome.v1 import discovery_pb2 as ds
 from dome.v1 import discovery_pb2_grpc as ds_grpc
 from dome.v1 import replication_pb2 as rp
 from dome.v1 import replication_pb2_grpc as rp_grpc
+from processes import stop_process
 from waiting import wait_for
 
 ACCOUNTS = {"alice": "token-alice", "bob": "token-bob"}
@@ -74,13 +75,8 @@ class Proc:
             self.popen.wait(10)
 
     def stop(self, timeout: float = 15.0) -> None:
-        if self.popen is not None and self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(10)
+        if self.popen is not None:
+            stop_process(self.popen, signal.SIGTERM, timeout)
 
     def log(self) -> str:
         try:

@@ -23,6 +23,7 @@ from dome.v1 import market_data_pb2 as md
 from dome.v1 import market_data_pb2_grpc as md_grpc
 from dome.v1 import trading_pb2 as tr
 from dome.v1 import trading_pb2_grpc as tr_grpc
+from processes import stop_process
 from waiting import wait_for
 
 #: Accounts every test engine knows: name -> bearer token.
@@ -70,14 +71,7 @@ class EngineProcess:
 
     def stop(self, timeout: float = 15.0) -> int:
         """SIGTERM, wait, return the exit code (kill if it will not stop)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return stop_process(self.proc, signal.SIGTERM, timeout)
 
 
 def start_engine(directory: Path, *extra: str, timeout: float = 30.0) -> EngineProcess:

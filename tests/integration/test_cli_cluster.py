@@ -22,6 +22,8 @@ import pytest
 from client_helpers import dome, dome_json
 from engine_harness import wait_for
 
+from processes import pid_running, stop_process
+
 SYMBOLS = ["AAA", "BBB", "CCC", "DDD"]
 ACCOUNTS = {"alice": "token-alice-0123456789", "bob": "token-bob-0123456789"}
 ENGINES = ["engine-0", "engine-1", "engine-2"]
@@ -61,13 +63,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpCluster]:
         assert up.poll() is None, up.communicate()
         yield UpCluster(up, cwd, json.loads(record.read_text())["processes"])
     finally:
-        if up.poll() is None:
-            up.send_signal(signal.SIGINT)
-            try:
-                up.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                up.kill()
-                up.wait()
+        stop_process(up, signal.SIGINT, 30)
 
 
 def test_cluster_json_lists_discovery_and_three_engines(cluster: UpCluster) -> None:
@@ -77,7 +73,7 @@ def test_cluster_json_lists_discovery_and_three_engines(cluster: UpCluster) -> N
         assert set(p) == {"role", "id", "address", "pid", "metrics"}
         assert p["address"].startswith("127.0.0.1:")
         assert p["metrics"].startswith("http://127.0.0.1:")
-        os.kill(p["pid"], 0)  # alive
+        assert pid_running(p["pid"])
     for engine in ENGINES:
         assert (cluster.cwd / ".dome" / engine).is_dir()
 

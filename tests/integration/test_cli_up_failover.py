@@ -29,6 +29,7 @@ from dome.cli_commands.placement import PlacementUnavailable, fetch_placement_sy
 from dome.cli_commands.up import FATAL_GRACE_S
 from dome.client.bots import STOP_GRACE_S
 from dome.client.simulation import TIDY_UP_S
+from processes import pid_running, stop_process
 from waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -65,13 +66,7 @@ class Lines:
 def _stop(up: subprocess.Popen[str]) -> None:
     """Stop ``dome up`` the way a user does, so it stops what it started in order (with
     SIGKILL they would only get their parent-death SIGTERM); kill it only if it hangs."""
-    if up.poll() is None:
-        up.send_signal(signal.SIGINT)
-        try:
-            up.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            up.kill()
-            up.wait()
+    stop_process(up, signal.SIGINT, 30)
 
 
 def _processes(data: Path) -> dict[str, dict[str, Any]]:
@@ -94,15 +89,6 @@ def _orders(progress_line: str) -> int | None:
         return None
     fields = dict(f.split("=", 1) for f in progress_line.split() if "=" in f)
     return int(fields["orders"])
-
-
-def _alive(pid: int) -> bool:
-    """Running: a zombie (dead, waiting for a parent that may never reap it) is not."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_up_restarts_a_killed_engine_while_the_bots_keep_trading(tmp_path: Path) -> None:
@@ -159,7 +145,9 @@ def test_up_restarts_a_killed_engine_while_the_bots_keep_trading(tmp_path: Path)
         # (b) dome up restarted it (new pid in cluster.json) and it is in sync again.
         def restarted() -> dict[str, Any] | None:
             entry = _processes(data).get(victim)
-            return entry if entry and entry["pid"] != old_pid and _alive(entry["pid"]) else None
+            return (
+                entry if entry and entry["pid"] != old_pid and pid_running(entry["pid"]) else None
+            )
 
         entry = wait_for(restarted, 20, f"{victim} to be restarted")
         assert entry["address"].startswith("127.0.0.1:")
@@ -221,7 +209,7 @@ def test_up_restarts_a_killed_engine_while_the_bots_keep_trading(tmp_path: Path)
     assert totals["orders"] > at_kill + 50, (totals, at_kill)
     # Everything it started is gone, the restarted engine included.
     for p in _processes(data).values():
-        assert not _alive(p["pid"]), p
+        assert not pid_running(p["pid"]), p
 
 
 def test_up_stops_everything_when_discovery_dies(tmp_path: Path) -> None:
@@ -254,7 +242,7 @@ def test_up_stops_everything_when_discovery_dies(tmp_path: Path) -> None:
         assert "dome: discovery exited with -9" in up.stderr.read()
     finally:
         _stop(up)
-    assert not _alive(processes["engine-0"]["pid"])  # no restart: the engine was stopped
+    assert not pid_running(processes["engine-0"]["pid"])  # no restart: the engine was stopped
 
 
 def test_up_killed_takes_its_processes_with_it(tmp_path: Path) -> None:
@@ -273,11 +261,11 @@ def test_up_killed_takes_its_processes_with_it(tmp_path: Path) -> None:
         up.kill()
         up.wait()
         pids = [p["pid"] for p in processes.values()]
-        wait_for(lambda: not any(_alive(pid) for pid in pids), 2 * STOP_DEADLINE_S,
+        wait_for(lambda: not any(pid_running(pid) for pid in pids), 2 * STOP_DEADLINE_S,
                  "every process dome up started to stop")  # fmt: skip
         for name in ("engine-0", "engine-1"):
             assert '"msg": "engine stopped"' in (data / f"{name}.log").read_text(), name
     finally:
         for p in processes.values():  # orphans must not outlive a failed test
-            if _alive(p["pid"]):
+            if pid_running(p["pid"]):
                 os.kill(p["pid"], signal.SIGKILL)

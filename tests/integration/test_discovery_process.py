@@ -14,9 +14,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 import pytest
@@ -24,9 +23,9 @@ import pytest
 from dome.discovery.agent import DiscoveryAgent
 from dome.v1 import discovery_pb2 as pb
 from dome.v1 import discovery_pb2_grpc as pb_grpc
-from waiting import eventually
+from processes import stop_process
+from waiting import eventually, wait_for
 
-T = TypeVar("T")
 DOME = str(Path(sys.executable).parent / "dome")
 DEFAULT_SYMBOLS = {"BTC-USD", "ETH-USD", "SOL-USD", "XYZ"}
 
@@ -60,26 +59,9 @@ class DiscoveryProcess:
         return (self.dir / "discovery.log").read_text()
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        code = stop_process(self.proc, sig, 15)
         self._log.close()
-        return self.proc.returncode
-
-
-def wait_for(condition: Callable[[], T | None], within: float, what: str) -> T:
-    deadline = time.monotonic() + within
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
-        time.sleep(0.01)
+        return code
 
 
 class FakeEngine:

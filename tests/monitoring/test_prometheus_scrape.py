@@ -32,6 +32,7 @@ import yaml
 from monitoring_queries import alert_rules, dashboard_exprs, dashboards, selectors, tool
 
 from dome_operator.metrics import OperatorMetrics
+from processes import stop_process
 
 NAMESPACE = "dome-test"
 EXCHANGE = "dome"
@@ -62,16 +63,6 @@ def _until(condition: Callable[[], Any], deadline: float, what: Callable[[], str
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what()}")
         time.sleep(0.2)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
 
 
 def _start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
@@ -128,7 +119,7 @@ def exchange(tmp_path: Path) -> Iterator[dict[str, Any]]:
         engine["discovery"] = discovery
         yield engine
     finally:
-        _stop(up)
+        stop_process(up, signal.SIGINT, 10)
 
 
 @pytest.fixture
@@ -186,7 +177,7 @@ def prometheus(
         assert server.poll() is None, (tmp_path / "prometheus.log").read_text()
         yield client
     finally:
-        _stop(server)
+        stop_process(server, signal.SIGINT, 10)
 
 
 def _provoke_reject_and_refusal(engine: dict[str, Any]) -> None:

@@ -32,6 +32,8 @@ import aiohttp.test_utils
 import kmock
 from kube_emulator import RESOURCES, ClusterEmulator
 
+from processes import stop_process
+
 DOME = str(Path(sys.executable).with_name("dome"))
 LEASES = ("coordination.k8s.io/v1/leases", "Lease", True, set[str]())
 LOCALHOST = "127.0.0.1"
@@ -148,14 +150,8 @@ class LocalPod:
 
         Waits in a thread: the API server the processes talk to shares this event loop.
         """
-        if self.popen is None or self.popen.poll() is not None:
-            return
-        self.popen.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.to_thread(self.popen.wait, grace)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            await asyncio.to_thread(self.popen.wait, 10)
+        if self.popen is not None:
+            await asyncio.to_thread(stop_process, self.popen, signal.SIGTERM, grace)
 
     def log(self, last: int = 20_000) -> str:
         try:
