@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 import kopf.cli
 
+from dome.serving import serve_metrics
 from dome_operator.metrics import METRICS
 
 HANDLERS_MODULE = "dome_operator.handlers"
@@ -54,5 +55,5 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Serve the metrics, then run the operator until it is signalled to stop."""
     port, rest = split_arguments(sys.argv[1:] if argv is None else argv)
     if port >= 0:
-        METRICS.serve(METRICS_HOST, port)
+        serve_metrics(METRICS.registry, METRICS_HOST, port)
     kopf.cli.main.main(args=kopf_arguments(rest), prog_name="dome-operator")

@@ -17,9 +17,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Final
+from typing import Final
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 #: How a reconcile ended: applied and reported; the Exchange was gone or being deleted;
 #: an API call failed and kopf retries (TemporaryError); or it cannot succeed as it is
@@ -112,11 +112,6 @@ class OperatorMetrics:
     def placement_read(self, answered: bool) -> None:
         """One GetPlacement, answered or not."""
         self.placement_reads.labels("ok" if answered else "unavailable").inc()
-
-    def serve(self, host: str, port: int) -> tuple[int, Any]:
-        """Serve ``/metrics`` over HTTP in a thread; returns the bound port and the server."""
-        server, _thread = start_http_server(port, addr=host, registry=self.registry)
-        return int(server.server_port), server
 
     def _count_ready(self) -> None:
         for status in READY_STATUSES:

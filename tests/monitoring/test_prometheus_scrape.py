@@ -31,6 +31,7 @@ import pytest
 import yaml
 from monitoring_queries import alert_rules, dashboard_exprs, dashboards, selectors, tool
 
+from dome.serving import serve_metrics
 from dome_operator.metrics import OperatorMetrics
 from processes import stop_process
 
@@ -125,7 +126,7 @@ def exchange(tmp_path: Path) -> Iterator[dict[str, Any]]:
 @pytest.fixture
 def operator_metrics() -> Iterator[str]:
     """The operator's metrics page, as ``dome-operator --metrics-port`` serves it."""
-    port, server = OperatorMetrics().serve("127.0.0.1", 0)
+    port, server = serve_metrics(OperatorMetrics().registry, "127.0.0.1", 0)
     try:
         yield f"127.0.0.1:{port}"
     finally:

@@ -10,6 +10,7 @@ import urllib.request
 
 import pytest
 
+from dome.serving import serve_metrics
 from dome_operator.cli import (
     DEFAULT_METRICS_PORT,
     METRICS_PORT_ENV,
@@ -72,7 +73,7 @@ def test_the_page_is_served() -> None:
         metrics.reconciled("success")
     metrics.handled_objects(applied=2, unchanged=9, pruned=1)
     metrics.placement_read(False)
-    port, server = metrics.serve("127.0.0.1", 0)
+    port, server = serve_metrics(metrics.registry, "127.0.0.1", 0)
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
             page = response.read().decode()

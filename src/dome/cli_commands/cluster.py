@@ -78,11 +78,7 @@ class LocalProcess:
 
     def record(self) -> dict[str, Any]:
         """This process's ``cluster.json`` entry."""
-        info = dict(self.info)
-        # Discovery's ready file says metrics_url; cluster.json spells it as engines do.
-        info.setdefault("metrics", info.get("metrics_url"))
-        info.setdefault("id", self.name)
-        return {k: info.get(k) for k in RECORD_KEYS}
+        return {k: self.info.get(k) for k in RECORD_KEYS}
 
 
 @dataclass

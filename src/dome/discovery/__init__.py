@@ -10,9 +10,10 @@ from dome.discovery.core import Coordinator, CoreConfig, Timings, UnknownEngine
 from dome.discovery.file_store import FileStore
 from dome.discovery.kube_store import KubernetesStore
 from dome.discovery.records import Acks, PlacementView, Report, SymbolRecord, Versioned
-from dome.discovery.server import DiscoverySettings, ReadyInfo, serve
+from dome.discovery.server import DiscoverySettings, serve
 from dome.discovery.service import Discovery
 from dome.discovery.store import MemoryStore, PlacementStore, StoreConflict, StoreError
+from dome.serving import ReadyInfo
 
 __all__ = [
     "Acks",

@@ -7,9 +7,8 @@ closed sets). A registry per process object lets tests run several in one proces
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 
 class DiscoveryMetrics:
@@ -73,8 +72,3 @@ class DiscoveryMetrics:
         for symbol in symbols:
             self.failovers.labels(symbol)
             self.handoffs.labels(symbol)
-
-    def serve(self, host: str, port: int) -> tuple[int, Any]:
-        """Serve ``/metrics`` over HTTP in a thread; returns the bound port and the server."""
-        server, _thread = start_http_server(port, addr=host, registry=self.registry)
-        return int(server.server_port), server

@@ -10,9 +10,9 @@ SERVING once the first placement is published.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
-import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +28,7 @@ from dome.discovery.metrics import DiscoveryMetrics
 from dome.discovery.service import Discovery
 from dome.discovery.servicer import DiscoveryServicer
 from dome.discovery.store import PlacementStore
-from dome.files import write_json
+from dome.serving import ReadyInfo, announced, client_host, metrics_endpoint, stop_on_signals
 from dome.v1 import discovery_pb2, discovery_pb2_grpc
 
 log = logging.getLogger("dome.discovery")
@@ -57,16 +57,6 @@ class DiscoverySettings:
     tick_interval: float = 0.05
 
 
-@dataclass(frozen=True)
-class ReadyInfo:
-    """What a running discovery tells whoever started it (the ready file's content)."""
-
-    role: str
-    address: str
-    pid: int
-    metrics_url: str
-
-
 def make_store(settings: DiscoverySettings) -> PlacementStore:
     if settings.store == "kubernetes":
         return KubernetesStore.in_cluster(settings.lease_namespace, settings.lease_prefix)
@@ -83,11 +73,6 @@ def server_credentials(tls_dir: Path) -> grpc.ServerCredentials:
             [(key, cert)], root_certificates=ca.read_bytes(), require_client_auth=True
         )
     return grpc.ssl_server_credentials([(key, cert)])
-
-
-def _client_host(host: str) -> str:
-    """A host a local client can dial for a server bound to ``host``."""
-    return "127.0.0.1" if host in ("", "0.0.0.0", "::", "[::]") else host
 
 
 async def serve(
@@ -130,48 +115,35 @@ async def serve(
         await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
 
     placed_task = asyncio.create_task(serving_once_placed())
-    metrics_server = None
-    metrics_url = ""
-    if settings.metrics_port >= 0:
-        metrics_port, metrics_server = metrics.serve(settings.host, settings.metrics_port)
-        metrics_url = f"http://{_client_host(settings.host)}:{metrics_port}/metrics"
-
-    loop = asyncio.get_running_loop()
-    if handle_signals:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-    info = ReadyInfo("discovery", f"{_client_host(settings.host)}:{port}", os.getpid(), metrics_url)
-    log.info(
-        "discovery serving",
-        extra={
-            "address": info.address,
-            "metrics_url": metrics_url,
-            "store": settings.store,
-            "symbols": len(settings.core.symbols),
-            "replication_factor": settings.core.replication_factor,
-            "acks": settings.core.acks.value,
-        },
-    )
-    if settings.ready_file is not None:
-        write_json(settings.ready_file, info.__dict__, indent=None)
-    if ready is not None:
-        ready(info)
-    try:
-        await stop.wait()
-    finally:
-        log.info("discovery stopping", extra={"grace": settings.grace})
-        placed_task.cancel()
-        await asyncio.wait({placed_task})
-        await health_servicer.enter_graceful_shutdown()
-        discovery.close_watchers()
-        await server.stop(settings.grace)
-        await discovery.stop()
-        if metrics_server is not None:
-            metrics_server.shutdown()
-            metrics_server.server_close()
-        if handle_signals:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
-        if settings.ready_file is not None:
-            settings.ready_file.unlink(missing_ok=True)
-        log.info("discovery stopped")
+    with contextlib.ExitStack() as around:
+        around.callback(log.info, "discovery stopped")  # last: after everything below
+        metrics_url = around.enter_context(
+            metrics_endpoint(metrics.registry, settings.host, settings.metrics_port)
+        )
+        around.enter_context(stop_on_signals(stop, handle_signals))
+        address = f"{client_host(settings.host)}:{port}"
+        info = ReadyInfo("discovery", "discovery", address, os.getpid(), metrics_url)
+        log.info(
+            "discovery serving",
+            extra={
+                "address": address,
+                "metrics": metrics_url,
+                "store": settings.store,
+                "symbols": len(settings.core.symbols),
+                "replication_factor": settings.core.replication_factor,
+                "acks": settings.core.acks.value,
+            },
+        )
+        around.enter_context(announced(settings.ready_file, info))
+        if ready is not None:
+            ready(info)
+        try:
+            await stop.wait()
+        finally:
+            log.info("discovery stopping", extra={"grace": settings.grace})
+            placed_task.cancel()
+            await asyncio.wait({placed_task})
+            await health_servicer.enter_graceful_shutdown()
+            discovery.close_watchers()
+            await server.stop(settings.grace)
+            await discovery.stop()

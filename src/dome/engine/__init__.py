@@ -5,7 +5,8 @@ its command-line options, and ``serve``.
 """
 
 from dome.engine.config import EngineConfig, add_engine_arguments, config_from_args
-from dome.engine.server import ReadyInfo, serve, serve_from_args
+from dome.engine.server import serve, serve_from_args
+from dome.serving import ReadyInfo
 
 __all__ = [
     "EngineConfig",

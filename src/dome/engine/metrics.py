@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from dome.core.types import RejectReason
 
@@ -178,11 +178,6 @@ class EngineMetrics:
             bid_levels=self.book_levels.labels(symbol, "bid"),
             ask_levels=self.book_levels.labels(symbol, "ask"),
         )
-
-    def serve(self, host: str, port: int) -> tuple[int, Any]:
-        """Serve ``/metrics`` over HTTP in a thread; returns the bound port and the server."""
-        server, _thread = start_http_server(port, addr=host, registry=self.registry)
-        return int(server.server_port), server
 
 
 @contextmanager

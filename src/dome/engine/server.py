@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import logging
 import os
-import signal
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import asdict
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -32,10 +31,10 @@ from dome.engine.node import EngineNode, NodeLimits
 from dome.engine.replication_service import ReplicationServicer
 from dome.engine.security import Gate, StreamSlots
 from dome.engine.trading import TradingServicer
-from dome.files import write_json
 from dome.instruments import InstrumentFileError
 from dome.log.journal import FsyncPolicy
 from dome.logs import configure as configure_logs
+from dome.serving import ReadyInfo, announced, client_host, metrics_endpoint, stop_on_signals
 from dome.tls import TlsFiles
 from dome.v1 import (
     market_data_pb2,
@@ -53,17 +52,6 @@ SERVICE_NAMES = (
     market_data_pb2.DESCRIPTOR.services_by_name["MarketDataService"].full_name,
     replication_pb2.DESCRIPTOR.services_by_name["ReplicationService"].full_name,
 )
-
-
-@dataclass(frozen=True)
-class ReadyInfo:
-    """What a running engine tells whoever started it (also the ready file's content)."""
-
-    role: str
-    id: str
-    address: str
-    pid: int
-    metrics: str
 
 
 #: Garbage-collector thresholds of an engine process (CPython's defaults: 700, 10, 10).
@@ -86,11 +74,6 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-def write_ready_file(path: Path, info: ReadyInfo) -> None:
-    """Write ``info`` as JSON atomically: a reader never sees half a file."""
-    write_json(path, asdict(info), indent=None)
-
-
 async def serve_from_args(args: argparse.Namespace) -> None:
     """Configure logging from ``args`` (of ``add_engine_arguments``), then ``serve``.
 
@@ -104,11 +87,6 @@ async def serve_from_args(args: argparse.Namespace) -> None:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     await serve(config)
-
-
-def _client_host(host: str) -> str:
-    """A host a local client can dial for a server bound to ``host``."""
-    return "127.0.0.1" if host in ("", "0.0.0.0", "::", "[::]") else host
 
 
 async def serve(
@@ -193,57 +171,40 @@ async def serve(
 
     node.start()
     await server.start()
-    metrics_server = None
-    metrics_url = ""
-    if config.metrics_port >= 0:
-        metrics_port, metrics_server = metrics.serve(config.host, config.metrics_port)
-        metrics_url = f"http://{_client_host(config.host)}:{metrics_port}/metrics"
-    address = f"{_client_host(config.host)}:{port}"
-    if member is not None and config.discovery is not None:
-        await member.join(config.discovery, config.advertise or address, metrics_url)
-    for name in ("", *SERVICE_NAMES):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-
-    loop = asyncio.get_running_loop()
-    if handle_signals:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-    info = ReadyInfo(
-        role="engine",
-        id=config.engine_id,
-        address=address,
-        pid=os.getpid(),
-        metrics=metrics_url,
-    )
-    log.info(
-        "engine serving",
-        extra={**asdict(info), "symbols": sorted(node.symbols), "accounts": len(config.accounts)},
-    )
-    if config.ready_file is not None:
-        write_ready_file(config.ready_file, info)
-    if ready is not None:
-        ready(info)
-
-    try:
-        await stop.wait()
-    finally:
-        log.info("engine stopping", extra={"grace": config.grace})
+    with contextlib.ExitStack() as around:
+        around.callback(log.info, "engine stopped")  # last: after everything below
+        metrics_url = around.enter_context(
+            metrics_endpoint(metrics.registry, config.host, config.metrics_port)
+        )
+        address = f"{client_host(config.host)}:{port}"
+        if member is not None and config.discovery is not None:
+            await member.join(config.discovery, config.advertise or address, metrics_url)
         for name in ("", *SERVICE_NAMES):
-            await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-        if member is not None:
-            # Drain first, still serving and replicating: discovery hands each primary
-            # here to an in-sync follower (no lease has to lapse), calls in flight fail
-            # over to it; then stop heartbeating (whatever could not move fails over by
-            # lease) while the remaining in-flight calls finish.
-            await member.leave(config.drain_timeout)
-        await server.stop(config.grace)
-        await node.stop()
-        if metrics_server is not None:
-            metrics_server.shutdown()
-            metrics_server.server_close()
-        if handle_signals:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
-        if config.ready_file is not None:
-            config.ready_file.unlink(missing_ok=True)
-        log.info("engine stopped")
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        around.enter_context(stop_on_signals(stop, handle_signals))
+        info = ReadyInfo("engine", config.engine_id, address, os.getpid(), metrics_url)
+        log.info(
+            "engine serving",
+            extra={
+                **asdict(info),
+                "symbols": sorted(node.symbols),
+                "accounts": len(config.accounts),
+            },
+        )
+        around.enter_context(announced(config.ready_file, info))
+        if ready is not None:
+            ready(info)
+        try:
+            await stop.wait()
+        finally:
+            log.info("engine stopping", extra={"grace": config.grace})
+            for name in ("", *SERVICE_NAMES):
+                await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+            if member is not None:
+                # Drain first, still serving and replicating: discovery hands each primary
+                # here to an in-sync follower (no lease has to lapse), calls in flight fail
+                # over to it; then stop heartbeating (whatever could not move fails over
+                # by lease) while the remaining in-flight calls finish.
+                await member.leave(config.drain_timeout)
+            await server.stop(config.grace)
+            await node.stop()
