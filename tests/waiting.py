@@ -16,23 +16,31 @@ T = TypeVar("T")
 
 
 def wait_for(
-    condition: Callable[[], T | None], timeout: float, what: str, *, interval: float = 0.02
+    condition: Callable[[], T | None],
+    timeout: float,
+    what: str | Callable[[], str],
+    *,
+    interval: float = 0.02,
 ) -> T:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` s."""
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` s.
+
+    ``what`` names it in the failure; a callable is asked then, so it can say what was
+    still missing at the deadline.
+    """
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout}s waiting for {_named(what)}")
         time.sleep(interval)
 
 
 async def eventually(
     condition: Callable[[], T | Awaitable[T | None] | None],
     within: float,
-    what: str,
+    what: str | Callable[[], str],
     *,
     interval: float = 0.02,
 ) -> T:
@@ -45,5 +53,9 @@ async def eventually(
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
+            raise AssertionError(f"timed out after {within}s waiting for {_named(what)}")
         await asyncio.sleep(interval)  # a polling interval; the deadline bounds the wait
+
+
+def _named(what: str | Callable[[], str]) -> str:
+    return what if isinstance(what, str) else what()

@@ -20,10 +20,9 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from monitoring_queries import alert_rules, dashboard_exprs, dashboards, selecto
 from dome.serving import serve_metrics
 from dome_operator.metrics import OperatorMetrics
 from processes import stop_process
+from waiting import wait_for
 
 NAMESPACE = "dome-test"
 EXCHANGE = "dome"
@@ -54,16 +54,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _until(condition: Callable[[], Any], deadline: float, what: Callable[[], str]) -> Any:
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what()}")
-        time.sleep(0.2)
 
 
 def _start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
@@ -110,8 +100,7 @@ def exchange(tmp_path: Path) -> Iterator[dict[str, Any]]:
     )  # fmt: skip
     try:
         cluster = data / "cluster.json"
-        deadline = time.monotonic() + 20
-        _until(lambda: cluster.exists() or up.poll() is not None, deadline, lambda: "cluster.json")
+        wait_for(lambda: cluster.exists() or up.poll() is not None, 20, "cluster.json")
         assert up.poll() is None, (tmp_path / "dome-up.log").read_text()
         processes = json.loads(cluster.read_text())["processes"]
         (engine,) = [p for p in processes if p["role"] == "engine"]
@@ -170,10 +159,11 @@ def prometheus(
     )
     try:
         client = Prometheus(port)
-        _until(
+        wait_for(
             lambda: client.ready() or server.poll() is not None,
-            time.monotonic() + 20,
-            lambda: "Prometheus /-/ready",
+            20,
+            "Prometheus /-/ready",
+            interval=0.2,
         )
         assert server.poll() is None, (tmp_path / "prometheus.log").read_text()
         yield client
@@ -219,14 +209,13 @@ def test_every_shipped_query_returns_data(exchange: dict[str, Any], prometheus: 
     assert {"dome_discovery_elections_open", "dome_operator_reconciles_total"} <= {
         s.split("{")[0] for s in wanted
     }
-    deadline = time.monotonic() + DEADLINE_S
     missing: list[str] = []
 
     def all_answer() -> bool:
         missing[:] = [q for q in [*wanted, *panel_exprs] if not prometheus.series(q)]
         return not missing
 
-    _until(all_answer, deadline, lambda: f"data for {missing}")
+    wait_for(all_answer, DEADLINE_S, lambda: f"data for {missing}", interval=0.2)
 
     # The variables' lookups, as Grafana runs them, find this exchange's engine (the
     # operator's dashboard: the operator).

@@ -6,7 +6,6 @@ status refresh that asks keeps the operator's other work going.
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import time
 from typing import Any
@@ -25,6 +24,7 @@ from dome_operator.discovery_client import (
 )
 from dome_operator.exchange import Exchange, read_exchange
 from dome_operator.placement import Unavailable, placement_summary
+from waiting import eventually
 
 SYMBOLS = ("BTC-USD", "ETH-USD", "SOL-USD")
 ENGINES = ("demo-engine-0", "demo-engine-1", "demo-engine-2")
@@ -69,7 +69,9 @@ async def test_placement_comes_from_a_real_discovery_and_follows_a_failover(
                 return None
             return placement_summary(now, summary)
 
-        after = await _eventually_async(failed_over, "a new primary for the lost symbol")
+        after = await eventually(
+            failed_over, 10.0, "a new primary for the lost symbol", interval=0.05
+        )
         assert sorted(after["led"]) == ["demo-engine-1", "demo-engine-2"]
         assert sum(after["led"].values()) == 3
         assert after["epoch"] > summary["epoch"]
@@ -108,14 +110,3 @@ async def test_a_tls_exchange_is_not_asked_since_the_operator_has_no_certificate
     monkeypatch.setenv(ADDRESS_ENV, "203.0.113.1:7000")  # would hang if dialled
     reading = await read_placement(_demo(tls={"secretName": "demo-tls"}))
     assert reading == Unavailable(TLS_UNSUPPORTED)
-
-
-async def _eventually_async(check: Any, what: str, within: float = 10.0) -> Any:
-    deadline = time.monotonic() + within
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(0.05)
