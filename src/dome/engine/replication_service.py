@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import grpc
 
-from dome.engine.errors import InvalidArgument, NotFound, guard
+from dome.engine.errors import InvalidArgument, NotFound, OutOfRange, guard
 from dome.engine.replica import FollowerSession, Replica
 from dome.log.entries import decode_batch
+from dome.log.errors import LogCompacted
 from dome.v1 import replication_pb2 as rp
 from dome.v1 import replication_pb2_grpc as rp_grpc
 
@@ -32,6 +33,21 @@ _EOF: object = grpc.aio.EOF  # type: ignore[attr-defined]
 SNAPSHOT_CHUNK = 1024 * 1024
 #: Batches per ``FetchLogResponse``.
 FETCH_LOG_BATCHES = 256
+
+
+def _read_from(replica: Replica, seq: int) -> Iterator[bytes]:
+    """The journal's records from ``seq`` on; ``OutOfRange`` naming the first one held.
+
+    A peer asking for compacted history is an expected condition (it should fetch a
+    snapshot), not an internal error.
+    """
+    try:
+        return replica.journal.read_from(seq)
+    except LogCompacted as exc:
+        raise OutOfRange(
+            f"{replica.symbol}: seq {exc.seq} is no longer held here; the journal starts at "
+            f"seq {exc.first_seq} (fetch a snapshot for what lies before)"
+        ) from None
 
 
 class ReplicationServicer(rp_grpc.ReplicationServiceServicer):
@@ -84,7 +100,7 @@ class ReplicationServicer(rp_grpc.ReplicationServiceServicer):
             reader = asyncio.create_task(self._read_acks(replica, session, context))
             try:
                 await context.write(rp.ReplicateResponse(start=start))
-                for data in replica.journal.read_from(start.truncate_to + 1):
+                for data in _read_from(replica, start.truncate_to + 1):
                     if session.closed:
                         return
                     if decode_batch(data).first_seq > history_end:
@@ -120,7 +136,7 @@ class ReplicationServicer(rp_grpc.ReplicationServiceServicer):
         async with guard(context, "FetchLog"):
             replica = self._replica(request.symbol)
             out = rp.FetchLogResponse()
-            for data in replica.journal.read_from(max(1, request.from_seq)):
+            for data in _read_from(replica, max(1, request.from_seq)):
                 if request.to_seq and decode_batch(data).first_seq > request.to_seq:
                     break
                 out.batches.append(data)

@@ -553,6 +553,7 @@ class ReplicaStatus(_message.Message):
     JOURNALED_SEQ_FIELD_NUMBER: _builtins.int
     COMMITTED_SEQ_FIELD_NUMBER: _builtins.int
     STATE_HASH_FIELD_NUMBER: _builtins.int
+    FIRST_SEQ_FIELD_NUMBER: _builtins.int
     symbol: _builtins.str
     """Symbol."""
     role: Global___ReplicaRole.ValueType
@@ -567,6 +568,10 @@ class ReplicaStatus(_message.Message):
     """Highest sequence number known committed."""
     state_hash: _builtins.str
     """`Market.state_hash()` at `applied_seq`."""
+    first_seq: _builtins.int
+    """First sequence number the journal still holds: 1, unless it was compacted or the
+    replica rejoined from a snapshot (then `FetchLog` from below it is OUT_OF_RANGE).
+    """
     def __init__(
         self,
         *,
@@ -577,10 +582,11 @@ class ReplicaStatus(_message.Message):
         journaled_seq: _builtins.int = ...,
         committed_seq: _builtins.int = ...,
         state_hash: _builtins.str = ...,
+        first_seq: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_seq", b"applied_seq", "committed_seq", b"committed_seq", "epoch", b"epoch", "journaled_seq", b"journaled_seq", "role", b"role", "state_hash", b"state_hash", "symbol", b"symbol"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_seq", b"applied_seq", "committed_seq", b"committed_seq", "epoch", b"epoch", "first_seq", b"first_seq", "journaled_seq", b"journaled_seq", "role", b"role", "state_hash", b"state_hash", "symbol", b"symbol"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
