@@ -255,7 +255,19 @@ class ClusterMember:
             if market.last_seq - self._snapshot_seq[symbol] < self._snapshot_every:
                 return
             seq, epoch, data = self.snapshot_now(symbol)
-            self._snapshots[symbol].save(data, seq, epoch)
+            try:
+                self._snapshots[symbol].save(data, seq, epoch)
+            except OSError as exc:
+                # A snapshot only saves replay time and disk: failing to write one (a full
+                # disk) must never fail the committed batch this check runs after. Try
+                # again a tenth of the interval later; the journal keeps everything.
+                retry = max(1, self._snapshot_every // 10)
+                self._snapshot_seq[symbol] = seq - self._snapshot_every + retry
+                log.error(
+                    "snapshot not written; the journal is kept whole",
+                    extra={"symbol": symbol, "seq": seq, "error": str(exc), "retry_in": retry},
+                )
+                return
             self._snapshot_seq[symbol] = seq
             # Up to the older kept snapshot: if the newest turns out unreadable, recovery
             # falls back to the older one and still finds every entry after it.

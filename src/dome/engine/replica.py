@@ -234,6 +234,7 @@ class Replica:
             journaled_seq=self.journal.last_seq,
             committed_seq=self.committed_seq,
             state_hash=state_hash,
+            first_seq=self.journal.first_seq,
         )
 
     # ----------------------------------------------------------------- placement
@@ -341,8 +342,17 @@ class Replica:
                 continue
             self.sequencer.apply_stamped(batch.commands)
             applied_any = True
-        if applied_any and self._on_applied is not None:
+        if applied_any:
+            self._snapshot_due()
+
+    def _snapshot_due(self) -> None:
+        """Let the engine snapshot; a failure there must never fail what was committed."""
+        if self._on_applied is None:
+            return
+        try:
             self._on_applied()
+        except Exception:
+            log.exception("snapshot check failed", extra={"symbol": self.symbol})
 
     # ------------------------------------------------------------- primary side
 
@@ -372,6 +382,18 @@ class Replica:
                 tuple(commands),
             )
             self.journal.append(data, batch)
+        except OSError as exc:
+            # A full disk or an I/O error: the journal took nothing back (a partial record
+            # is cut off), so the batch is refused whole and may be sent again.
+            self.sequencer.reset(first.seq)
+            log.error(
+                "journal write failed; batch refused",
+                extra={"symbol": self.symbol, "seq": first.seq, "error": str(exc)},
+            )
+            raise Unavailable(
+                f"{self.symbol}: the journal could not be written ({exc.strerror or exc}); "
+                "nothing was applied, retry later"
+            ) from None
         except Exception:
             self.sequencer.reset(first.seq)
             raise
@@ -396,8 +418,7 @@ class Replica:
                 session.push(commit)
         if self._stats is not None:
             self._stats.observe_commit(time.perf_counter() - started, self._lag(batch.last_seq))
-        if self._on_applied is not None:
-            self._on_applied()
+        self._snapshot_due()
 
     def _lag(self, seq: int) -> int:
         required = self._required()
@@ -597,6 +618,13 @@ class Replica:
                         "code": exc.code().name,
                         "error": exc.details(),
                     },
+                )
+            except asyncio.InvalidStateError:
+                # An ack written after the primary closed the stream (it stepped down,
+                # or dropped the session): an ordinary end, the next subscribe follows.
+                log.info(
+                    "replication stream ended",
+                    extra={"symbol": self.symbol, "primary": primary_id, "code": "CLOSED"},
                 )
             except (LogFormatError, JournalGap, StaleEpoch, ValueError) as exc:
                 if self._stats is not None:
