@@ -91,6 +91,27 @@ class Quoter(Bot):
         return (Place(Side.BUY, Decimal(1), Decimal(10), OrderType.LIMIT),)
 
 
+class FreezingQuoter(Quoter):
+    """A ``Quoter`` that freezes the engine (SIGSTOP) as it asks for its ``freeze_at``-th
+    order: the call that follows is then certainly made to an engine that never answers.
+
+    Freezing from the test instead races the bot: a call already in flight when the
+    signal lands hangs for good and no later call starts (seen under a loaded CI run).
+    """
+
+    def __init__(self, symbol: str, pid: int, freeze_at: int) -> None:
+        super().__init__(symbol)
+        self.pid = pid
+        self.freeze_at = freeze_at
+        self.asked = 0
+
+    def generate_orders(self, view: MarketView) -> Sequence[BotAction]:
+        self.asked += 1
+        if self.asked == self.freeze_at:
+            os.kill(self.pid, signal.SIGSTOP)  # the engine stops answering
+        return super().generate_orders(view)
+
+
 async def test_bot_stops_within_its_grace_while_an_order_call_hangs(tmp_path: Path) -> None:
     """A stop is not held up by a call the exchange never answers (dome up, discovery
     dead: each queued action retried for the client's whole deadline, up to 40 s)."""
@@ -101,15 +122,15 @@ async def test_bot_stops_within_its_grace_while_an_order_call_hangs(tmp_path: Pa
         # own stop handling can end the run in time.
         async with Client(engine.address, engine.accounts["carol"], timeout=30,
                           retry_deadline=60) as carol:  # fmt: skip
-            runner = BotRunner(Quoter(engine.symbol()), carol, tag="quoter")
+            bot = FreezingQuoter(engine.symbol(), engine.proc.pid, freeze_at=3)
+            runner = BotRunner(bot, carol, tag="quoter")
             task = asyncio.create_task(runner.run(stop))
-            await eventually(lambda: runner.stats.orders >= 2, "the bot placing orders")
-            os.kill(engine.proc.pid, signal.SIGSTOP)  # the engine stops answering
-            placed = runner.stats.orders
-            await eventually(lambda: runner.stats.orders > placed, "an order call in flight")
+            # The third order call starts right after the freeze, with nothing in between.
+            await eventually(lambda: runner.stats.orders >= 3, "an order call to a frozen engine")
+            assert bot.asked == 3, "the runner asked for more orders while its call hangs"
             stop.set()
             stats = await asyncio.wait_for(asyncio.shield(task), STOP_GRACE_S + 5)
-            assert stats.orders > placed
+            assert stats.orders == 3
     finally:
         os.kill(engine.proc.pid, signal.SIGCONT)
         engine.stop()
