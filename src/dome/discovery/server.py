@@ -28,6 +28,7 @@ from dome.discovery.metrics import DiscoveryMetrics
 from dome.discovery.service import Discovery
 from dome.discovery.servicer import DiscoveryServicer
 from dome.discovery.store import PlacementStore
+from dome.malformed import RefuseMalformed
 from dome.serving import ReadyInfo, announced, client_host, metrics_endpoint, stop_on_signals
 from dome.v1 import discovery_pb2, discovery_pb2_grpc
 
@@ -93,7 +94,7 @@ async def serve(
         tick_interval=settings.tick_interval,
     )
     await discovery.start()
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    server = grpc.aio.server(interceptors=[RefuseMalformed()], options=[("grpc.so_reuseport", 0)])
     discovery_pb2_grpc.add_DiscoveryServiceServicer_to_server(DiscoveryServicer(discovery), server)
     # grpc-stubs predate the asyncio health servicer, hence the ignore.
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]

@@ -34,6 +34,7 @@ from dome.engine.trading import TradingServicer
 from dome.instruments import InstrumentFileError
 from dome.log.journal import FsyncPolicy
 from dome.logs import configure as configure_logs
+from dome.malformed import RefuseMalformed
 from dome.serving import ReadyInfo, announced, client_host, metrics_endpoint, stop_on_signals
 from dome.tls import TlsFiles
 from dome.v1 import (
@@ -135,10 +136,11 @@ async def serve(
         )
     gate = Gate(config.accounts, rate=config.rate_limit, max_streams=config.max_streams_per_account)
     server = grpc.aio.server(
+        interceptors=[RefuseMalformed()],
         options=[
             ("grpc.max_receive_message_length", config.max_message_bytes),
             ("grpc.so_reuseport", 0),
-        ]
+        ],
     )
     trading_pb2_grpc.add_TradingServiceServicer_to_server(
         TradingServicer(node, gate, metrics), server
