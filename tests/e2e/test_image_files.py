@@ -34,7 +34,9 @@ CHART = REPO / "charts" / "dome"
 EXAMPLE_EXCHANGE = REPO / "examples" / "k8s" / "exchange.yaml"
 
 #: A patch release and a Debian release: the build is the same next month.
-PINNED_PYTHON = re.compile(r"^python:3\.11\.\d+-slim-[a-z]+$")
+PINNED_PYTHON = re.compile(r"^python:3\.11\.\d+-slim-(?P<debian>[a-z]+)$")
+#: The native core's builder: a pinned Rust release on the same Debian as the runtime.
+PINNED_RUST = re.compile(r"^rust:\d+\.\d+\.\d+-slim-(?P<debian>[a-z]+)$")
 #: Paths that must never reach the build context (big, secret, or machine-specific).
 NEVER_IN_CONTEXT = [
     ".venv/bin/python",
@@ -51,6 +53,7 @@ NEVER_IN_CONTEXT = [
     "tests/unit/test_book.py",
     "bench/book.py",
     "charts/dome/Chart.yaml",
+    "native/target/release/libdome_native.so",
 ]
 #: Paths the wheel is built from.
 ALWAYS_IN_CONTEXT = [
@@ -60,6 +63,10 @@ ALWAYS_IN_CONTEXT = [
     "src/dome/py.typed",
     "src/dome/v1/trading_pb2.py",
     "operator/dome_operator/render.py",
+    "native/Cargo.toml",
+    "native/Cargo.lock",
+    "native/src/lib.rs",
+    "proto/dome/v1/replication.proto",
 ]
 
 
@@ -227,14 +234,28 @@ def test_bases_are_pinned_patch_releases_of_one_python() -> None:
     for image in bases:
         assert ":" in image, f"{image}: no tag means latest"
         assert not image.endswith(":latest"), image
+    pythons = {image for image in bases if image.startswith("python:")}
+    for image in pythons:
         assert PINNED_PYTHON.match(image), (
             f"{image}: pin a patch release, e.g. 3.11.17-slim-bookworm"
         )
-    assert len(bases) == 1, f"builder and runtime share one base, so the wheels fit: {bases}"
-    base = next(iter(bases))
+    assert len(pythons) == 1, f"builder and runtime share one base, so the wheels fit: {pythons}"
+    base = next(iter(pythons))
+    debian = PINNED_PYTHON.match(base).group("debian")  # type: ignore[union-attr]
+    for image in bases - pythons:
+        rust = PINNED_RUST.match(image)
+        assert rust, f"{image}: only the native core's Rust builder, at a pinned release"
+        assert rust.group("debian") == debian, f"{image}: build on the runtime's Debian"
     assert labels_of(final_stage(instructions()))["org.opencontainers.image.base.name"].endswith(
         base
     ), "the base.name label names the base image"
+
+
+def test_the_image_runs_the_native_core() -> None:
+    runtime_text = " ".join(i.args for i in final_stage(instructions()))
+    assert "from=native" in runtime_text, "the runtime takes the native wheel from its stage"
+    assert "dome_native-*.whl" in runtime_text
+    assert "DOME_CORE=native" in runtime_text, "the build proves the engine starts on it"
 
 
 def test_runs_as_the_numeric_user_the_pods_ask_for() -> None:

@@ -1,0 +1,16 @@
+//! Generates the prost types of `dome.v1.LogBatch` from the repo's own proto file.
+//!
+//! protox is a pure-Rust protobuf compiler, so no `protoc` binary is needed: a machine
+//! with cargo builds the native core and nothing else.
+
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let proto_root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../proto");
+    // Only the log's messages: the rest of the wire contract never reaches the core.
+    let file = proto_root.join("dome/v1/replication.proto");
+    println!("cargo:rerun-if-changed={}", file.display());
+    let descriptors = protox::compile([&file], [&proto_root])?;
+    prost_build::Config::new().compile_fds(descriptors)?;
+    Ok(())
+}
