@@ -1,7 +1,8 @@
 """Exchange overview: is the exchange up, what flows through it, what its books hold.
 
-The first dashboard an operator opens: engines up, order and trade rates, rejects and
-refused calls, idempotent replays, book depth and sequence per symbol, open streams.
+The first dashboard an operator opens: engines up (and the version and book core each
+runs), order and trade rates, rejects and refused calls, idempotent replays, book depth
+and sequence per symbol, open streams.
 Matching and order latency have their own dashboard (``matching_latency``).
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard
 
-from dashboards.common import RATE, SELECTOR, base, query, stat, timeseries
+from dashboards.common import RATE, SELECTOR, base, query, stat, table, timeseries
 
 UID = "dome-exchange-overview"
 
@@ -69,6 +70,17 @@ def build() -> dashboard.Dashboard:
             "short",
             "Server streams open now: executions, book, trades and bulk order streams.",
             query(f"sum(dome_open_streams{{{sel}}})", "streams"),
+        )
+    )
+    board.with_panel(
+        table(
+            "Engines: version and book core",
+            "What each engine runs (`dome_build_info`): the DOME version and the book core, "
+            "`native` (Rust) or `python` (the reference core, a fallback several times "
+            "slower: an engine on it where native is expected was started without the "
+            "native build).",
+            f"max by (pod, core, version) (dome_build_info{{{sel}}})",
+            {"pod": "Engine", "core": "Core", "version": "Version"},
         )
     )
 

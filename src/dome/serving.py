@@ -33,6 +33,8 @@ class ReadyInfo:
     pid: int
     #: The URL of its metrics page; empty when it serves none.
     metrics: str
+    #: The book core an engine runs (``dome.cores``: native or python); empty for others.
+    core: str = ""
 
 
 def client_host(host: str) -> str:

@@ -110,15 +110,19 @@ def test_ready_file_and_sigterm_exit_zero(tmp_path: Path) -> None:
     assert ready["pid"] == engine.proc.pid
     assert ready["address"] == engine.address
     assert ready["metrics"].startswith("http://127.0.0.1:")
+    assert ready["core"] in ("native", "python")
 
     assert engine.stop() == 0
     assert not (tmp_path / "ready.json").exists()
     lines = [json.loads(line) for line in engine.log().splitlines() if line.startswith("{")]
-    assert [e["msg"] for e in lines if e["msg"].startswith("engine ")] == [
+    lifecycle = [e for e in lines if e["msg"].startswith("engine ")]
+    assert [e["msg"] for e in lifecycle] == [
+        "engine starting",
         "engine serving",
         "engine stopping",
         "engine stopped",
     ]
+    assert lifecycle[0]["core"] == lifecycle[1]["core"] == ready["core"]
     assert not list(Path("src").glob("**/*.log"))
 
 

@@ -178,7 +178,7 @@ def _queried(boards: set[str]) -> set[str]:
 
 
 def test_every_queried_metric_is_exported_by_the_engine_or_discovery() -> None:
-    engine = list(EngineMetrics("engine-0").registry.collect())
+    engine = list(EngineMetrics("engine-0", core="python").registry.collect())
     discovery = list(DiscoveryMetrics(["BTC-USD"]).registry.collect())
     exported = _exported(engine) | _exported(discovery)
     queried = _queried(EXCHANGE_BOARDS)

@@ -1,17 +1,25 @@
-"""Order-book throughput: DOME's book against itself and, optionally, liquibook (C++).
+"""Order-book throughput: DOME's two cores side by side and, optionally, liquibook (C++).
 
 The question this answers is "how many book operations per second, and how far from a
-well-known C++ matcher driven from Python". To keep the comparison fair:
+well-known C++ matcher driven from Python". Both DOME cores run through the batch entry
+point the engine uses, ``Market.apply_batch``, in chunks of ``batch`` commands: the
+native core (``dome_native``, Rust) matches a whole chunk in one call with the GIL
+released and returns every event as the Python core's NamedTuples; the Python core
+(``Market`` over ``ReferenceBook``) applies the chunk command by command. By default
+both run in one session (the native one where it is built); ``core`` picks one.
+
+To keep the comparison fair:
 
 - the operation list is generated once from the seed and both engines get exactly that
   list; every order has its own account, so DOME's self-trade prevention never fires and
   both engines must make the same trades (checked: the fill counts must be equal);
-- inputs (DOME command tuples, liquibook ``SimpleOrder`` objects) and the empty books are
-  built outside the timed region; only applying the operations is timed;
-- both engines do comparable per-event work: DOME returns its event tuples, liquibook's
-  listener appends one tuple per accept, fill, cancel and cancel-reject;
-- one warm-up run of each, then ``repeats`` timed runs alternating engines (so drift in
-  machine load hits both alike), reporting the median of each;
+- inputs (DOME command tuples cut into chunks, liquibook ``SimpleOrder`` objects) and the
+  empty books are built outside the timed region; only applying the operations is timed;
+- the engines do comparable per-event work: DOME returns a ``MarketResult`` with its
+  event tuples per command, liquibook's listener appends one tuple per accept, fill,
+  cancel and cancel-reject; every event is kept and the fills counted afterwards;
+- one warm-up run of each, then ``repeats`` timed runs, the engines' order rotating from
+  run to run (so drift in machine load hits all alike), reporting the median of each;
 - like ``timeit``, the cyclic garbage collector is off inside the timed region for both
   engines (and a full collection runs before it). Neither book makes reference cycles,
   but both harnesses keep every event, and with the collector on, its full passes over
@@ -38,28 +46,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
-from dome.core.book_api import Book
 from dome.core.commands import CancelOrder, Command, NewOrder
-from dome.core.events import Event, Trade
+from dome.core.events import Trade
 from dome.core.instrument import Instrument
+from dome.core.market import Market, MarketResult
+from dome.core.reference import ReferenceBook
 from dome.core.types import OrderType, Side
-
-
-def _engine() -> tuple[str, Callable[[Instrument], Book]]:
-    """The fast book when it exists, else the reference book (and which one, by name)."""
-    try:
-        from dome.core.book import OrderBook
-    except ImportError:  # pragma: no cover - only while the fast book does not exist
-        from dome.core.reference import ReferenceBook
-
-        return "ReferenceBook", ReferenceBook
-    return "OrderBook", OrderBook
-
-
-ENGINE_NAME, _make_book = _engine()
 
 WORKLOADS = ("A", "B")
 PEERS = ("liquibook",)
+#: DOME's cores: the Rust one (``dome_native``) and the Python reference.
+CORES = ("native", "python")
+#: Commands per ``apply_batch`` call (the engine folds 100-500 orders into one batch).
+DEFAULT_BATCH = 500
 MID = 100_000
 #: Cancels pick among this many most recently placed orders.
 CANCEL_WINDOW = 1_000
@@ -139,18 +138,42 @@ def _dome_commands(ops: list[Op]) -> list[Command]:
     return commands
 
 
-def _run_dome(commands: list[Command]) -> tuple[float, int]:
-    """Seconds to apply ``commands`` to a fresh book, and how many trades it made."""
-    book = _make_book(INSTRUMENT)
-    apply = book.apply
-    results: list[list[Event]] = []
+def native_built() -> bool:
+    """Whether the native core imports here."""
+    try:
+        import dome_native  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _market(core: str) -> Any:
+    """An empty market of ``core``; RuntimeError when the native core is not built."""
+    if core == "python":
+        return Market(ReferenceBook(INSTRUMENT))
+    try:
+        import dome_native
+    except ImportError as exc:
+        raise RuntimeError(
+            f"the native core is not built ({exc}): run `make native`, or --core python"
+        ) from None
+    return dome_native.Market(INSTRUMENT)
+
+
+def _run_dome(core: str, chunks: list[list[Command]]) -> tuple[float, int]:
+    """Seconds to apply every chunk to a fresh market of ``core``, and how many trades."""
+    market = _market(core)
+    apply = market.apply_batch
+    results: list[list[MarketResult]] = []
     append = results.append
     with _collector_paused():
         start = time.perf_counter()
-        for cmd in commands:
-            append(apply(cmd))
+        for chunk in chunks:
+            append(apply(chunk))
         elapsed = time.perf_counter() - start
-    fills = sum(1 for events in results for ev in events if type(ev) is Trade)
+    fills = sum(
+        1 for batch in results for result in batch for ev in result.events if type(ev) is Trade
+    )
     return elapsed, fills
 
 
@@ -229,61 +252,69 @@ def run_book_bench(
     repeats: int = 5,
     seed: int = 1,
     progress: Callable[[str], None] | None = None,
+    core: str | None = None,
+    batch: int = DEFAULT_BATCH,
 ) -> dict[str, object]:
-    """Median operations per second of DOME's book (and of ``vs``), on one workload.
+    """Median operations per second of DOME's cores (and of ``vs``), on one workload.
 
-    Raises ``ValueError`` for an unknown workload or peer, ``RuntimeError`` when the peer
-    is missing or the engines disagree on the number of fills.
+    ``core`` None runs both cores (the native one only where it is built) and reports
+    the first as ``engine``; ``cores`` holds each core's rate and its ratio to the peer.
+    Raises ``ValueError`` for an unknown workload, core or peer, ``RuntimeError`` when
+    the peer or the native core is missing or the engines disagree on the number of fills.
     """
     if vs is not None and vs not in PEERS:
         raise ValueError(f"unknown peer {vs!r}: choose from {PEERS}")
-    if ops < 1 or repeats < 1:
-        raise ValueError("ops and repeats must be positive")
+    if core is not None and core not in CORES:
+        raise ValueError(f"unknown core {core!r}: choose from {CORES}")
+    if ops < 1 or repeats < 1 or batch < 1:
+        raise ValueError("ops, repeats and batch must be positive")
+    cores = [core] if core else [c for c in CORES if c == "python" or native_built()]
     say = progress or (lambda _message: None)
     say(f"workload {workload}: generating {ops:,} operations (seed {seed})")
     op_list = generate_ops(workload, ops, seed)
     commands = _dome_commands(op_list)
+    chunks = [commands[i : i + batch] for i in range(0, len(commands), batch)]
 
-    say(f"warm-up: {ENGINE_NAME}" + (f" and {vs}" if vs else ""))
-    _, dome_fills = _run_dome(commands)
-    peer_fills = dome_fills
-    if vs is not None:
-        _, peer_fills = _run_liquibook(op_list)
-        if peer_fills != dome_fills:
-            raise RuntimeError(
-                f"engines disagree: {ENGINE_NAME} made {dome_fills} fills, {vs} {peer_fills}"
-            )
+    engines = [*cores, *([vs] if vs else [])]
+    say("warm-up: " + ", ".join(engines))
+    fills: dict[str, int] = {}
+    for engine in engines:
+        fills[engine] = _run_liquibook(op_list)[1] if engine == vs else _run_dome(engine, chunks)[1]
+    if len(set(fills.values())) > 1:
+        made = ", ".join(f"{engine} made {count} fills" for engine, count in fills.items())
+        raise RuntimeError(f"engines disagree: {made}")
 
-    dome_rates: list[float] = []
-    peer_rates: list[float] = []
+    rates: dict[str, list[float]] = {engine: [] for engine in engines}
     for run in range(1, repeats + 1):
-        # alternate who goes first, so neither engine always runs on a warmer machine
-        order = ("dome", "peer") if run % 2 else ("peer", "dome")
-        for engine in order:
-            if engine == "dome":
-                elapsed, fills = _run_dome(commands)
-                if fills != dome_fills:
-                    raise RuntimeError(f"{ENGINE_NAME} made {fills} fills, earlier {dome_fills}")
-                dome_rates.append(ops / elapsed)
-            elif vs is not None:
-                elapsed, fills = _run_liquibook(op_list)
-                if fills != peer_fills:
-                    raise RuntimeError(f"{vs} made {fills} fills, earlier {peer_fills}")
-                peer_rates.append(ops / elapsed)
-        line = f"run {run}/{repeats}: {ENGINE_NAME} {dome_rates[-1]:,.0f} ops/s"
-        if peer_rates:
-            line += f", {vs} {peer_rates[-1]:,.0f} ops/s"
-        say(line)
+        # rotate who goes first, so no engine always runs on a warmer (or busier) machine
+        shift = (run - 1) % len(engines)
+        for engine in engines[shift:] + engines[:shift]:
+            elapsed, count = _run_liquibook(op_list) if engine == vs else _run_dome(engine, chunks)
+            if count != fills[engine]:
+                raise RuntimeError(f"{engine} made {count} fills, earlier {fills[engine]}")
+            rates[engine].append(ops / elapsed)
+        say(
+            f"run {run}/{repeats}: "
+            + ", ".join(f"{engine} {rates[engine][-1]:,.0f} ops/s" for engine in engines)
+        )
 
-    ops_per_sec = statistics.median(dome_rates)
-    peer_ops_per_sec = statistics.median(peer_rates) if peer_rates else None
+    median = {engine: statistics.median(values) for engine, values in rates.items()}
+    peer_rate = median[vs] if vs else None
+
+    def ratio(engine: str) -> float | None:
+        return None if peer_rate is None else round(median[engine] / peer_rate, 4)
+
     return {
         "workload": workload,
         "ops": ops,
-        "ops_per_sec": round(ops_per_sec, 1),
+        "batch": batch,
+        "engine": cores[0],
+        "ops_per_sec": round(median[cores[0]], 1),
         "peer": vs,
-        "peer_ops_per_sec": None if peer_ops_per_sec is None else round(peer_ops_per_sec, 1),
-        "ratio": None if peer_ops_per_sec is None else round(ops_per_sec / peer_ops_per_sec, 4),
-        "engine": ENGINE_NAME,
-        "fills": dome_fills,
+        "peer_ops_per_sec": None if peer_rate is None else round(peer_rate, 1),
+        "ratio": ratio(cores[0]),
+        "fills": fills[cores[0]],
+        "cores": {
+            name: {"ops_per_sec": round(median[name], 1), "ratio": ratio(name)} for name in cores
+        },
     }

@@ -22,6 +22,14 @@ def register(sub: Any) -> None:
     p.add_argument("--workload", choices=("A", "B"), default="A")
     p.add_argument("--ops", type=int, default=200_000, help="operations per run")
     p.add_argument("--vs", choices=("liquibook",), help="also run a reference engine")
+    p.add_argument(
+        "--core",
+        choices=("native", "python"),
+        help="one DOME core only (default: both side by side, native where it is built)",
+    )
+    p.add_argument(
+        "--batch", type=int, default=500, help="commands per apply_batch call (default: 500)"
+    )
     p.add_argument("--repeats", type=int, default=5, help="runs per implementation (median)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
@@ -150,8 +158,8 @@ def _failover(args: argparse.Namespace) -> int:
 
 
 def _book(args: argparse.Namespace) -> int:
-    if args.ops < 1 or args.repeats < 1:
-        print("dome: error: --ops and --repeats must be positive", file=sys.stderr)
+    if args.ops < 1 or args.repeats < 1 or args.batch < 1:
+        print("dome: error: --ops, --repeats and --batch must be positive", file=sys.stderr)
         return 2
     from dome.bench.book import run_book_bench
 
@@ -163,8 +171,10 @@ def _book(args: argparse.Namespace) -> int:
             repeats=args.repeats,
             seed=args.seed,
             progress=_progress,
+            core=args.core,
+            batch=args.batch,
         )
-    except (ValueError, RuntimeError) as exc:  # unknown peer, peer missing, engines disagree
+    except (ValueError, RuntimeError) as exc:  # unknown peer, core or peer missing, disagreement
         print(f"dome: bench failed: {exc}", file=sys.stderr)
         return 1
     _print(result, args.json)

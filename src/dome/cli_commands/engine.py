@@ -22,6 +22,7 @@ def run(argv: list[str]) -> int:
     import sys
 
     from dome.accounts import AccountsFileError
+    from dome.cores import CoreError
     from dome.engine import add_engine_arguments, config_from_args, serve
     from dome.engine.config import ConfigError
     from dome.engine.server import tune_gc
@@ -34,7 +35,7 @@ def run(argv: list[str]) -> int:
     configure(args.log_level, engine=args.engine_id)
     try:
         config = config_from_args(args)
-    except (InstrumentFileError, AccountsFileError, ConfigError) as exc:
+    except (InstrumentFileError, AccountsFileError, ConfigError, CoreError) as exc:
         print(f"dome: error: {exc}", file=sys.stderr)
         return 2
     tune_gc()

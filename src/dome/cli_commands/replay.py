@@ -9,7 +9,8 @@ the same bytes; diffing two replicas' output finds where they part.
 Exit codes: 0 when everything journaled replayed (a torn tail, the normal trace of a
 crash, is noted on stderr); 1 when a corrupt record ended the replay early (stderr names
 the file and byte offset; what replayed before it is printed) or the files do not fit
-together; 2 for usage errors.
+together; 2 for usage errors (``DOME_CORE`` naming a core that cannot run included).
+The core is chosen as the engine chooses it (``dome.cores``); both cores replay alike.
 """
 
 from __future__ import annotations
@@ -54,11 +55,15 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dome.engine.books import default_book_factory
+    from dome.cores import CoreError, select_core
     from dome.instruments import DEFAULT_INSTRUMENTS, InstrumentFileError, load_instruments
     from dome.log.errors import JournalError, LogFormatError, RecoveryError
     from dome.log.recovery import recover, symbol_dirs
 
+    try:
+        core = select_core()
+    except CoreError as exc:
+        return fail(f"error: {exc}", 2)
     try:
         specs = (
             load_instruments(args.instruments)
@@ -87,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         recovered = recover(
             journal_dir,
             spec.to_core(),
-            default_book_factory(),
+            core.market_factory,
             args.dedup_window,
             on_batch=show,
             read_only=True,

@@ -121,13 +121,15 @@ async def drive(
     *,
     alive: Callable[[], Coroutine[Any, Any, None]] | None = None,
     discovery: str | None = None,
+    core: Callable[[], str] | None = None,
 ) -> tuple[SimulationTotals, float]:
     """Run ``bots`` bots (none if 0) with a progress view until duration, signal or ``alive``
     returns (it watches e.g. the processes). Returns totals and seconds run.
 
     With ``discovery`` (and no ``target``) bots and view reach the cluster through it: no
     engine is theirs alone, so they keep going while one dies and another takes over its
-    symbols; the view also shows which engine leads which symbol."""
+    symbols; the view also shows which engine leads which symbol. ``core`` names the
+    engines' book core for the view's header (``dome up`` knows it from their ready files)."""
     if target is None and discovery is None:
         raise ValueError("drive needs a target engine or a discovery address")
     routed = target is None
@@ -150,7 +152,9 @@ async def drive(
         live = sys.stdout.isatty() and not json_out
         out = sys.stderr if json_out else sys.stdout
         label = target or f"discovery {discovery}"
-        progress = Progress(out, live=live, symbols=symbols, target=label, discovery=discovery)
+        progress = Progress(
+            out, live=live, symbols=symbols, target=label, discovery=discovery, core=core
+        )
         sim_task = asyncio.create_task(sim.run(stop)) if sim else None
         watchers: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
         if sim_task:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from dome.cli_commands.render import d
@@ -31,12 +32,16 @@ class Progress:
         symbols: list[str],
         target: str,
         discovery: str | None = None,
+        core: Callable[[], str] | None = None,
     ) -> None:
         self.out = out
         self.live = live
         self.symbols = symbols
         self.target = target
         self.discovery = discovery
+        #: The engines' book core as their ready files say (asked at each frame: a
+        #: restarted engine reports again); None when not known (``dome simulate``).
+        self.core = core
         self.started = time.monotonic()
         self._last = (self.started, SimulationTotals())
         #: Per symbol, the (epoch, primary, followers) last printed as a line.
@@ -61,18 +66,20 @@ class Progress:
         trade_rate = (totals.trades - before.trades) / span
         elapsed = now - self.started
         placement = await self._placement()
+        core = self.core() if self.core is not None else None
         if not self.live:
             self._placement_lines(placement)
             print(
                 f"t={elapsed:.1f}s orders={totals.orders} trades={totals.trades} "
                 f"rejects={totals.rejects} orders_per_s={order_rate:.1f} "
-                f"trades_per_s={trade_rate:.1f}",
+                f"trades_per_s={trade_rate:.1f}" + (f" core={core}" if core else ""),
                 file=self.out,
                 flush=True,
             )
             return
+        shown_core = f"  core {core}" if core else ""
         lines = [
-            f"DOME  {self.target}  up {elapsed:5.1f}s   (Ctrl-C stops)",
+            f"DOME  {self.target}{shown_core}  up {elapsed:5.1f}s   (Ctrl-C stops)",
             f"orders {totals.orders}  trades {totals.trades}  rejects {totals.rejects}  "
             f"| {order_rate:7.1f} orders/s  {trade_rate:7.1f} trades/s",
             "",

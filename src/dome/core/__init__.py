@@ -2,12 +2,12 @@
 
 Nothing here reads a clock, randomness or I/O (``tests/unit/test_core_purity.py`` keeps
 it so): the same commands give the same events and the same ``state_hash()`` on every
-replica. ``OrderBook`` is the fast book, ``ReferenceBook`` the readable one; both follow
-``docs/book.md`` and pass one contract suite. ``Market`` adds the replicated
-idempotency window on top of a book.
+replica. ``ReferenceBook`` is the readable book, ``docs/book.md`` as code: the spec the
+native core (``dome_native``, chosen by ``dome.cores``) is held to, and the fallback core
+where that is not built. ``Market`` adds the replicated idempotency window on top of a
+book.
 """
 
-from dome.core.book import OrderBook
 from dome.core.book_api import Book, InvariantError, Level, RestingOrder
 from dome.core.commands import AmendOrder, CancelOrder, Command, NewOrder
 from dome.core.events import (
@@ -42,7 +42,6 @@ __all__ = [
     "NewOrder",
     "OrderAccepted",
     "OrderAmended",
-    "OrderBook",
     "OrderCancelled",
     "OrderRejected",
     "OrderRested",

@@ -1,8 +1,8 @@
 """The one order-book interface; every implementation passes the same contract suite.
 
-``ReferenceBook`` (``dome.core.reference``) is the readable one, ``OrderBook``
-(``dome.core.book``) the fast one. Both are pure: commands in, events out, and the same
-commands give the same events and the same ``state_hash()``.
+``ReferenceBook`` (``dome.core.reference``) is the readable Python one, ``dome_native.Book``
+the Rust one (``dome.cores`` chooses between them). Both are pure: commands in, events
+out, and the same commands give the same events and the same ``state_hash()``.
 """
 
 from __future__ import annotations

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from dome.core.book_api import Book, BookSnapshot
 from dome.core.commands import Command, NewOrder
 from dome.core.events import Event
 from dome.core.instrument import Instrument
+from dome.core.state_hash import canon
 from dome.core.validation import client_order_id_ok
 
 #: How many (account, client order id) pairs a market remembers by default.
@@ -31,6 +33,14 @@ class MarketResult(NamedTuple):
     events: tuple[Event, ...]
     #: True when the command repeated a remembered client order id and changed nothing.
     duplicate: bool
+
+
+class BatchFailed(Exception):
+    """A command of a batch raised: ``results`` holds those of the commands before it."""
+
+    def __init__(self, results: list[MarketResult]) -> None:
+        super().__init__(f"command {len(results)} of the batch raised")
+        self.results = results
 
 
 class MarketSnapshot(NamedTuple):
@@ -92,6 +102,23 @@ class Market:
                 self._seen.popitem(last=False)
         return MarketResult(events, False)
 
+    def apply_batch(self, commands: Iterable[Command]) -> list[MarketResult]:
+        """``apply`` each command in order: the batch entry point both cores have.
+
+        The native core does the whole batch in one call; here it is only the loop. A
+        command that raises (a bug: rule breaks are rejects, not exceptions) ends the
+        batch with ``BatchFailed``, carrying the results of the commands before it.
+        """
+        apply = self.apply
+        results: list[MarketResult] = []
+        append = results.append
+        try:
+            for cmd in commands:
+                append(apply(cmd))
+        except Exception as exc:
+            raise BatchFailed(results) from exc
+        return results
+
     def is_known(self, account: str, client_order_id: str) -> bool:
         """Whether a new order with this client order id would be answered as a duplicate."""
         return (account, client_order_id) in self._seen
@@ -124,8 +151,13 @@ class Market:
         self._last_seq = snapshot.last_seq
 
     def state_hash(self) -> str:
-        """Digest of the book's hash, the last sequence and the window, in order."""
+        """Digest of the book's hash, the last sequence and the window, in order.
+
+        SHA-256 over ``book_hash|last_seq`` and then one ``account|client_order_id|events``
+        line per window entry, oldest first, the events in ``state_hash.canon`` form: text
+        the native core produces byte for byte, so replicas on either core compare.
+        """
         digest = hashlib.sha256(f"{self.book.state_hash()}|{self._last_seq}\n".encode())
         for (account, client_order_id), events in self._seen.items():
-            digest.update(f"{account}|{client_order_id}|{events!r}\n".encode())
+            digest.update(f"{account}|{client_order_id}|{canon(events)}\n".encode())
         return digest.hexdigest()

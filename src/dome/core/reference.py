@@ -1,16 +1,26 @@
-"""The readable order book: docs/book.md turned into code, step by step, with no speed tricks.
+"""The readable order book: docs/book.md turned into code, step by step.
 
-It exists so that the fast ``dome.core.book.OrderBook`` has something obviously right to
-be compared with, event for event and hash for hash. Every rule is written in the order
-docs/book.md states it; levels are plain lists in a dict keyed by price, and "best price"
-is recomputed with ``max``/``min`` whenever it is needed. When this book and the fast one
-disagree, read this one first.
+It is the executable spec that the native core (``dome_native.Book``) is compared with,
+event for event and hash for hash, and the engine's core wherever the native one is not
+built (``dome.cores``). Every rule is written in the order docs/book.md states it; when
+this book and the native one disagree, read this one first.
+
+Being the fallback core too, it keeps to data structures with the right complexity
+rather than tricks: each side's levels live in a ``sortedcontainers.SortedDict`` keyed by
+price, with the best level kept at hand as levels come and go; a level holds its orders
+in an ``OrderedDict`` by id, in time priority. So the best price is O(1) to read, a new or
+emptied level O(log L) for L levels, and a fill, an append to a level or a cancel
+anywhere in one O(1).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
+
+from sortedcontainers import SortedDict
 
 from dome.core.book_api import BookSnapshot, InvariantError, Level, RestingOrder, check_snapshot
 from dome.core.commands import AmendOrder, CancelOrder, Command, NewOrder
@@ -30,7 +40,7 @@ from dome.core.types import OrderType, RejectReason, SelfTradePrevention, Side
 from dome.core.validation import validate_amend_values, validate_new
 
 
-@dataclass
+@dataclass(slots=True)
 class _Order:
     """A resting order; mutable because fills and amends change it in place."""
 
@@ -60,16 +70,23 @@ class _Order:
         )
 
 
-@dataclass
+@dataclass(slots=True)
 class _Level:
-    """Orders at one price in time priority, with a running total checked by invariants."""
+    """Orders at one price in time priority, with a running total checked by invariants.
+
+    ``orders`` maps order id to order in arrival order: the first entry is next to trade.
+    """
 
     price: int
-    orders: list[_Order] = field(default_factory=list)
+    orders: OrderedDict[int, _Order] = field(default_factory=OrderedDict)
     total_qty: int = 0
 
+    def first(self) -> _Order:
+        """The order with time priority (the level is never empty while it is on a side)."""
+        return next(iter(self.orders.values()))
 
-@dataclass
+
+@dataclass(slots=True)
 class _Taker:
     """The order that is matching right now: a new order, or an amended one re-entering."""
 
@@ -82,21 +99,101 @@ class _Taker:
     stp: SelfTradePrevention
 
 
-def _opposite(side: Side) -> Side:
-    return Side.SELL if side == Side.BUY else Side.BUY
+#: Side, order type and self-trade prevention mode by value: commands may carry plain
+#: ints, and a dict lookup is cheaper than an enum call on every order.
+_SIDE_OF: dict[int, Side] = {int(s): s for s in Side}
+_TYPE_OF: dict[int, OrderType] = {int(t): t for t in OrderType}
+_STP_OF: dict[int, SelfTradePrevention] = {int(m): m for m in SelfTradePrevention}
+
+# The members every command compares with, bound once: on CPython 3.11 reading
+# ``Side.BUY`` goes through the enum's metaclass and costs several times a local lookup.
+_BUY = Side.BUY
+_SELL = Side.SELL
+_OPPOSITE = {_BUY: _SELL, _SELL: _BUY}
+_NOT_REJECTED = RejectReason.NONE
+_MARKET = OrderType.MARKET
+_FOK = OrderType.FOK
+_POST_ONLY = OrderType.POST_ONLY
+#: What never rests: any remainder is cancelled (FOK's never exists, see ``place``).
+_IMMEDIATE_TYPES = frozenset((OrderType.MARKET, OrderType.IOC, OrderType.FOK))
+
+
+class _BookSide:
+    """One side of the book: its levels by price in a ``SortedDict``, and the best one.
+
+    The best level is the highest bid or the lowest ask: the last or first key of the
+    sorted dict. It is kept in ``best`` as levels come and go, so matching, which asks
+    for it before every fill, reads an attribute. Adding or dropping a level is
+    O(log L) for L levels; finding one by price is O(1).
+    """
+
+    __slots__ = ("_best_index", "_levels", "best", "side")
+
+    def __init__(self, side: Side) -> None:
+        self.side = side
+        #: price -> _Level, in ascending price order.
+        self._levels = SortedDict()
+        #: Where the best price sits in ascending order: last for bids, first for asks.
+        self._best_index = -1 if side == _BUY else 0
+        #: The level with the best price; None while the side is empty.
+        self.best: _Level | None = None
+
+    def get(self, price: int) -> _Level | None:
+        level: _Level | None = self._levels.get(price)
+        return level
+
+    def best_first(self) -> Iterator[_Level]:
+        """Every level, best price first."""
+        levels = self._levels
+        prices = reversed(levels) if self.side == _BUY else iter(levels)
+        return (levels[price] for price in prices)
+
+    def items(self) -> Iterator[tuple[int, _Level]]:
+        """(price as keyed, level) in ascending price order, for the invariant check."""
+        return iter(self._levels.items())
+
+    def add(self, price: int) -> _Level:
+        """A new, empty level at ``price`` (none may be there)."""
+        level = self._levels[price] = _Level(price)
+        if self.best is None or _better(self.side, price, self.best.price):
+            self.best = level
+        return level
+
+    def drop(self, price: int) -> None:
+        """Remove the (emptied) level at ``price``."""
+        levels = self._levels
+        del levels[price]
+        if self.best is not None and self.best.price == price:
+            self.best = levels.peekitem(self._best_index)[1] if levels else None
+
+    def check_best(self) -> None:
+        """Raise ``InvariantError`` unless ``best`` is the level the sorted keys end with."""
+        levels = self._levels
+        expected = levels.peekitem(self._best_index)[1] if levels else None
+        if self.best is not expected:
+            raise InvariantError(f"{self.side.name}: the best level is not the best price's")
+
+
+def _better(side: Side, price: int, than: int) -> bool:
+    """Whether ``price`` is a better price than ``than`` for a resting order of ``side``."""
+    return price > than if side == _BUY else price < than
 
 
 def _price_reaches(taker_side: Side, limit_price: int | None, maker_price: int) -> bool:
     """Whether a taker with this limit may trade at ``maker_price``."""
     if limit_price is None:
         return True
-    if taker_side == Side.BUY:
+    if taker_side == _BUY:
         return maker_price <= limit_price
     return maker_price >= limit_price
 
 
 class ReferenceBook:
     """One symbol's order book, implementing ``dome.core.book_api.Book`` plainly.
+
+    ``place`` is O(1) per fill plus O(log L) per level it opens or empties (L levels on
+    a side), and a FOK's check walks what it could fill; ``cancel`` and an amend that
+    keeps priority are O(1) (O(log L) when a level empties); ``depth(n)`` is O(n).
 
     >>> from dome.core.commands import NewOrder
     >>> book = ReferenceBook(Instrument("XYZ"))
@@ -110,7 +207,7 @@ class ReferenceBook:
 
     def __init__(self, instrument: Instrument) -> None:
         self.instrument = instrument
-        self._levels: dict[Side, dict[int, _Level]] = {Side.BUY: {}, Side.SELL: {}}
+        self._sides = {Side.BUY: _BookSide(Side.BUY), Side.SELL: _BookSide(Side.SELL)}
         self._by_id: dict[int, _Order] = {}
         self._last_seq = 0
         self._next_trade_id = 1
@@ -129,14 +226,14 @@ class ReferenceBook:
     def place(self, cmd: NewOrder) -> list[Event]:
         self._last_seq = cmd.seq
         reason = validate_new(self.instrument, cmd)
-        if reason == RejectReason.NONE:
+        if reason == _NOT_REJECTED:
             reason = self._book_check_new(cmd)
-        if reason != RejectReason.NONE:
+        if reason != _NOT_REJECTED:
             return [OrderRejected(cmd.seq, cmd.order_id, cmd.account, cmd.client_order_id, reason)]
 
-        side = Side(cmd.side)
-        order_type = OrderType(cmd.order_type)
-        stp = SelfTradePrevention(cmd.stp)
+        side = _SIDE_OF[cmd.side]
+        order_type = _TYPE_OF[cmd.order_type]
+        stp = _STP_OF[cmd.stp]
         events: list[Event] = [
             OrderAccepted(
                 cmd.seq,
@@ -153,14 +250,14 @@ class ReferenceBook:
             cmd.order_id,
             cmd.account,
             side,
-            None if order_type == OrderType.MARKET else cmd.price,
+            None if order_type == _MARKET else cmd.price,
             cmd.qty,
             stp,
         )
         taker_cancelled = self._match(cmd.seq, taker, events)
         if taker_cancelled or taker.remaining == 0:
             return events
-        if order_type in (OrderType.MARKET, OrderType.IOC, OrderType.FOK):
+        if order_type in _IMMEDIATE_TYPES:
             # FOK was checked to fill completely, so it never gets here; listing it keeps
             # "only LIMIT and POST_ONLY rest" true even if that check were wrong.
             events.append(
@@ -199,7 +296,7 @@ class ReferenceBook:
         self._last_seq = cmd.seq
         order = self._by_id.get(cmd.order_id)
         reason = self._ownership(order, cmd.account)
-        if order is None or reason != RejectReason.NONE:
+        if order is None or reason != _NOT_REJECTED:
             return [OrderRejected(cmd.seq, cmd.order_id, cmd.account, "", reason)]
         self._remove(order)
         return [
@@ -219,7 +316,7 @@ class ReferenceBook:
         self._last_seq = cmd.seq
         order = self._by_id.get(cmd.order_id)
         reason = self._ownership(order, cmd.account)
-        if order is None or reason != RejectReason.NONE:
+        if order is None or reason != _NOT_REJECTED:
             return [OrderRejected(cmd.seq, cmd.order_id, cmd.account, "", reason)]
         reason = validate_amend_values(
             self.instrument, cmd.qty, cmd.price, order.remaining, order.price
@@ -227,12 +324,12 @@ class ReferenceBook:
         new_qty = cmd.qty or order.remaining
         new_price = cmd.price or order.price
         if (
-            reason == RejectReason.NONE
-            and order.order_type == OrderType.POST_ONLY
+            reason == _NOT_REJECTED
+            and order.order_type == _POST_ONLY
             and self._meets_opposite(order.side, new_price)
         ):
             reason = RejectReason.POST_ONLY_WOULD_TAKE
-        if reason != RejectReason.NONE:
+        if reason != _NOT_REJECTED:
             # The owner's own order: the reject names its client order id (only a stranger's
             # or an unknown id gets an empty one, above).
             return [
@@ -241,7 +338,7 @@ class ReferenceBook:
 
         old_price, old_remaining = order.price, order.remaining
         if new_price == old_price and new_qty < old_remaining:
-            self._levels[order.side][order.price].total_qty -= old_remaining - new_qty
+            self._level_of(order).total_qty -= old_remaining - new_qty
             order.remaining = new_qty
             return [
                 OrderAmended(
@@ -290,19 +387,20 @@ class ReferenceBook:
     # ------------------------------------------------------------------ queries
 
     def best_bid(self) -> int | None:
-        return max(self._levels[Side.BUY], default=None)
+        return self._best_price(Side.BUY)
 
     def best_ask(self) -> int | None:
-        return min(self._levels[Side.SELL], default=None)
+        return self._best_price(Side.SELL)
 
     def level(self, side: Side, price: int) -> Level:
-        found = self._levels[side].get(price)
+        found = self._sides[side].get(price)
         if found is None:
             return Level(price, 0, 0)
         return Level(price, found.total_qty, len(found.orders))
 
     def depth(self, side: Side, levels: int) -> list[Level]:
-        return [self.level(side, price) for price in self._prices_best_first(side)[:levels]]
+        best_first = islice(self._sides[side].best_first(), max(levels, 0))
+        return [Level(lv.price, lv.total_qty, len(lv.orders)) for lv in best_first]
 
     def get_order(self, order_id: int) -> RestingOrder | None:
         order = self._by_id.get(order_id)
@@ -310,8 +408,8 @@ class ReferenceBook:
 
     def orders(self) -> Iterator[RestingOrder]:
         for side in (Side.BUY, Side.SELL):
-            for price in self._prices_best_first(side):
-                for order in self._levels[side][price].orders:
+            for level in self._sides[side].best_first():
+                for order in level.orders.values():
                     yield order.view()
 
     @property
@@ -333,7 +431,7 @@ class ReferenceBook:
     def restore(self, snapshot: BookSnapshot) -> None:
         """Start from empty and rest every order of ``snapshot`` in ``orders()`` order."""
         check_snapshot(self.instrument, snapshot)
-        self._levels = {Side.BUY: {}, Side.SELL: {}}
+        self._sides = {Side.BUY: _BookSide(Side.BUY), Side.SELL: _BookSide(Side.SELL)}
         self._by_id = {}
         for o in snapshot.orders:
             self._rest(
@@ -356,15 +454,19 @@ class ReferenceBook:
     def check_invariants(self) -> None:
         seen: set[int] = set()
         for side in (Side.BUY, Side.SELL):
-            for price, level in self._levels[side].items():
+            book_side = self._sides[side]
+            book_side.check_best()
+            for price, level in book_side.items():
                 if level.price != price:
                     raise InvariantError(f"{side.name} level keyed {price} says {level.price}")
                 if not level.orders:
                     raise InvariantError(f"{side.name} level {price} is empty")
-                if level.total_qty != sum(o.remaining for o in level.orders):
+                if level.total_qty != sum(o.remaining for o in level.orders.values()):
                     raise InvariantError(f"{side.name} level {price} total is off")
                 previous_priority: int | None = None
-                for order in level.orders:
+                for order_id, order in level.orders.items():
+                    if order.order_id != order_id:
+                        raise InvariantError(f"order {order.order_id} is filed as {order_id}")
                     if order.order_id in seen:
                         raise InvariantError(f"order {order.order_id} rests twice")
                     seen.add(order.order_id)
@@ -390,41 +492,41 @@ class ReferenceBook:
             return RejectReason.UNKNOWN_ORDER
         if order.account != account:
             return RejectReason.NOT_ORDER_OWNER
-        return RejectReason.NONE
+        return _NOT_REJECTED
 
-    def _best(self, side: Side) -> int | None:
-        return self.best_bid() if side == Side.BUY else self.best_ask()
+    def _best_price(self, side: Side) -> int | None:
+        best = self._sides[side].best
+        return None if best is None else best.price
 
-    def _prices_best_first(self, side: Side) -> list[int]:
-        return sorted(self._levels[side], reverse=side == Side.BUY)
+    def _level_of(self, order: _Order) -> _Level:
+        level = self._sides[order.side].get(order.price)
+        assert level is not None, f"order {order.order_id} rests on no level"
+        return level
 
     def _meets_opposite(self, side: Side, price: int) -> bool:
         """Whether an order at ``price`` would reach the best opposite order (post-only)."""
-        best = self._best(_opposite(side))
+        best = self._best_price(_OPPOSITE[side])
         return best is not None and _price_reaches(side, price, best)
 
     def _book_check_new(self, cmd: NewOrder) -> RejectReason:
         """docs/book.md NewOrder step 2: rejects that need the book, before any change."""
-        opposite = _opposite(Side(cmd.side))
-        if cmd.order_type == OrderType.MARKET and self._best(opposite) is None:
+        opposite = _OPPOSITE[_SIDE_OF[cmd.side]]
+        if cmd.order_type == _MARKET and self._sides[opposite].best is None:
             return RejectReason.NO_LIQUIDITY
-        if cmd.order_type == OrderType.POST_ONLY and self._meets_opposite(
-            Side(cmd.side), cmd.price
-        ):
+        if cmd.order_type == _POST_ONLY and self._meets_opposite(_SIDE_OF[cmd.side], cmd.price):
             return RejectReason.POST_ONLY_WOULD_TAKE
-        if cmd.order_type == OrderType.FOK and self._fok_fillable_qty(cmd) < cmd.qty:
+        if cmd.order_type == _FOK and self._fok_fillable_qty(cmd) < cmd.qty:
             return RejectReason.FOK_NOT_FILLABLE
-        return RejectReason.NONE
+        return _NOT_REJECTED
 
     def _fok_fillable_qty(self, cmd: NewOrder) -> int:
         """How much a FOK would really trade, honouring its self-trade prevention mode."""
-        side = Side(cmd.side)
-        opposite = _opposite(side)
+        side = _SIDE_OF[cmd.side]
         fillable = 0
-        for price in self._prices_best_first(opposite):
-            if not _price_reaches(side, cmd.price, price):
+        for level in self._sides[_OPPOSITE[side]].best_first():
+            if not _price_reaches(side, cmd.price, level.price):
                 break
-            for maker in self._levels[opposite][price].orders:
+            for maker in level.orders.values():
                 if maker.account == cmd.account:
                     if cmd.stp == SelfTradePrevention.REJECT_INCOMING:
                         return fillable
@@ -438,12 +540,12 @@ class ReferenceBook:
         Returns True when self-trade prevention cancelled the taker (REJECT_INCOMING): the
         command ends there and nothing rests.
         """
-        opposite = _opposite(taker.side)
+        opposite = self._sides[_OPPOSITE[taker.side]]
         while taker.remaining > 0:
-            best = self._best(opposite)
-            if best is None or not _price_reaches(taker.side, taker.limit_price, best):
+            best = opposite.best
+            if best is None or not _price_reaches(taker.side, taker.limit_price, best.price):
                 return False
-            maker = self._levels[opposite][best].orders[0]
+            maker = best.first()
             if maker.account == taker.account:
                 if taker.stp == SelfTradePrevention.CANCEL_RESTING:
                     self._remove(maker)
@@ -476,7 +578,7 @@ class ReferenceBook:
             qty = min(taker.remaining, maker.remaining)
             taker.remaining -= qty
             maker.remaining -= qty
-            self._levels[opposite][best].total_qty -= qty
+            best.total_qty -= qty
             events.append(
                 Trade(
                     seq,
@@ -499,16 +601,17 @@ class ReferenceBook:
 
     def _rest(self, order: _Order) -> None:
         """Put ``order`` at the back of its level (creating the level if needed)."""
-        level = self._levels[order.side].setdefault(order.price, _Level(order.price))
-        level.orders.append(order)
+        side = self._sides[order.side]
+        level = side.get(order.price) or side.add(order.price)
+        level.orders[order.order_id] = order
         level.total_qty += order.remaining
         self._by_id[order.order_id] = order
 
     def _remove(self, order: _Order) -> None:
         """Take ``order`` off its level (dropping the level if it empties) and the index."""
-        level = self._levels[order.side][order.price]
-        level.orders.remove(order)
+        level = self._level_of(order)
+        del level.orders[order.order_id]
         level.total_qty -= order.remaining
         if not level.orders:
-            del self._levels[order.side][order.price]
+            self._sides[order.side].drop(order.price)
         del self._by_id[order.order_id]

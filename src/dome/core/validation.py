@@ -16,6 +16,10 @@ MAX_CLIENT_ORDER_ID = 64
 _SIDES = frozenset(int(s) for s in Side)
 _TYPES = frozenset(int(t) for t in OrderType)
 _STPS = frozenset(int(m) for m in SelfTradePrevention)
+# Bound once: every order reaches them, and on CPython 3.11 an enum member read through
+# its class costs several times a module global.
+_NONE = RejectReason.NONE
+_MARKET = OrderType.MARKET
 
 
 def client_order_id_ok(client_order_id: str) -> bool:
@@ -53,15 +57,15 @@ def validate_new(instrument: Instrument, cmd: NewOrder) -> RejectReason:
     if qty > instrument.max_qty:
         return RejectReason.QTY_ABOVE_MAX
     price = cmd.price
-    if cmd.order_type == OrderType.MARKET:
+    if cmd.order_type == _MARKET:
         if price != 0:
             return RejectReason.PRICE_NOT_ALLOWED
-        return RejectReason.NONE
+        return _NONE
     if price <= 0:
         return RejectReason.PRICE_REQUIRED
     if price < instrument.min_price or price > instrument.max_price:
         return RejectReason.PRICE_OUT_OF_BAND
-    return RejectReason.NONE
+    return _NONE
 
 
 def validate_amend_values(

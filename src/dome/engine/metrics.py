@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from importlib import metadata
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -62,16 +63,31 @@ class SymbolMetrics:
         return child
 
 
-class EngineMetrics:
-    """Every metric the engine exports."""
+def dome_version() -> str:
+    """The installed ``dome`` package's version ("unknown" when run from a bare tree)."""
+    try:
+        return metadata.version("dome")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
-    def __init__(self, engine_id: str, role: str = "engine") -> None:
+
+class EngineMetrics:
+    """Every metric the engine exports; ``core`` is the book core it runs (``dome.cores``)."""
+
+    def __init__(self, engine_id: str, role: str = "engine", *, core: str) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.info = Gauge(
             "dome_engine_info", "Always 1; names this engine.", ["engine", "role"], registry=r
         )
         self.info.labels(engine_id, role).set(1)
+        self.build_info = Gauge(
+            "dome_build_info",
+            "Always 1; the DOME version and the book core (native or python) this engine runs.",
+            ["version", "core"],
+            registry=r,
+        )
+        self.build_info.labels(dome_version(), core).set(1)
         self.orders = Counter(
             "dome_orders_total",
             "Commands applied, by order type (or cancel/amend) and outcome status.",

@@ -15,11 +15,11 @@ from typing import Any
 
 from dome.core.commands import AmendOrder, CancelOrder, NewOrder
 from dome.core.events import OrderRejected
-from dome.core.market import DEFAULT_DEDUP_WINDOW, Market
+from dome.core.market import DEFAULT_DEDUP_WINDOW
 from dome.core.outcome import outcome
 from dome.core.types import OrderStatus, RejectReason, Side
+from dome.cores import MarketCore, MarketFactory, select_core
 from dome.engine import codec
-from dome.engine.books import BookFactory, default_book_factory
 from dome.engine.errors import NotFound, Unavailable
 from dome.engine.feeds import DEFAULT_BUFFER, Topic
 from dome.engine.forwarding import Forwarder
@@ -40,7 +40,7 @@ class SymbolState:
 
     spec: InstrumentSpec
     units: codec.Units
-    market: Market
+    market: MarketCore
     sequencer: Sequencer
     feed: MarketFeed
     reporter: ExecutionReporter
@@ -73,20 +73,20 @@ class EngineNode:
         metrics: EngineMetrics,
         *,
         limits: NodeLimits = NodeLimits(),
-        book_factory: BookFactory | None = None,
+        market_factory: MarketFactory | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
-        markets: Mapping[str, Market] | None = None,
+        markets: Mapping[str, MarketCore] | None = None,
     ) -> None:
         self.metrics = metrics
         #: Sends actions for symbols this engine does not lead to their primary.
         self.forwarder: Forwarder | None = None
         self.executions: Topic[str, tr.ExecutionReport] = Topic(limits.stream_buffer)
-        factory = book_factory or default_book_factory()
+        factory = market_factory or select_core().market_factory
         self._limits = limits
         self.symbols: dict[str, SymbolState] = {}
         for spec in specs:
-            market = (markets or {}).get(spec.symbol) or Market(
-                factory(spec.to_core()), limits.dedup_window
+            market = (markets or {}).get(spec.symbol) or factory(
+                spec.to_core(), limits.dedup_window
             )
             units = codec.Units(spec)
             state = SymbolState(
@@ -124,7 +124,7 @@ class EngineNode:
             s.sequencer.close()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def replace_market(self, symbol: str, market: Market, extra: dict[str, Any]) -> None:
+    def replace_market(self, symbol: str, market: MarketCore, extra: dict[str, Any]) -> None:
         """Swap in a market restored from a snapshot (a follower resynchronising).
 
         Derived stages start over from the snapshot; subscribers stay subscribed and see

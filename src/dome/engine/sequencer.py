@@ -27,8 +27,9 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 
 from dome.core.commands import Command
-from dome.core.market import Market, MarketResult
+from dome.core.market import BatchFailed, MarketResult
 from dome.core.outcome import Outcome
+from dome.cores import MarketCore
 from dome.engine.errors import EngineError, Overloaded, Unavailable
 from dome.engine.requests import Request, stamp
 
@@ -95,7 +96,7 @@ class Sequencer:
 
     def __init__(
         self,
-        market: Market,
+        market: MarketCore,
         publish: Publisher,
         *,
         journal: Journal | None = None,
@@ -284,22 +285,23 @@ class Sequencer:
     def _apply_and_publish(
         self, commands: Sequence[Command], *, sequenced: bool = True
     ) -> list[Applied]:
-        # Stage 3: apply. A book that raises may be half-changed: halt the symbol rather
-        # than keep trading on a state nobody can vouch for.
-        apply = self.market.apply
-        applied: list[Applied] = []
+        # Stage 3: apply, one call for the whole batch (the native core matches it
+        # without the GIL). A book that raises may be half-changed: halt the symbol
+        # rather than keep trading on a state nobody can vouch for, and answer only the
+        # commands known to be applied.
         started = time.perf_counter()
         try:
-            for cmd in commands:
-                applied.append(Applied(cmd, apply(cmd)))
-        except Exception:
+            results = self.market.apply_batch(commands)
+        except Exception as exc:
+            results = exc.results if isinstance(exc, BatchFailed) else []
             self.halted = f"{self.symbol} is halted after an internal error"
             log.critical(
                 "book failed; symbol halted",
                 exc_info=True,
-                extra={"symbol": self.symbol, "seq": commands[len(applied)].seq},
+                extra={"symbol": self.symbol, "seq": commands[len(results)].seq},
             )
         match_seconds = time.perf_counter() - started
+        applied = [Applied(cmd, result) for cmd, result in zip(commands, results, strict=False)]
         # Stage 4: publish reports, market data and metrics.
         try:
             self._publish(applied, match_seconds if sequenced else None)

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from dome.core.book_api import Book
 from dome.core.instrument import Instrument
-from dome.core.market import DEFAULT_DEDUP_WINDOW, Market, MarketResult
+from dome.core.market import DEFAULT_DEDUP_WINDOW, MarketResult
+from dome.cores import MarketCore, MarketFactory
 from dome.log.entries import DecodedBatch
 from dome.log.errors import LogFormatError, RecoveryError
 from dome.log.journal import DEFAULT_SEGMENT_BYTES, FsyncPolicy, Journal
@@ -37,7 +37,7 @@ BatchObserver = Callable[[DecodedBatch, list[MarketResult]], None]
 class Recovered(NamedTuple):
     """Everything the engine needs to resume a symbol."""
 
-    market: Market
+    market: MarketCore
     #: Open for appending (unless recovered read-only), positioned after the last batch.
     journal: Journal
     snapshots: SnapshotStore
@@ -68,7 +68,7 @@ def symbol_dirs(directory: str | Path) -> tuple[Path, Path]:
 def recover(
     directory: str | Path,
     instrument: Instrument,
-    book_factory: Callable[[Instrument], Book],
+    market_factory: MarketFactory,
     dedup_window: int = DEFAULT_DEDUP_WINDOW,
     fsync: FsyncPolicy = FsyncPolicy.BATCH,
     *,
@@ -88,11 +88,11 @@ def recover(
     """
     directory = Path(directory)
     snapshots = SnapshotStore(directory if snapshot_dir is None else snapshot_dir)
-    restored = _newest_good_snapshot(snapshots, instrument, book_factory, dedup_window)
+    restored = _newest_good_snapshot(snapshots, instrument, market_factory, dedup_window)
     journal = Journal.open(directory, fsync, read_only=read_only, segment_bytes=segment_bytes)
     try:
         if restored is None:
-            market = Market(book_factory(instrument), dedup_window)
+            market = market_factory(instrument, dedup_window)
             snapshot_seq, extra = 0, {}
         else:
             market, snapshot_seq, extra = restored.market, restored.seq, restored.extra
@@ -122,8 +122,7 @@ def recover(
                 if batch.first_seq <= snapshot_seq:  # straddles the snapshot: skip its head
                     commands = tuple(c for c in batch.commands if c.seq > snapshot_seq)
                     batch = batch._replace(first_seq=snapshot_seq + 1, commands=commands)
-                apply = market.apply
-                results = [apply(cmd) for cmd in batch.commands]
+                results = market.apply_batch(batch.commands)
                 if on_batch is not None:
                     on_batch(batch, results)
     except BaseException:
@@ -144,12 +143,12 @@ def recover(
 def _newest_good_snapshot(
     snapshots: SnapshotStore,
     instrument: Instrument,
-    book_factory: Callable[[Instrument], Book],
+    market_factory: MarketFactory,
     dedup_window: int,
 ) -> RestoredSnapshot | None:
     for stored in snapshots.newest_first():
         try:
-            return decode_snapshot(stored.data, instrument, book_factory, dedup_window)
+            return decode_snapshot(stored.data, instrument, market_factory, dedup_window)
         except LogFormatError as exc:
             log.error(
                 "%s: snapshot at seq %d is unusable (%s); trying an older one",

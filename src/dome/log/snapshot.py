@@ -16,12 +16,13 @@ a snapshot that decodes into a different market is refused rather than served.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from dome.core.book_api import Book, BookSnapshot, InvariantError
+from dome.core.book_api import BookSnapshot, InvariantError
 from dome.core.instrument import Instrument
-from dome.core.market import Market, MarketSnapshot
+from dome.core.market import MarketSnapshot
+from dome.cores import MarketCore, MarketFactory
 from dome.log.errors import LogFormatError
 from dome.log.tuples import from_json, to_json
 
@@ -32,7 +33,7 @@ VERSION = 1
 class RestoredSnapshot(NamedTuple):
     """A decoded snapshot: the market rebuilt, and what was stored beside it."""
 
-    market: Market
+    market: MarketCore
     #: ``market.last_seq``: the sequence number the snapshot reflects.
     seq: int
     #: Epoch of the last batch the snapshot covers.
@@ -43,7 +44,7 @@ class RestoredSnapshot(NamedTuple):
 
 
 def encode_snapshot(
-    market: Market, epoch: int, epochs: list[tuple[int, int]], extra: Mapping[str, Any]
+    market: MarketCore, epoch: int, epochs: list[tuple[int, int]], extra: Mapping[str, Any]
 ) -> bytes:
     """``market`` and its companions as deterministic JSON bytes.
 
@@ -78,10 +79,10 @@ def encode_snapshot(
 def decode_snapshot(
     data: bytes,
     instrument: Instrument,
-    book_factory: Callable[[Instrument], Book],
+    market_factory: MarketFactory,
     dedup_window: int,
 ) -> RestoredSnapshot:
-    """Rebuild the market of ``encode_snapshot`` bytes into a fresh book.
+    """Rebuild the market of ``encode_snapshot`` bytes into a fresh one of ``market_factory``.
 
     ``LogFormatError`` for bytes that are not a snapshot of ``instrument`` in a known
     version, for an inconsistent book, or when the rebuilt market's hash differs from
@@ -106,7 +107,7 @@ def decode_snapshot(
             (_str(account), _str(cid), tuple(from_json(e) for e in events))
             for account, cid, events in doc["seen"]
         )
-        market = Market(book_factory(instrument), dedup_window)
+        market = market_factory(instrument, dedup_window)
         market.restore(MarketSnapshot(book, _int(doc["seq"]), seen))
         epochs = [(_int(e), _int(s)) for e, s in doc["epochs"]]
         extra = doc["extra"]

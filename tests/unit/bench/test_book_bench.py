@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from dome.bench.book import generate_ops, run_book_bench
+from dome.bench.book import generate_ops, native_built, run_book_bench
 
-KEYS = {"workload", "ops", "ops_per_sec", "peer", "peer_ops_per_sec", "ratio", "engine", "fills"}
+KEYS = {
+    "workload", "ops", "batch", "ops_per_sec", "peer", "peer_ops_per_sec", "ratio", "engine",
+    "fills", "cores",
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("workload", ["A", "B"])
@@ -22,12 +25,29 @@ def test_bench_against_liquibook_reports_and_fills_match(workload: str) -> None:
         value = result[key]
         assert isinstance(value, float)
         assert value > 0
+    # Both cores side by side where the native one is built, each against the peer.
+    cores = result["cores"]
+    assert isinstance(cores, dict)
+    assert set(cores) == ({"native", "python"} if native_built() else {"python"})
+    assert result["engine"] == next(iter(cores))
+    for figures in cores.values():
+        assert figures["ops_per_sec"] > 0
+        assert figures["ratio"] > 0
 
 
 def test_bench_without_a_peer_leaves_peer_fields_empty() -> None:
     result = run_book_bench(ops=2_000, repeats=1)
     assert (result["peer"], result["peer_ops_per_sec"], result["ratio"]) == (None, None, None)
-    assert result["engine"] in {"OrderBook", "ReferenceBook"}
+    assert result["engine"] == ("native" if native_built() else "python")
+    assert result["batch"] == 500
+
+
+def test_one_core_alone() -> None:
+    result = run_book_bench(ops=1_500, repeats=1, core="python", batch=100)
+    assert (result["engine"], list(result["cores"]), result["batch"]) == ("python", ["python"], 100)
+    if native_built():
+        native = run_book_bench(ops=1_500, repeats=1, core="native", batch=100)
+        assert native["fills"] == result["fills"]
 
 
 def test_workloads_are_deterministic_and_shaped_as_documented() -> None:
@@ -45,7 +65,13 @@ def test_workloads_are_deterministic_and_shaped_as_documented() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "error"),
-    [({"workload": "C"}, ValueError), ({"vs": "nasdaq"}, ValueError), ({"ops": 0}, ValueError)],
+    [
+        ({"workload": "C"}, ValueError),
+        ({"vs": "nasdaq"}, ValueError),
+        ({"ops": 0}, ValueError),
+        ({"core": "java"}, ValueError),
+        ({"batch": 0}, ValueError),
+    ],
 )
 def test_bad_arguments_are_refused(kwargs: dict[str, object], error: type[Exception]) -> None:
     with pytest.raises(error):

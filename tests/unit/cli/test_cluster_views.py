@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any
 
 from dome.cli_commands.check import compare
+from dome.cli_commands.cluster import LocalCluster, LocalProcess
 from dome.cli_commands.placement import (
     discovery_from_cluster,
     placement_json,
@@ -137,3 +139,34 @@ async def test_the_view_prints_a_placement_line_on_each_change() -> None:
         "placement symbol=XYZ epoch=2 primary=engine-1 followers=engine-0,engine-2",
         "placement symbol=XYZ epoch=3 primary=engine-0 followers=engine-2",
     ]
+
+
+async def test_the_view_names_the_engines_book_core() -> None:
+    live, logged = io.StringIO(), io.StringIO()
+    await Progress(live, live=True, symbols=[], target="h:1", core=lambda: "native").render(
+        SimulationTotals(), None
+    )
+    await Progress(logged, live=False, symbols=[], target="h:1", core=lambda: "python").render(
+        SimulationTotals(), None
+    )
+    header = live.getvalue().removeprefix("\x1b[H\x1b[2J").splitlines()[0]
+    assert header.startswith("DOME  h:1  core native  up ")
+    assert logged.getvalue().rstrip("\n").endswith(" core=python")
+    unknown = io.StringIO()
+    await Progress(unknown, live=False, symbols=[], target="h:1").render(SimulationTotals(), None)
+    assert "core=" not in unknown.getvalue()
+
+
+def test_cluster_cores_come_from_the_engines_ready_files() -> None:
+    def engine(core: str) -> LocalProcess:
+        return LocalProcess(None, {"role": "engine", "core": core}, Path("log"))  # type: ignore[arg-type]
+
+    assert LocalCluster(None, [engine("native"), engine("native")]).cores() == "native"
+    assert LocalCluster(None, [engine("python"), engine("native")]).cores() == "native+python"
+    record = LocalCluster(None, [engine("python")]).record()
+    assert record == {
+        "processes": [
+            {"role": "engine", "id": None, "address": None, "pid": None, "metrics": None,
+             "core": "python"}
+        ]
+    }  # fmt: skip

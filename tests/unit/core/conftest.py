@@ -11,7 +11,7 @@ from book_helpers import IMPLEMENTATIONS, INSTRUMENT, BookFactory, Session
         pytest.param(
             factory,
             id=name,
-            marks=pytest.mark.skipif(factory is None, reason="dome.core.book not written yet"),
+            marks=pytest.mark.skipif(factory is None, reason=f"the {name} core is not built"),
         )
         for name, factory in IMPLEMENTATIONS.items()
     ]

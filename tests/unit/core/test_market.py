@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from dome.core.commands import CancelOrder, NewOrder
-from dome.core.events import OrderRejected, OrderRested
+from dome.core.events import Event, OrderRejected, OrderRested
 from dome.core.instrument import Instrument
 from dome.core.market import Market
 from dome.core.reference import ReferenceBook
@@ -116,3 +118,45 @@ def test_state_hash_covers_window_and_is_deterministic() -> None:
 def test_negative_window_is_refused() -> None:
     with pytest.raises(ValueError, match="dedup_window"):
         Market(ReferenceBook(INSTRUMENT), dedup_window=-1)
+
+
+def test_state_hash_is_sha256_of_the_canonical_text() -> None:
+    m = market()
+    m.apply(new(1, coid="c1"))
+    m.apply(new(2, account="bob", qty=0, coid="c2"))  # rejected: remembered with its reject
+    m.apply(CancelOrder(3, 30, "alice", 1))
+    # The text the native core must produce byte for byte (docs/book.md, "Everything").
+    text = (
+        f"{m.book.state_hash()}|3\n"
+        "alice|c1|OrderAccepted:1,1,alice,c1,1,1,100,5;OrderRested:1,1,alice,1,100,5\n"
+        "bob|c2|OrderRejected:2,2,bob,c2,8\n"
+    )
+    assert int(RejectReason.QTY_NOT_POSITIVE) == 8  # the reject reason above
+    assert m.state_hash() == hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_equal_windows_hash_equal_and_any_difference_in_the_window_shows() -> None:
+    original = market()
+    for cmd in [new(1, coid="a"), new(2, coid="b", price=101), new(3, coid="c", qty=0)]:
+        original.apply(cmd)
+    snap = original.snapshot()
+
+    def restored(seen: tuple[tuple[str, str, tuple[Event, ...]], ...]) -> Market:
+        copy = market()
+        copy.restore(snap._replace(seen=seen))
+        assert copy.book.state_hash() == original.book.state_hash()  # only the window varies
+        return copy
+
+    assert restored(snap.seen).state_hash() == original.state_hash()
+    reordered = restored((snap.seen[1], snap.seen[0], snap.seen[2]))
+    fewer = restored(snap.seen[1:])
+    other_events = restored((*snap.seen[:2], (*snap.seen[2][:2], snap.seen[0][2])))
+    hashes = {m.state_hash() for m in (original, reordered, fewer, other_events)}
+    assert len(hashes) == 4
+
+
+def test_apply_batch_is_apply_in_order() -> None:
+    commands = [new(1, coid="a"), new(2, coid="a"), CancelOrder(3, 30, "alice", 1), new(4)]
+    one, two = market(), market()
+    assert one.apply_batch(commands) == [two.apply(cmd) for cmd in commands]
+    assert one.state_hash() == two.state_hash()

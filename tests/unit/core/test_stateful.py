@@ -1,10 +1,10 @@
-"""Hypothesis drives the fast book and the reference book with the same random commands.
+"""Hypothesis drives every book implementation with the same random commands.
 
 After every command both books must have emitted the same events and hash alike, and
 both must pass ``check_invariants()``. Independently of the reference, the events are
 replayed into a tiny ledger (order id -> side, price, open qty) that must describe the
 book exactly, and every accepted order's quantity must be accounted for (traded, rested
-or cancelled): so the test still means something when the fast book does not exist yet
+or cancelled): so the test still means something where the native core is not built
 and the reference book runs alone.
 
 Three accounts make self-trades common; an 11-tick band (with a tick either side out of
@@ -13,7 +13,7 @@ band) makes crossing common.
 
 from __future__ import annotations
 
-from book_helpers import FAST_BOOK, Ledger
+from book_helpers import IMPLEMENTATIONS, Ledger
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -30,6 +30,8 @@ ACCOUNTS = ("a", "b", "c")
 PRICES = st.integers(INSTRUMENT.min_price - 1, INSTRUMENT.max_price + 1)
 #: Mostly valid, sometimes zero (QTY_NOT_POSITIVE) or above the maximum.
 QTYS = st.one_of(st.integers(1, 12), st.sampled_from([0, INSTRUMENT.max_qty + 1]))
+#: The implementations compared with the reference (the native core, where it is built).
+OTHERS = [f for f in IMPLEMENTATIONS.values() if f is not None and f is not ReferenceBook]
 
 
 class BookMachine(RuleBasedStateMachine):
@@ -38,8 +40,7 @@ class BookMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.books: list[Book] = [ReferenceBook(INSTRUMENT)]
-        if FAST_BOOK is not None:
-            self.books.append(FAST_BOOK(INSTRUMENT))
+        self.books += [other(INSTRUMENT) for other in OTHERS]
         self.ledger = Ledger()
         self.seq = 0
         self.next_order_id = 1

@@ -1,6 +1,6 @@
 """Long seeded random runs: many more commands per run than hypothesis can afford.
 
-Deep books, long-lived orders and thousands of amends are where a fast book's bookkeeping
+Deep books, long-lived orders and thousands of amends are where a book's bookkeeping
 (lazy deletion, cached best prices, level totals) goes wrong; short hypothesis runs
 rarely get there. Every command goes to every implementation and their events must be
 equal; the event ledger (see ``book_helpers.Ledger``) must explain the book; hashes and
@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from book_helpers import FAST_BOOK, Ledger
+from book_helpers import IMPLEMENTATIONS, Ledger
 
 from dome.core.book_api import Book
 from dome.core.commands import AmendOrder, CancelOrder, Command, NewOrder
@@ -101,8 +101,7 @@ class CommandSource:
 @pytest.mark.parametrize("seed", [11, 22, 33, 44, 55])
 def test_long_random_runs_agree(seed: int) -> None:
     books: list[Book] = [ReferenceBook(INSTRUMENT)]
-    if FAST_BOOK is not None:
-        books.append(FAST_BOOK(INSTRUMENT))
+    books += [f(INSTRUMENT) for f in IMPLEMENTATIONS.values() if f not in (None, ReferenceBook)]
     ledger = Ledger()
     source = CommandSource(seed, ledger)
     trades = 0

@@ -174,7 +174,7 @@ IMPLEMENTATION_PARAMS = [
     pytest.param(
         factory,
         id=name,
-        marks=pytest.mark.skipif(factory is None, reason="dome.core.book not written yet"),
+        marks=pytest.mark.skipif(factory is None, reason=f"the {name} core is not built"),
     )
     for name, factory in IMPLEMENTATIONS.items()
 ]

@@ -22,7 +22,7 @@ SPEC = InstrumentSpec.from_dict(
 
 def node() -> EngineNode:
     clock = iter(range(1_000, 10**9))
-    return EngineNode([SPEC], EngineMetrics("test"), clock_ns=lambda: next(clock))
+    return EngineNode([SPEC], EngineMetrics("test", core="python"), clock_ns=lambda: next(clock))
 
 
 def submit(side: str, qty: int, price: int, coid: str = "") -> tr.OrderAction:

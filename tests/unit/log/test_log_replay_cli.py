@@ -12,9 +12,9 @@ import pytest
 from log_helpers import INSTRUMENT, SYMBOL, command_batches, encoded
 
 from dome.cli_commands.replay import render
-from dome.core.book import OrderBook
 from dome.core.commands import Command
-from dome.core.market import DEFAULT_DEDUP_WINDOW, Market
+from dome.core.market import DEFAULT_DEDUP_WINDOW
+from dome.cores import python_market
 from dome.log.journal import Journal, segment_path
 from dome.log.records import HEADER
 from dome.log.snapshot import encode_snapshot
@@ -57,7 +57,7 @@ def data_dir(tmp_path: Path, batches: list[list[Command]]) -> Path:
 
 
 def expected_lines(batches: list[list[Command]]) -> list[str]:
-    market = Market(OrderBook(INSTRUMENT), DEFAULT_DEDUP_WINDOW)
+    market = python_market(INSTRUMENT, DEFAULT_DEDUP_WINDOW)
     lines = []
     for batch in batches:
         for cmd in batch:
@@ -136,7 +136,7 @@ def test_the_engine_layout_with_a_snapshot(data_dir: Path, batches: list[list[Co
     journal_dir.mkdir()
     for segment in symbol_dir.glob("journal-*.log"):
         segment.rename(journal_dir / segment.name)
-    market = Market(OrderBook(INSTRUMENT), DEFAULT_DEDUP_WINDOW)
+    market = python_market(INSTRUMENT, DEFAULT_DEDUP_WINDOW)
     upto = 40
     for batch in batches[:upto]:
         for cmd in batch:

@@ -3,16 +3,16 @@ application and applies nothing beyond the commit watermark."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
 import pytest
 from log_helpers import INSTRUMENT, command_batches, encoded
 
-from dome.core.book import OrderBook
 from dome.core.commands import Command
-from dome.core.market import Market, MarketResult
-from dome.core.reference import ReferenceBook
+from dome.core.market import MarketResult
+from dome.cores import PYTHON_CORE, Core, CoreError, MarketCore, native_core, python_market
 from dome.log.entries import DecodedBatch
 from dome.log.errors import LogFormatError, RecoveryError
 from dome.log.journal import Journal
@@ -23,8 +23,8 @@ from dome.log.snapshot_store import SnapshotStore
 WINDOW = 20
 
 
-def run(batches: list[list[Command]], market: Market | None = None) -> Market:
-    market = market or Market(OrderBook(INSTRUMENT), WINDOW)
+def run(batches: list[list[Command]], market: MarketCore | None = None) -> MarketCore:
+    market = market or python_market(INSTRUMENT, WINDOW)
     for batch in batches:
         for cmd in batch:
             market.apply(cmd)
@@ -38,12 +38,20 @@ def journal_of(directory: Path, entries: list[tuple[bytes, DecodedBatch]]) -> No
     journal.close()
 
 
-def test_snapshot_round_trip_into_both_books() -> None:
+def _cores() -> list[Core]:
+    """The Python core, and the native one where it is built."""
+    found = [PYTHON_CORE]
+    with contextlib.suppress(CoreError):
+        found.append(native_core())
+    return found
+
+
+def test_snapshot_round_trip_into_every_core() -> None:
     market = run(command_batches(1, 1_500))
     data = encode_snapshot(market, 3, [(1, 1), (3, 700)], {"reports": {"a": 5}})
     assert data == encode_snapshot(market, 3, [(1, 1), (3, 700)], {"reports": {"a": 5}})
-    for factory in (OrderBook, ReferenceBook):
-        restored = decode_snapshot(data, INSTRUMENT, factory, WINDOW)
+    for core in _cores():
+        restored = decode_snapshot(data, INSTRUMENT, core.market_factory, WINDOW)
         assert restored.market.state_hash() == market.state_hash()
         assert (restored.seq, restored.epoch) == (1_500, 3)
         assert restored.epochs == [(1, 1), (3, 700)]
@@ -54,7 +62,7 @@ def test_snapshot_round_trip_into_both_books() -> None:
         assert run(more, restored.market).state_hash() == run(more, original).state_hash()
 
 
-def _doc(market: Market) -> dict[str, object]:
+def _doc(market: MarketCore) -> dict[str, object]:
     loaded: dict[str, object] = json.loads(encode_snapshot(market, 1, [], {}))
     return loaded
 
@@ -95,7 +103,7 @@ def _tampered(change: str) -> bytes:
 )
 def test_tampered_snapshots_are_refused(change: str, match: str) -> None:
     with pytest.raises(LogFormatError, match=match):
-        decode_snapshot(_tampered(change), INSTRUMENT, OrderBook, WINDOW)
+        decode_snapshot(_tampered(change), INSTRUMENT, python_market, WINDOW)
 
 
 def test_non_json_extra_is_a_value_error() -> None:
@@ -127,9 +135,9 @@ def test_snapshot_plus_replay_equals_direct_application(tmp_path: Path, snapshot
         )
     seen: list[tuple[DecodedBatch, list[MarketResult]]] = []
     got = recover(
-        tmp_path, INSTRUMENT, OrderBook, WINDOW, on_batch=lambda b, r: seen.append((b, r))
+        tmp_path, INSTRUMENT, python_market, WINDOW, on_batch=lambda b, r: seen.append((b, r))
     )
-    direct = Market(OrderBook(INSTRUMENT), WINDOW)
+    direct = python_market(INSTRUMENT, WINDOW)
     expected = [[direct.apply(c) for c in batch] for batch in batches]
     # committed_seq of the last batch is its first seq - 1: it alone is pending
     assert [b.first_seq for b in got.pending] == [entries[-1][1].first_seq]
@@ -147,7 +155,7 @@ def test_recovery_applies_nothing_beyond_the_commit_watermark(tmp_path: Path) ->
     batches = command_batches(8, 400)
     entries = encoded(batches, committed_lag=150)
     journal_of(tmp_path, entries)
-    got = recover(tmp_path, INSTRUMENT, OrderBook, WINDOW)
+    got = recover(tmp_path, INSTRUMENT, python_market, WINDOW)
     watermark = max(b.committed_seq for _, b in entries)
     assert got.committed_seq == watermark
     assert got.applied_seq <= watermark
@@ -157,7 +165,7 @@ def test_recovery_applies_nothing_beyond_the_commit_watermark(tmp_path: Path) ->
     assert [b.first_seq for b in got.pending] == [
         b.first_seq for _, b in entries if b.first_seq > got.applied_seq
     ]
-    direct = Market(OrderBook(INSTRUMENT), WINDOW)
+    direct = python_market(INSTRUMENT, WINDOW)
     for batch in batches:
         if batch[-1].seq <= got.applied_seq:
             for cmd in batch:
@@ -175,7 +183,7 @@ def test_a_bad_newest_snapshot_falls_back_to_the_older(tmp_path: Path) -> None:
     older = run(batches[:10])
     store.save(encode_snapshot(older, 1, [(1, 1)], {}), older.last_seq, 1)
     store.save(b"{not json", 250, 1)
-    got = recover(tmp_path, INSTRUMENT, OrderBook, WINDOW)
+    got = recover(tmp_path, INSTRUMENT, python_market, WINDOW)
     assert got.snapshot_seq == older.last_seq
     assert got.market.state_hash() == run(batches).state_hash()
     got.journal.close()
@@ -187,7 +195,7 @@ def test_a_journal_starting_after_the_snapshot_is_a_recovery_error(tmp_path: Pat
     journal.reset(500, [(1, 1)])
     journal.close()
     with pytest.raises(RecoveryError, match="starts at seq 501"):
-        recover(tmp_path, INSTRUMENT, OrderBook, WINDOW)
+        recover(tmp_path, INSTRUMENT, python_market, WINDOW)
 
 
 def test_a_journal_behind_the_snapshot_restarts_from_it(tmp_path: Path) -> None:
@@ -195,7 +203,7 @@ def test_a_journal_behind_the_snapshot_restarts_from_it(tmp_path: Path) -> None:
     journal_of(tmp_path, encoded(batches[:5]))
     upto = run(batches[:20])
     SnapshotStore(tmp_path).save(encode_snapshot(upto, 2, [(1, 1), (2, 3)], {}), upto.last_seq, 2)
-    got = recover(tmp_path, INSTRUMENT, OrderBook, WINDOW)
+    got = recover(tmp_path, INSTRUMENT, python_market, WINDOW)
     assert got.applied_seq == upto.last_seq
     assert (got.journal.last_seq, got.journal.last_epoch) == (upto.last_seq, 2)
     got.journal.close()
