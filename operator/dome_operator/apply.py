@@ -14,10 +14,17 @@ sent at all, so a reconcile that changes nothing issues no PATCH. The price: a h
 edit of a child is not reverted until the Exchange changes. Objects the Exchange no
 longer renders (a ServiceMonitor or PrometheusRule switched off) are found by label and
 owner and deleted.
+
+A Secret whose values are generated (the peer secret: ``GENERATED_KEYS_ANNOTATION``) is
+the exception: it is created once, with fresh random values, by a plain create that a
+409 (it exists: made earlier, by another operator replica, or by hand) turns into "keep
+it". It is never read, updated or pruned, so a reconcile never rotates it under running
+pods, and the operator needs to create Secrets but never to read one.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -31,8 +38,9 @@ import aiohttp
 import kopf
 from kopf._cogs.clients import api, errors
 
+from dome.peer_auth import new_secret
 from dome_operator.exchange import API_VERSION, Exchange
-from dome_operator.metadata import MANAGED_BY
+from dome_operator.metadata import GENERATED_KEYS_ANNOTATION, MANAGED_BY
 from dome_operator.status import Children, EngineSet
 
 FIELD_MANAGER = "dome-operator"
@@ -54,6 +62,9 @@ RESOURCES: Mapping[tuple[str, str], str] = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitors",
     ("monitoring.coreos.com/v1", "PrometheusRule"): "prometheusrules",
 }
+#: Kinds the render produces that are created once and then left alone (not compared,
+#: updated or pruned): Secrets with generated values.
+CREATED_ONCE: Mapping[tuple[str, str], str] = {("v1", "Secret"): "secrets"}
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 
@@ -96,6 +107,18 @@ def with_applied_hash(obj: Mapping[str, Any]) -> dict[str, Any]:
     return {**obj, "metadata": metadata}
 
 
+def generated_keys(obj: Mapping[str, Any]) -> list[str]:
+    """The keys the apply step fills with random values when it creates ``obj``."""
+    listed = _annotation(obj, GENERATED_KEYS_ANNOTATION) or ""
+    return [key for key in listed.split(",") if key]
+
+
+def with_generated_values(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """``obj`` with a fresh random value (base64, as Secret ``data`` is) per generated key."""
+    data = {key: base64.b64encode(new_secret().encode()).decode() for key in generated_keys(obj)}
+    return {**obj, "data": data}
+
+
 def object_key(obj: Mapping[str, Any]) -> str:
     """``Kind/name``: how events and logs name a child."""
     return f"{obj['kind']}/{obj['metadata']['name']}"
@@ -121,6 +144,10 @@ class Cluster:
         """Apply each object in order; returns the ``Kind/name`` of those that changed."""
         changed = []
         for obj in objects:
+            if generated_keys(obj):
+                if await self._create_once(obj):
+                    changed.append(object_key(obj))
+                continue
             desired = with_applied_hash(obj)
             url = _object_url(desired)
             with _translated(f"reading {object_key(obj)}"):
@@ -142,6 +169,26 @@ class Cluster:
                 response.release()
             changed.append(object_key(obj))
         return changed
+
+    async def _create_once(self, obj: Mapping[str, Any]) -> bool:
+        """Create ``obj`` with generated values; False when it exists (it is kept as is)."""
+        metadata = obj["metadata"]
+        url = resource_url(
+            obj["apiVersion"], CREATED_ONCE[(obj["apiVersion"], obj["kind"])], metadata["namespace"]
+        )
+        with _translated(f"creating {object_key(obj)}"):
+            try:
+                response = await api.request(
+                    "post",
+                    url,
+                    payload=with_generated_values(obj),
+                    settings=self.settings,
+                    logger=self.logger,
+                )
+            except errors.APIConflictError:
+                return False
+            response.release()
+        return True
 
     async def prune(
         self,

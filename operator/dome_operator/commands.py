@@ -21,6 +21,10 @@ INSTRUMENTS_KEY = "instruments.json"
 ACCOUNTS_DIR = "/etc/dome/accounts"
 ACCOUNTS_KEY = "accounts.json"
 TLS_DIR = "/etc/dome/tls"
+#: The exchange's peer secret (``dome.peer_auth``), from the Secret ``peer_secret_name``.
+PEER_SECRET_DIR = "/etc/dome/peer"
+PEER_SECRET_KEY = "peer-secret"
+PEER_SECRET_FILE = f"{PEER_SECRET_DIR}/{PEER_SECRET_KEY}"
 
 #: Set from the downward API: the StatefulSet identity (NAME-engine-0, ...) is the engine id.
 POD_NAME_ENV = "POD_NAME"
@@ -44,6 +48,7 @@ def engine_args(exchange: Exchange) -> list[str]:
         "--data-dir", DATA_DIR,
         "--instruments", f"{INSTRUMENTS_DIR}/{INSTRUMENTS_KEY}",
         "--accounts", f"{ACCOUNTS_DIR}/{ACCOUNTS_KEY}",
+        "--peer-secret-file", PEER_SECRET_FILE,
     ]  # fmt: skip
     if exchange.tls_secret is not None:
         args += ["--tls-dir", TLS_DIR]
@@ -67,10 +72,16 @@ def discovery_args(exchange: Exchange) -> list[str]:
         "--replication-factor", str(exchange.replication_factor),
         "--acks", exchange.acks,
         "--instruments", f"{INSTRUMENTS_DIR}/{INSTRUMENTS_KEY}",
+        "--peer-secret-file", PEER_SECRET_FILE,
     ]  # fmt: skip
     if exchange.tls_secret is not None:
         args += ["--tls-dir", TLS_DIR]
     return args
+
+
+def peer_secret_name(exchange: Exchange) -> str:
+    """The Secret holding the exchange's peer secret, which engines and discovery mount."""
+    return f"{exchange.name}-peer-secret"
 
 
 def instruments_config_map_name(exchange: Exchange) -> str:

@@ -18,6 +18,10 @@ Component = Literal["engine", "discovery", "exchange"]
 
 APP_NAME = "dome"
 MANAGED_BY = "dome-operator"
+#: On a rendered Secret: the keys the apply step fills with fresh random values when it
+#: creates the Secret (comma-separated). Such a Secret is created once and never
+#: updated, so its values are not rotated by a reconcile (``apply.Cluster.apply``).
+GENERATED_KEYS_ANNOTATION = "dome.dev/generated-keys"
 
 
 def selector_labels(exchange: Exchange, component: Component) -> dict[str, str]:

@@ -17,6 +17,7 @@ from typing import Any
 from dome_operator import alerts, commands
 from dome_operator.exchange import Exchange, read_exchange
 from dome_operator.metadata import (
+    GENERATED_KEYS_ANNOTATION,
     engine_selector,
     instance_labels,
     object_metadata,
@@ -63,6 +64,7 @@ def render(
     checksum = hashlib.sha256(instruments.encode()).hexdigest()
     objects = [
         _instruments_config_map(spec, instruments),
+        _peer_secret(spec),
         *_discovery_identity(spec),
         _engine_service_account(spec),
         discovery_deployment(spec, checksum),
@@ -104,6 +106,20 @@ def _instruments_config_map(exchange: Exchange, document: str) -> dict[str, Any]
         ),
         "data": {commands.INSTRUMENTS_KEY: document},
     }
+
+
+def _peer_secret(exchange: Exchange) -> dict[str, Any]:
+    """The Secret with the exchange's peer secret, which engines and discovery present to
+    each other (``dome.peer_auth``).
+
+    Rendered without its value: the render is pure and a golden file holds no secret.
+    The apply step creates it once with a random value and never updates it, so a
+    reconcile never rotates it under running pods; one that exists already (created by
+    hand beforehand, with a ``peer-secret`` key) is used as it is.
+    """
+    metadata = object_metadata(exchange, commands.peer_secret_name(exchange), "exchange")
+    metadata["annotations"] = {GENERATED_KEYS_ANNOTATION: commands.PEER_SECRET_KEY}
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "type": "Opaque"}
 
 
 def _discovery_identity(exchange: Exchange) -> list[dict[str, Any]]:

@@ -259,6 +259,7 @@ def _config_mounts(exchange: Exchange, *, with_accounts: bool) -> list[dict[str,
     ]
     if with_accounts:
         mounts.append({"name": "accounts", "mountPath": commands.ACCOUNTS_DIR, "readOnly": True})
+    mounts.append({"name": "peer-secret", "mountPath": commands.PEER_SECRET_DIR, "readOnly": True})
     if exchange.tls_secret is not None:
         mounts.append({"name": "tls", "mountPath": commands.TLS_DIR, "readOnly": True})
     return mounts
@@ -287,6 +288,17 @@ def _config_volumes(exchange: Exchange, *, with_accounts: bool) -> list[dict[str
                 },
             }
         )
+    key = commands.PEER_SECRET_KEY
+    volumes.append(
+        {
+            "name": "peer-secret",
+            "secret": {
+                "secretName": commands.peer_secret_name(exchange),
+                "items": [{"key": key, "path": key}],
+                "defaultMode": _SECRET_FILE_MODE,
+            },
+        }
+    )
     if exchange.tls_secret is not None:
         volumes.append(
             {

@@ -34,9 +34,12 @@ RESOURCES = {
     "RoleBinding": ("rbac.authorization.k8s.io", "rolebindings"),
     "ServiceMonitor": ("monitoring.coreos.com", "servicemonitors"),
     "PrometheusRule": ("monitoring.coreos.com", "prometheusrules"),
+    "Secret": ("", "secrets"),
 }
 #: Server-side apply, pruning and status reads.
 APPLY_VERBS = {"get", "list", "watch", "create", "patch", "delete"}
+#: Kinds created once and then left alone (the generated peer Secret): create only.
+CREATED_ONCE = {"Secret"}
 
 
 def _grants(rules: list[dict[str, Any]]) -> dict[tuple[str, str], set[str]]:
@@ -73,7 +76,12 @@ def test_every_rendered_kind_is_granted() -> None:
     assert {"ServiceMonitor", "PrometheusRule"} <= kinds, "an optional object is not switched on"
     for kind in sorted(kinds):
         granted = grants.get(RESOURCES[kind], set())
-        assert granted >= APPLY_VERBS, f"{kind}: the chart grants only {sorted(granted)}"
+        needed = {"create"} if kind in CREATED_ONCE else APPLY_VERBS
+        assert granted >= needed, f"{kind}: the chart grants only {sorted(granted)}"
+
+
+def test_the_operator_can_create_secrets_but_read_none() -> None:
+    assert _operator_grants()[("", "secrets")] == {"create"}
 
 
 def test_the_operator_holds_every_permission_it_grants() -> None:

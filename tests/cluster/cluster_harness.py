@@ -2,14 +2,17 @@
 
 Processes are started the way ``dome up`` and Kubernetes start them (``dome discovery``,
 ``dome engine --discovery ... --data-dir ...``), stopped with SIGTERM or killed with
-SIGKILL, and restarted on the same data directory and port. Everything a test waits
-for is a condition with a deadline.
+SIGKILL, and restarted on the same data directory and port. Every process gets the
+cluster's peer secret (``--peer-secret-file``, a fresh random one per cluster), as
+``dome up`` and the operator give it. Everything a test waits for is a condition with a
+deadline.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -20,6 +23,8 @@ from pathlib import Path
 
 import grpc
 
+from dome.files import write_text
+from dome.peer_auth import PeerAuth
 from dome.v1 import discovery_pb2 as ds
 from dome.v1 import discovery_pb2_grpc as ds_grpc
 from dome.v1 import replication_pb2 as rp
@@ -125,6 +130,11 @@ class Cluster:
         )
         self.tls_dir = tls_dir
         tls_args = ["--tls-dir", str(tls_dir)] if tls_dir else []
+        #: The cluster's own peer secret; ``peer.metadata`` authenticates a call as a peer.
+        self.peer = PeerAuth(secrets.token_urlsafe(32))
+        self.peer_secret_file = directory / "peer-secret"
+        write_text(self.peer_secret_file, f"{self.peer.secret}\n", private=True)
+        tls_args += ["--peer-secret-file", str(self.peer_secret_file)]
         self.accounts = directory / "accounts.json"
         self.accounts.write_text(json.dumps(ACCOUNTS))
         self.discovery = Proc(

@@ -53,7 +53,7 @@ def _timestamps(cluster: Cluster, engine_id: str) -> list[tuple[int, int]]:
     stub = rp_grpc.ReplicationServiceStub(cluster.channel(cluster.address_of(engine_id)))
     request = rp.FetchLogRequest(symbol=SYMBOL, from_seq=1)
     out = []
-    for part in stub.FetchLog(request, timeout=10):
+    for part in stub.FetchLog(request, timeout=10, metadata=cluster.peer.metadata):
         for data in part.batches:
             batch = decode_batch(data)
             out.append((batch.epoch, batch.timestamp_ns))

@@ -2,10 +2,11 @@
 
 Payloads come from ``wire_fuzz`` (random bytes, boundary-filled messages, truncated and
 bit-flipped ones, invalid UTF-8), sent as raw bytes so that nothing on our side parses
-them first, with a valid bearer token, a wrong one and none. What must hold: no answer
-is INTERNAL or UNKNOWN, every process is still serving afterwards, no handler logged an
-unexpected exception, and the books' state hashes are what they were (nothing the fuzz
-sent named a traded symbol, so every request was refused or read-only).
+them first, with a valid bearer token, a wrong one, none, and the cluster's peer secret
+(so the peer-only RPCs' parsers are reached too, past peer authentication). What must
+hold: no answer is INTERNAL or UNKNOWN, every process is still serving afterwards, no
+handler logged an unexpected exception, and the books' state hashes are what they were
+(nothing the fuzz sent named a traded symbol, so every request was refused or read-only).
 
 ``DOME_FUZZ_COUNT`` sets the number of payloads (``make fuzz`` runs 10,000; the default
 run 2,000).
@@ -36,8 +37,10 @@ def _identity(data: bytes) -> bytes:
     return data
 
 
-def _metadata(rng: random.Random) -> tuple[tuple[str, str], ...]:
-    pick = rng.randrange(3)
+def _metadata(rng: random.Random, peer: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    pick = rng.randrange(4)
+    if pick == 3:
+        return peer
     if pick == 0:
         return (("authorization", f"Bearer {ACCOUNTS['alice']}"),)
     if pick == 1:
@@ -78,7 +81,9 @@ def _call(channel: grpc.Channel, rpc: Rpc, data: list[bytes], metadata: object) 
     return "OK"
 
 
-def _fuzz(address: str, methods: list[Rpc], count: int) -> tuple[Counter[str], list[str]]:
+def _fuzz(
+    address: str, methods: list[Rpc], count: int, peer: tuple[tuple[str, str], ...]
+) -> tuple[Counter[str], list[str]]:
     channel = grpc.insecure_channel(address)
     rng = random.Random(SEED)
     jobs = []
@@ -87,7 +92,7 @@ def _fuzz(address: str, methods: list[Rpc], count: int) -> tuple[Counter[str], l
         stream = payloads(SEED, rpc, per_method * 3)
         for n in range(per_method):
             data = [next(stream) for _ in range(rng.randrange(1, 4) if rpc.client_streaming else 1)]
-            jobs.append((rpc, n, data, _metadata(rng)))
+            jobs.append((rpc, n, data, _metadata(rng, peer)))
     codes: Counter[str] = Counter()
     bad: list[str] = []
     with ThreadPoolExecutor(16) as pool:
@@ -118,8 +123,9 @@ def test_every_rpc_answers_hostile_bytes_with_a_typed_status(tmp_path: Path) -> 
         try:
             before = _hashes(cluster)
             engine = cluster.engines[0]
-            codes, bad = _fuzz(engine.address, rpcs(ENGINE_SERVICES), COUNT * 3 // 4)
-            more, worse = _fuzz(other.address, rpcs(DISCOVERY_SERVICES), COUNT // 4)
+            peer = cluster.peer.metadata
+            codes, bad = _fuzz(engine.address, rpcs(ENGINE_SERVICES), COUNT * 3 // 4, peer)
+            more, worse = _fuzz(other.address, rpcs(DISCOVERY_SERVICES), COUNT // 4, peer)
             codes.update(more)
             print(f"{sum(codes.values())} hostile calls: {dict(codes)}")
             assert not bad + worse, (bad + worse)[:10]

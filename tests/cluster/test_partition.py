@@ -34,7 +34,7 @@ def _journal(cluster: Cluster, engine_id: str, symbol: str, from_seq: int) -> li
     stub = rp_grpc.ReplicationServiceStub(cluster.channel(cluster.address_of(engine_id)))
     batches: list[bytes] = []
     request = rp.FetchLogRequest(symbol=symbol, from_seq=from_seq)
-    for part in stub.FetchLog(request, timeout=10):
+    for part in stub.FetchLog(request, timeout=10, metadata=cluster.peer.metadata):
         batches.extend(part.batches)
     return batches
 
@@ -109,7 +109,7 @@ def test_isolated_primary_is_fenced_and_its_log_converges(tmp_path: Path) -> Non
         subscribe = rp.ReplicateRequest(
             subscribe=rp.ReplicateSubscribe(symbol=symbol, epoch=old_epoch, follower_id="x")
         )
-        call = stub.Replicate(iter([subscribe]), timeout=5)
+        call = stub.Replicate(iter([subscribe]), timeout=5, metadata=cluster.peer.metadata)
         with pytest.raises(grpc.RpcError) as refused:
             next(iter(call))
         assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION  # type: ignore[attr-defined]

@@ -6,7 +6,10 @@ import json
 
 from client_helpers import dome
 
-KEYS = {"orders_per_sec", "p50_ms", "p99_ms", "acked", "rejected", "errors", "verified"}
+KEYS = {
+    "orders_per_sec", "p50_ms", "p99_ms", "acked", "rejected", "errors", "verified",
+    "engine_cpu_us_per_order",
+}  # fmt: skip
 
 
 def test_bench_engine_open_loop_acks_every_order_and_verifies() -> None:
@@ -21,6 +24,7 @@ def test_bench_engine_open_loop_acks_every_order_and_verifies() -> None:
     assert (result["acked"], result["rejected"], result["errors"]) == (2_000, 0, 0)
     assert result["orders_per_sec"] > 0
     assert 0 < result["p50_ms"] <= result["p99_ms"]
+    assert result["engine_cpu_us_per_order"] > 0
     assert "verified: every acknowledged order" in done.stderr
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from client_helpers import dome_json
 
-KEYS = {"orders_per_sec", "p50_ms", "p99_ms", "acked", "lost", "duplicates", "consistent"}
+KEYS = {
+    "orders_per_sec", "p50_ms", "p99_ms", "acked", "lost", "duplicates", "consistent",
+    "cpu_us_per_order", "cpu_s",
+}  # fmt: skip
 
 
 def test_bench_cluster_loses_nothing_and_replicas_agree() -> None:
@@ -17,3 +20,7 @@ def test_bench_cluster_loses_nothing_and_replicas_agree() -> None:
     assert result["consistent"] is True
     assert result["verified"] is True
     assert (result["engines"], result["symbols"], result["replication_factor"]) == (3, 2, 3)
+    # Every process of the cluster and the load, each having done some work.
+    assert set(result["cpu_s"]) == {"discovery", "engine-0", "engine-1", "engine-2", "load"}
+    assert all(seconds > 0 for seconds in result["cpu_s"].values()), result["cpu_s"]
+    assert result["cpu_us_per_order"] > 0

@@ -1,14 +1,16 @@
 """``dome discovery`` as a real process, driven by real DiscoveryAgents and raw stubs.
 
-Covers what only a process shows: the command line (bad flags exit 2), the ready file,
-failover within about two seconds of a primary going silent, and epochs that keep
-rising after ``kill -9`` and a restart on the same data directory.
+Covers what only a process shows: the command line (bad flags exit 2, no peer secret
+exits 2 unless peer authentication is explicitly off), the ready file, failover within
+about two seconds of a primary going silent, and epochs that keep rising after
+``kill -9`` and a restart on the same data directory.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -21,6 +23,7 @@ import grpc
 import pytest
 
 from dome.discovery.agent import DiscoveryAgent
+from dome.peer_auth import PeerAuth
 from dome.v1 import discovery_pb2 as pb
 from dome.v1 import discovery_pb2_grpc as pb_grpc
 from processes import stop_process
@@ -28,6 +31,15 @@ from waiting import eventually, wait_for
 
 DOME = str(Path(sys.executable).parent / "dome")
 DEFAULT_SYMBOLS = {"BTC-USD", "ETH-USD", "SOL-USD", "XYZ"}
+#: The peer secret of the tests' discovery processes and the engines they fake.
+PEER = PeerAuth("discovery-process-test-peer-secret")
+
+
+def peer_secret_file(directory: Path) -> Path:
+    """``PEER``'s secret in a file in ``directory``, for ``--peer-secret-file``."""
+    path = directory / "peer-secret"
+    path.write_text(f"{PEER.secret}\n")
+    return path
 
 
 class DiscoveryProcess:
@@ -39,9 +51,10 @@ class DiscoveryProcess:
         self.ready_file = directory / "discovery-ready.json"
         self.ready_file.unlink(missing_ok=True)
         self._log = (directory / "discovery.log").open("ab")
+        secret = peer_secret_file(directory)
         self.proc = subprocess.Popen(
             [DOME, "discovery", "--data-dir", str(directory), "--ready-file",
-             str(self.ready_file), *args],
+             str(self.ready_file), "--peer-secret-file", str(secret), *args],
             stdout=self._log,
             stderr=self._log,
         )  # fmt: skip
@@ -72,7 +85,7 @@ class FakeEngine:
         self.seq = seq
         self.agent = DiscoveryAgent(
             discovery, engine_id, f"{engine_id}.test:7100", "", self.reports, self.on_placement,
-            call_timeout=0.5,
+            call_timeout=0.5, metadata=PEER.metadata,
         )  # fmt: skip
 
     def reports(self) -> list[pb.ReplicaReport]:
@@ -118,15 +131,65 @@ def free_port() -> int:
     ids=lambda flags: flags[0],
 )
 def test_bad_flags_exit_2_with_one_clear_line(flags: list[str], tmp_path: Path) -> None:
+    secret = peer_secret_file(tmp_path)
+    done = subprocess.run(
+        [DOME, "discovery", "--data-dir", str(tmp_path), "--peer-secret-file", str(secret),
+         *flags],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "error:" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        ([], "no peer secret: pass --peer-secret-file PATH"),
+        (["--peer-secret-file", "/nonexistent/peer-secret"], "does not exist"),
+        (["--peer-secret-file", "SHORT"], "at least 16 characters"),
+        (["--peer-auth", "none", "--peer-secret-file", "SECRET"], "contradict"),
+    ],
+    ids=["none-given", "missing-file", "too-short", "contradiction"],
+)
+def test_discovery_refuses_to_start_without_a_usable_peer_secret(
+    flags: list[str], says: str, tmp_path: Path
+) -> None:
+    (tmp_path / "short").write_text("abc\n")
+    flags = [
+        {"SHORT": str(tmp_path / "short"), "SECRET": str(peer_secret_file(tmp_path))}.get(f, f)
+        for f in flags
+    ]
     done = subprocess.run(
         [DOME, "discovery", "--data-dir", str(tmp_path), *flags],
         capture_output=True,
         text=True,
         timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "DOME_PEER_SECRET_FILE"},
     )
     assert done.returncode == 2, done.stderr
-    assert "error:" in done.stderr
+    assert says in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_peer_authentication_is_off_only_when_asked_and_then_says_so(tmp_path: Path) -> None:
+    ready = tmp_path / "ready.json"
+    proc = subprocess.Popen(
+        [DOME, "discovery", "--data-dir", str(tmp_path), "--ready-file", str(ready),
+         "--peer-auth", "none", "--metrics-port", "-1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: ready.exists() or proc.poll() is not None, 30, "the ready file")
+        assert proc.poll() is None, "discovery with --peer-auth none did not start"
+    finally:
+        stop_process(proc, signal.SIGTERM, 15)
+    assert proc.stdout is not None
+    out = proc.stdout.read().decode()
+    assert "peer authentication is off" in out, out
 
 
 async def test_spread_failover_and_restart_with_epochs_that_keep_rising(tmp_path: Path) -> None:
@@ -164,7 +227,9 @@ async def test_spread_failover_and_restart_with_epochs_that_keep_rising(tmp_path
         assert counts == [1, 1, 2], first
 
         with pytest.raises(grpc.aio.AioRpcError) as unknown:
-            await stub.Heartbeat(pb.HeartbeatRequest(engine_id="ghost", incarnation="x"))
+            await stub.Heartbeat(
+                pb.HeartbeatRequest(engine_id="ghost", incarnation="x"), metadata=PEER.metadata
+            )
         assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
 
         # A primary goes silent: an election opens and a survivor is named within ~2 s.

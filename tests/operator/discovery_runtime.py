@@ -19,7 +19,7 @@ from dome.discovery.server import DiscoverySettings, ReadyInfo, serve
 from dome.discovery.store import MemoryStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "discovery"))
-from discovery_fakes import FakeEngine, full_placement
+from discovery_fakes import PEER, FakeEngine, full_placement
 
 __all__ = ["FakeEngine", "RunningDiscovery", "running_discovery"]
 
@@ -49,6 +49,7 @@ async def running_discovery(
             tuple(symbols), factor, engines_expected=len(engine_ids), timings=Timings()
         ),
         metrics_port=-1,
+        peer_auth=PEER,
     )
     running = RunningDiscovery("")
     task = asyncio.create_task(

@@ -43,6 +43,7 @@ _MUTATIONS = (kmock.action.CREATE, kmock.action.UPDATE, kmock.action.DELETE)
 RESOURCES = [
     ("dome.dev/v1alpha1/exchanges", "Exchange", True, {"status", "scale"}),
     ("v1/configmaps", "ConfigMap", True, set()),
+    ("v1/secrets", "Secret", True, set()),
     ("v1/serviceaccounts", "ServiceAccount", True, set()),
     ("v1/services", "Service", True, {"status"}),
     ("v1/events", "Event", True, set()),

@@ -9,6 +9,7 @@ and requests the operator did or did not make.
 
 from __future__ import annotations
 
+import base64
 import copy
 from typing import Any
 
@@ -29,6 +30,7 @@ from operator_runtime import (
     operator,
 )
 
+from dome.peer_auth import PeerAuth
 from dome_operator import render
 from dome_operator.discovery_client import ADDRESS_ENV
 from dome_operator.metrics import METRICS
@@ -275,6 +277,63 @@ async def test_a_second_run_with_no_change_patches_nothing(cluster: ClusterEmula
     assert status_writes == []
 
 
+async def test_the_peer_secret_is_made_once_and_never_rotated(cluster: ClusterEmulator) -> None:
+    secrets = "v1/secrets"
+    name = f"{NAME}-peer-secret"
+    async with operator():
+        await create(cluster, exchange())
+        made = await eventually(lambda: cluster.live(secrets, NAMESPACE, name), "the Secret")
+        assert made["metadata"]["ownerReferences"][0]["kind"] == "Exchange"
+        value = base64.b64decode(made["data"]["peer-secret"]).decode()
+        PeerAuth.from_secret(value)  # a usable secret, not a placeholder
+        await eventually(
+            lambda: cluster.live(STATEFUL_SETS, NAMESPACE, f"{NAME}-engine"), "the StatefulSet"
+        )
+        # A spec edit reconciles again: the StatefulSet changes, the Secret does not.
+        mark = len(cluster.requests)
+        await api(cluster, "PATCH", exchange_url(NAME, "scale"), {"spec": {"replicas": 4}})
+        await eventually(
+            lambda: (
+                (cluster.live(STATEFUL_SETS, NAMESPACE, f"{NAME}-engine") or {})
+                .get("spec", {})
+                .get("replicas")
+                == 4
+            ),
+            "StatefulSet replicas 4",
+        )
+    kept = cluster.live(secrets, NAMESPACE, name)
+    assert kept == made, "the reconcile changed the peer Secret"
+    calls = [
+        r
+        for r in cluster.requests[mark:]
+        if r.resource is not None and r.resource.plural == "secrets"
+    ]
+    # At most a create that found it there (409); never a read, a patch or a delete.
+    assert all(r.method == "POST" for r in calls), [str(r.method) for r in calls]
+
+
+async def test_a_peer_secret_made_beforehand_is_used_as_it_is(cluster: ClusterEmulator) -> None:
+    own = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": f"{NAME}-peer-secret", "namespace": NAMESPACE},
+        "stringData": {"peer-secret": "made-by-hand-peer-secret-value"},
+    }
+    await api(
+        cluster, "POST", f"/api/v1/namespaces/{NAMESPACE}/secrets", own,
+        content_type="application/json",
+    )  # fmt: skip
+    async with operator():
+        await create(cluster, exchange())
+        await eventually(
+            lambda: cluster.live(STATEFUL_SETS, NAMESPACE, f"{NAME}-engine"), "the StatefulSet"
+        )
+    live = cluster.live("v1/secrets", NAMESPACE, f"{NAME}-peer-secret")
+    assert live is not None
+    assert live.get("stringData") == own["stringData"]
+    assert "data" not in live
+
+
 def _reconciles(outcome: str) -> float:
     return (
         METRICS.registry.get_sample_value("dome_operator_reconciles_total", {"outcome": outcome})
@@ -412,9 +471,10 @@ def _reconciled_after(cluster: ClusterEmulator, mark: int) -> bool:
 
 
 def _plural(obj: dict[str, Any]) -> str:
-    from dome_operator.apply import RESOURCES
+    from dome_operator.apply import CREATED_ONCE, RESOURCES
 
-    return RESOURCES[(obj["apiVersion"], obj["kind"])]
+    key = (obj["apiVersion"], obj["kind"])
+    return RESOURCES[key] if key in RESOURCES else CREATED_ONCE[key]
 
 
 def _checksum(stateful_set: dict[str, Any] | None) -> str:

@@ -35,6 +35,9 @@ volume (mountPath         ConfigMap's items; command-line paths     under a moun
 accounts Secret volume    a temp directory with the example         the Secret is the
 (/etc/dome/accounts)      Secret's items (examples/k8s/accounts-    user's, not rendered
                           secret.yaml), in the volume's mode
+peer Secret volume        a temp directory with the rendered        the operator's apply
+(/etc/dome/peer)          Secret filled as the apply step fills it  step creates it once
+                          (``apply.with_generated_values``)         with a random value
 ``data`` claim template   one temp directory per engine pod         a PersistentVolume
 (/var/lib/dome)
 ``tmp`` emptyDir (/tmp)   a temp directory per pod (no argument     scratch space
@@ -83,6 +86,7 @@ from dome.v1 import replication_pb2_grpc as rp_grpc
 from dome.v1 import trading_pb2 as tr
 from dome.v1 import trading_pb2_grpc as tr_grpc
 from dome_operator import render
+from dome_operator.apply import generated_keys, with_generated_values
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -170,7 +174,9 @@ async def test_the_rendered_pods_form_an_exchange_that_takes_and_matches_orders(
     objects = render(exchange, operator_namespace="dome-system")
 
     async with tls_api_server(tmp_path / "apiserver") as api:
-        pods = local_pods(objects, secrets=[secret], api=api, root=tmp_path)
+        # The peer Secret as the operator's apply step creates it: with a random value.
+        generated = [with_generated_values(o) for o in objects if generated_keys(o)]
+        pods = local_pods(objects, secrets=[secret, *generated], api=api, root=tmp_path)
         (discovery,) = [pod for pod in pods.values() if pod.component == "discovery"]
         engines = [pod for pod in pods.values() if pod.component == "engine"]
         assert [pod.name for pod in engines] == [f"{name}-engine-{i}" for i in range(3)]

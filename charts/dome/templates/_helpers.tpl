@@ -127,6 +127,12 @@ here.
 - apiGroups: ["rbac.authorization.k8s.io"]
   resources: ["roles", "rolebindings"]
   verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+# Each Exchange's peer secret: created once with a random value (a create that finds it
+# there keeps it), never read, updated or deleted by the operator, so it needs no other
+# verb on Secrets and can read none of them (the accounts tokens included).
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["create"]
 # The ServiceMonitor and PrometheusRule an Exchange asks for in spec.metrics.
 - apiGroups: ["monitoring.coreos.com"]
   resources: ["servicemonitors", "prometheusrules"]

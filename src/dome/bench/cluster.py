@@ -36,6 +36,7 @@ from dome.bench.engine import (
     READY_DEADLINE_S,
     REPORT_DEADLINE_S,
     _book_states,
+    _cpu_seconds,
     _load_config,
     _read_line,
     _spawn_loader,
@@ -49,6 +50,7 @@ from dome.core.commands import NewOrder
 from dome.files import write_json
 from dome.instruments import InstrumentSpec
 from dome.log.entries import decode_batch
+from dome.peer_auth import PeerAuth
 from dome.v1 import replication_pb2 as rp
 from dome.v1 import replication_pb2_grpc as rp_grpc
 
@@ -132,6 +134,7 @@ class BenchCluster:
             accounts=self.data / "accounts.json",
             data_dir=self.data,
             discovery=self.cluster.discovery_address,
+            peer_secret_file=self.cluster.peer_secret_file,
             extra_args=self.engine_args,
         )
         self.cluster.engines[index] = process
@@ -199,7 +202,10 @@ async def _measure(
     for name in names:
         s = placement["symbols"][name]
         progress(f"{name}: primary {s['primary']}, followers {', '.join(s['followers']) or '-'}")
-    loads = await _load(clients, specs, tokens, settings, routes, progress)
+    pids = {str(p.info["id"] or p.info["role"]): int(p.info["pid"]) for p in cluster.processes}
+    cpu_before = {name: _cpu_seconds(pid) for name, pid in pids.items()}
+    loads, load_cpu = await _load(clients, specs, tokens, settings, routes, progress)
+    cpu = {name: _cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
     progress("load done; waiting for every replica to stand at its primary's sequence number")
     check = await run_check(discovery, rpc_timeout=_RPC_TIMEOUT, wait=CONVERGE_DEADLINE_S)
     # Each symbol's book from its primary, as `dome bench engine` checks its one engine.
@@ -208,15 +214,29 @@ async def _measure(
         mine = [specs[i] for i in route["symbols"]]
         books.update(await _book_states(route["target"], mine, tokens))
     result, problems = summarize(loads, books)
-    audit = await audit_replicas(placement, addresses, loads)
+    assert cluster.peer_secret_file is not None  # start_cluster made one
+    # Reading journals is a peer's call (FetchLog): the audit presents the peer secret.
+    peer = PeerAuth.from_file(cluster.peer_secret_file).metadata
+    audit = await audit_replicas(placement, addresses, loads, peer)
     problems += audit.pop("problems")
     progress(f"audited {audit['audited']} (order, replica) pairs: {audit['lost']} lost, "
              f"{audit['duplicates']} repeated")  # fmt: skip
     for problem in problems:
         progress(f"verification failed: {problem}")
+    # The figure noise moves least: CPU of every process (cluster and load) per order.
+    cpu["load"] = load_cpu
+    total_cpu = sum(cpu.values())
+    cpu_us = (
+        total_cpu / result["acked"] * 1e6 if result["acked"] and min(cpu.values()) >= 0 else None
+    )
+    if cpu_us is not None:
+        progress(f"CPU {total_cpu:.2f}s over every process for {result['acked']} orders: "
+                 f"{cpu_us:.1f} us/order")  # fmt: skip
     return {
         **result,
         **audit,
+        "cpu_us_per_order": round(cpu_us, 2) if cpu_us is not None else None,
+        "cpu_s": {name: round(seconds, 3) for name, seconds in sorted(cpu.items())},
         "consistent": check["consistent"] and check["converged"],
         "verified": not problems,
         "engines": len(cluster.engines),
@@ -234,7 +254,8 @@ async def _load(
     settings: dict[str, Any],
     routes: list[dict[str, Any]],
     progress: Callable[[str], None],
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], float]:
+    """Each load process's report, and the CPU seconds the load processes used."""
     loaders: list[asyncio.subprocess.Process] = []
     try:
         for k in range(1, clients + 1):
@@ -249,7 +270,8 @@ async def _load(
             proc.stdin.write(b"go\n")
             await proc.stdin.drain()
         deadline = settings["duration"] + REPORT_DEADLINE_S
-        return [await _read_line(proc, deadline) for proc in loaders]
+        reports = [await _read_line(proc, deadline) for proc in loaders]
+        return reports, sum(float(report.get("cpu_s", -1.0)) for report in reports)
     finally:
         for proc in loaders:
             with contextlib.suppress(ProcessLookupError):
@@ -257,15 +279,18 @@ async def _load(
             await proc.wait()
 
 
-async def fetch_orders(address: str, symbol: str) -> tuple[dict[int, tuple[int, str, str]], int]:
+async def fetch_orders(
+    address: str, symbol: str, peer: tuple[tuple[str, str], ...]
+) -> tuple[dict[int, tuple[int, str, str]], int]:
     """New orders in ``symbol``'s journal at ``address``: by seq (order id, account, client
-    order id), and the journal's last sequence number."""
+    order id), and the journal's last sequence number. ``peer``: the peer credential."""
     options = [("grpc.max_receive_message_length", 256 * 1024 * 1024)]
     orders: dict[int, tuple[int, str, str]] = {}
     last = 0
     async with grpc.aio.insecure_channel(address, options=options) as channel:
         stub = rp_grpc.ReplicationServiceStub(channel)
-        call = stub.FetchLog(rp.FetchLogRequest(symbol=symbol, from_seq=1), timeout=_RPC_TIMEOUT)
+        request = rp.FetchLogRequest(symbol=symbol, from_seq=1)
+        call = stub.FetchLog(request, timeout=_RPC_TIMEOUT, metadata=peer)
         async for answer in call:
             for raw in answer.batches:
                 batch = decode_batch(raw)
@@ -282,7 +307,10 @@ Journal = tuple[dict[int, tuple[int, str, str]], int]
 
 
 async def audit_replicas(
-    placement: dict[str, Any], addresses: dict[str, str], loads: list[dict[str, Any]]
+    placement: dict[str, Any],
+    addresses: dict[str, str],
+    loads: list[dict[str, Any]],
+    peer: tuple[tuple[str, str], ...],
 ) -> dict[str, Any]:
     """Fetch every replica's journal and ``audit`` the acknowledged orders against them."""
     wanted = [
@@ -291,7 +319,7 @@ async def audit_replicas(
         for engine in [placed["primary"], *placed["followers"]]
     ]
     fetched = await asyncio.gather(
-        *(fetch_orders(addresses[engine], symbol) for symbol, engine in wanted)
+        *(fetch_orders(addresses[engine], symbol, peer) for symbol, engine in wanted)
     )
     return audit(placement, dict(zip(wanted, fetched, strict=True)), loads)
 

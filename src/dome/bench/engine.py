@@ -154,6 +154,7 @@ async def _run(
     result, problems = summarize(loads, books)
     answered = result["acked"] + result["rejected"]
     if answered and cpu >= 0:
+        result["engine_cpu_us_per_order"] = round(cpu / answered * 1e6, 2)
         progress(
             f"engine CPU {cpu:.2f}s for {answered} orders: {cpu / answered * 1e6:.1f} us/order"
         )

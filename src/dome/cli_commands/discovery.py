@@ -20,7 +20,10 @@ def register(sub: Any) -> None:
         "discovery",
         help="run the discovery service (engine registry, placement, failover)",
         description="Run the discovery service: engines register and heartbeat here; it "
-        "places symbols on them, runs failover elections and tells clients where to go.",
+        "places symbols on them, runs failover elections and tells clients where to go. "
+        "Engines' calls (RegisterEngine, Heartbeat, DrainEngine, UpdateInSync) must carry "
+        "the exchange's peer secret (--peer-secret-file); placement reads (GetPlacement, "
+        "WatchPlacement, ListEngines, AssignClient) are open to clients.",
     )
     add_discovery_arguments(p)
     p.set_defaults(func=lambda args: run(args, p))
@@ -28,6 +31,7 @@ def register(sub: Any) -> None:
 
 def add_discovery_arguments(p: argparse.ArgumentParser) -> None:
     from dome.discovery.core import Timings
+    from dome.peer_auth import add_peer_auth_arguments
 
     t = Timings()
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
@@ -97,6 +101,12 @@ def add_discovery_arguments(p: argparse.ArgumentParser) -> None:
         help="seconds to wait for --engines-expected (default %(default)s)",
     )
     p.add_argument("--tls-dir", type=Path, help="serve TLS from tls.crt/tls.key (ca.crt: mTLS)")
+    add_peer_auth_arguments(
+        p,
+        guarded="discovery requires it on RegisterEngine, Heartbeat, DrainEngine and "
+        "UpdateInSync (GetPlacement, WatchPlacement, ListEngines and AssignClient stay "
+        "open: clients route by them)",
+    )
     p.add_argument("--ready-file", type=Path, help="write JSON here once serving")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
@@ -107,6 +117,7 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
     from dome.discovery.records import Acks
     from dome.discovery.server import DiscoverySettings
     from dome.instruments import DEFAULT_INSTRUMENTS, InstrumentFileError, load_instruments
+    from dome.peer_auth import PeerAuthError, peer_auth_from_args
 
     if not 0 <= args.port <= 65535:
         parser.error(f"--port must be 0..65535, not {args.port}")
@@ -126,6 +137,10 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
         parser.error("--store kubernetes needs --lease-namespace")
     if args.tls_dir is not None and not (args.tls_dir / "tls.crt").is_file():
         parser.error(f"--tls-dir {args.tls_dir} holds no tls.crt")
+    try:
+        peer_auth = peer_auth_from_args(args, needed=True)
+    except PeerAuthError as exc:
+        parser.error(str(exc))
     if args.instruments is not None:
         try:
             symbols = tuple(sorted(load_instruments(args.instruments)))
@@ -154,6 +169,7 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
         lease_prefix=args.lease_prefix,
         ready_file=args.ready_file,
         tls_dir=args.tls_dir,
+        peer_auth=peer_auth,
     )
 
 

@@ -10,7 +10,9 @@ placement newer than the last one seen.
 *sending* time of the last heartbeat discovery answered. Discovery declares the engine
 dead only ``lease_ttl + grace`` after *receiving* it, so a primary that cannot renew
 stops writing before anyone may be promoted in its place. Every unary call has a
-deadline, so nothing here hangs while discovery is down.
+deadline, so nothing here hangs while discovery is down. Every call carries the
+exchange's peer secret (``metadata``, from ``dome.peer_auth``): discovery answers an
+engine without it UNAUTHENTICATED.
 
 ``drain()`` is the graceful way out: discovery hands this engine's primaries to in-sync
 followers by planned elections while the engine still heartbeats and replicates, and
@@ -54,6 +56,7 @@ class DiscoveryAgent:
         *,
         channel_options: Sequence[tuple[str, Any]] | None = None,
         credentials: grpc.ChannelCredentials | None = None,
+        metadata: Sequence[tuple[str, str]] = (),
         call_timeout: float = 1.0,
         incarnation: str | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -70,6 +73,8 @@ class DiscoveryAgent:
         self._reports = reports
         self._on_placement = on_placement
         self._call_timeout = call_timeout
+        #: The peer credential every call carries.
+        self._metadata = tuple(metadata)
         self._clock = clock
         # Reconnect fast once discovery is back (a restart): the lease depends on it.
         options = [*RECONNECT_OPTIONS, *(channel_options or [])]
@@ -136,7 +141,9 @@ class DiscoveryAgent:
                 while True:
                     self._placement_changed.clear()
                     try:
-                        response = await self._stub.DrainEngine(request, timeout=self._call_timeout)
+                        response = await self._stub.DrainEngine(
+                            request, timeout=self._call_timeout, metadata=self._metadata
+                        )
                     except grpc.aio.AioRpcError as exc:
                         if not self.lease_valid():
                             # Discovery is out of reach and our lease lapsed: there is
@@ -180,7 +187,9 @@ class DiscoveryAgent:
             symbol=symbol, epoch=epoch, primary=self.engine_id, in_sync=in_sync
         )
         try:
-            response = await self._stub.UpdateInSync(request, timeout=self._call_timeout)
+            response = await self._stub.UpdateInSync(
+                request, timeout=self._call_timeout, metadata=self._metadata
+            )
         except grpc.aio.AioRpcError as exc:
             log.warning(
                 "UpdateInSync failed",
@@ -202,6 +211,7 @@ class DiscoveryAgent:
                 incarnation=self.incarnation,
             ),
             timeout=self._call_timeout,
+            metadata=self._metadata,
         )
         self.lease_ttl = response.lease_ttl_seconds or self.lease_ttl
         self.heartbeat_interval = response.heartbeat_interval_seconds or self.heartbeat_interval
@@ -217,10 +227,22 @@ class DiscoveryAgent:
                 await self._register()
                 return
             except grpc.aio.AioRpcError as exc:
-                log.info(
-                    "discovery not answering; retrying",
-                    extra={"discovery": self.address, "code": exc.code().name, "retry_in": delay},
-                )
+                if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+                    # No retry helps until the peer secrets agree: say so at error level.
+                    delay = BACKOFF_MAX
+                    log.error(
+                        "discovery refused this engine's peer credentials; retrying",
+                        extra={"discovery": self.address, "error": exc.details()},
+                    )
+                else:
+                    log.info(
+                        "discovery not answering; retrying",
+                        extra={
+                            "discovery": self.address,
+                            "code": exc.code().name,
+                            "retry_in": delay,
+                        },
+                    )
             await asyncio.sleep(delay)  # backoff between attempts, not a wait on a condition
             delay = min(delay * 2, BACKOFF_MAX)
 
@@ -241,7 +263,9 @@ class DiscoveryAgent:
             engine_id=self.engine_id, incarnation=self.incarnation, replicas=self._reports()
         )
         try:
-            response = await self._stub.Heartbeat(request, timeout=self._call_timeout)
+            response = await self._stub.Heartbeat(
+                request, timeout=self._call_timeout, metadata=self._metadata
+            )
         except grpc.aio.AioRpcError as exc:
             if exc.code() != grpc.StatusCode.NOT_FOUND:
                 log.debug("heartbeat failed", extra={"code": exc.code().name})
@@ -262,7 +286,7 @@ class DiscoveryAgent:
         delay = BACKOFF_FIRST
         while True:
             self._watch_restart.clear()
-            stream = self._stub.WatchPlacement(pb.WatchPlacementRequest())
+            stream = self._stub.WatchPlacement(pb.WatchPlacementRequest(), metadata=self._metadata)
             restart = asyncio.create_task(self._watch_restart.wait())
             reader = asyncio.create_task(self._read(stream))
             try:

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -29,6 +29,7 @@ from dome.discovery.service import Discovery
 from dome.discovery.servicer import DiscoveryServicer
 from dome.discovery.store import PlacementStore
 from dome.malformed import RefuseMalformed
+from dome.peer_auth import PeerAuth, RequirePeer
 from dome.serving import ReadyInfo, announced, client_host, metrics_endpoint, stop_on_signals
 from dome.v1 import discovery_pb2, discovery_pb2_grpc
 
@@ -54,6 +55,9 @@ class DiscoverySettings:
     ready_file: Path | None = None
     #: A directory with tls.crt and tls.key (and ca.crt to verify client certificates).
     tls_dir: Path | None = None
+    #: The exchange's peer secret, which engines' calls must carry (``dome.peer_auth``);
+    #: the default has none and refuses every engine.
+    peer_auth: PeerAuth = field(default_factory=PeerAuth)
     grace: float = 2.0
     tick_interval: float = 0.05
 
@@ -94,7 +98,10 @@ async def serve(
         tick_interval=settings.tick_interval,
     )
     await discovery.start()
-    server = grpc.aio.server(interceptors=[RefuseMalformed()], options=[("grpc.so_reuseport", 0)])
+    server = grpc.aio.server(
+        interceptors=[RequirePeer(settings.peer_auth), RefuseMalformed()],
+        options=[("grpc.so_reuseport", 0)],
+    )
     discovery_pb2_grpc.add_DiscoveryServiceServicer_to_server(DiscoveryServicer(discovery), server)
     # grpc-stubs predate the asyncio health servicer, hence the ignore.
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
@@ -133,8 +140,14 @@ async def serve(
                 "symbols": len(settings.core.symbols),
                 "replication_factor": settings.core.replication_factor,
                 "acks": settings.core.acks.value,
+                "peer_auth": settings.peer_auth.mode,
             },
         )
+        if not settings.peer_auth.required:
+            log.warning(
+                "peer authentication is off (--peer-auth none): anything that reaches this "
+                "port can register engines and move primaries"
+            )
         around.enter_context(announced(settings.ready_file, info))
         if ready is not None:
             ready(info)

@@ -2,9 +2,13 @@
 
 Placement names engines by id; their addresses come with it. A channel is opened once
 per address and reused by every replication stream and forwarded call to that engine.
+Replication calls carry ``metadata``, the exchange's peer credential (``dome.peer_auth``);
+forwarded orders carry their account's bearer token instead, as any client's would.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import grpc
 
@@ -15,8 +19,12 @@ from dome.tls import TlsFiles, open_channel
 class Peers:
     """Engine id -> address (from placement) -> one shared channel."""
 
-    def __init__(self, tls: TlsFiles | None = None) -> None:
+    def __init__(
+        self, tls: TlsFiles | None = None, metadata: Sequence[tuple[str, str]] = ()
+    ) -> None:
         self._tls = tls
+        #: What every peer (replication) call carries: the peer secret.
+        self.metadata = tuple(metadata)
         self._addresses: dict[str, str] = {}
         self._channels: dict[str, grpc.aio.Channel] = {}
 

@@ -640,7 +640,8 @@ class Replica:
 
     async def _follow_once(self, epoch: int, primary_id: str) -> None:
         stub = rp_grpc.ReplicationServiceStub(self._peers.channel(primary_id))
-        call: Any = stub.Replicate()  # type: ignore[call-arg]  # read/write style
+        # read/write style; the peer secret proves to the primary that we are a peer
+        call: Any = stub.Replicate(metadata=self._peers.metadata)  # type: ignore[call-arg]
         try:
             await call.write(
                 rp.ReplicateRequest(
@@ -722,7 +723,8 @@ class Replica:
             raise ValueError("this engine cannot install snapshots")
         stub = rp_grpc.ReplicationServiceStub(self._peers.channel(primary_id))
         chunks: list[bytes] = []
-        async for chunk in stub.FetchSnapshot(rp.FetchSnapshotRequest(symbol=self.symbol)):
+        request = rp.FetchSnapshotRequest(symbol=self.symbol)
+        async for chunk in stub.FetchSnapshot(request, metadata=self._peers.metadata):
             chunks.append(chunk.data)
         self._install_snapshot(b"".join(chunks))
         self.pending.clear()

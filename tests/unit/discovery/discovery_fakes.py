@@ -5,10 +5,14 @@ from __future__ import annotations
 from typing import TypeVar
 
 from dome.discovery.agent import DiscoveryAgent
+from dome.peer_auth import PeerAuth
 from dome.v1 import discovery_pb2 as pb
 from waiting import eventually
 
 T = TypeVar("T")
+
+#: The peer secret of the discoveries these engines register with.
+PEER = PeerAuth("discovery-fakes-peer-secret")
 
 
 class FakeEngine:
@@ -30,6 +34,7 @@ class FakeEngine:
             self.reports,
             self.on_placement,
             call_timeout=0.5,
+            metadata=PEER.metadata,
         )
 
     def reports(self) -> list[pb.ReplicaReport]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import grpc
 import pytest
-from discovery_fakes import FakeEngine, eventually, full_placement, primaries
+from discovery_fakes import PEER, FakeEngine, eventually, full_placement, primaries
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from dome.discovery.core import CoreConfig, Timings
@@ -51,7 +51,9 @@ async def discovery() -> AsyncIterator[Running]:
     ready: asyncio.Future[ReadyInfo] = asyncio.get_running_loop().create_future()
     store = MemoryStore()
     settings = DiscoverySettings(
-        core=CoreConfig(SYMBOLS, 3, engines_expected=3, timings=Timings()), metrics_port=-1
+        core=CoreConfig(SYMBOLS, 3, engines_expected=3, timings=Timings()),
+        metrics_port=-1,
+        peer_auth=PEER,
     )
     task = asyncio.create_task(
         serve(settings, ready.set_result, stop, store=store, handle_signals=False)
@@ -145,10 +147,14 @@ async def test_a_silent_primary_is_replaced_by_the_replica_holding_most(
 
 async def test_heartbeats_of_unknown_engines_get_not_found(discovery: Running) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await discovery.stub.Heartbeat(pb.HeartbeatRequest(engine_id="ghost", incarnation="x"))
+        await discovery.stub.Heartbeat(
+            pb.HeartbeatRequest(engine_id="ghost", incarnation="x"), metadata=PEER.metadata
+        )
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
     with pytest.raises(grpc.aio.AioRpcError) as bad:
-        await discovery.stub.RegisterEngine(pb.RegisterEngineRequest(engine_id="e9"))
+        await discovery.stub.RegisterEngine(
+            pb.RegisterEngineRequest(engine_id="e9"), metadata=PEER.metadata
+        )
     assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
@@ -273,7 +279,8 @@ async def test_a_draining_engine_hands_its_primaries_off_before_its_lease_ends(
             assigned = await discovery.stub.AssignClient(pb.AssignClientRequest(client_id=f"c{i}"))
             assert assigned.engine_id != "e0"
         again = await discovery.stub.DrainEngine(
-            pb.DrainEngineRequest(engine_id="e0", incarnation=engines["e0"].agent.incarnation)
+            pb.DrainEngineRequest(engine_id="e0", incarnation=engines["e0"].agent.incarnation),
+            metadata=PEER.metadata,
         )
         assert (again.primaries, again.stranded) == (0, 0)
     finally:
@@ -295,17 +302,23 @@ async def test_a_drain_with_nobody_to_hand_to_gives_up_at_once(discovery: Runnin
 
 async def test_drain_requests_from_unknown_engines_are_refused(discovery: Running) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await discovery.stub.DrainEngine(pb.DrainEngineRequest(engine_id="ghost", incarnation="x"))
+        await discovery.stub.DrainEngine(
+            pb.DrainEngineRequest(engine_id="ghost", incarnation="x"), metadata=PEER.metadata
+        )
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
     with pytest.raises(grpc.aio.AioRpcError) as bad:
-        await discovery.stub.DrainEngine(pb.DrainEngineRequest(engine_id="e9"))
+        await discovery.stub.DrainEngine(
+            pb.DrainEngineRequest(engine_id="e9"), metadata=PEER.metadata
+        )
     assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 async def test_a_drain_gives_up_once_discovery_is_gone_and_the_lease_lapsed() -> None:
     stop = asyncio.Event()
     ready: asyncio.Future[ReadyInfo] = asyncio.get_running_loop().create_future()
-    settings = DiscoverySettings(core=CoreConfig(SYMBOLS, 3, timings=Timings()), metrics_port=-1)
+    settings = DiscoverySettings(
+        core=CoreConfig(SYMBOLS, 3, timings=Timings()), metrics_port=-1, peer_auth=PEER
+    )
     task = asyncio.create_task(
         serve(settings, ready.set_result, stop, store=MemoryStore(), handle_signals=False)
     )
