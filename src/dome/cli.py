@@ -16,6 +16,7 @@ from dome.cli_commands import (
     check,
     discovery,
     engine,
+    fix,
     market,
     placement,
     replay,
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.register(sub)
     placement.register(sub)
     check.register(sub)
+    fix.register(sub)
     return parser
 
 

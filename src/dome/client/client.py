@@ -16,7 +16,7 @@ import asyncio
 import dataclasses
 import itertools
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -294,27 +294,54 @@ class Client:
             yield report
 
     async def subscribe_executions(
-        self, symbols: Iterable[str] = (), stats: StreamStats | None = None
+        self,
+        symbols: Iterable[str] = (),
+        stats: StreamStats | None = None,
+        *,
+        resume: Mapping[str, tuple[int, int]] | None = None,
     ) -> AsyncIterator[Execution]:
         """Subscribe now; return the report stream once the engine has registered it.
 
         Every report of a command sequenced after this returns is in the stream. In a
         cluster (where no symbols means every symbol placed now) the stream survives the
         death of the replicas serving it: it resumes on others with no gap or repeat.
+
+        ``resume`` continues an earlier stream, for a reader that keeps its place across
+        its own restarts (the FIX gateway): per symbol ``(seq, count)``, the seq of the
+        last report it handled and how many reports of that seq it handled. The stream
+        then starts with the reports after that one, as long as the engine still holds
+        them (else the subscription fails with the engine's OUT_OF_RANGE).
         """
         if self._replicas is not None and self._router is not None:
             wanted = list(symbols) or sorted(self._router.routes)
-            feed = ExecutionFeed(self._replicas, self._metadata, wanted, stats or StreamStats())
+            feed = ExecutionFeed(
+                self._replicas, self._metadata, wanted, stats or StreamStats(), resume
+            )
             return await feed.start()
-        request = trading_pb2.StreamExecutionsRequest(symbols=list(symbols))
+        positions = dict(resume or {})
+        request = trading_pb2.StreamExecutionsRequest(
+            symbols=list(symbols), from_seq={s: seq for s, (seq, _) in positions.items()}
+        )
         call = self._trading.StreamExecutions(request, metadata=self._metadata)
         await subscribed(call)
-        return self._execution_reports(call, stats if stats is not None else StreamStats())
+        skip = {s: count for s, (_, count) in positions.items()}
+        return self._execution_reports(
+            call, stats if stats is not None else StreamStats(), positions, skip
+        )
 
-    async def _execution_reports(self, call: Any, stats: StreamStats) -> AsyncIterator[Execution]:
+    async def _execution_reports(
+        self,
+        call: Any,
+        stats: StreamStats,
+        positions: dict[str, tuple[int, int]],
+        skip: dict[str, int],
+    ) -> AsyncIterator[Execution]:
         last: dict[str, int] = {}
         try:
             async for msg in call:
+                if skip.get(msg.symbol) and msg.seq == positions[msg.symbol][0]:
+                    skip[msg.symbol] -= 1  # handled before the resume
+                    continue
                 stats.messages += 1
                 # The first report per symbol may follow ones sent before we subscribed.
                 if msg.symbol in last and msg.prev_seq != last[msg.symbol]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from typing import Any
 
 import grpc
@@ -102,7 +102,12 @@ class ExecutionFeed:
     """
 
     def __init__(
-        self, replicas: Replicas, metadata: Metadata, symbols: list[str], stats: StreamStats
+        self,
+        replicas: Replicas,
+        metadata: Metadata,
+        symbols: list[str],
+        stats: StreamStats,
+        resume: Mapping[str, tuple[int, int]] | None = None,
     ) -> None:
         self._replicas = replicas
         self._metadata = metadata
@@ -111,8 +116,11 @@ class ExecutionFeed:
         self._queue: asyncio.Queue[trading_pb2.ExecutionReport | DomeError] = asyncio.Queue(
             QUEUE_LIMIT
         )
-        #: Per symbol: [seq of the last report delivered, how many of that seq].
-        self._positions: dict[str, list[int]] = {}
+        #: Per symbol: [seq of the last report delivered, how many of that seq]; a
+        #: ``resume`` given by the caller counts as delivered (``Client.subscribe_executions``).
+        self._positions: dict[str, list[int]] = {
+            s: [seq, count] for s, (seq, count) in (resume or {}).items() if s in symbols
+        }
         #: Per symbol: where to resume if no report was delivered yet (seq at subscribe + 1).
         self._starts: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -126,6 +134,8 @@ class ExecutionFeed:
             for address, group in groups.items():
                 market = self._replicas.market(address)
                 for symbol in group:
+                    if symbol in self._positions:
+                        continue
                     # Reports with a higher seq than this are sequenced after the
                     # subscription below, so in it; a resume never needs older ones.
                     book = await market.GetBook(
@@ -133,7 +143,7 @@ class ExecutionFeed:
                         timeout=self._replicas.deadline,
                     )
                     self._starts[symbol] = book.seq + 1
-                await self._connect(group, set(), resume=False)
+                await self._connect(group, set(), resume=bool(self._positions))
         except grpc.aio.AioRpcError as exc:
             self.close()
             raise from_grpc(exc) from None
