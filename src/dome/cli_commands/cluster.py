@@ -6,6 +6,11 @@ engine in cluster mode writes it only after registering with discovery, and disc
 places symbols only once the expected engines registered, so the engines of a cluster
 start together, and a cluster counts as up when every symbol has a primary.
 
+Discovery and the engines of one cluster share a peer secret (``dome.peer_auth``):
+``start_cluster`` generates it into ``DATA_DIR/peer-secret`` (owner-only) unless one is
+there, and hands every process its path, so nothing outside the cluster can register as
+an engine or pull a journal.
+
 Processes run in their own session: Ctrl-C reaches ``dome up`` alone, which then stops
 the engines (which hold the clients) before discovery (which they heartbeat to). If the
 process that started them is killed outright, they get SIGTERM from the kernel
@@ -33,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from dome.lifetime import child_environment
+from dome.peer_auth import ensure_secret_file
 
 #: How long a process may take from spawn to serving.
 START_DEADLINE_S = 30.0
@@ -40,8 +46,10 @@ START_DEADLINE_S = 30.0
 PLACEMENT_DEADLINE_S = 30.0
 #: How long a process may take to stop after SIGTERM before it is killed.
 STOP_DEADLINE_S = 10.0
-#: Keys of a ``cluster.json`` entry.
-RECORD_KEYS = ("role", "id", "address", "pid", "metrics")
+#: The file, in the data directory, holding a local cluster's peer secret.
+PEER_SECRET_FILE = "peer-secret"
+#: Keys of a ``cluster.json`` entry (``core``: an engine's book core, empty for discovery).
+RECORD_KEYS = ("role", "id", "address", "pid", "metrics", "core")
 
 
 class ClusterError(Exception):
@@ -87,6 +95,8 @@ class LocalCluster:
 
     discovery: LocalProcess | None
     engines: list[LocalProcess] = field(default_factory=list)
+    #: The peer secret every process of the cluster was given (None: a standalone engine).
+    peer_secret_file: Path | None = None
 
     @property
     def processes(self) -> list[LocalProcess]:
@@ -99,6 +109,11 @@ class LocalCluster:
     def record(self) -> dict[str, Any]:
         """``cluster.json``: what runs where, in the ready files' own words."""
         return {"processes": [p.record() for p in self.processes]}
+
+    def cores(self) -> str:
+        """The engines' book cores as their ready files say: ``native``, ``python`` or a mix
+        (``native+python``)."""
+        return "+".join(sorted({str(e.info.get("core") or "?") for e in self.engines})) or "-"
 
     def replace(self, old: LocalProcess, new: LocalProcess) -> None:
         """Put ``new`` (a restart of ``old``) in ``old``'s place among the engines."""
@@ -150,10 +165,14 @@ async def start_cluster(
               "--startup-grace", str(START_DEADLINE_S)]  # fmt: skip
     if acks:
         d_args += ["--acks", acks]
+    secret = ensure_secret_file(data_dir / PEER_SECRET_FILE)
     discovery = await start_discovery(
-        data_dir=data_dir, instruments=instruments, extra_args=[*d_args, *discovery_args]
+        data_dir=data_dir,
+        instruments=instruments,
+        peer_secret_file=secret,
+        extra_args=[*d_args, *discovery_args],
     )
-    cluster = LocalCluster(discovery)
+    cluster = LocalCluster(discovery, peer_secret_file=secret)
     e_args = [*(["--fsync", fsync] if fsync else []), *engine_args]
     try:
         started = await asyncio.gather(
@@ -164,6 +183,7 @@ async def start_cluster(
                     accounts=accounts,
                     data_dir=data_dir,
                     discovery=cluster.discovery_address,
+                    peer_secret_file=secret,
                     extra_args=e_args,
                 )
                 for k in range(engines)
@@ -208,9 +228,16 @@ async def wait_placed(cluster: LocalCluster, symbols: Sequence[str]) -> None:
 
 
 async def start_discovery(
-    *, data_dir: Path, instruments: Path, extra_args: Sequence[str] = ()
+    *,
+    data_dir: Path,
+    instruments: Path,
+    peer_secret_file: Path | None = None,
+    extra_args: Sequence[str] = (),
 ) -> LocalProcess:
-    """Spawn ``dome discovery`` and wait until its ready file says it serves."""
+    """Spawn ``dome discovery`` and wait until its ready file says it serves.
+
+    Without ``peer_secret_file`` ``extra_args`` must say how peers authenticate.
+    """
     ready = data_dir / "discovery.ready.json"
     argv = [
         sys.executable,
@@ -229,6 +256,7 @@ async def start_discovery(
         str(instruments),
         "--ready-file",
         str(ready),
+        *(["--peer-secret-file", str(peer_secret_file)] if peer_secret_file else []),
         *extra_args,
     ]
     return await _spawn("discovery", argv, ready, data_dir / "discovery.log")
@@ -241,11 +269,13 @@ async def start_engine(
     accounts: Path,
     data_dir: Path,
     discovery: str | None = None,
+    peer_secret_file: Path | None = None,
     extra_args: Sequence[str] = (),
 ) -> LocalProcess:
     """Spawn ``python -m dome.engine`` and wait until its ready file says it serves.
 
-    With ``discovery`` the engine joins that cluster (and is ready once registered);
+    With ``discovery`` the engine joins that cluster (and is ready once registered),
+    proving itself with the cluster's ``peer_secret_file``;
     ``extra_args`` are more engine options (the benchmarks lift the rate limit).
     """
     ready = data_dir / f"{engine_id}.ready.json"
@@ -270,6 +300,7 @@ async def start_engine(
         "--ready-file",
         str(ready),
         *(["--discovery", discovery] if discovery else []),
+        *(["--peer-secret-file", str(peer_secret_file)] if peer_secret_file else []),
         *extra_args,
     ]
     return await _spawn(engine_id, argv, ready, data_dir / f"{engine_id}.log")

@@ -4,7 +4,8 @@ It starts discovery and N engines (each journaling to ``DIR/engine-K``: a later 
 the same directory recovers their books, ``--fresh`` forgets them), writes what it
 started to ``DIR/cluster.json`` (client commands find their target there) and, unless
 given accounts, creates dev accounts with fresh random tokens in ``DIR/accounts.json``
-so nothing secret is ever a fixed string in the code.
+so nothing secret is ever a fixed string in the code. Discovery and the engines share a
+peer secret, generated into ``DIR/peer-secret`` (owner-only) by ``start_cluster``.
 
 It then acts as a local orchestrator: an engine that exits while it runs is restarted
 with the same id, data directory and options (it recovers its journal and rejoins as a
@@ -29,6 +30,7 @@ from typing import Any
 
 from dome.cli_commands.cluster import ClusterError, LocalProcess, Supervisor, start_cluster
 from dome.cli_commands.common import DEFAULT_DIR, UsageError, fail, print_json, run_command
+from dome.cli_commands.fix import start_fix_gateway
 from dome.cli_commands.simulate import drive, load_accounts
 from dome.client.errors import DomeError
 from dome.files import write_json
@@ -62,6 +64,12 @@ def register(sub: Any) -> None:
         "--fresh",
         action="store_true",
         help="forget the journals and placement of an earlier run in the state directory",
+    )
+    p.add_argument(
+        "--fix-port",
+        type=int,
+        metavar="P",
+        help="also run the FIX 4.4 gateway (`dome fix`) on port P (0: any free port)",
     )
     p.add_argument("--seed", type=int, default=1, help="seed of the bots' randomness")
     p.add_argument("--json", action="store_true", help="end with one JSON line of totals")
@@ -121,9 +129,16 @@ async def _up(
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
     record = data_dir / "cluster.json"
+    fix_gateway: LocalProcess | None = None
+
+    def cluster_record() -> dict[str, Any]:
+        listed = cluster.record()
+        if fix_gateway is not None:
+            listed["processes"].append(fix_gateway.record())
+        return listed
 
     def restarted(_: LocalProcess) -> None:
-        write_json(record, cluster.record())
+        write_json(record, cluster_record())
 
     def note(line: str) -> None:
         print(f"dome: {line}", file=sys.stderr, flush=True)
@@ -132,13 +147,21 @@ async def _up(
     supervising: asyncio.Task[str] | None = None
     code = 0
     try:
-        write_json(record, cluster.record())
         discovery = cluster.discovery_address
+        if args.fix_port is not None and discovery is not None:
+            try:
+                fix_gateway = await start_fix_gateway(
+                    port=args.fix_port, discovery=discovery, accounts=accounts, data_dir=data_dir
+                )
+            except ClusterError as exc:
+                return fail(str(exc), 1)
+        write_json(record, cluster_record())
         args.resolved_target = f"discovery at {discovery}"
-        for process in cluster.processes:
+        for process in [*cluster.processes, *([fix_gateway] if fix_gateway else [])]:
             info = process.record()
-            print(f"dome: {info['id']} serving at {info['address']} (metrics {info['metrics']})",
-                  file=notes, flush=True)  # fmt: skip
+            core = f"core {info['core']}, " if info["core"] else ""
+            print(f"dome: {info['id']} serving at {info['address']} ({core}metrics "
+                  f"{info['metrics']})", file=notes, flush=True)  # fmt: skip
         print(f"dome: state in {data_dir}/cluster.json, tokens in {accounts}", file=notes,
               flush=True)  # fmt: skip
         supervising = asyncio.create_task(supervisor.run())
@@ -153,6 +176,7 @@ async def _up(
                 args.seed,
                 alive=supervisor.wait_fatal,
                 discovery=discovery,
+                core=cluster.cores,
             )
         except DomeError:
             # A client gave up because the cluster broke (discovery died while they
@@ -169,6 +193,8 @@ async def _up(
         # A second Ctrl-C or SIGTERM must not orphan discovery half way through stopping.
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, lambda: None)
+        if fix_gateway is not None:
+            await fix_gateway.stop()  # it logs its sessions out while the engines still run
         if supervising is not None:
             supervising.cancel()  # what exits from now on is being stopped, not crashing
             await asyncio.gather(supervising, return_exceptions=True)
@@ -180,7 +206,7 @@ async def _up(
 
 def _forget_state(data_dir: Path) -> None:
     """Remove what engines and discovery kept in ``data_dir`` (their own folders only)."""
-    for folder in [data_dir / "discovery", *data_dir.glob("engine-*")]:
+    for folder in [data_dir / "discovery", data_dir / "fix", *data_dir.glob("engine-*")]:
         if folder.is_dir():
             shutil.rmtree(folder)
 

@@ -26,9 +26,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from dome.core.market import Market, MarketResult
+from dome.core.market import MarketResult
+from dome.cores import MarketCore, MarketFactory
 from dome.discovery.agent import DiscoveryAgent
-from dome.engine.books import BookFactory
 from dome.engine.forwarding import Forwarder
 from dome.engine.metrics import EngineMetrics
 from dome.engine.node import EngineNode, SymbolState
@@ -40,6 +40,7 @@ from dome.log.journal import FsyncPolicy, Journal
 from dome.log.recovery import recover
 from dome.log.snapshot import decode_snapshot, encode_snapshot
 from dome.log.snapshot_store import SnapshotStore
+from dome.peer_auth import PeerAuth
 from dome.tls import TlsFiles
 from dome.v1 import discovery_pb2 as ds
 
@@ -50,7 +51,7 @@ class RecoveredSymbol(NamedTuple):
     """One symbol read back from disk, before the node exists."""
 
     #: The market as of the last committed batch in the journal.
-    market: Market
+    market: MarketCore
     journal: Journal
     snapshots: SnapshotStore
     #: What the engine stored next to the snapshot (its report chains).
@@ -64,7 +65,7 @@ class RecoveredSymbol(NamedTuple):
 def recover_symbol(
     directory: Path,
     spec: InstrumentSpec,
-    book_factory: BookFactory,
+    market_factory: MarketFactory,
     dedup_window: int,
     fsync: FsyncPolicy,
     segment_bytes: int,
@@ -75,7 +76,7 @@ def recover_symbol(
     rec = recover(
         directory / "journal",
         spec.to_core(),
-        book_factory,
+        market_factory,
         dedup_window,
         fsync,
         on_batch=lambda batch, results: replayed.append((batch, results)),
@@ -108,16 +109,17 @@ class ClusterMember:
         recovered: dict[str, RecoveredSymbol],
         metrics: EngineMetrics,
         tokens: dict[str, str],
-        book_factory: BookFactory,
+        market_factory: MarketFactory,
         dedup_window: int,
         snapshot_every: int,
         tls: TlsFiles | None,
+        peer_auth: PeerAuth,
     ) -> None:
         self.engine_id = engine_id
         self.node = node
-        self.peers = Peers(tls)
+        self.peers = Peers(tls, peer_auth.metadata)
         self._tls = tls
-        self._book_factory = book_factory
+        self._market_factory = market_factory
         self._dedup_window = dedup_window
         self._snapshot_every = snapshot_every
         self._snapshots: dict[str, SnapshotStore] = {}
@@ -179,6 +181,7 @@ class ClusterMember:
             reports=self.reports,
             on_placement=self.on_placement,
             credentials=self._tls.channel_credentials() if self._tls else None,
+            metadata=self.peers.metadata,
         )
         await self.agent.start()
 
@@ -280,7 +283,7 @@ class ClusterMember:
         def install(data: bytes) -> None:
             state: SymbolState = self.node.symbols[symbol]
             restored = decode_snapshot(
-                data, state.spec.to_core(), self._book_factory, self._dedup_window
+                data, state.spec.to_core(), self._market_factory, self._dedup_window
             )
             self.node.replace_market(symbol, restored.market, dict(restored.extra))
             replica = self.replicas[symbol]

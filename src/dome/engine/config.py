@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dome.accounts import load_accounts
+from dome.cores import SELECTION_HELP, Core, select_core
 from dome.instruments import DEFAULT_INSTRUMENTS, InstrumentSpec, load_instruments
+from dome.peer_auth import PeerAuth, PeerAuthError, add_peer_auth_arguments, peer_auth_from_args
 
 MiB = 1024 * 1024
 
@@ -41,6 +43,9 @@ class EngineConfig:
     advertise: str | None = None
     #: Directory with tls.crt, tls.key and ca.crt: TLS (mutual with ca.crt) on every hop.
     tls_dir: Path | None = None
+    #: The exchange's peer secret: sent to discovery and to primaries, required from
+    #: followers (``dome.peer_auth``). The default has none: every peer call is refused.
+    peer_auth: PeerAuth = field(default_factory=PeerAuth)
     #: When journal writes reach the disk: always, batch (group commit) or none.
     fsync: str = "batch"
     #: Entries between snapshots of a symbol.
@@ -65,11 +70,16 @@ class EngineConfig:
     #: Seconds a stopping cluster engine waits for discovery to hand its primaries to
     #: in-sync followers before it stops heartbeating (0: no drain, fail over by lease).
     drain_timeout: float = 5.0
+    #: The book core; None takes the one ``DOME_CORE`` selects (``dome.cores``) at start.
+    core: Core | None = None
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the engine's options to ``parser``."""
+    """Add the engine's options to ``parser``, and how its book core is chosen to its help."""
     d = EngineConfig()
+    # The core is no option: it is the environment's (engines that `dome up` starts
+    # inherit it), so the help says how that works instead.
+    parser.epilog = SELECTION_HELP
     parser.add_argument("--id", dest="engine_id", default=d.engine_id, help="engine id")
     parser.add_argument("--host", default=d.host, help="address to listen on")
     parser.add_argument("--port", type=int, default=d.port, help="gRPC port (0: any free)")
@@ -91,6 +101,13 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--advertise", help="host:port peers and clients dial for this engine")
     parser.add_argument(
         "--tls-dir", type=Path, help="TLS files (tls.crt, tls.key, ca.crt for mutual TLS)"
+    )
+    add_peer_auth_arguments(
+        parser,
+        guarded="this engine sends it to discovery and to the primaries it follows, and "
+        "requires it on ReplicationService's Replicate, FetchLog and FetchSnapshot "
+        "(GetReplicaStatus stays readable, for `dome check`)",
+        needed=" with --discovery",
     )
     parser.add_argument(
         "--fsync",
@@ -138,8 +155,9 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> EngineConfig:
     """Build the config, reading the instruments and accounts files.
 
-    Raises ``InstrumentFileError`` or ``AccountsFileError`` with a readable message, and
-    ``ConfigError`` for options that do not fit together.
+    Raises ``InstrumentFileError`` or ``AccountsFileError`` with a readable message,
+    ``ConfigError`` for options that do not fit together, and ``dome.cores.CoreError``
+    when ``DOME_CORE`` names a core that cannot run here.
     """
     if args.discovery and args.data_dir is None:
         raise ConfigError("--discovery needs --data-dir: a replica journals every entry")
@@ -149,6 +167,11 @@ def config_from_args(args: argparse.Namespace) -> EngineConfig:
         raise ConfigError("--segment-bytes must be at least 4096")
     if args.drain_timeout < 0:
         raise ConfigError("--drain-timeout must be at least 0")
+    try:
+        # A standalone engine makes and serves no peer call: it needs no secret.
+        peer_auth = peer_auth_from_args(args, needed=bool(args.discovery))
+    except PeerAuthError as exc:
+        raise ConfigError(str(exc)) from None
     instruments = (
         tuple(load_instruments(args.instruments).values())
         if args.instruments
@@ -165,6 +188,7 @@ def config_from_args(args: argparse.Namespace) -> EngineConfig:
         discovery=args.discovery,
         advertise=args.advertise,
         tls_dir=args.tls_dir,
+        peer_auth=peer_auth,
         fsync=args.fsync,
         snapshot_every=args.snapshot_every,
         segment_bytes=args.segment_bytes,
@@ -176,4 +200,5 @@ def config_from_args(args: argparse.Namespace) -> EngineConfig:
         dedup_window=args.dedup_window,
         grace=args.grace,
         drain_timeout=args.drain_timeout,
+        core=select_core(),
     )

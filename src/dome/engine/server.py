@@ -22,7 +22,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from dome.accounts import AccountsFileError
-from dome.engine.books import default_book_factory
+from dome.cores import CoreError, select_core
 from dome.engine.cluster import ClusterMember, RecoveredSymbol, recover_symbol
 from dome.engine.config import ConfigError, EngineConfig, config_from_args
 from dome.engine.market_data import MarketDataServicer
@@ -35,6 +35,7 @@ from dome.instruments import InstrumentFileError
 from dome.log.journal import FsyncPolicy
 from dome.logs import configure as configure_logs
 from dome.malformed import RefuseMalformed
+from dome.peer_auth import RequirePeer
 from dome.serving import ReadyInfo, announced, client_host, metrics_endpoint, stop_on_signals
 from dome.tls import TlsFiles
 from dome.v1 import (
@@ -78,13 +79,14 @@ def tune_gc() -> None:
 async def serve_from_args(args: argparse.Namespace) -> None:
     """Configure logging from ``args`` (of ``add_engine_arguments``), then ``serve``.
 
-    Exits with status 2 and a one-line message when a config file is unusable.
+    Exits with status 2 and a one-line message when a config file is unusable or
+    ``DOME_CORE`` names a core that cannot run here.
     """
     configure_logs(args.log_level, engine=args.engine_id)
     tune_gc()
     try:
         config = config_from_args(args)
-    except (InstrumentFileError, AccountsFileError, ConfigError) as exc:
+    except (InstrumentFileError, AccountsFileError, ConfigError, CoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     await serve(config)
@@ -99,8 +101,9 @@ async def serve(
 ) -> None:
     """Serve until ``stop`` is set or a SIGINT/SIGTERM arrives, then shut down gracefully."""
     stop = stop or asyncio.Event()
-    metrics = EngineMetrics(config.engine_id)
-    book_factory = default_book_factory()
+    core = config.core or select_core()
+    log.info("engine starting", extra={"core": core.name})
+    metrics = EngineMetrics(config.engine_id, core=core.name)
     tls = TlsFiles.from_dir(config.tls_dir) if config.tls_dir is not None else None
     recovered: dict[str, RecoveredSymbol] = {}
     if config.discovery is not None:
@@ -109,7 +112,7 @@ async def serve(
             recovered[spec.symbol] = recover_symbol(
                 config.data_dir / spec.symbol,
                 spec,
-                book_factory,
+                core.market_factory,
                 config.dedup_window,
                 FsyncPolicy(config.fsync),
                 config.segment_bytes,
@@ -118,7 +121,7 @@ async def serve(
         config.instruments,
         metrics,
         limits=NodeLimits(dedup_window=config.dedup_window),
-        book_factory=book_factory,
+        market_factory=core.market_factory,
         markets={symbol: rec.market for symbol, rec in recovered.items()},
     )
     member: ClusterMember | None = None
@@ -129,14 +132,16 @@ async def serve(
             recovered=recovered,
             metrics=metrics,
             tokens=config.accounts,
-            book_factory=book_factory,
+            market_factory=core.market_factory,
             dedup_window=config.dedup_window,
             snapshot_every=config.snapshot_every,
             tls=tls,
+            peer_auth=config.peer_auth,
         )
     gate = Gate(config.accounts, rate=config.rate_limit, max_streams=config.max_streams_per_account)
     server = grpc.aio.server(
-        interceptors=[RefuseMalformed()],
+        # Peer authentication first: a refused peer call reaches no parser or handler.
+        interceptors=[RequirePeer(config.peer_auth), RefuseMalformed()],
         options=[
             ("grpc.max_receive_message_length", config.max_message_bytes),
             ("grpc.so_reuseport", 0),
@@ -184,15 +189,23 @@ async def serve(
         for name in ("", *SERVICE_NAMES):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         around.enter_context(stop_on_signals(stop, handle_signals))
-        info = ReadyInfo("engine", config.engine_id, address, os.getpid(), metrics_url)
+        info = ReadyInfo(
+            "engine", config.engine_id, address, os.getpid(), metrics_url, core=core.name
+        )
         log.info(
             "engine serving",
             extra={
                 **asdict(info),
                 "symbols": sorted(node.symbols),
                 "accounts": len(config.accounts),
+                "peer_auth": config.peer_auth.mode,
             },
         )
+        if member is not None and not config.peer_auth.required:
+            log.warning(
+                "peer authentication is off (--peer-auth none): anything that reaches this "
+                "port can follow these books and read every order"
+            )
         around.enter_context(announced(config.ready_file, info))
         if ready is not None:
             ready(info)
