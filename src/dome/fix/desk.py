@@ -302,18 +302,7 @@ class Desk:
 
     def _refuse_new(self, request: NewOrderRequest, code: int, text: str) -> None:
         """An ExecutionReport rejecting a NewOrderSingle that never reached the book."""
-        order = FixOrder(
-            coid=request.cl_ord_id,
-            cl_ord_id=request.cl_ord_id,
-            symbol=request.symbol,
-            side_code=request.side_code,
-            ord_type=request.ord_type,
-            time_in_force=request.time_in_force,
-            exec_inst=request.exec_inst,
-            order_qty=request.order_qty,
-            price=request.price,
-            status=t.ORD_STATUS_REJECTED,
-        )
+        order = FixOrder.of(request, status=t.ORD_STATUS_REJECTED)
         self._outbox.send(
             t.EXECUTION_REPORT,
             self.orders.fields(

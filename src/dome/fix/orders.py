@@ -110,6 +110,22 @@ class FixOrder:
     pending_cl_ord_id: str = ""
     pending_qty: Decimal | None = None
 
+    @classmethod
+    def of(cls, request: NewOrderRequest, **state: Any) -> FixOrder:
+        """The order a NewOrderSingle asks for, in the state ``state`` names."""
+        return cls(
+            coid=request.cl_ord_id,
+            cl_ord_id=request.cl_ord_id,
+            symbol=request.symbol,
+            side_code=request.side_code,
+            ord_type=request.ord_type,
+            time_in_force=request.time_in_force,
+            exec_inst=request.exec_inst,
+            order_qty=request.order_qty,
+            price=request.price,
+            **state,
+        )
+
     @property
     def done(self) -> bool:
         """Filled, cancelled or rejected: nothing can happen to it any more."""
@@ -176,18 +192,7 @@ class Orders:
 
     def register(self, request: NewOrderRequest) -> FixOrder:
         """Remember a NewOrderSingle before it is sent, so its reports find it."""
-        order = FixOrder(
-            coid=request.cl_ord_id,
-            cl_ord_id=request.cl_ord_id,
-            symbol=request.symbol,
-            side_code=request.side_code,
-            ord_type=request.ord_type,
-            time_in_force=request.time_in_force,
-            exec_inst=request.exec_inst,
-            order_qty=request.order_qty,
-            price=request.price,
-            leaves_qty=request.order_qty,
-        )
+        order = FixOrder.of(request, leaves_qty=request.order_qty)
         self._add(order)
         return order
 
