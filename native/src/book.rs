@@ -642,6 +642,11 @@ impl Book {
 
     /// docs/book.md NewOrder step 2: rejects that need the book, before any change.
     fn book_check_new(&self, cmd: &NewOrder, valid: ValidNew) -> Result<ValidNew, RejectReason> {
+        if self.by_id.contains_key(&cmd.order_id) {
+            // Only a corrupt or hostile log repeats an id (ids are sequence numbers);
+            // resting it would leave two orders under one id.
+            return Err(RejectReason::OrderIdInUse);
+        }
         let opposite = valid.side.opposite();
         match valid.order_type {
             OrderType::Market if self.best(opposite).is_none() => Err(RejectReason::NoLiquidity),

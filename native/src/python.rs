@@ -124,13 +124,23 @@ impl TupleClass {
 }
 
 /// Members of an IntEnum by value (index 0 unused where the enum has no 0).
+///
+/// Every value from 1 up must exist: a Python enum behind the Rust one is a build
+/// mismatch, refused at import rather than answered with a wrong member later.
 fn members<const N: usize>(py: Python<'_>, module: &str, name: &str) -> PyResult<[Py<PyAny>; N]> {
     let cls = py.import(module)?.getattr(name)?;
     let none = py.None();
     let mut out: [Py<PyAny>; N] = std::array::from_fn(|_| none.clone_ref(py));
     for (value, slot) in out.iter_mut().enumerate() {
-        if let Ok(member) = cls.call1((value,)) {
-            *slot = member.unbind();
+        match cls.call1((value,)) {
+            Ok(member) => *slot = member.unbind(),
+            Err(err) if value > 0 => {
+                return Err(PyTypeError::new_err(format!(
+                    "{module}.{name} has no member {value}, which the native core knows: \
+                     rebuild it (`make native`) from this tree ({err})"
+                )));
+            }
+            Err(_) => {}
         }
     }
     Ok(out)
@@ -155,7 +165,7 @@ struct PyCore {
     sides: [Py<PyAny>; 3],
     order_types: [Py<PyAny>; 6],
     stps: [Py<PyAny>; 3],
-    reject_reasons: [Py<PyAny>; 23],
+    reject_reasons: [Py<PyAny>; RejectReason::ALL.len()],
     cancel_reasons: [Py<PyAny>; 4],
     invariant_error: Py<PyType>,
     check_snapshot: Py<PyAny>,

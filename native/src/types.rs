@@ -106,11 +106,12 @@ pub enum RejectReason {
     InvalidPrice = 20,
     InvalidQty = 21,
     InvalidStp = 22,
+    OrderIdInUse = 23,
 }
 
 impl RejectReason {
     /// Every reason, indexed by its value.
-    pub const ALL: [Self; 23] = [
+    pub const ALL: [Self; 24] = [
         Self::None,
         Self::UnknownSymbol,
         Self::InvalidSide,
@@ -134,6 +135,7 @@ impl RejectReason {
         Self::InvalidPrice,
         Self::InvalidQty,
         Self::InvalidStp,
+        Self::OrderIdInUse,
     ];
 
     pub fn from_value(value: i64) -> Option<Self> {

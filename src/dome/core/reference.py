@@ -510,6 +510,10 @@ class ReferenceBook:
 
     def _book_check_new(self, cmd: NewOrder) -> RejectReason:
         """docs/book.md NewOrder step 2: rejects that need the book, before any change."""
+        if cmd.order_id in self._by_id:
+            # Only a corrupt or hostile log repeats an id (ids are sequence numbers);
+            # resting it would leave two orders under one id.
+            return RejectReason.ORDER_ID_IN_USE
         opposite = _OPPOSITE[_SIDE_OF[cmd.side]]
         if cmd.order_type == _MARKET and self._sides[opposite].best is None:
             return RejectReason.NO_LIQUIDITY

@@ -79,6 +79,7 @@ class RejectReason(IntEnum):
     INVALID_PRICE = 20
     INVALID_QTY = 21
     INVALID_STP = 22
+    ORDER_ID_IN_USE = 23
 
     @property
     def message(self) -> str:
@@ -110,4 +111,5 @@ _MESSAGES: dict[RejectReason, str] = {
     RejectReason.INVALID_PRICE: "price is not a decimal number",
     RejectReason.INVALID_QTY: "quantity is not a decimal number",
     RejectReason.INVALID_STP: "unknown self-trade prevention mode",
+    RejectReason.ORDER_ID_IN_USE: "the order id is already on the book",
 }

@@ -194,6 +194,10 @@ class _RejectReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RejectRe
     """Quantity is not a decimal number."""
     REJECT_REASON_INVALID_STP: _RejectReason.ValueType  # 22
     """Unknown self-trade prevention mode."""
+    REJECT_REASON_ORDER_ID_IN_USE: _RejectReason.ValueType  # 23
+    """The new order's id names an order already on the book. Order ids are sequence
+    numbers, so only a corrupt or hostile log can ask for this.
+    """
 
 class RejectReason(_RejectReason, metaclass=_RejectReasonEnumTypeWrapper):
     """Why an exchange rule refused a command. Mirrors dome.core.types.RejectReason."""
@@ -244,6 +248,10 @@ REJECT_REASON_INVALID_QTY: RejectReason.ValueType  # 21
 """Quantity is not a decimal number."""
 REJECT_REASON_INVALID_STP: RejectReason.ValueType  # 22
 """Unknown self-trade prevention mode."""
+REJECT_REASON_ORDER_ID_IN_USE: RejectReason.ValueType  # 23
+"""The new order's id names an order already on the book. Order ids are sequence
+numbers, so only a corrupt or hostile log can ask for this.
+"""
 Global___RejectReason: _TypeAlias = RejectReason  # noqa: Y015
 
 @_typing.final

@@ -617,6 +617,24 @@ def test_new_order_rejects_change_nothing(session: Session, cmd: NewOrder, reaso
     ]
 
 
+@pytest.mark.parametrize(
+    ("order_type", "price"),
+    [
+        pytest.param(LIMIT, 100, id="would-rest"),
+        pytest.param(LIMIT, 101, id="would-trade"),
+        pytest.param(POST_ONLY, 101, id="before-post-only"),
+    ],
+)
+def test_new_order_with_an_id_on_the_book_is_rejected(
+    session: Session, order_type: int, price: int
+) -> None:
+    # Only a corrupt or hostile log can repeat an id; both cores refuse it unchanged.
+    session.sell(1, "alice", 101, 3)
+    assert session.expect_untouched(
+        lambda seq: NewOrder(seq, 0, 1, "zed", "c9", Side.BUY, order_type, price, 5)
+    ) == ["rejected 1 zed ORDER_ID_IN_USE cid=c9"]
+
+
 AMEND_REJECTS = [
     pytest.param("alice", 77, 3, 0, "UNKNOWN_ORDER", id="unknown"),
     pytest.param("mallory", 1, 3, 0, "NOT_ORDER_OWNER", id="owner"),
