@@ -132,7 +132,7 @@ class ClusterMember:
             if rec.extra.get("reports"):
                 state.reporter.restore(rec.extra["reports"])
             for batch, results in rec.replayed:
-                state.sequencer.publish_replayed(batch.commands, results)
+                state.applier.publish_replayed(batch.commands, results)
             self._snapshots[symbol] = rec.snapshots
             latest = rec.snapshots.latest()
             self._snapshot_seq[symbol] = latest[0] if latest else 0
@@ -140,7 +140,7 @@ class ClusterMember:
                 engine_id=engine_id,
                 symbol=symbol,
                 journal=rec.journal,
-                sequencer=state.sequencer,
+                applier=state.applier,
                 coordinator=self,
                 peers=self.peers,
                 pending=rec.pending,
@@ -149,7 +149,7 @@ class ClusterMember:
                 install_snapshot=self._installer(symbol),
             )
             state.replica = replica
-            state.sequencer.attach_log(replica.replicate, replica.check_writable)
+            state.sequencer.attach_log(replica)
             self.replicas[symbol] = replica
 
     # ------------------------------------------------------------ the coordinator

@@ -21,9 +21,9 @@ from dome.core.book_api import Book
 from dome.core.events import OrderAmended, OrderCancelled, OrderRested, Trade
 from dome.core.types import Side
 from dome.engine import codec
+from dome.engine.applier import Applied
 from dome.engine.errors import OutOfRange
 from dome.engine.feeds import Topic
-from dome.engine.sequencer import Applied
 from dome.instruments import InstrumentSpec
 from dome.v1 import market_data_pb2 as md
 
@@ -55,6 +55,12 @@ class MarketFeed:
         self.levels: dict[Side, set[int]] = {Side.BUY: set(), Side.SELL: set()}
         for order in book.orders():
             self.levels[order.side].add(order.price)
+
+    def publish(self, batch: Sequence[Applied], match_seconds: float | None) -> None:
+        """The market-data sink (``dome.engine.applier.Sink``): the update's seq is the
+        batch's last (a duplicate moves the log on, not the book)."""
+        if batch:
+            self.on_batch(batch, batch[-1].cmd.seq)
 
     def on_batch(self, batch: Sequence[Applied], last_seq: int) -> int:
         """Publish the batch's level changes and trades; returns how many trades."""

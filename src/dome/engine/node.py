@@ -20,6 +20,7 @@ from dome.core.outcome import outcome
 from dome.core.types import OrderStatus, RejectReason, Side
 from dome.cores import MarketCore, MarketFactory, select_core
 from dome.engine import codec
+from dome.engine.applier import Applied, Applier
 from dome.engine.errors import NotFound, Unavailable
 from dome.engine.feeds import DEFAULT_BUFFER, Topic
 from dome.engine.forwarding import Forwarder
@@ -28,7 +29,7 @@ from dome.engine.metrics import EngineMetrics, SymbolMetrics
 from dome.engine.replica import Replica
 from dome.engine.reports import ExecutionReporter
 from dome.engine.requests import Request
-from dome.engine.sequencer import Applied, Sequencer
+from dome.engine.sequencer import Sequencer
 from dome.instruments import InstrumentSpec
 from dome.v1 import common_pb2 as pb
 from dome.v1 import trading_pb2 as tr
@@ -40,13 +41,26 @@ class SymbolState:
 
     spec: InstrumentSpec
     units: codec.Units
-    market: MarketCore
+    applier: Applier
     sequencer: Sequencer
     feed: MarketFeed
     reporter: ExecutionReporter
+    counter: BatchCounter
     metrics: SymbolMetrics
     #: The symbol's log and replication role; None on a standalone engine.
     replica: Replica | None = None
+
+    @property
+    def market(self) -> MarketCore:
+        """The symbol's market now (a follower's is replaced by a snapshot install)."""
+        return self.applier.market
+
+    def rewire(self) -> None:
+        """Register this symbol's publish stages with its applier, in order: reports
+        (which annotate each command with its order's client id), market data, then
+        metrics (which summarise each command's outcome for the answer). Called again
+        whenever one of them is replaced."""
+        self.applier.sinks = [self.reporter.publish, self.feed.publish, self.counter.publish]
 
 
 @dataclass(frozen=True)
@@ -89,23 +103,22 @@ class EngineNode:
                 spec.to_core(), limits.dedup_window
             )
             units = codec.Units(spec)
+            applier = Applier(market)
+            feed = MarketFeed(
+                spec, market.book, limits.stream_buffer, limits.trade_ring, units=units
+            )
+            symbol_metrics = metrics.for_symbol(spec.symbol)
             state = SymbolState(
                 spec=spec,
                 units=units,
-                market=market,
-                sequencer=None,  # type: ignore[arg-type]  # set just below: it needs state
-                feed=MarketFeed(
-                    spec, market.book, limits.stream_buffer, limits.trade_ring, units=units
-                ),
+                applier=applier,
+                sequencer=Sequencer(applier, clock_ns=clock_ns, max_pending=limits.max_pending),
+                feed=feed,
                 reporter=ExecutionReporter(spec, self.executions, units=units),
-                metrics=metrics.for_symbol(spec.symbol),
+                counter=BatchCounter(symbol_metrics, market, feed),
+                metrics=symbol_metrics,
             )
-            state.sequencer = Sequencer(
-                market,
-                self._publisher(state),
-                clock_ns=clock_ns,
-                max_pending=limits.max_pending,
-            )
+            state.rewire()
             self.symbols[spec.symbol] = state
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -132,9 +145,7 @@ class EngineNode:
         """
         state = self.symbol(symbol)
         old_feed = state.feed
-        state.market = market
-        state.sequencer.market = market
-        state.sequencer.reset(market.last_seq + 1)
+        state.applier.market = market
         state.feed = MarketFeed(
             state.spec,
             market.book,
@@ -147,8 +158,8 @@ class EngineNode:
         state.reporter = ExecutionReporter(state.spec, self.executions, units=state.units)
         if extra.get("reports"):
             state.reporter.restore(extra["reports"])
-        # The sequencer's publisher reads state.feed and state.reporter at each batch,
-        # so it uses the new ones from here on.
+        state.counter = BatchCounter(state.metrics, market, state.feed)
+        state.rewire()
 
     # ------------------------------------------------------------------- commands
 
@@ -320,16 +331,6 @@ class EngineNode:
             )
         return out
 
-    # ------------------------------------------------------------------ publishing
-
-    def _publisher(self, state: SymbolState) -> Callable[[Sequence[Applied], float | None], None]:
-        def publish(batch: Sequence[Applied], match_seconds: float | None) -> None:
-            state.reporter.on_batch(batch)
-            trades = state.feed.on_batch(batch, state.market.last_seq)
-            _count(state, batch, match_seconds, trades)
-
-        return publish
-
 
 _TYPE_LABELS = {1: "limit", 2: "market", 3: "ioc", 4: "fok", 5: "post_only"}
 
@@ -337,46 +338,57 @@ _TYPE_LABELS = {1: "limit", 2: "market", 3: "ioc", 4: "fok", 5: "post_only"}
 _STATUS_LABELS = {status: status.name.lower() for status in OrderStatus}
 
 
-def _count(
-    state: SymbolState, batch: Sequence[Applied], match_seconds: float | None, trades: int
-) -> None:
-    """Metrics of one batch; counters move once per label, not once per order.
+class BatchCounter:
+    """The metrics sink of one symbol: counters move once per label, not once per order.
 
     Only the engine that sequenced a batch counts its orders and trades: followers apply
     the same batches, and counting there too would multiply every sum over engines by
     the replication factor. Every replica keeps its sequence and depth gauges.
     """
-    m = state.metrics
-    m.sequence.set(state.market.last_seq)
-    levels = state.feed.levels
-    m.bid_levels.set(len(levels[Side.BUY]))
-    m.ask_levels.set(len(levels[Side.SELL]))
-    if match_seconds is None:
-        return
-    m.batch_size.observe(len(batch))
-    m.match_seconds.observe(match_seconds)
-    if trades:
-        m.trades.inc(trades)
-    orders: dict[tuple[str, OrderStatus], int] = {}
-    rejects: dict[RejectReason, int] = {}
-    duplicates = 0
-    for applied in batch:
-        cmd = applied.cmd
-        if applied.result.duplicate:
-            duplicates += 1
-            continue
-        if type(cmd) is NewOrder:
-            label = _TYPE_LABELS.get(int(cmd.order_type), "limit")
-        else:
-            label = "cancel" if type(cmd) is CancelOrder else "amend"
-        result = applied.outcome = outcome(cmd.order_id, applied.result.events)
-        key = (label, result.status)
-        orders[key] = orders.get(key, 0) + 1
-        if result.status == OrderStatus.REJECTED:
-            rejects[result.reject_reason] = rejects.get(result.reject_reason, 0) + 1
-    if duplicates:
-        m.duplicates.inc(duplicates)
-    for (label, status), n in orders.items():
-        m.order(label, _STATUS_LABELS[status]).inc(n)
-    for reason, n in rejects.items():
-        m.reject(reason).inc(n)
+
+    def __init__(self, metrics: SymbolMetrics, market: MarketCore, feed: MarketFeed) -> None:
+        self._metrics = metrics
+        self._market = market
+        self._feed = feed
+        #: Trade ids count up by one per trade, so a batch traded the difference.
+        self._next_trade_id = market.book.next_trade_id
+
+    def publish(self, batch: Sequence[Applied], match_seconds: float | None) -> None:
+        """Count one applied batch."""
+        m = self._metrics
+        m.sequence.set(self._market.last_seq)
+        levels = self._feed.levels
+        m.bid_levels.set(len(levels[Side.BUY]))
+        m.ask_levels.set(len(levels[Side.SELL]))
+        next_trade_id = self._market.book.next_trade_id
+        trades = next_trade_id - self._next_trade_id
+        self._next_trade_id = next_trade_id
+        if match_seconds is None:
+            return
+        m.batch_size.observe(len(batch))
+        m.match_seconds.observe(match_seconds)
+        if trades:
+            m.trades.inc(trades)
+        orders: dict[tuple[str, OrderStatus], int] = {}
+        rejects: dict[RejectReason, int] = {}
+        duplicates = 0
+        for applied in batch:
+            cmd = applied.cmd
+            if applied.result.duplicate:
+                duplicates += 1
+                continue
+            if type(cmd) is NewOrder:
+                label = _TYPE_LABELS.get(int(cmd.order_type), "limit")
+            else:
+                label = "cancel" if type(cmd) is CancelOrder else "amend"
+            result = applied.outcome = outcome(cmd.order_id, applied.result.events)
+            key = (label, result.status)
+            orders[key] = orders.get(key, 0) + 1
+            if result.status == OrderStatus.REJECTED:
+                rejects[result.reject_reason] = rejects.get(result.reject_reason, 0) + 1
+        if duplicates:
+            m.duplicates.inc(duplicates)
+        for (label, status), n in orders.items():
+            m.order(label, _STATUS_LABELS[status]).inc(n)
+        for reason, n in rejects.items():
+            m.reject(reason).inc(n)

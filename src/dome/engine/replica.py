@@ -3,12 +3,13 @@
 Discovery decides who leads (DESIGN.md section 3); this class carries out its decision
 for one symbol, safely:
 
-- **Primary.** The sequencer's journal stage calls ``replicate``: the batch is encoded
-  once, journaled, pushed to every connected follower, and returns only when enough of
+- **Primary.** This is the sequencer's log stage: ``commit`` encodes the batch once,
+  journals it, pushes it to every connected follower, and returns only when enough of
   them have journaled it (acks ``all``: every in-sync follower; ``majority``: a
-  majority of the replica set, this engine included). Only then does the sequencer
-  apply it and answer the clients. A follower that stops acking is dropped from the
-  in-sync set through discovery *before* any batch is acknowledged without it.
+  majority of the replica set, this engine included), with every batch that commit
+  covers. Only then does the sequencer apply them and answer the clients. A follower
+  that stops acking is dropped from the in-sync set through discovery *before* any
+  batch is acknowledged without it.
 - **Follower.** A task pulls the primary's log over ``Replicate``, journals each batch
   byte for byte, acks, and applies batches only once the primary says they are
   committed, so nothing a follower publishes can be rolled back by a failover.
@@ -22,7 +23,13 @@ followers whose journal holds entries the new primary lacks are told to truncate
 Those entries were never committed, so never applied or answered anywhere.
 
 Fencing: writes need ``coordinator.lease_valid()``. An engine that cannot renew its lease
-stops taking writes before discovery may promote anyone else.
+stops taking writes before discovery may promote anyone else. The engine admits writes
+once (``EngineNode.submit`` asks ``writable``); ``commit`` checks again only as the log's
+own fence, because leadership can lapse between admission and the journal write, and an
+append after that could fork the log.
+
+Calls run one way: the sequencer calls ``commit``; this class hands committed batches to
+the ``Applier`` (followers, promotion) and never calls back into the sequencer.
 """
 
 from __future__ import annotations
@@ -39,9 +46,9 @@ from typing import Any, Protocol
 import grpc
 
 from dome.core.commands import Command
+from dome.engine.applier import Applier
 from dome.engine.errors import NotPrimary, Unavailable
 from dome.engine.peers import Peers
-from dome.engine.sequencer import Sequencer
 from dome.log.entries import DecodedBatch, decode_batch, encode_batch
 from dome.log.errors import JournalGap, LogFormatError, StaleEpoch
 from dome.log.journal import Journal
@@ -153,7 +160,7 @@ class Replica:
         engine_id: str,
         symbol: str,
         journal: Journal,
-        sequencer: Sequencer,
+        applier: Applier,
         coordinator: Coordinator,
         peers: Peers,
         pending: Sequence[DecodedBatch] = (),
@@ -164,7 +171,7 @@ class Replica:
         self.engine_id = engine_id
         self.symbol = symbol
         self.journal = journal
-        self.sequencer = sequencer
+        self.applier = applier
         self._coordinator = coordinator
         self._peers = peers
         self._stats = stats
@@ -177,7 +184,7 @@ class Replica:
         self.acks = "all"
         self.followers: list[str] = []
         self.in_sync: set[str] = set()
-        self.committed_seq = sequencer.market.last_seq
+        self.committed_seq = applier.market.last_seq
         self._sessions: dict[str, FollowerSession] = {}
         self._joining: set[str] = set()
         self._isr_lock = asyncio.Lock()
@@ -190,7 +197,16 @@ class Replica:
     @property
     def applied_seq(self) -> int:
         """Last sequence number applied to the market."""
-        return self.sequencer.market.last_seq
+        return self.applier.market.last_seq
+
+    @property
+    def next_seq(self) -> int:
+        """Where the next batch this engine sequences starts: the journal's end + 1.
+
+        A batch the journal refused left it unchanged; one journaled that failed to
+        commit keeps its numbers (a later commit covers it).
+        """
+        return self.journal.last_seq + 1
 
     def writable(self) -> bool:
         """Whether this engine may sequence the symbol now."""
@@ -301,7 +317,6 @@ class Replica:
         # applied yet, then sequence on from the journal's end.
         self._apply_through(self.journal.last_seq)
         self.committed_seq = self.journal.last_seq
-        self.sequencer.reset(self.journal.last_seq + 1)
         self._joining.clear()
         self._become(Role.PRIMARY)
 
@@ -310,10 +325,9 @@ class Replica:
             session.close()
         self._sessions.clear()
         self._joining.clear()
-        self._progress.set()  # a batch waiting for acks sees the role change at once
-        self.sequencer.fail_queued(
-            NotPrimary(f"{self.symbol}: this engine no longer leads (epoch {self.epoch})")
-        )
+        # A batch waiting for acks sees the role change at once; batches still queued
+        # are refused by ``commit`` as their turn comes (this engine is not primary).
+        self._progress.set()
 
     def _stop_following(self) -> None:
         if self._follow_task is not None:
@@ -340,7 +354,7 @@ class Replica:
             batch = pending.popleft()
             if batch.last_seq <= self.applied_seq:
                 continue
-            self.sequencer.apply_stamped(batch.commands)
+            self.applier.apply(batch.commands, sequenced=False)
             applied_any = True
         if applied_any:
             self._snapshot_due()
@@ -356,36 +370,40 @@ class Replica:
 
     # ------------------------------------------------------------- primary side
 
-    async def replicate(self, commands: Sequence[Command]) -> None:
-        """The sequencer's journal stage: journal, replicate, wait for the acks.
+    async def commit(
+        self, commands: Sequence[Command], *, more_queued: bool = False
+    ) -> list[Sequence[Command]]:
+        """The sequencer's log stage: journal, replicate, wait for the acks.
 
-        A batch refused before it is journaled gives its sequence numbers back. One that
-        fails later (the lease lapsed or leadership moved while waiting for acks) stays
-        journaled and shipped, in ``pending``: if this engine goes on leading the epoch,
-        the next commit covers it and it is applied first; if not, the new primary's log
-        decides. Either way its submitters were told it failed, and their retries under
-        the same client order id find it if it was applied.
+        Returns every batch this commit makes committed and not applied yet, in log
+        order, ending with ``commands``. A batch refused before it is journaled leaves
+        the journal (and so ``next_seq``) unchanged. One that fails later (the lease
+        lapsed or leadership moved while waiting for acks) stays journaled and shipped,
+        in ``pending``: if this engine goes on leading the epoch, the next commit covers
+        it and returns it first; if not, the new primary's log decides. Either way its
+        submitters were told it failed, and their retries under the same client order
+        id find it if it was applied. ``more_queued``: another batch follows at once,
+        which then carries the commit mark (saving two messages per follower).
         """
         first = commands[0]
         epoch = self.epoch
         started = time.perf_counter()
+        self.check_writable()
+        data = encode_batch(self.symbol, epoch, commands, self.committed_seq)
+        batch = DecodedBatch(
+            self.symbol,
+            epoch,
+            first.seq,
+            commands[-1].seq,
+            first.timestamp_ns,
+            self.committed_seq,
+            tuple(commands),
+        )
         try:
-            self.check_writable()
-            data = encode_batch(self.symbol, epoch, commands, self.committed_seq)
-            batch = DecodedBatch(
-                self.symbol,
-                epoch,
-                first.seq,
-                commands[-1].seq,
-                first.timestamp_ns,
-                self.committed_seq,
-                tuple(commands),
-            )
             self.journal.append(data, batch)
         except OSError as exc:
             # A full disk or an I/O error: the journal took nothing back (a partial record
             # is cut off), so the batch is refused whole and may be sent again.
-            self.sequencer.reset(first.seq)
             log.error(
                 "journal write failed; batch refused",
                 extra={"symbol": self.symbol, "seq": first.seq, "error": str(exc)},
@@ -394,31 +412,30 @@ class Replica:
                 f"{self.symbol}: the journal could not be written ({exc.strerror or exc}); "
                 "nothing was applied, retry later"
             ) from None
-        except Exception:
-            self.sequencer.reset(first.seq)
-            raise
         self.pending.append(batch)
         message = rp.ReplicateResponse(batch=data)
         for session in self._sessions.values():
             session.push(message)
         await self.journal.flush()
         await self._await_quorum(batch.last_seq, epoch)
-        # Committed, and with it every earlier batch of this epoch's log: apply those that
-        # failed to commit in time first; the sequencer applies this one on return.
-        self.pending.pop()
-        if self.pending:
-            self._apply_through(batch.first_seq - 1)
-            self.sequencer.reset(batch.last_seq + 1)
+        # Committed, and with it every earlier batch of this epoch's log.
+        committed: list[Sequence[Command]] = []
+        pending = self.pending
+        while pending:
+            earlier = pending.popleft()
+            if earlier.last_seq > self.applied_seq:
+                committed.append(earlier.commands)
         self.committed_seq = batch.last_seq
-        if not self.sequencer.has_queued():
+        if not more_queued:
             # Nothing else to ship soon: tell followers now. Under load the next batch
-            # carries the commit mark instead, saving two messages per follower.
+            # carries the commit mark instead.
             commit = rp.ReplicateResponse(committed_seq=batch.last_seq)
             for session in self._sessions.values():
                 session.push(commit)
         if self._stats is not None:
             self._stats.observe_commit(time.perf_counter() - started, self._lag(batch.last_seq))
         self._snapshot_due()
+        return committed
 
     def _lag(self, seq: int) -> int:
         required = self._required()

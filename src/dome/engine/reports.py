@@ -24,10 +24,10 @@ from typing import Any
 from dome.core.commands import NewOrder
 from dome.core.events import OrderAmended, OrderCancelled, OrderRejected, OrderRested, Trade
 from dome.core.types import OrderStatus, RejectReason, Side
+from dome.engine.applier import Applied
 from dome.engine.codec import Units
 from dome.engine.errors import OutOfRange
 from dome.engine.feeds import Topic
-from dome.engine.sequencer import Applied
 from dome.instruments import InstrumentSpec
 from dome.v1 import common_pb2 as pb
 from dome.v1 import trading_pb2 as tr
@@ -160,6 +160,10 @@ class ExecutionReporter:
         """Whether a resting order has been partly filled."""
         entry = self._resting.get(order_id)
         return bool(entry and entry[1])
+
+    def publish(self, batch: Sequence[Applied], match_seconds: float | None) -> None:
+        """The report sink (``dome.engine.applier.Sink``): every replica reports alike."""
+        self.on_batch(batch)
 
     def on_batch(self, batch: Sequence[Applied]) -> None:
         """Report every event of ``batch``; annotate each with its order's client id."""

@@ -1,16 +1,18 @@
-"""The sequencer stage of one symbol: stamp, (journal), apply, publish, acknowledge.
+"""The sequencer stage of one symbol: admit, stamp, log, then hand over to apply.
 
 Commands that arrive while the previous batch is being processed, from any client,
 are folded into the next batch: the sequencer takes everything waiting in one go each
 time it runs. That batch is the unit a journal writes and fsyncs and replication ships
-(DESIGN.md section 3), so the stages stay separate here: ``journal`` is where the log
-plugs in. On a replicated symbol it journals the batch, ships it to the followers and
-returns once enough of them hold it; a standalone engine has none, and batches go
-straight to the market. A follower never sequences: it hands the primary's stamped
-commands to ``apply_stamped``, which runs the same apply and publish stages.
+(DESIGN.md section 3). The path runs one way (DESIGN.md section 5): the sequencer stamps
+a batch, gives it to its log stage, which journals and replicates it and returns what is
+now committed, hands that to the ``Applier`` (apply, then the publish sinks) and answers
+the submitters. A standalone engine has no log stage, and batches go straight to apply.
+A follower never sequences: its replica hands the primary's batches to the same applier.
 
-Only this class chooses sequence numbers, timestamps and order ids (order id = seq), and
-only it mutates the market, always from one asyncio task.
+Only this class chooses sequence numbers, timestamps and order ids (order id = seq).
+With a log stage, the next sequence number is the log's (``LogStage.next_seq``): a batch
+the log refused left it unchanged, and one it journaled but could not commit keeps its
+numbers, so nothing here has to be told to rewind.
 
 Requests queued together share one future (``submit_batch``): at tens of thousands of
 orders a second, a future, a callback and a wake-up per order cost more than matching
@@ -24,38 +26,38 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from dome.core.commands import Command
-from dome.core.market import BatchFailed, MarketResult
-from dome.core.outcome import Outcome
-from dome.cores import MarketCore
+from dome.engine.applier import Applied, Applier
 from dome.engine.errors import EngineError, Overloaded, Unavailable
 from dome.engine.requests import Request, stamp
 
 log = logging.getLogger("dome.engine.sequencer")
 
-#: Persist (and replicate) a batch of stamped commands before they are applied. It raises
-#: an ``EngineError`` when the batch must not be applied (the engine lost the symbol).
-Journal = Callable[[Sequence[Command]], Awaitable[None]]
 
-#: Raises an ``EngineError`` when the symbol takes no writes here now.
-Gate = Callable[[], None]
+class LogStage(Protocol):
+    """Where a replicated symbol's batches are journaled and shipped before they apply."""
 
+    @property
+    def next_seq(self) -> int:
+        """The sequence number the next batch starts at (the log's end + 1)."""
+        ...
 
-class Applied:
-    """One command after the market applied it; later stages annotate it."""
+    async def commit(
+        self, commands: Sequence[Command], *, more_queued: bool
+    ) -> Sequence[Sequence[Command]]:
+        """Journal and replicate ``commands``; return every batch now committed, in log
+        order, ending with ``commands``.
 
-    __slots__ = ("client_order_id", "cmd", "outcome", "result")
-
-    def __init__(self, cmd: Command, result: MarketResult) -> None:
-        self.cmd = cmd
-        self.result = result
-        #: Client order id of the order the command addressed (set by the report stage).
-        self.client_order_id = ""
-        #: The command's events summarised for ``cmd.order_id`` (set by the metrics stage,
-        #: reused by the answer; None for duplicates).
-        self.outcome: Outcome | None = None
+        Earlier batches come first when they were journaled but failed to commit in
+        time (their submitters were told so) and this commit covers them. Raises an
+        ``EngineError`` when the batch must not be applied (the engine lost the symbol,
+        or the journal refused it). ``more_queued`` says whether another batch follows
+        at once (the log may then save a commit message).
+        """
+        ...
 
 
 class Pending:
@@ -85,30 +87,20 @@ class Pending:
             self.future.set_exception(exc)
 
 
-#: Derive everything downstream (reports, market data, metrics) from an applied batch.
-#: The second argument is the time matching took for a batch this engine sequenced, and
-#: None for one it replays (a follower's, or recovery's): those are not counted again.
-Publisher = Callable[[Sequence[Applied], float | None], None]
-
-
 class Sequencer:
-    """Feeds one ``Market`` in batches; ``submit_batch`` returns one future per call."""
+    """Feeds one symbol's applier in batches; ``submit_batch`` returns one future per call."""
 
     def __init__(
         self,
-        market: MarketCore,
-        publish: Publisher,
+        applier: Applier,
         *,
-        journal: Journal | None = None,
-        gate: Gate | None = None,
+        log_stage: LogStage | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
         max_pending: int = 100_000,
         max_batch: int = 5_000,
     ) -> None:
-        self.market = market
-        self._publish = publish
-        self._journal = journal
-        self._gate = gate
+        self.applier = applier
+        self._log = log_stage
         self._clock_ns = clock_ns
         self.max_pending = max_pending
         self.max_batch = max_batch
@@ -116,22 +108,28 @@ class Sequencer:
         #: Requests in the inbox not yet taken into a batch.
         self._queued = 0
         self._wake = asyncio.Event()
-        self._next_seq = market.last_seq + 1
         self._last_ts = 0
         self._closed = False
-        self.halted: str | None = None
 
     @property
     def symbol(self) -> str:
         """The market's symbol."""
-        return self.market.instrument.symbol
+        return self.applier.symbol
+
+    @property
+    def halted(self) -> str | None:
+        """Why the symbol stopped taking commands here; None while it takes them."""
+        return self.applier.halted
 
     def submit_batch(self, requests: Sequence[Request]) -> asyncio.Future[list[Applied]]:
-        """Queue ``requests`` in order, all or none; the future resolves once all are applied."""
+        """Queue ``requests`` in order, all or none; the future resolves once all are applied.
+
+        Whether this engine may take writes for the symbol is decided once, at admission
+        (``EngineNode.submit``); the log stage refuses a batch whose leadership lapsed by
+        the time it is journaled.
+        """
         if self._closed or self.halted:
             raise Unavailable(self.halted or "engine is shutting down")
-        if self._gate is not None:
-            self._gate()
         if self._queued + len(requests) > self.max_pending:
             raise Overloaded(f"{self.symbol}: too many pending commands, retry later")
         pending = Pending(requests, asyncio.get_running_loop().create_future())
@@ -162,51 +160,9 @@ class Sequencer:
         batch.add_done_callback(fan_out)
         return futures
 
-    def has_queued(self) -> bool:
-        """Whether requests are waiting for the next batch."""
-        return self._queued > 0
-
-    def attach_log(self, journal: Journal, gate: Gate) -> None:
-        """Journal (and replicate) every batch from now on; ``gate`` admits writes."""
-        self._journal = journal
-        self._gate = gate
-
-    def reset(self, next_seq: int, last_ts: int = 0) -> None:
-        """Continue sequencing at ``next_seq`` (the journal's end, after a role change)."""
-        self._next_seq = next_seq
-        self._last_ts = max(self._last_ts, last_ts)
-
-    def fail_queued(self, exc: BaseException) -> None:
-        """Refuse everything waiting in the inbox (the symbol stopped taking writes here)."""
-        while self._inbox:
-            self._inbox.popleft().fail(exc)
-        self._queued = 0
-
-    def apply_stamped(self, commands: Sequence[Command]) -> list[Applied]:
-        """Apply commands another engine sequenced (or a journal holds), then publish them.
-
-        Only for a symbol this engine does not sequence right now, so nothing races the
-        sequencing loop for the market.
-        """
-        if self.halted:
-            raise Unavailable(self.halted)
-        if commands:
-            self._last_ts = max(self._last_ts, commands[-1].timestamp_ns)
-            self._next_seq = commands[-1].seq + 1
-        return self._apply_and_publish(commands, sequenced=False)
-
-    def publish_replayed(
-        self, commands: Sequence[Command], results: Sequence[MarketResult]
-    ) -> None:
-        """Publish commands recovery already applied to the market (reports, market data)."""
-        if commands:
-            self._last_ts = max(self._last_ts, commands[-1].timestamp_ns)
-            self._next_seq = commands[-1].seq + 1
-        applied = [Applied(cmd, result) for cmd, result in zip(commands, results, strict=True)]
-        try:
-            self._publish(applied, None)
-        except Exception:
-            log.exception("publishing a replayed batch failed", extra={"symbol": self.symbol})
+    def attach_log(self, log_stage: LogStage) -> None:
+        """Journal (and replicate) every batch from now on."""
+        self._log = log_stage
 
     def close(self) -> None:
         """Stop taking requests; ``run`` returns once the inbox is drained."""
@@ -249,28 +205,35 @@ class Sequencer:
         return taken, requests
 
     async def _process(self, taken: list[tuple[Pending, int]], requests: list[Request]) -> None:
-        # Stage 1: sequence. Time never runs backwards within a symbol's log.
-        ts = self._last_ts = max(self._clock_ns(), self._last_ts)
-        seq = self._next_seq
+        # Sequence. Time never runs backwards within a symbol's log, whoever stamped last.
+        ts = self._last_ts = max(self._clock_ns(), self._last_ts, self.applier.last_ts)
+        # A log stage knows where its log ends; without one, the market's last is it.
+        seq = self._log.next_seq if self._log is not None else self.applier.market.last_seq + 1
         commands = [stamp(request, seq + i, ts) for i, request in enumerate(requests)]
-        self._next_seq = seq + len(commands)
-        # Stage 2: journal and replicate. A batch that fails here is not applied now and
-        # its submitters learn why. Whether its sequence numbers are free again is the
-        # journal stage's to say (``reset``): once journaled and shipped, the batch may
-        # still commit, and then it is applied ahead of the next one.
-        if self._journal is not None:
+        # Log: journal and replicate. A batch that fails here is not applied now and its
+        # submitters learn why; what the log commits comes back, this batch last.
+        committed: Sequence[Sequence[Command]] = (commands,)
+        if self._log is not None:
             try:
-                await self._journal(commands)
+                committed = await self._log.commit(commands, more_queued=self._queued > 0)
             except Exception as exc:
                 if not isinstance(exc, EngineError):
-                    log.exception("journal stage failed", extra={"symbol": self.symbol})
+                    log.exception("log stage failed", extra={"symbol": self.symbol})
                     exc = Unavailable(f"{self.symbol}: the batch could not be journaled")
                 for pending, _ in taken:
                     pending.fail(exc)
                 return
-        applied = self._apply_and_publish(commands)
-        # Stage 5: acknowledge, once per submitter; one that lost requests to a halt is
-        # answered with what was applied, and the rest of it is not applied either.
+        # Apply and publish: earlier batches whose commit was late first, counted by
+        # nobody (their submitters were told they failed), then this one.
+        applied: list[Applied] = []
+        try:
+            for earlier in committed[:-1]:
+                self.applier.apply(earlier, sequenced=False)
+            applied = self.applier.apply(commands, sequenced=True)
+        except Unavailable:
+            pass  # halted: answered below with what was applied
+        # Answer, once per submitter; one that lost requests to a halt is answered with
+        # what was applied, and the rest of it is not applied either.
         position = 0
         for pending, count in taken:
             part = applied[position : position + count]
@@ -281,30 +244,3 @@ class Sequencer:
                 pending.applied.extend(part)
             if len(part) < count or pending.taken == len(pending.requests):
                 pending.resolve()
-
-    def _apply_and_publish(
-        self, commands: Sequence[Command], *, sequenced: bool = True
-    ) -> list[Applied]:
-        # Stage 3: apply, one call for the whole batch (the native core matches it
-        # without the GIL). A book that raises may be half-changed: halt the symbol
-        # rather than keep trading on a state nobody can vouch for, and answer only the
-        # commands known to be applied.
-        started = time.perf_counter()
-        try:
-            results = self.market.apply_batch(commands)
-        except Exception as exc:
-            results = exc.results if isinstance(exc, BatchFailed) else []
-            self.halted = f"{self.symbol} is halted after an internal error"
-            log.critical(
-                "book failed; symbol halted",
-                exc_info=True,
-                extra={"symbol": self.symbol, "seq": commands[len(results)].seq},
-            )
-        match_seconds = time.perf_counter() - started
-        applied = [Applied(cmd, result) for cmd, result in zip(commands, results, strict=False)]
-        # Stage 4: publish reports, market data and metrics.
-        try:
-            self._publish(applied, match_seconds if sequenced else None)
-        except Exception:
-            log.exception("publishing a batch failed", extra={"symbol": self.symbol})
-        return applied

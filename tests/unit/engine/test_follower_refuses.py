@@ -20,9 +20,9 @@ from dome.core.instrument import Instrument
 from dome.core.market import Market
 from dome.core.reference import ReferenceBook
 from dome.core.types import OrderType, Side
+from dome.engine.applier import Applier
 from dome.engine.peers import Peers
 from dome.engine.replica import Replica, Role
-from dome.engine.sequencer import Sequencer
 from dome.log.entries import encode_batch
 from dome.log.journal import Journal
 from dome.v1 import discovery_pb2 as ds
@@ -105,7 +105,7 @@ async def test_refused_entries_are_counted_and_never_journaled(
         engine_id="engine-f",
         symbol="XYZ",
         journal=journal,
-        sequencer=Sequencer(market, lambda batch, seconds: None),
+        applier=Applier(market),
         coordinator=Coordinator(),
         peers=peers,
         stats=stats,

@@ -18,6 +18,7 @@ from dome.core.instrument import Instrument
 from dome.core.market import Market
 from dome.core.reference import ReferenceBook
 from dome.core.types import OrderType, SelfTradePrevention, Side
+from dome.engine.applier import Applier
 from dome.engine.errors import Unavailable
 from dome.engine.peers import Peers
 from dome.engine.replica import Replica, Role
@@ -50,17 +51,18 @@ def place(coid: str, price: int) -> PlaceRequest:
 async def test_a_batch_that_outlived_the_lease_commits_with_the_next_one(tmp_path: Path) -> None:
     journal = Journal.open(tmp_path / "journal")
     market = Market(ReferenceBook(Instrument("XYZ")))
-    sequencer = Sequencer(market, lambda batch, seconds: None)
+    applier = Applier(market)
+    sequencer = Sequencer(applier)
     lease = Lease()
     replica = Replica(
         engine_id="me",
         symbol="XYZ",
         journal=journal,
-        sequencer=sequencer,
+        applier=applier,
         coordinator=lease,
         peers=Peers(),
     )
-    sequencer.attach_log(replica.replicate, replica.check_writable)
+    sequencer.attach_log(replica)
     replica.on_placement(
         ds.SymbolPlacement(
             symbol="XYZ", epoch=1, primary="me", followers=["f"], in_sync=["me", "f"]

@@ -85,6 +85,7 @@ async def test_history_is_bounded_and_refuses_what_it_dropped() -> None:
     state = n.symbol(SYM)
     # Two records held: the last two alice reports (both of seq 4) and bob's of seq 5.
     state.reporter = ExecutionReporter(SPEC, n.executions, state.units, history=3)
+    state.rewire()
     await run(n, STEPS)
     reporter = state.reporter
     assert len(reporter._history) == 3
@@ -119,6 +120,7 @@ async def check_round_trip(first: EngineNode, second: EngineNode) -> None:
     restored = ExecutionReporter(SPEC, second.executions, second.symbol(SYM).units)
     restored.restore(saved)
     second.symbol(SYM).reporter = restored
+    second.symbol(SYM).rewire()
     assert restored.state() == saved
     await apply(first, STEPS[3:])
     await apply(second, STEPS[3:])

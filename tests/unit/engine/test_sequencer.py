@@ -12,9 +12,10 @@ from dome.core.instrument import Instrument
 from dome.core.market import Market
 from dome.core.reference import ReferenceBook
 from dome.core.types import OrderType, SelfTradePrevention, Side
+from dome.engine.applier import Applied, Applier
 from dome.engine.errors import Overloaded, Unavailable
 from dome.engine.requests import CancelRequest, PlaceRequest
-from dome.engine.sequencer import Applied, Sequencer
+from dome.engine.sequencer import Sequencer
 
 
 def place(account: str, price: int, coid: str = "") -> PlaceRequest:
@@ -35,7 +36,8 @@ async def test_requests_arriving_together_form_one_batch() -> None:
     recorder = Recorder()
     clock = iter([1_000, 900, 2_000])  # the clock steps back once: stamps must not
     seq = Sequencer(
-        Market(ReferenceBook(Instrument("XYZ"))), recorder, clock_ns=lambda: next(clock)
+        Applier(Market(ReferenceBook(Instrument("XYZ"))), [recorder]),
+        clock_ns=lambda: next(clock),
     )
     task = asyncio.create_task(seq.run())
 
@@ -60,7 +62,7 @@ async def test_requests_arriving_together_form_one_batch() -> None:
 
 
 async def test_full_inbox_refuses_whole_request_list() -> None:
-    seq = Sequencer(Market(ReferenceBook(Instrument("XYZ"))), Recorder(), max_pending=2)
+    seq = Sequencer(Applier(Market(ReferenceBook(Instrument("XYZ"))), [Recorder()]), max_pending=2)
     seq.submit([place("a", 10)])
     with pytest.raises(Overloaded):
         seq.submit([place("a", 11), place("a", 12)])
@@ -76,7 +78,7 @@ class BrokenBook(ReferenceBook):
 
 
 async def test_a_failing_book_halts_the_symbol() -> None:
-    seq = Sequencer(Market(BrokenBook(Instrument("XYZ"))), Recorder())
+    seq = Sequencer(Applier(Market(BrokenBook(Instrument("XYZ"))), [Recorder()]))
     task = asyncio.create_task(seq.run())
     futures = seq.submit([place("a", 12), place("a", 13), place("a", 14)])
     results = await asyncio.gather(*futures, return_exceptions=True)
@@ -105,9 +107,9 @@ async def test_only_batches_this_engine_sequenced_are_timed_and_counted() -> Non
     """
     recorder = TimedRecorder()
     market = Market(ReferenceBook(Instrument("XYZ")))
-    seq = Sequencer(market, recorder, clock_ns=lambda: 5)
+    seq = Sequencer(Applier(market, [recorder]), clock_ns=lambda: 5)
     stamped = [NewOrder(1, 5, 1, "a", "", Side.BUY, OrderType.LIMIT, 10, 1)]
-    seq.apply_stamped(stamped)
+    seq.applier.apply(stamped, sequenced=False)
     task = asyncio.create_task(seq.run())
     (future,) = seq.submit([place("a", 11)])
     applied = await future
