@@ -3,6 +3,11 @@
 Users speak decimals ("101.25"); the book speaks integers. This module is the only
 place that crosses between the two, for the engine, the SDK and the CLI alike, so a
 price is off-tick in exactly one way everywhere. No floats: ``Decimal`` in, ``int`` out.
+
+Reading and checking specs needs nothing of the book core, and the operator validates an
+Exchange's instruments with this module alone, so the core's names (the integer
+``Instrument``, the reject reasons) are imported only where a conversion needs them:
+importing this module does not load the book (``tests/unit/test_layering.py``).
 """
 
 from __future__ import annotations
@@ -12,10 +17,11 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dome.core.instrument import MAX_UNITS, Instrument
-from dome.core.types import RejectReason
+if TYPE_CHECKING:
+    from dome.core.instrument import Instrument
+    from dome.core.types import RejectReason
 
 #: Longest decimal text accepted, in characters.
 MAX_DECIMAL_TEXT = 40
@@ -144,6 +150,8 @@ class InstrumentSpec:
 
     def to_core(self) -> Instrument:
         """The integer form the book uses."""
+        from dome.core.instrument import MAX_UNITS, Instrument
+
         return Instrument(
             symbol=self.symbol,
             min_qty=int(self.min_qty / self.lot_size),
@@ -154,6 +162,8 @@ class InstrumentSpec:
 
     def price_to_ticks(self, price: str | Decimal) -> int:
         """Exact ticks for ``price``; ``ConversionError`` if not a number or off the grid."""
+        from dome.core.types import RejectReason
+
         return _to_units(
             price,
             self.tick_size,
@@ -164,6 +174,8 @@ class InstrumentSpec:
 
     def qty_to_lots(self, qty: str | Decimal) -> int:
         """Exact lots for ``qty``; ``ConversionError`` if not a number or off the grid."""
+        from dome.core.types import RejectReason
+
         return _to_units(
             qty,
             self.lot_size,
@@ -188,6 +200,8 @@ def _to_units(
     off_grid: RejectReason,
     too_large: RejectReason,
 ) -> int:
+    from dome.core.instrument import MAX_UNITS
+
     try:
         value = parse_decimal(text)
     except (InvalidOperation, ValueError):
