@@ -1,21 +1,19 @@
 """Errors discovery answers with, and the one table that maps them to gRPC codes.
 
-Servicer bodies run inside ``guard``, so every call answers alike and nothing a
-caller sends escapes as an unhandled exception.
+Servicer bodies run inside ``guard`` (``dome.status_table``, the mechanism the engine
+uses too), so every call answers alike and nothing a caller sends escapes as an
+unhandled exception.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
 
 import grpc
 
 from dome.discovery.core import UnknownEngine
 from dome.discovery.store import StoreError
+from dome.status_table import StatusTable
 
 log = logging.getLogger("dome.discovery")
 
@@ -46,26 +44,13 @@ STATUS_CODES: dict[type[Exception], grpc.StatusCode] = {
 }
 
 
+_TABLE = StatusTable(STATUS_CODES, log, refusal_level=logging.DEBUG)
+
+
 def status_code(exc: Exception) -> grpc.StatusCode | None:
     """The status code for ``exc`` by its most specific class, None when not ours."""
-    for cls in type(exc).__mro__:
-        code = STATUS_CODES.get(cls)
-        if code is not None:
-            return code
-    return None
+    return _TABLE.code(exc)
 
 
-@asynccontextmanager
-async def guard(context: grpc.aio.ServicerContext[Any, Any], method: str) -> AsyncIterator[None]:
-    """Turn whatever a handler body raises into a status, logging what is unexpected."""
-    try:
-        yield
-    except (asyncio.CancelledError, grpc.aio.AbortError):
-        raise
-    except Exception as exc:
-        code = status_code(exc)
-        if code is None:
-            log.exception("handler failed", extra={"method": method})
-            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
-        log.debug("call refused", extra={"method": method, "code": code.name, "error": str(exc)})
-        await context.abort(code, str(exc))
+#: Servicer bodies run inside it: ``async with guard(context, method):``.
+guard = _TABLE.guard

@@ -2,19 +2,18 @@
 
 An order refused by an exchange rule is not an error (it is a normal ``OrderResult``
 with a reject reason); these are for calls the engine will not serve at all. Servicers
-wrap their bodies in ``guard``, so every handler answers alike and nothing a caller
-sends can escape as an unhandled exception.
+wrap their bodies in ``guard`` (``dome.status_table``, the mechanism discovery uses too),
+so every handler answers alike and nothing a caller sends can escape as an unhandled
+exception.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
 
 import grpc
+
+from dome.status_table import StatusTable
 
 log = logging.getLogger("dome.engine")
 
@@ -64,7 +63,7 @@ class NotPrimary(EngineError):
 
 
 #: The one place that decides which status code each error gets.
-STATUS_CODES: dict[type[EngineError], grpc.StatusCode] = {
+STATUS_CODES: dict[type[Exception], grpc.StatusCode] = {
     Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     RateLimited: grpc.StatusCode.RESOURCE_EXHAUSTED,
     TooManyStreams: grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -78,33 +77,13 @@ STATUS_CODES: dict[type[EngineError], grpc.StatusCode] = {
 }
 
 
+_TABLE = StatusTable(STATUS_CODES, log)
+
+
 def status_code(exc: EngineError) -> grpc.StatusCode:
     """The status code for ``exc``, by its most specific class in the table."""
-    for cls in type(exc).__mro__:
-        code = STATUS_CODES.get(cls)
-        if code is not None:
-            return code
-    return grpc.StatusCode.INTERNAL
+    return _TABLE.code(exc) or grpc.StatusCode.INTERNAL
 
 
-@asynccontextmanager
-async def guard(
-    context: grpc.aio.ServicerContext[Any, Any], method: str, refused: Any = None
-) -> AsyncIterator[None]:
-    """Turn whatever a handler body raises into a status, logging what is unexpected.
-
-    ``refused`` is a counter labelled by status code, counting calls refused here.
-    """
-    try:
-        yield
-    except EngineError as exc:
-        code = status_code(exc)
-        log.info("call refused", extra={"method": method, "code": code.name, "error": str(exc)})
-        if refused is not None:
-            refused.labels(code.name.lower()).inc()
-        await context.abort(code, str(exc))
-    except (asyncio.CancelledError, grpc.aio.AbortError):
-        raise
-    except Exception:
-        log.exception("handler failed", extra={"method": method})
-        await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+#: Servicer bodies run inside it: ``async with guard(context, method, refused):``.
+guard = _TABLE.guard
