@@ -123,16 +123,16 @@ $(HELM) $(KUBECTL) &:
 
 ## lint: ruff, formatting and mypy --strict; cargo fmt --check and clippy -D warnings for the native core
 lint: $(STAMP)
-	$(BIN)/ruff check src operator tests bench examples dashboards native/dome_native.pyi
-	$(BIN)/ruff format --check src operator tests bench examples dashboards native/dome_native.pyi
+	$(BIN)/ruff check src operator tests examples dashboards native/dome_native.pyi
+	$(BIN)/ruff format --check src operator tests examples dashboards native/dome_native.pyi
 	$(BIN)/mypy
 	$(BIN)/mypy --strict dashboards
 	@if $(HAVE_CARGO); then cd native && cargo fmt --check && \
 		$(CARGO_ENV) cargo clippy --all-targets --quiet -- -D warnings; else echo '$(NO_RUST)'; fi
 
 fmt: $(STAMP)
-	$(BIN)/ruff check --fix src operator tests bench examples dashboards native/dome_native.pyi
-	$(BIN)/ruff format src operator tests bench examples dashboards native/dome_native.pyi
+	$(BIN)/ruff check --fix src operator tests examples dashboards native/dome_native.pyi
+	$(BIN)/ruff format src operator tests examples dashboards native/dome_native.pyi
 	@if $(HAVE_CARGO); then cd native && cargo fmt; fi
 
 ## proto: regenerate the gRPC stubs in src/dome/v1 from proto/ (pinned grpcio-tools)
@@ -140,9 +140,9 @@ proto: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m grpc_tools.protoc -Iproto --python_out=src --grpc_python_out=src \
 		--mypy_out=src --mypy_grpc_out=src $(PROTOS)
 
-## bench: book benchmark against liquibook, both workloads
-bench: $(STAMP)
-	$(BIN)/python bench/book.py
+## bench: the book benchmark against liquibook, both workloads, both cores (one JSON line each)
+bench: $(STAMP) native
+	@for workload in A B; do $(BIN)/dome bench book --workload $$workload --vs liquibook --json; done
 
 ## dashboards: regenerate charts/dome/dashboards/*.json from dashboards/ (pinned grafana-foundation-sdk)
 dashboards: $(STAMP)

@@ -24,11 +24,11 @@ from typing import Any
 
 import pytest
 
-from dome.cli_commands.cluster import STOP_DEADLINE_S
-from dome.cli_commands.placement import PlacementUnavailable, fetch_placement_sync
 from dome.cli_commands.up import FATAL_GRACE_S
 from dome.client.bots import STOP_GRACE_S
 from dome.client.simulation import TIDY_UP_S
+from dome.local.cluster import STOP_DEADLINE_S
+from dome.local.placement import PlacementUnavailable, fetch_placement_sync
 from processes import pid_running, stop_process
 from waiting import wait_for
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from client_helpers import eventually
 
-from dome.cli_commands.cluster import (
+from dome.local.cluster import (
     LocalCluster,
     LocalProcess,
     RestartPolicy,

@@ -43,12 +43,12 @@ from dome.bench.engine import (
     bench_instruments,
     summarize,
 )
-from dome.cli_commands.check import run_check
-from dome.cli_commands.cluster import LocalCluster, LocalProcess, start_cluster, start_engine
-from dome.cli_commands.placement import fetch_placement
 from dome.core.commands import NewOrder
 from dome.files import write_json
 from dome.instruments import InstrumentSpec
+from dome.local.check import run_check
+from dome.local.cluster import LocalCluster, LocalProcess, start_cluster, start_engine
+from dome.local.placement import fetch_placement
 from dome.log.entries import decode_batch
 from dome.peer_auth import PeerAuth
 from dome.v1 import replication_pb2 as rp

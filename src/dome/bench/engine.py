@@ -36,9 +36,9 @@ from typing import Any
 
 import grpc
 
-from dome.cli_commands.cluster import start_engine
 from dome.files import write_json
 from dome.instruments import DEFAULT_INSTRUMENTS, InstrumentSpec
+from dome.local.cluster import start_engine
 from dome.v1 import market_data_pb2 as md
 from dome.v1 import market_data_pb2_grpc as md_grpc
 from dome.v1 import trading_pb2 as tr

@@ -53,12 +53,12 @@ import grpc
 
 from dome.bench.cluster import CONVERGE_DEADLINE_S, BenchCluster, bench_cluster
 from dome.bench.engine import bench_instruments
-from dome.cli_commands.check import run_check
-from dome.cli_commands.placement import placement_json
 from dome.client.errors import DomeError
 from dome.client.models import NewOrder
 from dome.client.routing import Router
 from dome.instruments import InstrumentSpec, format_decimal
+from dome.local.check import run_check
+from dome.local.placement import placement_json
 from dome.v1 import common_pb2 as pb
 from dome.v1 import discovery_pb2 as dp
 from dome.v1 import discovery_pb2_grpc as dp_grpc

@@ -82,7 +82,7 @@ def _print(result: dict[str, Any], as_json: bool) -> None:
 
 def _engine(args: argparse.Namespace) -> int:
     from dome.bench.engine import run_engine_bench
-    from dome.cli_commands.cluster import ClusterError
+    from dome.local.cluster import ClusterError
 
     try:
         result = run_engine_bench(
@@ -107,7 +107,7 @@ def _engine(args: argparse.Namespace) -> int:
 def _cluster(args: argparse.Namespace) -> int:
     """Exit 0 when no acknowledged order was lost or repeated and the replicas agree."""
     from dome.bench.cluster import run_cluster_bench
-    from dome.cli_commands.cluster import ClusterError
+    from dome.local.cluster import ClusterError
 
     try:
         result = run_cluster_bench(
@@ -136,7 +136,7 @@ def _cluster(args: argparse.Namespace) -> int:
 def _failover(args: argparse.Namespace) -> int:
     """Exit 0 when no acknowledged order was lost and the replicas agree."""
     from dome.bench.failover import run_failover_bench
-    from dome.cli_commands.cluster import ClusterError
+    from dome.local.cluster import ClusterError
 
     try:
         result = run_failover_bench(

@@ -18,6 +18,7 @@ from typing import Any
 
 from dome.client.errors import AuthError, DomeError, PermissionDeniedError, UnavailableError
 from dome.client.local import NoLocalExchange, local_target
+from dome.local.placement import PlacementUnavailable, discovery_from_cluster, fetch_placement_sync
 from dome.tls import TlsFiles, TlsFilesError
 
 #: Where ``dome up`` writes its state by default; client commands look there for a target.
@@ -97,12 +98,6 @@ def cluster_target(
     data_dir: Path, symbol: str | None, timeout: float, tls: TlsFiles | None = None
 ) -> str | None:
     """The primary of ``symbol`` (else a live engine) per discovery; None without an answer."""
-    from dome.cli_commands.placement import (
-        PlacementUnavailable,
-        discovery_from_cluster,
-        fetch_placement_sync,
-    )
-
     discovery = discovery_from_cluster(data_dir)
     if discovery is None:
         return None

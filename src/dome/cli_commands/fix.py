@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from dome.cli_commands.common import DEFAULT_DIR, add_tls_argument
 
 if TYPE_CHECKING:
-    from dome.cli_commands.cluster import LocalProcess
+    from dome.local.cluster import LocalProcess
 
 #: The port ``dome fix`` listens on unless told otherwise (a customary FIX port).
 DEFAULT_PORT = 9878
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     from dome.accounts import AccountsFileError, load_accounts
     from dome.cli_commands.common import UsageError, fail, load_tls
-    from dome.cli_commands.placement import discovery_from_cluster
+    from dome.local.placement import discovery_from_cluster
     from dome.logs import configure
 
     if not 0 <= args.port <= 65535:
@@ -130,8 +130,8 @@ async def start_fix_gateway(
     import subprocess
     import sys
 
-    from dome.cli_commands.cluster import START_DEADLINE_S, ClusterError, LocalProcess
     from dome.lifetime import child_environment
+    from dome.local.cluster import START_DEADLINE_S, ClusterError, LocalProcess
 
     ready = data_dir / "fix.ready.json"
     ready.unlink(missing_ok=True)

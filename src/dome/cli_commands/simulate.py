@@ -19,11 +19,11 @@ from typing import Any
 
 import dome.accounts as accounts_file
 from dome.cli_commands.common import DEFAULT_DIR, UsageError, print_json, run_command
-from dome.cli_commands.placement import discovery_from_cluster
 from dome.cli_commands.view import Progress
 from dome.client import Client
 from dome.client.local import NoLocalExchange, local_target
 from dome.client.simulation import Simulation, SimulationTotals, predefined
+from dome.local.placement import discovery_from_cluster
 
 #: Longest a progress frame may take (its reads wait for primaries during an election).
 RENDER_BOUND_S = 2.0

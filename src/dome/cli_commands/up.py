@@ -28,13 +28,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dome.cli_commands.cluster import ClusterError, LocalProcess, Supervisor, start_cluster
 from dome.cli_commands.common import DEFAULT_DIR, UsageError, fail, print_json, run_command
 from dome.cli_commands.fix import start_fix_gateway
 from dome.cli_commands.simulate import drive, load_accounts
 from dome.client.errors import DomeError
 from dome.files import write_json
 from dome.instruments import DEFAULT_INSTRUMENTS, InstrumentFileError, load_instruments
+from dome.local.cluster import ClusterError, LocalProcess, Supervisor, start_cluster
 
 #: Humans' dev accounts; bots get ``bot-1`` .. ``bot-K`` on top.
 DEV_ACCOUNTS = ("alice", "bob")

@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from dome.cli_commands.render import d
 from dome.client import Client, DomeError
 from dome.client.simulation import SimulationTotals
+from dome.local.placement import PlacementUnavailable, fetch_placement
 
 
 class Progress:
@@ -50,8 +51,6 @@ class Progress:
     async def _placement(self) -> dict[str, Any] | None:
         if self.discovery is None:
             return None
-        from dome.cli_commands.placement import PlacementUnavailable, fetch_placement
-
         try:
             return await fetch_placement(self.discovery, rpc_timeout=1.0)
         except PlacementUnavailable:

@@ -6,16 +6,13 @@ import io
 from pathlib import Path
 from typing import Any
 
-from dome.cli_commands.check import compare
-from dome.cli_commands.cluster import LocalCluster, LocalProcess
-from dome.cli_commands.placement import (
-    discovery_from_cluster,
-    placement_json,
-    placement_table,
-)
+from dome.cli_commands.placement import placement_table
 from dome.cli_commands.view import Progress
 from dome.client.simulation import SimulationTotals
 from dome.files import write_json
+from dome.local.check import compare
+from dome.local.cluster import LocalCluster, LocalProcess
+from dome.local.placement import discovery_from_cluster, placement_json
 from dome.v1 import discovery_pb2 as dp
 from dome.v1 import replication_pb2 as rp
 

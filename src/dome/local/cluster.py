@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from dome.lifetime import child_environment
+from dome.local.placement import PlacementUnavailable, fetch_placement
 from dome.peer_auth import ensure_secret_file
 
 #: How long a process may take from spawn to serving.
@@ -203,8 +204,6 @@ async def start_cluster(
 
 async def wait_placed(cluster: LocalCluster, symbols: Sequence[str]) -> None:
     """Wait until discovery names a primary for each of ``symbols``, with a deadline."""
-    from dome.cli_commands.placement import PlacementUnavailable, fetch_placement
-
     discovery = cluster.discovery
     assert discovery is not None
     address = str(discovery.info["address"])
