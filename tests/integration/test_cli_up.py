@@ -14,6 +14,8 @@ from pathlib import Path
 from client_helpers import dome, dome_json
 from engine_harness import wait_for
 
+from dome.accounts import hash_token
+
 
 def test_up_with_simulation_for_a_duration(tmp_path: Path) -> None:
     data = tmp_path / "state"
@@ -31,9 +33,15 @@ def test_up_with_simulation_for_a_duration(tmp_path: Path) -> None:
     assert engine["address"].startswith("127.0.0.1:")
     assert engine["metrics"].startswith("http://127.0.0.1:")
     assert isinstance(engine["pid"], int)
-    accounts = json.loads((data / "accounts.json").read_text())
-    assert {"alice", "bob", "bot-1", "bot-2"} <= set(accounts)
-    assert all(isinstance(t, str) and len(t) >= 16 for t in accounts.values())
+    tokens = json.loads((data / "tokens.json").read_text())
+    assert {"alice", "bob", "bot-1", "bot-2"} <= set(tokens)
+    assert all(isinstance(t, str) and len(t) >= 48 for t in tokens.values())
+    assert (data / "tokens.json").stat().st_mode & 0o777 == 0o600
+    # The engines' file holds every account, and no token: only its hash.
+    engines_file = (data / "accounts.json").read_text()
+    assert json.loads(engines_file) == {name: hash_token(t) for name, t in tokens.items()}
+    for token in tokens.values():
+        assert token not in engines_file
 
 
 def test_up_stops_cleanly_on_sigint(tmp_path: Path) -> None:

@@ -105,7 +105,7 @@ def exchange(tmp_path: Path) -> Iterator[dict[str, Any]]:
         processes = json.loads(cluster.read_text())["processes"]
         (engine,) = [p for p in processes if p["role"] == "engine"]
         (discovery,) = [p for p in processes if p["role"] == "discovery"]
-        engine["tokens"] = json.loads((data / "accounts.json").read_text())
+        engine["tokens"] = json.loads((data / "tokens.json").read_text())
         engine["discovery"] = discovery
         yield engine
     finally:

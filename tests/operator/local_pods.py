@@ -39,6 +39,8 @@ LEASES = ("coordination.k8s.io/v1/leases", "Lease", True, set[str]())
 LOCALHOST = "127.0.0.1"
 #: Flags that carry a container port, by the name the container declares it under.
 PORT_FLAGS = {"--port": "grpc", "--metrics-port": "metrics"}
+#: Where a pod that calls the Kubernetes API finds its token, CA and namespace.
+SERVICE_ACCOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 #: The downward API fields the rendered pods use.
 _FIELD_REFS = ("metadata.name", "metadata.namespace")
 #: Inherited from the test's environment: what a process needs to run at all. Nothing
@@ -209,6 +211,11 @@ def local_pods(
                 env["DOME_SERVICE_ACCOUNT_DIR"] = str(
                     _service_account(pod_root / "serviceaccount", api, namespace)
                 )
+            elif SERVICE_ACCOUNT_PATH in pod.mounts:
+                # A projected token volume mounted where client libraries look.
+                env["DOME_SERVICE_ACCOUNT_DIR"] = str(
+                    _service_account(pod.mounts[SERVICE_ACCOUNT_PATH], api, namespace)
+                )
             command = [_expand(arg, env) for arg in container["command"]]
             args = [_expand(arg, env) for arg in container.get("args", [])]
             assert command == ["dome"], f"{pod_name}: unexpected command {command}"
@@ -307,6 +314,11 @@ def _mount(
         volume = volumes[mount["name"]]
         if "emptyDir" in volume:
             continue
+        if "projected" in volume:
+            sources = [next(iter(source)) for source in volume["projected"]["sources"]]
+            assert mount["mountPath"] == SERVICE_ACCOUNT_PATH, f"volume {volume} not translated"
+            assert sources == ["serviceAccountToken", "configMap", "downwardAPI"], sources
+            continue  # filled with the emulator's token, CA and namespace by the caller
         if "configMap" in volume:
             source = volume["configMap"]
             _project(directory, config_maps[source["name"]], source.get("items"), 0o644)

@@ -20,7 +20,7 @@ from operator_helpers import (
     schema_errors,
 )
 
-from dome.accounts import load_accounts
+from dome.accounts import hash_token, load_accounts, load_tokens
 from dome_operator import OLDEST_SUPPORTED_KUBERNETES, InvalidExchange, render
 from dome_operator import exchange as operator_defaults
 
@@ -134,4 +134,8 @@ def test_example_accounts_secret_is_what_the_example_exchange_needs(tmp_path: Pa
     )
     accounts_file = tmp_path / "accounts.json"
     accounts_file.write_text(secret["stringData"]["accounts.json"])
-    assert set(load_accounts(accounts_file)) == {"alice", "bob"}
+    # Hashes only, and exactly those of the example's client-side tokens.
+    tokens = load_tokens(EXAMPLES / "tokens.json")
+    assert load_accounts(accounts_file) == {name: hash_token(t) for name, t in tokens.items()}
+    for token in tokens.values():
+        assert token not in accounts_file.read_text()

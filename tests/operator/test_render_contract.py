@@ -14,7 +14,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from operator_helpers import UID
+from operator_helpers import UID, schema_errors
 from render_cases import CASES, RenderCase
 
 from dome.instruments import load_instruments
@@ -205,7 +205,12 @@ def test_engine_pods_are_hardened_and_only_discovery_gets_an_api_token() -> None
     objects = render(_example())
     for kind, token in (("StatefulSet", False), ("Deployment", True)):
         pod = _one(objects, kind)["spec"]["template"]["spec"]
-        assert pod["automountServiceAccountToken"] is token
+        # Never automounted: a pod that calls the API mounts a bound token explicitly.
+        assert pod["automountServiceAccountToken"] is False
+        projected = [v for v in pod["volumes"] if "projected" in v]
+        mounts = [m["mountPath"] for m in pod["containers"][0]["volumeMounts"]]
+        assert bool(projected) is token
+        assert ("/var/run/secrets/kubernetes.io/serviceaccount" in mounts) is token
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
         (container,) = pod["containers"]
@@ -216,8 +221,31 @@ def test_engine_pods_are_hardened_and_only_discovery_gets_an_api_token() -> None
     assert all("*" not in value for rule in role["rules"] for value in rule.values())
 
 
+def test_network_policies_deny_by_default_in_and_out() -> None:
+    objects = render(_example())
+    deny = _one(objects, "NetworkPolicy", "demo-default-deny")["spec"]
+    assert deny["podSelector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "dome",
+        "app.kubernetes.io/instance": "demo",
+    }
+    assert deny["policyTypes"] == ["Ingress", "Egress"]
+    assert "ingress" not in deny
+    assert "egress" not in deny
+    allow = _one(objects, "NetworkPolicy", "demo")["spec"]
+    # Out: the exchange's own pods and DNS; only discovery may also reach the API server.
+    assert allow["egress"] == [
+        {"to": [{"podSelector": {"matchLabels": deny["podSelector"]["matchLabels"]}}]},
+        {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]},
+    ]
+    api = _one(objects, "NetworkPolicy", "demo-discovery")["spec"]
+    assert api["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "discovery"
+    assert api["egress"] == [
+        {"ports": [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}]}
+    ]
+
+
 def test_network_policy_opens_only_trading_and_scraping_to_other_pods() -> None:
-    policy = _one(render(_example()), "NetworkPolicy")
+    policy = _one(render(_example()), "NetworkPolicy", "demo")
     open_ports = sorted(
         port["port"] for rule in policy["spec"]["ingress"] if "from" not in rule
         for port in rule["ports"]
@@ -248,7 +276,7 @@ def test_malformed_exchanges_raise_invalid_exchange(change: Any, message: str) -
 
 def test_network_policy_lets_only_the_operators_pods_ask_discovery() -> None:
     (case,) = [case for case in CASES if case.operator_namespace is not None]
-    policy = _one(case.render(), "NetworkPolicy")
+    policy = _one(case.render(), "NetworkPolicy", "demo")
     (operator_rule,) = [
         rule
         for rule in policy["spec"]["ingress"]
@@ -265,7 +293,7 @@ def test_network_policy_lets_only_the_operators_pods_ask_discovery() -> None:
         "app.kubernetes.io/part-of": "dome",
     }
     # Outside the cluster the operator reaches pods through the API server: no rule.
-    unplaced = _one(render(case.exchange()), "NetworkPolicy")
+    unplaced = _one(render(case.exchange()), "NetworkPolicy", "demo")
     assert all("namespaceSelector" not in str(rule) for rule in unplaced["spec"]["ingress"])
 
 
@@ -387,3 +415,21 @@ def _promtool() -> str:
     if found is None:
         pytest.fail("promtool not found: install the Debian prometheus package (make prometheus)")
     return found
+
+
+def test_an_image_pinned_by_digest_runs_by_digest_and_a_bad_digest_is_refused() -> None:
+    digest = "sha256:" + "ab" * 32
+    exchange = _example()
+    exchange["spec"]["image"] = {"repository": "registry.example.com/dome", "digest": digest}
+    assert not schema_errors(exchange)
+    for kind in ("StatefulSet", "Deployment"):
+        workload = _one(render(exchange), kind)
+        (container,) = workload["spec"]["template"]["spec"]["containers"]
+        assert container["image"] == f"registry.example.com/dome@{digest}"
+        # Nothing left to excuse about the image.
+        skips = workload["metadata"].get("annotations", {}).values()
+        assert not [s for s in skips if s.startswith(("CKV_K8S_43", "CKV_K8S_15"))]
+    exchange["spec"]["image"]["digest"] = "sha256:short"
+    assert schema_errors(exchange)
+    with pytest.raises(InvalidExchange, match=r"spec\.image\.digest"):
+        render(exchange)

@@ -32,6 +32,7 @@ from typing import Any
 
 import grpc
 
+from dome.accounts import write_accounts
 from dome.bench.engine import (
     READY_DEADLINE_S,
     REPORT_DEADLINE_S,
@@ -156,7 +157,7 @@ async def bench_cluster(
     with tempfile.TemporaryDirectory(prefix="dome-bench-cluster-") as tmp:
         data = Path(tmp)
         write_json(data / "instruments.json", [s.to_dict() for s in specs])
-        write_json(data / "accounts.json", tokens, private=True)
+        write_accounts(data / "accounts.json", tokens)
         engine_args = (
             *(("--fsync", fsync) if fsync else ()),
             # The per-account limit protects a shared exchange; here it would cap the load.

@@ -36,6 +36,7 @@ from typing import Any
 
 import grpc
 
+from dome.accounts import write_accounts
 from dome.files import write_json
 from dome.instruments import DEFAULT_INSTRUMENTS, InstrumentSpec
 from dome.local.cluster import start_engine
@@ -114,7 +115,7 @@ async def _run(
             for k in range(1, clients + 1)
             for side, _ in _SIDES
         }
-        write_json(data / "accounts.json", tokens, private=True)
+        write_accounts(data / "accounts.json", tokens)
         engine = await start_engine(
             "bench-engine",
             instruments=data / "instruments.json",

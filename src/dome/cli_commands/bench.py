@@ -13,10 +13,10 @@ from typing import Any
 
 
 def register(sub: Any) -> None:
-    """Add ``dome bench book``, ``engine``, ``cluster`` and ``failover`` to the ``dome`` parser."""
+    """Add ``dome bench book``, ``engine``, ``cluster``, ``failover`` and ``flood``."""
     bench = sub.add_parser("bench", help="benchmarks")
     kinds = bench.add_subparsers(
-        dest="bench", required=True, metavar="{book,engine,cluster,failover}"
+        dest="bench", required=True, metavar="{book,engine,cluster,failover,flood}"
     )
     p = kinds.add_parser("book", help="order book throughput and latency")
     p.add_argument("--workload", choices=("A", "B"), default="A")
@@ -67,6 +67,18 @@ def register(sub: Any) -> None:
     f.add_argument("--acks", choices=("all", "majority"), help="(default: discovery's)")
     f.add_argument("--json", action="store_true", help="print the result as one JSON object")
     f.set_defaults(func=_failover)
+    fl = kinds.add_parser(
+        "flood", help="one account floods: how much does another account's p99 rise?"
+    )
+    fl.add_argument("--duration", type=float, default=10.0, help="seconds per phase")
+    fl.add_argument("--quiet-rate", type=float, default=100.0, help="the quiet account's orders/s")
+    fl.add_argument("--batch", type=int, default=100, help="orders per flood OrderBatch")
+    fl.add_argument(
+        "--rate-limit", type=float, help="engine's per-account limit (default: the engine's)"
+    )
+    fl.add_argument("--fsync", choices=("always", "batch", "none"), help="(default: engine's)")
+    fl.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    fl.set_defaults(func=_flood)
 
 
 def _progress(message: str) -> None:
@@ -155,6 +167,30 @@ def _failover(args: argparse.Namespace) -> int:
         return 1
     _print(result, args.json)
     return 0 if result["consistent"] and not result["lost"] else 1
+
+
+def _flood(args: argparse.Namespace) -> int:
+    """Exit 0 when the quiet account's p99 under the flood stays within 2x of alone."""
+    from dome.bench.flood import run_flood_bench
+    from dome.local.cluster import ClusterError
+
+    try:
+        result = run_flood_bench(
+            duration=args.duration,
+            quiet_rate=args.quiet_rate,
+            batch=args.batch,
+            rate_limit=args.rate_limit,
+            fsync=args.fsync,
+            progress=_progress,
+        )
+    except ValueError as exc:
+        print(f"dome: error: {exc}", file=sys.stderr)
+        return 2
+    except (ClusterError, RuntimeError) as exc:  # the engine or the flood did not run
+        print(f"dome: bench failed: {exc}", file=sys.stderr)
+        return 1
+    _print(result, args.json)
+    return 0 if result["within_2x"] else 1
 
 
 def _book(args: argparse.Namespace) -> int:

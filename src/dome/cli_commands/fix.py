@@ -40,7 +40,7 @@ def add_fix_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--accounts",
         type=Path,
-        help='JSON object {"account": "token"}: one session each (default: ./.dome/accounts.json)',
+        help='JSON object {"account": "token"}: one session each (default: ./.dome/tokens.json)',
     )
     p.add_argument("--host", default="127.0.0.1", help="interface to serve (default: loopback)")
     p.add_argument(
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Serve until SIGINT/SIGTERM."""
     import asyncio
 
-    from dome.accounts import AccountsFileError, load_accounts
+    from dome.accounts import AccountsFileError, load_tokens
     from dome.cli_commands.common import UsageError, fail, load_tls
     from dome.local.placement import discovery_from_cluster
     from dome.logs import configure
@@ -76,9 +76,9 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error("give --discovery or --target, not both")
     if not args.comp_id.isascii() or not args.comp_id.isalnum():
         parser.error("--comp-id must be letters and digits")
-    accounts = args.accounts or DEFAULT_DIR / "accounts.json"
+    accounts = args.accounts or DEFAULT_DIR / "tokens.json"
     try:
-        tokens = load_accounts(accounts)
+        tokens = load_tokens(accounts)
         tls = load_tls(args)
     except (AccountsFileError, UsageError) as exc:
         return fail(f"error: {exc}", 2)

@@ -79,9 +79,9 @@ def resolve_exchange(args: argparse.Namespace) -> tuple[str | None, str | None]:
 
 
 def load_accounts(path: str | Path) -> dict[str, str]:
-    """The accounts file (``dome.accounts``); a bad one is a usage error."""
+    """The tokens file (``dome.accounts``: tokens in clear); a bad one is a usage error."""
     try:
-        tokens = accounts_file.load_accounts(path)
+        tokens = accounts_file.load_tokens(path)
     except accounts_file.AccountsFileError as exc:
         raise UsageError(str(exc)) from None
     if not tokens:

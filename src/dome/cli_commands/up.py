@@ -3,8 +3,10 @@
 It starts discovery and N engines (each journaling to ``DIR/engine-K``: a later run in
 the same directory recovers their books, ``--fresh`` forgets them), writes what it
 started to ``DIR/cluster.json`` (client commands find their target there) and, unless
-given accounts, creates dev accounts with fresh random tokens in ``DIR/accounts.json``
-so nothing secret is ever a fixed string in the code. Discovery and the engines share a
+given accounts, creates dev accounts with fresh random tokens, so nothing secret is ever
+a fixed string in the code. The tokens go to ``DIR/tokens.json`` (owner-only, for you,
+the bots and the FIX gateway); the engines read ``DIR/accounts.json``, which holds only
+their hashes (``dome.accounts``). Discovery and the engines share a
 peer secret, generated into ``DIR/peer-secret`` (owner-only) by ``start_cluster``.
 
 It then acts as a local orchestrator: an engine that exits while it runs is restarted
@@ -21,13 +23,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import secrets
 import shutil
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
+from dome.accounts import new_token, write_accounts
 from dome.cli_commands.common import DEFAULT_DIR, UsageError, fail, print_json, run_command
 from dome.cli_commands.fix import start_fix_gateway
 from dome.cli_commands.simulate import drive, load_accounts
@@ -86,12 +88,14 @@ def _up_entry(args: argparse.Namespace) -> int:
         if args.fresh:
             _forget_state(data_dir)
         instruments, symbols = _instruments_file(args, data_dir)
-        tokens, accounts, bot_accounts = _accounts(args, data_dir)
+        tokens, accounts, tokens_file, bot_accounts = _accounts(args, data_dir)
     except UsageError as exc:
         return fail(f"error: {exc}", 2)
 
     async def up(args: argparse.Namespace) -> int:
-        return await _up(args, data_dir, instruments, symbols, accounts, tokens, bot_accounts)
+        return await _up(
+            args, data_dir, instruments, symbols, accounts, tokens_file, tokens, bot_accounts
+        )
 
     return run_command(args, up)
 
@@ -102,6 +106,7 @@ async def _up(
     instruments: Path,
     symbols: list[str],
     accounts: Path,
+    tokens_file: Path,
     tokens: dict[str, str],
     bot_accounts: list[str],
 ) -> int:
@@ -151,7 +156,7 @@ async def _up(
         if args.fix_port is not None and discovery is not None:
             try:
                 fix_gateway = await start_fix_gateway(
-                    port=args.fix_port, discovery=discovery, accounts=accounts, data_dir=data_dir
+                    port=args.fix_port, discovery=discovery, accounts=tokens_file, data_dir=data_dir
                 )
             except ClusterError as exc:
                 return fail(str(exc), 1)
@@ -162,7 +167,7 @@ async def _up(
             core = f"core {info['core']}, " if info["core"] else ""
             print(f"dome: {info['id']} serving at {info['address']} ({core}metrics "
                   f"{info['metrics']})", file=notes, flush=True)  # fmt: skip
-        print(f"dome: state in {data_dir}/cluster.json, tokens in {accounts}", file=notes,
+        print(f"dome: state in {data_dir}/cluster.json, tokens in {tokens_file}", file=notes,
               flush=True)  # fmt: skip
         supervising = asyncio.create_task(supervisor.run())
         try:
@@ -224,22 +229,19 @@ def _instruments_file(args: argparse.Namespace, data_dir: Path) -> tuple[Path, l
     return path, [spec.symbol for spec in DEFAULT_INSTRUMENTS]
 
 
-def _accounts(args: argparse.Namespace, data_dir: Path) -> tuple[dict[str, str], Path, list[str]]:
-    """Tokens by account, the file the engine reads, and the accounts bots trade as."""
+def _accounts(
+    args: argparse.Namespace, data_dir: Path
+) -> tuple[dict[str, str], Path, Path, list[str]]:
+    """Tokens by account, the (hashed) file the engines read, the tokens file clients
+    read, and the accounts bots trade as."""
+    engines_file = data_dir / "accounts.json"
     if args.accounts:
         tokens = load_accounts(args.accounts)
-        return tokens, Path(args.accounts).resolve(), list(tokens)
+        write_accounts(engines_file, tokens)
+        return tokens, engines_file, Path(args.accounts).resolve(), list(tokens)
     bots = [f"bot-{i}" for i in range(1, max(args.simulate, 1) + 1)]
     tokens = {name: new_token() for name in (*DEV_ACCOUNTS, *bots)}
-    path = data_dir / "accounts.json"
-    write_json(path, tokens, private=True)
-    return tokens, path, bots
-
-
-def new_token() -> str:
-    """A random bearer token that is safe on a command line.
-
-    Hex only: a URL-safe token can start with "-", and `dome order --token -x...` would
-    then read as an option (a usage error one time in 64).
-    """
-    return secrets.token_hex(16)
+    tokens_file = data_dir / "tokens.json"
+    write_json(tokens_file, tokens, private=True)
+    write_accounts(engines_file, tokens)
+    return tokens, engines_file, tokens_file, bots

@@ -92,7 +92,8 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--accounts",
         type=Path,
-        help='accounts JSON file: {"alice": "token-a", ...} (default: none)',
+        help='accounts JSON file: {"alice": "sha256:<hex of its token>", ...} '
+        "(dome accounts hash; tokens in clear still work, with a warning) (default: none)",
     )
     parser.add_argument("--data-dir", type=Path, help="data directory (journals, snapshots)")
     parser.add_argument(

@@ -124,6 +124,7 @@ async def serve(
         market_factory=core.market_factory,
         markets={symbol: rec.market for symbol, rec in recovered.items()},
     )
+    gate = Gate(config.accounts, rate=config.rate_limit, max_streams=config.max_streams_per_account)
     member: ClusterMember | None = None
     if config.discovery is not None:
         member = ClusterMember(
@@ -131,14 +132,16 @@ async def serve(
             node=node,
             recovered=recovered,
             metrics=metrics,
-            tokens=config.accounts,
+            # Forwarding presents an account's own token; engines hold only its hash, so
+            # the one its client authenticated with here (every forwarded order came in
+            # over such a call).
+            tokens=gate.presented_tokens,
             market_factory=core.market_factory,
             dedup_window=config.dedup_window,
             snapshot_every=config.snapshot_every,
             tls=tls,
             peer_auth=config.peer_auth,
         )
-    gate = Gate(config.accounts, rate=config.rate_limit, max_streams=config.max_streams_per_account)
     server = grpc.aio.server(
         # Peer authentication first: a refused peer call reaches no parser or handler.
         interceptors=[RequirePeer(config.peer_auth), RefuseMalformed()],
