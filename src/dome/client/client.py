@@ -18,12 +18,14 @@ import itertools
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
 
 from dome.client.errors import UnavailableError, from_grpc
 from dome.client.failover import ExecutionFeed, Replicas, resuming_book, resuming_trades, subscribed
+from dome.client.local import DEFAULT_DATA_DIR, local_discovery, local_target
 from dome.client.local_book import GapDetected, LocalBook
 from dome.client.models import (
     Action,
@@ -49,19 +51,34 @@ _Resp = TypeVar("_Resp")
 
 _UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
 _NOT_PRIMARY = grpc.StatusCode.FAILED_PRECONDITION
-#: Failures after which a call that is safe to repeat goes to the (next) primary.
-_REROUTE = frozenset({_UNAVAILABLE, _NOT_PRIMARY})
+#: The server shed the call (a full pending queue) or the transport dropped it.
+_CANCELLED = grpc.StatusCode.CANCELLED
+#: Refused at admission (rate, message size, a full sequencer): surely not applied.
+_EXHAUSTED = grpc.StatusCode.RESOURCE_EXHAUSTED
+#: Failures after which a call that is safe to repeat (a submit, by its client order id;
+#: a read) is tried again, in a cluster on the (next) primary.
+_REROUTE = frozenset({_UNAVAILABLE, _NOT_PRIMARY, _CANCELLED, _EXHAUSTED})
 #: An amend is repeated only where it surely was not applied: re-applying "open quantity
 #: N" after a fill in between would reopen quantity that already traded.
-_NOT_APPLIED = frozenset({_NOT_PRIMARY})
+_NOT_APPLIED = frozenset({_NOT_PRIMARY, _EXHAUSTED})
+#: Where a single engine answers a cancel or amend: repeated only if refused at admission.
+_REFUSED = frozenset({_EXHAUSTED})
+#: Failures after which an earlier attempt may have been applied.
+_MAYBE_APPLIED = frozenset({_UNAVAILABLE, _CANCELLED})
+#: Unary calls one client has in flight at most. A gRPC server queues the calls its
+#: application has not picked up yet and sheds those beyond ``grpc.server.max_pending_requests``
+#: (1,000 by default) with CANCELLED; one asyncio engine picks them up one at a time, so
+#: a burst of 1,500 concurrent submits from one client lost some of them that way.
+MAX_IN_FLIGHT = 256
 
 
 class Client:
     """Async client of one DOME engine.
 
     ``timeout`` bounds each attempt; ``retry_deadline`` bounds all attempts of a call that
-    is safe to repeat (submits, by client order id, and reads). Cancels and amends are not
-    retried: a lost ack would make the repeat answer UNKNOWN_ORDER or AMEND_NO_CHANGE.
+    is safe to repeat (submits, by client order id, and reads). Cancels and amends are
+    retried only after RESOURCE_EXHAUSTED (refused at admission): after a lost ack the
+    repeat would answer UNKNOWN_ORDER or AMEND_NO_CHANGE.
     ``check=False`` sends prices and quantities as given and lets the exchange judge.
 
     ``Client(discovery="host:port", token=...)`` connects to a cluster instead of one
@@ -79,6 +96,13 @@ class Client:
     UNAVAILABLE they raise ``UnavailableError`` and the caller checks ``open_orders``.
     Streams move to another live replica when theirs dies and resume without gap or
     repeat. ``client_id`` names the client to discovery (default: the id prefix).
+
+    Calls that are safe to repeat are also retried, with a doubling backoff, after
+    CANCELLED (the server shed them) and RESOURCE_EXHAUSTED (rate limit: 50,000
+    commands/s per account by default). At most ``max_in_flight`` unary calls are on
+    the wire at once; the rest wait in the client. ``connect`` checks the token: a
+    wrong one raises ``AuthError`` there, not at the first order. See
+    ``dome.client.errors`` for which failures raise and which come back as rejects.
     """
 
     def __init__(
@@ -93,6 +117,7 @@ class Client:
         check: bool = True,
         id_prefix: str | None = None,
         tls: TlsFiles | None = None,
+        max_in_flight: int = MAX_IN_FLIGHT,
     ) -> None:
         if (target is None) == (discovery is None):
             raise ValueError("Client needs exactly one of target (an engine) or discovery")
@@ -117,6 +142,22 @@ class Client:
         self._encoder = Encoder({}, check=check)
         self._loaded = False
         self._ids = itertools.count(1)
+        self._window = asyncio.Semaphore(max_in_flight)
+
+    @classmethod
+    def local(
+        cls, token: str | None = None, *, data_dir: str | Path = DEFAULT_DATA_DIR, **options: Any
+    ) -> Client:
+        """A client of the exchange ``dome up`` runs here, through its discovery.
+
+        Found the way ``local_target`` finds an engine (``DATA_DIR/cluster.json``), so
+        orders follow each symbol's primary and ride a failover. Falls back to the
+        first engine where the file names no discovery. ``options`` are ``Client``'s.
+        """
+        discovery = local_discovery(data_dir)
+        if discovery is not None:
+            return cls(discovery=discovery, token=token, **options)
+        return cls(local_target(data_dir), token, **options)
 
     async def __aenter__(self) -> Client:
         await self.connect()
@@ -126,15 +167,19 @@ class Client:
         await self.close()
 
     async def connect(self) -> None:
-        """Load the instruments; raises ``UnavailableError`` if the engine cannot be reached.
+        """Load the instruments and check the token.
 
-        In a cluster, first ask discovery for a home engine and start following the
-        placement.
+        Raises ``UnavailableError`` if the engine cannot be reached and ``AuthError`` if
+        it refuses the token. In a cluster, first ask discovery for a home engine and
+        start following the placement.
         """
         if self._router is not None:
             loop = asyncio.get_running_loop()
             await self._router.start(loop.time() + self.retry_deadline)
-        await self.instruments(refresh=True)
+        specs = await self.instruments(refresh=True)
+        if self._metadata and specs:
+            # Market data needs no token; this read does, so a wrong one fails here.
+            await self.open_orders(min(specs))
 
     async def close(self) -> None:
         if self._channel is not None:
@@ -185,7 +230,7 @@ class Client:
         order = NewOrder(symbol, side, qty, price, type, client_order_id, stp)
         request = self._encoder.submit(order, client_order_id or self.next_client_order_id())
         if self._router is None:
-            resp = await self._unary(self._trading.SubmitOrder, request, True)
+            resp = await self._unary(self._trading.SubmitOrder, request, _REROUTE)
         else:
             resp, _ = await self._routed_unary(symbol, "SubmitOrder", request, _REROUTE)
         return OrderResult.from_proto(resp)
@@ -195,7 +240,7 @@ class Client:
         request = self._encoder.cancel(CancelOrder(symbol, order_id))
         if self._router is None:
             return OrderResult.from_proto(
-                await self._unary(self._trading.CancelOrder, request, False)
+                await self._unary(self._trading.CancelOrder, request, _REFUSED)
             )
         resp, uncertain = await self._routed_unary(symbol, "CancelOrder", request, _REROUTE)
         return _marked(OrderResult.from_proto(resp), uncertain)
@@ -213,7 +258,7 @@ class Client:
         request = self._encoder.amend(AmendOrder(symbol, order_id, qty, price))
         if self._router is None:
             return OrderResult.from_proto(
-                await self._unary(self._trading.AmendOrder, request, False)
+                await self._unary(self._trading.AmendOrder, request, _REFUSED)
             )
         resp, _ = await self._routed_unary(symbol, "AmendOrder", request, _NOT_APPLIED)
         return OrderResult.from_proto(resp)
@@ -239,7 +284,7 @@ class Client:
             trading_pb2.OrderBatch(batch_id=i, actions=wire[start : start + batch_size])
             for i, start in enumerate(range(0, len(wire), batch_size))
         ]
-        retry = all(isinstance(a, NewOrder) for a in actions)
+        retry = _REROUTE if all(isinstance(a, NewOrder) for a in actions) else frozenset()
 
         async def attempt(_: None, metadata: Any, limit: float) -> list[OrderResult]:
             async def requests() -> AsyncIterator[trading_pb2.OrderBatch]:
@@ -261,11 +306,19 @@ class Client:
         # A stream needs longer than one call; allow a little per batch on top.
         return await self._attempts(attempt, None, retry, self.timeout + 0.1 * len(batches))
 
-    async def open_orders(self, symbol: str) -> list[OpenOrder]:
-        """The caller's open orders on ``symbol``, in book priority order."""
+    async def open_orders(self, symbol: str | None = None) -> list[OpenOrder]:
+        """The caller's open orders on ``symbol`` (every symbol if None), in priority order.
+
+        Across symbols the lists come one per symbol, in symbol order; each order's
+        ``symbol`` says where it rests.
+        """
+        if symbol is None:
+            symbols = sorted(await self.instruments())
+            lists = await asyncio.gather(*(self.open_orders(s) for s in symbols))
+            return [o for orders in lists for o in orders]
         request = trading_pb2.ListOpenOrdersRequest(symbol=symbol)
         resp = await self._read(symbol, "ListOpenOrders", request)
-        return [OpenOrder.from_proto(o) for o in resp.orders]
+        return [OpenOrder.from_proto(o, symbol) for o in resp.orders]
 
     # -- market data ----------------------------------------------------------------
 
@@ -464,7 +517,7 @@ class Client:
         """A read that is safe to repeat: the symbol's primary (home engine if no symbol)."""
         if self._router is None:
             stub = self._trading if hasattr(self._trading, method) else self._market
-            return await self._unary(getattr(stub, method), request, True)
+            return await self._unary(getattr(stub, method), request, _REROUTE)
         resp, _ = await self._routed_unary(symbol, method, request, _REROUTE)
         return resp
 
@@ -476,7 +529,8 @@ class Client:
             stub: Any = trading_pb2_grpc.TradingServiceStub(channel)
             if not hasattr(stub, method):
                 stub = market_data_pb2_grpc.MarketDataServiceStub(channel)
-            return await getattr(stub, method)(request, metadata=self._metadata, timeout=limit)
+            async with self._window:
+                return await getattr(stub, method)(request, metadata=self._metadata, timeout=limit)
 
         return await self._routed(symbol, attempt, retry_on, self.timeout)
 
@@ -521,7 +575,7 @@ class Client:
                 except grpc.aio.AioRpcError as exc:
                     if exc.code() not in retry_on or loop.time() + delay >= deadline:
                         raise from_grpc(exc) from None
-                    uncertain = uncertain or exc.code() == _UNAVAILABLE
+                    uncertain = uncertain or exc.code() in _MAYBE_APPLIED
                 await router.wait_for_change(seen, delay)
                 delay = min(delay * 2, 1.0)
             elif left <= 0:
@@ -590,30 +644,34 @@ class Client:
         return trading_pb2.OrderAction(amend=self._encoder.amend(action))
 
     async def _unary(
-        self, method: Callable[..., Awaitable[_Resp]], request: _Req, retry: bool
+        self,
+        method: Callable[..., Awaitable[_Resp]],
+        request: _Req,
+        retry_on: frozenset[grpc.StatusCode],
     ) -> _Resp:
         async def attempt(req: _Req, metadata: Any, limit: float) -> _Resp:
-            return await method(req, metadata=metadata, timeout=limit)
+            async with self._window:
+                return await method(req, metadata=metadata, timeout=limit)
 
-        return await self._attempts(attempt, request, retry, self.timeout)
+        return await self._attempts(attempt, request, retry_on, self.timeout)
 
     async def _attempts(
         self,
         attempt: Callable[[_Req, Any, float], Awaitable[_Resp]],
         request: _Req,
-        retry: bool,
+        retry_on: frozenset[grpc.StatusCode],
         per_attempt: float,
     ) -> _Resp:
+        """Run ``attempt`` until it answers, repeating after ``retry_on`` with a backoff."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.retry_deadline
         delay = 0.05
         while True:
-            left = max(deadline - loop.time(), 0.05) if retry else per_attempt
+            left = max(deadline - loop.time(), 0.05) if retry_on else per_attempt
             try:
                 return await attempt(request, self._metadata, min(per_attempt, left))
             except grpc.aio.AioRpcError as exc:
-                retryable = retry and exc.code() == grpc.StatusCode.UNAVAILABLE
-                if not retryable or loop.time() + delay >= deadline:
+                if exc.code() not in retry_on or loop.time() + delay >= deadline:
                     raise from_grpc(exc) from None
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)

@@ -110,10 +110,13 @@ class OpenOrder:
     remaining_qty: Decimal
     status: OrderStatus | None
     type: OrderType | None
+    #: The symbol it rests on (``Client.open_orders`` fills it in; the wire has it per list).
+    symbol: str = ""
 
     @classmethod
-    def from_proto(cls, msg: trading_pb2.OpenOrder) -> OpenOrder:
+    def from_proto(cls, msg: trading_pb2.OpenOrder, symbol: str = "") -> OpenOrder:
         return cls(
+            symbol=symbol,
             order_id=msg.order_id,
             client_order_id=msg.client_order_id,
             side=_side(msg.side),
