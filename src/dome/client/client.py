@@ -352,6 +352,7 @@ class Client:
         stats: StreamStats | None = None,
         *,
         resume: Mapping[str, tuple[int, int]] | None = None,
+        from_seq: Mapping[str, int] | None = None,
     ) -> AsyncIterator[Execution]:
         """Subscribe now; return the report stream once the engine has registered it.
 
@@ -363,8 +364,15 @@ class Client:
         its own restarts (the FIX gateway): per symbol ``(seq, count)``, the seq of the
         last report it handled and how many reports of that seq it handled. The stream
         then starts with the reports after that one, as long as the engine still holds
-        them (else the subscription fails with the engine's OUT_OF_RANGE).
+        them (else the subscription fails with ``HistoryUnavailableError``).
+
+        ``from_seq`` starts a symbol's stream at the reports of that seq (0: the oldest
+        the engine holds, up to 100,000 reports per symbol by default): a restarted bot
+        reads its own history this way. In a cluster a replica that lacks the history
+        (restarted since) is passed over for one that has it.
         """
+        if from_seq:
+            resume = {**{s: (seq, 0) for s, seq in from_seq.items()}, **(resume or {})}
         if self._replicas is not None and self._router is not None:
             wanted = list(symbols) or sorted(self._router.routes)
             feed = ExecutionFeed(

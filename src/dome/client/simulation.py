@@ -13,8 +13,9 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 
-from dome.client.bots import Bot, BotRunner, BotStats
+from dome.client.bots import Bot, BotStats
 from dome.client.client import Client
+from dome.client.runner import BotRunner
 from dome.client.strategies import MarketMaker, MomentumTaker, RandomTrader
 
 #: How long the bots may spend taking their orders off the book when a run ends.
@@ -118,16 +119,29 @@ class Simulation:
             for i, c in enumerate(configs)
         ]
         self.started = time.monotonic()
-        #: Take the bots' orders off the book at the end; cleared when the exchange is
-        #: known to be broken (discovery gone), where every cancel would only retry.
-        self.tidy_up = True
+        self._tidy_up = True
+
+    @property
+    def tidy_up(self) -> bool:
+        """Take the bots' orders off the book at the end (each runner's stop does).
+
+        Cleared when the exchange is known to be broken (discovery gone), where every
+        cancel would only retry.
+        """
+        return self._tidy_up
+
+    @tidy_up.setter
+    def tidy_up(self, value: bool) -> None:
+        self._tidy_up = value
+        for runner in self.runners:
+            runner.cancel_on_stop = value
 
     def totals(self) -> SimulationTotals:
         out = SimulationTotals()
         for runner in self.runners:
             s: BotStats = runner.stats
             out.orders += s.orders
-            out.trades += s.trades
+            out.trades += s.taker_fills
             out.rejects += s.rejects
             out.errors += s.errors
         return out
