@@ -142,3 +142,13 @@ def deliver(bot: Bot, event: OrderEvent) -> None:
     elif isinstance(event, OrderCancelled):
         bot.on_order_cancelled(event)
     bot.on_order_updated(event)
+
+
+def __getattr__(name: str) -> object:
+    # ``from dome.client.bots import BotRunner`` kept working after the runner moved to
+    # its own module (which imports this one, hence not imported here at load time).
+    if name == "BotRunner":
+        from dome.client.runner import BotRunner
+
+        return BotRunner
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -32,7 +32,12 @@ from typing import Literal
 
 from dome.client.bots import STOP_GRACE_S, Bot, BotAction, BotStats, Cancel, Place, deliver
 from dome.client.client import Client
-from dome.client.errors import DomeError, HistoryUnavailableError
+from dome.client.errors import (
+    DomeError,
+    HistoryUnavailableError,
+    OrderValueError,
+    UnknownSymbolError,
+)
 from dome.client.market_view import MarketView, MyOrder
 from dome.client.models import Execution, Level, Trade
 from dome.client.orders import (
@@ -44,7 +49,7 @@ from dome.client.orders import (
     OrderState,
 )
 from dome.client.portfolio import ZERO, FeeSchedule, Portfolio
-from dome.core.types import OrderType, Side
+from dome.core.types import OrderType, RejectReason, Side
 from dome.instruments import InstrumentSpec
 
 log = logging.getLogger(__name__)
@@ -324,6 +329,12 @@ class BotRunner:
                 order.type,
                 client_order_id=order.client_order_id,
             )
+        except (OrderValueError, UnknownSymbolError) as exc:
+            # Judged before sending: the same reject the exchange would have given.
+            reason = exc.reason if isinstance(exc, OrderValueError) else RejectReason.UNKNOWN_SYMBOL
+            self._deliver(self.orders.refused(order, reason, str(exc)))
+            self._count_reject(reason.name)
+            return
         except DomeError as exc:
             self.stats.errors += 1
             self._deliver(self.orders.refused(order, None, f"submit failed: {exc}"))

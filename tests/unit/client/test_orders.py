@@ -37,7 +37,11 @@ def result(
 
 
 def report(
-    kind: ExecType, status: OrderStatus, seq: int, remaining: str, fill: Fill | None = None,
+    kind: ExecType,
+    status: OrderStatus,
+    seq: int,
+    remaining: str,
+    fill: Fill | None = None,
     cancelled: str = "0",
 ) -> Execution:
     return Execution(
@@ -100,7 +104,7 @@ def test_a_reject_is_final_and_frees_everything() -> None:
 
 
 def test_an_amend_replaces_the_version() -> None:
-    book, order = placed()
+    book, _ = placed()
     new = Order("t/r-1", "X", Side.SELL, D(4), D(11), OrderType.LIMIT, order_id=5)
     events = book.on_amend(new, result(OrderStatus.NEW, 2, remaining="2"))
     assert [e.order.state for e in events] == [OrderState.REPLACED, OrderState.NEW]
