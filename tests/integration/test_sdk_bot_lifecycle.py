@@ -19,7 +19,6 @@ from dome.client import (
     Bot,
     BotAction,
     BotRunner,
-    Cancel,
     Client,
     Execution,
     Fill,
@@ -29,6 +28,7 @@ from dome.client import (
     OrderRejected,
     OrderState,
     Place,
+    RejectReason,
     Replace,
     Side,
 )
@@ -229,9 +229,10 @@ async def test_the_limit_holds_and_every_failure_is_an_event(
     await eventually(lambda: runner.position == -2, "the bot's position at its limit")
     stats = await runner.stop()
     reasons = [e.order.reject_reason for e in bot.rejected]
-    assert reasons[0] is not None and reasons[0].name == "PRICE_OFF_TICK"
+    assert reasons[0] is RejectReason.PRICE_OFF_TICK
     assert any("max_position" in e.order.reject_message for e in bot.rejected)
     assert stats.risk_refusals >= 1
-    assert -2 <= bot.worst and -2 <= bot.position
+    assert bot.worst >= -2
+    assert bot.position >= -2
     assert runner.position == bot.position == await own_fills(carol, sym, runner.prefix)
     assert stats.trades == stats.fills == -bot.position
