@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
+import importlib.util
+import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
 from dome.client.bots import Bot, BotStats
 from dome.client.client import Client
@@ -47,20 +52,24 @@ class BotConfig:
 
 
 def predefined(
-    count: int, symbols: list[str], accounts: list[str], seed: int = 1
+    count: int,
+    symbols: list[str],
+    accounts: list[str],
+    seed: int = 1,
+    kinds: Sequence[type[Bot]] = KINDS,
 ) -> list[BotConfig]:
-    """The first ``count`` configurations: strategies cycle fastest, then symbols.
+    """The first ``count`` configurations: strategies (``kinds``) cycle fastest, then symbols.
 
     >>> [(c.kind.__name__, c.symbol, c.account) for c in predefined(4, ["A", "B"], ["x", "y"])]
     [('MarketMaker', 'A', 'x'), ('RandomTrader', 'A', 'y'), ('MomentumTaker', 'A', 'x'), \
 ('MarketMaker', 'B', 'y')]
     """
-    if not symbols or not accounts:
-        raise ValueError("a simulation needs at least one symbol and one account")
+    if not symbols or not accounts or not kinds:
+        raise ValueError("a simulation needs at least one symbol, account and kind of bot")
     return [
         BotConfig(
-            KINDS[i % len(KINDS)],
-            symbols[(i // len(KINDS)) % len(symbols)],
+            kinds[i % len(kinds)],
+            symbols[(i // len(kinds)) % len(symbols)],
             accounts[i % len(accounts)],
             seed + i,
         )
@@ -169,3 +178,31 @@ class Simulation:
     @property
     def elapsed(self) -> float:
         return time.monotonic() - self.started
+
+
+def load_bot_class(spec: str) -> type[Bot]:
+    """The ``Bot`` subclass ``spec`` names: ``package.module:Class`` or ``path/file.py:Class``.
+
+    It is built as ``Class(symbol, seed=..., ref_price=...)``, as ``Bot`` is. Raises
+    ``ValueError`` with a message for anything else.
+    """
+    where, sep, name = spec.rpartition(":")
+    if not sep or not where or not name:
+        raise ValueError(f"--bot wants MODULE:CLASS or FILE.py:CLASS, not {spec!r}")
+    try:
+        if where.endswith(".py"):
+            path = Path(where)
+            loader = importlib.util.spec_from_file_location(path.stem, path)
+            if loader is None or loader.loader is None:
+                raise ImportError(f"cannot load {path}")
+            module = importlib.util.module_from_spec(loader)
+            sys.modules[path.stem] = module
+            loader.loader.exec_module(module)
+        else:
+            module = importlib.import_module(where)
+    except (ImportError, OSError, SyntaxError) as exc:
+        raise ValueError(f"--bot {spec}: {exc}") from None
+    kind = getattr(module, name, None)
+    if not (isinstance(kind, type) and issubclass(kind, Bot)):
+        raise ValueError(f"--bot {spec}: {name} is not a dome.client.Bot subclass")
+    return kind
