@@ -47,7 +47,22 @@ def test_client_commands_take_a_data_dir(tmp_path: Path, engine: EngineProcess) 
     assert ".dome" in lost.stderr
 
 
+def _line_fields(text: str) -> dict[str, str]:
+    """The last ``t=... key=value ...`` progress line's fields."""
+    lines = [line for line in text.splitlines() if line.startswith("t=")]
+    assert lines, text
+    return dict(f.split("=", 1) for f in lines[-1].split() if "=" in f)
+
+
 def test_simulate_runs_your_own_bot(tmp_path: Path, engine: EngineProcess) -> None:
+    # Someone else trades first: the status line counts the exchange's activity too.
+    symbol = engine.symbol()
+    for side in ("sell", "buy"):
+        account = "alice" if side == "sell" else "bob"
+        done = dome("order", "--side", side, "--symbol", symbol, "--qty", "1", "--price", "5",
+                    "--target", engine.address, "--token", engine.accounts[account],
+                    "--json")  # fmt: skip
+        assert done.returncode == 0, done.stderr
     (tmp_path / "mybot.py").write_text(BOT)
     accounts = tmp_path / "accounts.json"
     accounts.write_text(json.dumps({"carol": engine.accounts["carol"]}))
@@ -56,6 +71,9 @@ def test_simulate_runs_your_own_bot(tmp_path: Path, engine: EngineProcess) -> No
                 "--duration", "2", "--json", cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1])["orders"] >= 1
+    status = _line_fields(done.stderr)
+    assert int(status["exchange_trades"]) >= 1, status
+    assert int(status["exchange_commands"]) >= int(status["orders"]) + 2, status
     wrong = dome("simulate", "--target", engine.address, "--accounts", str(accounts),
                  "--bot", "json:loads", "--duration", "1", cwd=tmp_path)  # fmt: skip
     assert wrong.returncode == 2
