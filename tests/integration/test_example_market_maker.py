@@ -26,6 +26,7 @@ import pytest
 from test_cli_up_failover import Lines, _placement, _processes, _stop
 
 from dome.client import Client, Side
+from dome.client.history import history
 from processes import stop_process
 from waiting import wait_for
 
@@ -49,17 +50,14 @@ def _example(data: Path, tokens: dict[str, str], *extra: str) -> subprocess.Pope
 async def _exchange_record(discovery: str, token: str, prefix: str) -> list[Decimal]:
     """The maker's position after each of its fills, from the exchange's history."""
     async with Client(discovery=discovery, token=token) as client:
-        reports = await client.subscribe_executions([SYMBOL], from_seq={SYMBOL: 0})
-        marker = await client.cancel_order(SYMBOL, 2**63 - 1)
-        positions: list[Decimal] = []
-        position = Decimal(0)
-        async for report in reports:
-            if report.fill is not None and report.client_order_id.startswith(prefix):
-                position += report.fill.qty if report.side is Side.BUY else -report.fill.qty
-                positions.append(position)
-            if report.seq >= marker.seq:
-                return positions
-    raise AssertionError("the execution stream ended")
+        reports = await history(client, [SYMBOL])
+    positions: list[Decimal] = []
+    position = Decimal(0)
+    for report in reports:
+        if report.fill is not None and report.client_order_id.startswith(prefix):
+            position += report.fill.qty if report.side is Side.BUY else -report.fill.qty
+            positions.append(position)
+    return positions
 
 
 def test_market_maker_survives_a_primary_kill_and_its_own_restart(tmp_path: Path) -> None:

@@ -71,15 +71,7 @@ class Quoter(Bot):
 
 async def own_fills(client: Client, symbol: str, prefix: str) -> Decimal:
     """The exchange's record of a bot's fills: its position from the execution history."""
-    reports = await client.subscribe_executions([symbol], from_seq={symbol: 0})
-    marker = await client.cancel_order(symbol, 2**63 - 1)
-    position = Decimal(0)
-    async for report in reports:
-        if report.fill is not None and report.client_order_id.startswith(prefix):
-            position += report.fill.qty if report.side is Side.BUY else -report.fill.qty
-        if report.seq >= marker.seq:
-            return position
-    raise AssertionError("the stream ended")
+    return (await client.portfolio([symbol], prefix=prefix)).position(symbol).qty
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ failures raise and which come back as rejects.
 """
 
 from dome.client.bots import STOP_GRACE_S, Bot, BotAction, BotStats, Cancel, Place, Replace
-from dome.client.client import MAX_IN_FLIGHT, Client
+from dome.client.client import Client
 from dome.client.errors import (
     AuthError,
     CallCancelledError,
@@ -55,6 +55,7 @@ from dome.client.orders import (
     OrderUpdated,
 )
 from dome.client.portfolio import FeeSchedule, Portfolio, Position
+from dome.client.retry_policy import MAX_IN_FLIGHT
 from dome.client.runner import BotRunner
 from dome.core.types import OrderStatus, OrderType, RejectReason, SelfTradePrevention, Side
 from dome.instruments import InstrumentSpec

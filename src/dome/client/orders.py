@@ -74,6 +74,21 @@ class Order:
     #: Seq of the newest answer applied (0: none yet).
     seq: int = 0
 
+    @classmethod
+    def of_report(cls, report: Execution) -> Order:
+        """An order first met in a report (a previous run's, read from the history);
+        its quantity follows from the reports (``OrderBook.on_report``)."""
+        return cls(
+            report.client_order_id,
+            report.symbol,
+            report.side or Side.BUY,
+            ZERO,
+            report.price or None,
+            OrderType.LIMIT,
+            state=OrderState.NEW,
+            order_id=report.order_id,
+        )
+
     @property
     def open_qty(self) -> Decimal:
         """Quantity that may still trade: not yet seen filled nor confirmed cancelled."""

@@ -38,6 +38,7 @@ from dome.client.errors import (
     OrderValueError,
     UnknownSymbolError,
 )
+from dome.client.history import mark
 from dome.client.market_view import MarketView, MyOrder
 from dome.client.models import Execution, Level, Trade
 from dome.client.orders import (
@@ -48,7 +49,7 @@ from dome.client.orders import (
     OrderRejected,
     OrderState,
 )
-from dome.client.portfolio import ZERO, FeeSchedule, Portfolio
+from dome.client.portfolio import FeeSchedule, Portfolio
 from dome.core.types import OrderType, RejectReason, Side
 from dome.instruments import InstrumentSpec
 
@@ -59,8 +60,6 @@ RESUBSCRIBE_FIRST_S = 0.1
 RESUBSCRIBE_MAX_S = 2.0
 #: How long a stop may wait for cancels to be confirmed and fills delivered.
 DRAIN_S = 3.0
-#: An order id no order ever has: cancelling it is the start marker (see the module doc).
-MARKER_ORDER_ID = 2**63 - 1
 
 Restart = Literal["adopt", "cancel"]
 
@@ -215,9 +214,8 @@ class BotRunner:
 
     async def _catch_up(self, following: asyncio.Task[None]) -> None:
         """Read the stream up to the marker: history (and predecessors' orders) known."""
-        marker = await self.client.cancel_order(self.bot.symbol, MARKER_ORDER_ID)
-        self._marker_seq = marker.seq
-        while self._read_seq < marker.seq and not following.done():
+        self._marker_seq = await mark(self.client, self.bot.symbol)
+        while self._read_seq < self._marker_seq and not following.done():
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(1.0):
@@ -414,7 +412,7 @@ class BotRunner:
             self._read_seq, self._read_count = report.seq, 1
         if report.client_order_id.startswith(self.prefix):
             if self.orders.orders.get(report.client_order_id) is None:
-                self.orders.adopt(_from_report(report))
+                self.orders.adopt(Order.of_report(report))
             # History read at the start is booked, not told: the bot did not live it.
             told = 0 < self._marker_seq < report.seq
             self._deliver(self.orders.on_report(report), told=told)
@@ -484,17 +482,3 @@ class BotRunner:
             self.stats.resubscribes += 1
             await asyncio.sleep(delay)
             delay = min(delay * 2, RESUBSCRIBE_MAX_S)
-
-
-def _from_report(report: Execution) -> Order:
-    """An order of an earlier run, first met in the history."""
-    return Order(
-        report.client_order_id,
-        report.symbol,
-        report.side or Side.BUY,
-        ZERO,
-        report.price or None,
-        OrderType.LIMIT,
-        state=OrderState.NEW,
-        order_id=report.order_id,
-    )
