@@ -76,10 +76,11 @@ class Bot:
     """Subclass and implement ``generate_orders``; the ``on_*`` callbacks are optional.
 
     ``interval`` is the cadence in seconds; ``self.rng`` is seeded so a run is repeatable
-    as far as the market lets it be. ``max_position`` (lots of the instrument's quantity,
-    as a ``Decimal`` of quantity) makes the runner refuse any order that could take the
-    position beyond it if every open order filled; refused orders come back through
-    ``on_order_rejected`` with ``reject_message`` saying so.
+    as far as the market lets it be. ``max_position`` (a quantity, e.g. ``10 * min_qty``
+    for ten lots) makes the runner refuse any order that could take the position beyond
+    it, long or short, if every open order of the bot filled, pending ones included;
+    refused orders come back through ``on_order_rejected`` with ``reject_message``
+    saying so.
     """
 
     interval: float = 0.1

@@ -153,6 +153,8 @@ class OrderBook:
         self.portfolio = portfolio
         self.orders: dict[str, Order] = {}
         self._by_id: dict[tuple[str, int], str] = {}
+        #: Client order ids of orders dropped once done: never to be met again as new.
+        self._done: set[str] = set()
 
     def get(self, symbol: str, order_id: int) -> Order | None:
         cid = self._by_id.get((symbol, order_id))
@@ -173,6 +175,11 @@ class OrderBook:
         for cid in [c for c, o in self.orders.items() if o.done]:
             order = self.orders.pop(cid)
             self._by_id.pop((order.symbol, order.order_id), None)
+            self._done.add(cid)
+
+    def knows(self, client_order_id: str) -> bool:
+        """Whether the order is tracked, or was and is done."""
+        return client_order_id in self.orders or client_order_id in self._done
 
     # -- what one does --------------------------------------------------------------
 

@@ -411,7 +411,7 @@ class BotRunner:
         elif report.seq > self._read_seq:
             self._read_seq, self._read_count = report.seq, 1
         if report.client_order_id.startswith(self.prefix):
-            if self.orders.orders.get(report.client_order_id) is None:
+            if not self.orders.knows(report.client_order_id):
                 self.orders.adopt(Order.of_report(report))
             # History read at the start is booked, not told: the bot did not live it.
             told = 0 < self._marker_seq < report.seq
