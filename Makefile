@@ -25,7 +25,7 @@ NO_RUST := native core not built: no Rust toolchain; DOME runs on the Python cor
 # cargo test links the test binary against libpython, which lives where the venv's Python says.
 PYTHON_LIBDIR = $$($(abspath $(BIN)/python) -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))')
 
-.PHONY: run test lint fmt proto bench clean tools prometheus dashboards e2e image soak-tests fuzz faketime \
+.PHONY: run test lint fmt proto bench clean tools prometheus dashboards e2e image soak-tests fuzz faketime docs \
 	native native-test fuzz-native fix fix-initiator pss-check
 
 # QuickFIX, the FIX gateway's session layer, is only an sdist on PyPI (C++): its wheel is
@@ -56,6 +56,10 @@ fix: $(FIX_STAMP)
 ## run: start the exchange on localhost with simulated traders (Ctrl-C stops it)
 run: $(STAMP) native
 	$(BIN)/dome up --simulate 12
+
+## docs: the SDK's API reference (dome.client), generated from its docstrings into docs/api/
+docs: $(STAMP)
+	$(BIN)/pdoc --docformat restructuredtext -o docs/api dome.client
 
 ## test: the whole test suite (unit, integration, operator, chart, monitoring; kind e2e only with `make e2e`)
 test: $(STAMP) $(FIX_STAMP) $(HELM) $(PSS_CHECK) prometheus faketime native fix-initiator

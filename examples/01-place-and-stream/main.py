@@ -12,11 +12,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from dome.client import Client, local_target
+from dome.client import Client
 
 
-async def main(target: str, token: str, symbol: str) -> None:
-    async with Client(target, token) as client:
+async def main(target: str | None, token: str, symbol: str) -> None:
+    # The engine given, else the local `dome up` through its discovery (rides failovers).
+    async with Client(target, token) if target else Client.local(token) as client:
         # Subscribed before trading: every report of what follows is in the stream.
         executions = await client.subscribe_executions([symbol])
         # A resting sell, then a buy that takes part of it. One account is on both sides
@@ -43,4 +44,4 @@ if __name__ == "__main__":
     parser.add_argument("--token", required=True)
     parser.add_argument("--symbol", default="XYZ")
     args = parser.parse_args()
-    asyncio.run(main(args.target or local_target(), args.token, args.symbol))
+    asyncio.run(main(args.target, args.token, args.symbol))

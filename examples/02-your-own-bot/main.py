@@ -3,8 +3,10 @@
     dome up &                                   # in another terminal
     python examples/02-your-own-bot/main.py --token "$(jq -r .alice .dome/accounts.json)"
 
-The ``BotRunner`` does the rest: connection, book/trade/execution streams, placing and
-cancelling, tracking which of your orders are still open.
+The ``BotRunner`` does the rest: book/trade/execution streams, placing and cancelling,
+each order's lifecycle, the position, and a stop that takes your orders off the book
+and waits until every cancel is confirmed and every fill delivered. ``Client.local``
+reaches the local ``dome up`` through its discovery, so a failover does not stop it.
 """
 
 from __future__ import annotations
@@ -14,10 +16,18 @@ import asyncio
 from collections.abc import Sequence
 from decimal import Decimal
 
-from dome.client import Bot, BotRunner, Cancel, Client, MarketView, Place, local_target
-from dome.client.bots import BotAction
-from dome.client.models import Execution, Fill
-from dome.core.types import Side
+from dome.client import (
+    Bot,
+    BotAction,
+    BotRunner,
+    Cancel,
+    Client,
+    Execution,
+    Fill,
+    MarketView,
+    Place,
+    Side,
+)
 
 
 class PennyJumper(Bot):
@@ -43,15 +53,19 @@ class PennyJumper(Bot):
         print(f"bought {fill.qty} @ {fill.price}, {self.bought} in total")
 
 
-async def main(target: str, token: str, seller_token: str | None, symbol: str) -> None:
-    async with Client(target, token) as client:
+def connect(target: str | None, token: str) -> Client:
+    """The engine given, else the local `dome up` through its discovery."""
+    return Client(target, token) if target else Client.local(token)
+
+
+async def main(target: str | None, token: str, seller_token: str | None, symbol: str) -> None:
+    async with connect(target, token) as client:
         bot = PennyJumper(symbol)
-        stop = asyncio.Event()
         runner = BotRunner(bot, client, tag="penny")
-        task = asyncio.create_task(runner.run(stop))
+        runner.start()
         if seller_token:
             # Someone to trade with: another account hits our bid until we had 3 fills.
-            async with Client(target, seller_token) as seller:
+            async with connect(target, seller_token) as seller:
                 while bot.fills < 3:
                     book = await seller.book(symbol)
                     if book.bids:
@@ -60,10 +74,9 @@ async def main(target: str, token: str, seller_token: str | None, symbol: str) -
                     await asyncio.sleep(0.05)
         else:
             await asyncio.sleep(5)
-        stop.set()
-        stats = await task
-        await runner.cancel_all()
-        print(f"orders {stats.orders}, cancels {stats.cancels}, fills {stats.fills}")
+        stats = await runner.stop()  # cancels the bid, waits for the answer and last fills
+        print(f"orders {stats.orders}, cancels {stats.cancels}, fills {stats.fills}, "
+              f"position {runner.position}")  # fmt: skip
 
 
 if __name__ == "__main__":
@@ -73,4 +86,4 @@ if __name__ == "__main__":
     parser.add_argument("--seller-token", help="another account that sells into the bid")
     parser.add_argument("--symbol", default="XYZ")
     args = parser.parse_args()
-    asyncio.run(main(args.target or local_target(), args.token, args.seller_token, args.symbol))
+    asyncio.run(main(args.target, args.token, args.seller_token, args.symbol))

@@ -12,8 +12,7 @@ from pathlib import Path
 from client_helpers import eventually
 from engine_harness import EngineProcess, start_engine
 
-from dome.client import Bot, Client, MarketView, Place
-from dome.client.bots import STOP_GRACE_S, BotAction, BotRunner
+from dome.client import STOP_GRACE_S, Bot, BotAction, BotRunner, Client, MarketView, Place
 from dome.client.models import Execution, Fill
 from dome.client.simulation import Simulation, predefined
 from dome.core.types import OrderType, Side

@@ -134,7 +134,10 @@ async def test_bulk_submit_and_cancel(engine: EngineProcess, alice: Client, bob:
 
 async def test_bad_token_is_auth_error(engine: EngineProcess) -> None:
     sym = engine.symbol()
-    async with Client(engine.address, "not-a-token") as client:
+    # ``connect`` refuses the token (test_sdk_errors); a client used without it still
+    # gets AuthError from every call.
+    client = Client(engine.address, "not-a-token")
+    try:
         with pytest.raises(AuthError):
             await client.submit_order(sym, "buy", "1", "1")
         # Bulk and streams too, every time: the SDK waits for the engine to accept a
@@ -144,6 +147,8 @@ async def test_bad_token_is_auth_error(engine: EngineProcess) -> None:
                 await client.submit_orders([NewOrder(sym, "buy", "1", "1")])
         with pytest.raises(AuthError):
             await client.subscribe_executions([sym])
+    finally:
+        await client.close()
 
 
 async def test_unreachable_target_fails_within_deadline() -> None:

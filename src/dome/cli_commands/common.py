@@ -34,11 +34,16 @@ class UsageError(Exception):
 
 
 def add_connection_arguments(parser: argparse.ArgumentParser, *, token: bool) -> None:
-    """``--target``, ``--timeout`` and (for account commands) ``--token``."""
+    """``--target``, ``--data-dir``, ``--timeout`` and (for account commands) ``--token``."""
     parser.add_argument(
         "--target",
-        help="engine HOST:PORT (default: $DOME_TARGET, else the first engine in "
-        "./.dome/cluster.json)",
+        help="engine HOST:PORT (default: $DOME_TARGET, else the cluster in DATA_DIR/cluster.json)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="where `dome up` keeps its state (default: $DOME_DATA_DIR, else ./.dome)",
     )
     parser.add_argument(
         "--timeout",
@@ -83,15 +88,24 @@ def resolve_target(args: argparse.Namespace) -> str:
         return str(args.target)
     if os.environ.get("DOME_TARGET"):
         return os.environ["DOME_TARGET"]
-    cluster = DEFAULT_DIR / "cluster.json"
+    data_dir = resolve_data_dir(args)
+    cluster = data_dir / "cluster.json"
     if cluster.exists():
         try:
-            first = local_target(DEFAULT_DIR)
+            first = local_target(data_dir)
         except NoLocalExchange:
             raise UsageError(f"{cluster} names no engine; pass --target") from None
         symbol = getattr(args, "symbol", None)
-        return cluster_target(DEFAULT_DIR, symbol, args.timeout, load_tls(args)) or first
-    raise UsageError("no target: pass --target HOST:PORT, set DOME_TARGET, or run `dome up`")
+        return cluster_target(data_dir, symbol, args.timeout, load_tls(args)) or first
+    raise UsageError(
+        f"no target: pass --target HOST:PORT, set DOME_TARGET, or run `dome up` (no {cluster})"
+    )
+
+
+def resolve_data_dir(args: argparse.Namespace) -> Path:
+    """``--data-dir``, then ``$DOME_DATA_DIR``, then ``./.dome``."""
+    given = getattr(args, "data_dir", None) or os.environ.get("DOME_DATA_DIR")
+    return Path(given) if given else DEFAULT_DIR
 
 
 def cluster_target(

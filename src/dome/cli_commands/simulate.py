@@ -13,7 +13,7 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,15 @@ import dome.accounts as accounts_file
 from dome.cli_commands.common import DEFAULT_DIR, UsageError, print_json, run_command
 from dome.cli_commands.view import Progress
 from dome.client import Client
+from dome.client.bots import Bot
 from dome.client.local import NoLocalExchange, local_target
-from dome.client.simulation import Simulation, SimulationTotals, predefined
+from dome.client.simulation import (
+    KINDS,
+    Simulation,
+    SimulationTotals,
+    load_bot_class,
+    predefined,
+)
 from dome.local.placement import discovery_from_cluster
 
 #: Longest a progress frame may take (its reads wait for primaries during an election).
@@ -46,6 +53,14 @@ def register(sub: Any) -> None:
         "--accounts", required=True, help='JSON file {"account": "token", ...} the bots trade as'
     )
     p.add_argument("--bots", type=int, default=4, help="how many bots (default: 4)")
+    p.add_argument(
+        "--bot",
+        action="append",
+        metavar="MODULE:CLASS",
+        help="your own Bot subclass (package.module:Class or path/file.py:Class), built as "
+        "Class(symbol, seed=..., ref_price=...); repeat for several kinds; the bots cycle "
+        "over them (default: the built-in market maker, random trader, momentum taker)",
+    )
     p.add_argument("--duration", type=float, help="seconds to run (default: until Ctrl-C)")
     p.add_argument("--seed", type=int, default=1, help="seed of the bots' randomness")
     p.add_argument("--json", action="store_true", help="end with one JSON line of totals")
@@ -95,6 +110,10 @@ async def _simulate(args: argparse.Namespace) -> int:
     target, discovery = resolve_exchange(args)
     args.resolved_target = target or f"discovery at {discovery}"
     tokens = load_accounts(args.accounts)
+    try:
+        kinds = [load_bot_class(spec) for spec in args.bot or ()] or list(KINDS)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     totals, elapsed = await drive(
         target,
         tokens,
@@ -104,6 +123,7 @@ async def _simulate(args: argparse.Namespace) -> int:
         args.json,
         args.seed,
         discovery=discovery,
+        kinds=kinds,
     )
     if args.json:
         print_json(totals.to_json(elapsed))
@@ -122,6 +142,7 @@ async def drive(
     alive: Callable[[], Coroutine[Any, Any, None]] | None = None,
     discovery: str | None = None,
     core: Callable[[], str] | None = None,
+    kinds: Sequence[type[Bot]] = KINDS,
 ) -> tuple[SimulationTotals, float]:
     """Run ``bots`` bots (none if 0) with a progress view until duration, signal or ``alive``
     returns (it watches e.g. the processes). Returns totals and seconds run.
@@ -147,7 +168,7 @@ async def drive(
         symbols = sorted(await market.instruments())
         sim = None
         if bots:
-            configs = predefined(bots, symbols, bot_accounts, seed)
+            configs = predefined(bots, symbols, bot_accounts, seed, kinds)
             sim = Simulation(target, tokens, configs, discovery=discovery if routed else None)
         live = sys.stdout.isatty() and not json_out
         out = sys.stderr if json_out else sys.stdout

@@ -66,12 +66,18 @@ class Progress:
         elapsed = now - self.started
         placement = await self._placement()
         core = self.core() if self.core is not None else None
+        exchange = await exchange_counts(market, self.symbols) if market is not None else None
         if not self.live:
             self._placement_lines(placement)
+            everyone = (
+                f" exchange_commands={exchange[0]} exchange_trades={exchange[1]}"
+                if exchange
+                else ""
+            )
             print(
                 f"t={elapsed:.1f}s orders={totals.orders} trades={totals.trades} "
                 f"rejects={totals.rejects} orders_per_s={order_rate:.1f} "
-                f"trades_per_s={trade_rate:.1f}" + (f" core={core}" if core else ""),
+                f"trades_per_s={trade_rate:.1f}{everyone}" + (f" core={core}" if core else ""),
                 file=self.out,
                 flush=True,
             )
@@ -79,8 +85,11 @@ class Progress:
         shown_core = f"  core {core}" if core else ""
         lines = [
             f"DOME  {self.target}{shown_core}  up {elapsed:5.1f}s   (Ctrl-C stops)",
-            f"orders {totals.orders}  trades {totals.trades}  rejects {totals.rejects}  "
-            f"| {order_rate:7.1f} orders/s  {trade_rate:7.1f} trades/s",
+            f"exchange  commands {exchange[0]}  trades {exchange[1]}"
+            if exchange
+            else "exchange  (no answer)",
+            f"own bots  orders {totals.orders}  trades {totals.trades}  rejects "
+            f"{totals.rejects}  | {order_rate:7.1f} orders/s  {trade_rate:7.1f} trades/s",
             "",
         ]
         if placement is not None:
@@ -122,6 +131,25 @@ def _engine_lines(placement: dict[str, Any]) -> list[str]:
         f"{e['id']}@{e['address']}{'' if e['alive'] else ' DOWN'}" for e in placement["engines"]
     )
     return [f"engines  {engines}", ""]
+
+
+async def exchange_counts(market: Client, symbols: list[str]) -> tuple[int, int] | None:
+    """Everyone's activity, not just ``dome up``'s bots: (commands, trades) over ``symbols``.
+
+    Every command a symbol's primary sequences takes the next seq, and trade ids are
+    consecutive per symbol, so the book's seq and the last trade's id count them; None
+    if the exchange did not answer.
+    """
+
+    async def one(symbol: str) -> tuple[int, int]:
+        book, last = await asyncio.gather(market.book(symbol, 1), market.trades(symbol, 1))
+        return book.seq, last[-1].trade_id if last else 0
+
+    try:
+        counts = await asyncio.gather(*(one(s) for s in symbols))
+    except DomeError:
+        return None
+    return sum(c for c, _ in counts), sum(t for _, t in counts)
 
 
 async def _symbol_lines(market: Client, symbol: str) -> list[str]:

@@ -13,33 +13,44 @@ when theirs dies and resume where they were (``failover``).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import itertools
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
 
 from dome.client.errors import UnavailableError, from_grpc
-from dome.client.failover import ExecutionFeed, Replicas, resuming_book, resuming_trades, subscribed
-from dome.client.local_book import GapDetected, LocalBook
+from dome.client.failover import Replicas
+from dome.client.history import history, portfolio_of
+from dome.client.local import DEFAULT_DATA_DIR, local_discovery, local_target
 from dome.client.models import (
     Action,
     AmendOrder,
     BookSnapshot,
     CancelOrder,
-    Execution,
     NewOrder,
     OpenOrder,
     OrderResult,
-    StreamStats,
     Trade,
+    spec_from_proto,
+)
+from dome.client.portfolio import FeeSchedule, Portfolio
+from dome.client.retry_policy import (
+    MAX_IN_FLIGHT,
+    MAYBE_APPLIED,
+    NOT_APPLIED,
+    REFUSED,
+    REROUTE,
+    UNAVAILABLE,
+    marked,
 )
 from dome.client.routing import Router
+from dome.client.streams import Streams
 from dome.client.wire import Encoder
-from dome.core.types import OrderType, RejectReason, SelfTradePrevention, Side
+from dome.core.types import OrderType, SelfTradePrevention, Side
 from dome.instruments import InstrumentSpec
 from dome.tls import TlsFiles, open_channel
 from dome.v1 import market_data_pb2, market_data_pb2_grpc, trading_pb2, trading_pb2_grpc
@@ -47,21 +58,14 @@ from dome.v1 import market_data_pb2, market_data_pb2_grpc, trading_pb2, trading_
 _Req = TypeVar("_Req")
 _Resp = TypeVar("_Resp")
 
-_UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
-_NOT_PRIMARY = grpc.StatusCode.FAILED_PRECONDITION
-#: Failures after which a call that is safe to repeat goes to the (next) primary.
-_REROUTE = frozenset({_UNAVAILABLE, _NOT_PRIMARY})
-#: An amend is repeated only where it surely was not applied: re-applying "open quantity
-#: N" after a fill in between would reopen quantity that already traded.
-_NOT_APPLIED = frozenset({_NOT_PRIMARY})
 
-
-class Client:
+class Client(Streams):
     """Async client of one DOME engine.
 
     ``timeout`` bounds each attempt; ``retry_deadline`` bounds all attempts of a call that
-    is safe to repeat (submits, by client order id, and reads). Cancels and amends are not
-    retried: a lost ack would make the repeat answer UNKNOWN_ORDER or AMEND_NO_CHANGE.
+    is safe to repeat (submits, by client order id, and reads). Cancels and amends are
+    retried only after RESOURCE_EXHAUSTED (refused at admission): after a lost ack the
+    repeat would answer UNKNOWN_ORDER or AMEND_NO_CHANGE.
     ``check=False`` sends prices and quantities as given and lets the exchange judge.
 
     ``Client(discovery="host:port", token=...)`` connects to a cluster instead of one
@@ -79,6 +83,13 @@ class Client:
     UNAVAILABLE they raise ``UnavailableError`` and the caller checks ``open_orders``.
     Streams move to another live replica when theirs dies and resume without gap or
     repeat. ``client_id`` names the client to discovery (default: the id prefix).
+
+    Calls that are safe to repeat are also retried, with a doubling backoff, after
+    CANCELLED (the server shed them) and RESOURCE_EXHAUSTED (rate limit: 50,000
+    commands/s per account by default). At most ``max_in_flight`` unary calls are on
+    the wire at once; the rest wait in the client. ``connect`` checks the token: a
+    wrong one raises ``AuthError`` there, not at the first order. See
+    ``dome.client.errors`` for which failures raise and which come back as rejects.
     """
 
     def __init__(
@@ -93,6 +104,7 @@ class Client:
         check: bool = True,
         id_prefix: str | None = None,
         tls: TlsFiles | None = None,
+        max_in_flight: int = MAX_IN_FLIGHT,
     ) -> None:
         if (target is None) == (discovery is None):
             raise ValueError("Client needs exactly one of target (an engine) or discovery")
@@ -117,6 +129,22 @@ class Client:
         self._encoder = Encoder({}, check=check)
         self._loaded = False
         self._ids = itertools.count(1)
+        self._window = asyncio.Semaphore(max_in_flight)
+
+    @classmethod
+    def local(
+        cls, token: str | None = None, *, data_dir: str | Path = DEFAULT_DATA_DIR, **options: Any
+    ) -> Client:
+        """A client of the exchange ``dome up`` runs here, through its discovery.
+
+        Found the way ``local_target`` finds an engine (``DATA_DIR/cluster.json``), so
+        orders follow each symbol's primary and ride a failover. Falls back to the
+        first engine where the file names no discovery. ``options`` are ``Client``'s.
+        """
+        discovery = local_discovery(data_dir)
+        if discovery is not None:
+            return cls(discovery=discovery, token=token, **options)
+        return cls(local_target(data_dir), token, **options)
 
     async def __aenter__(self) -> Client:
         await self.connect()
@@ -126,15 +154,19 @@ class Client:
         await self.close()
 
     async def connect(self) -> None:
-        """Load the instruments; raises ``UnavailableError`` if the engine cannot be reached.
+        """Load the instruments and check the token.
 
-        In a cluster, first ask discovery for a home engine and start following the
-        placement.
+        Raises ``UnavailableError`` if the engine cannot be reached and ``AuthError`` if
+        it refuses the token. In a cluster, first ask discovery for a home engine and
+        start following the placement.
         """
         if self._router is not None:
             loop = asyncio.get_running_loop()
             await self._router.start(loop.time() + self.retry_deadline)
-        await self.instruments(refresh=True)
+        specs = await self.instruments(refresh=True)
+        if self._metadata and specs:
+            # Market data needs no token; this read does, so a wrong one fails here.
+            await self.open_orders(min(specs))
 
     async def close(self) -> None:
         if self._channel is not None:
@@ -156,8 +188,7 @@ class Client:
             )
             specs = {}
             for inst in resp.instruments:
-                raw = {k: v for k, v in _fields(inst).items() if v != ""}
-                specs[inst.symbol] = InstrumentSpec.from_dict(raw)
+                specs[inst.symbol] = spec_from_proto(inst)
             self._encoder.specs = specs
             self._loaded = True
         return self._encoder.specs
@@ -185,9 +216,9 @@ class Client:
         order = NewOrder(symbol, side, qty, price, type, client_order_id, stp)
         request = self._encoder.submit(order, client_order_id or self.next_client_order_id())
         if self._router is None:
-            resp = await self._unary(self._trading.SubmitOrder, request, True)
+            resp = await self._unary(self._trading.SubmitOrder, request, REROUTE)
         else:
-            resp, _ = await self._routed_unary(symbol, "SubmitOrder", request, _REROUTE)
+            resp, _ = await self._routed_unary(symbol, "SubmitOrder", request, REROUTE)
         return OrderResult.from_proto(resp)
 
     async def cancel_order(self, symbol: str, order_id: int) -> OrderResult:
@@ -195,10 +226,10 @@ class Client:
         request = self._encoder.cancel(CancelOrder(symbol, order_id))
         if self._router is None:
             return OrderResult.from_proto(
-                await self._unary(self._trading.CancelOrder, request, False)
+                await self._unary(self._trading.CancelOrder, request, REFUSED)
             )
-        resp, uncertain = await self._routed_unary(symbol, "CancelOrder", request, _REROUTE)
-        return _marked(OrderResult.from_proto(resp), uncertain)
+        resp, uncertain = await self._routed_unary(symbol, "CancelOrder", request, REROUTE)
+        return marked(OrderResult.from_proto(resp), uncertain)
 
     async def amend_order(
         self,
@@ -213,9 +244,9 @@ class Client:
         request = self._encoder.amend(AmendOrder(symbol, order_id, qty, price))
         if self._router is None:
             return OrderResult.from_proto(
-                await self._unary(self._trading.AmendOrder, request, False)
+                await self._unary(self._trading.AmendOrder, request, REFUSED)
             )
-        resp, _ = await self._routed_unary(symbol, "AmendOrder", request, _NOT_APPLIED)
+        resp, _ = await self._routed_unary(symbol, "AmendOrder", request, NOT_APPLIED)
         return OrderResult.from_proto(resp)
 
     async def submit_orders(
@@ -239,7 +270,7 @@ class Client:
             trading_pb2.OrderBatch(batch_id=i, actions=wire[start : start + batch_size])
             for i, start in enumerate(range(0, len(wire), batch_size))
         ]
-        retry = all(isinstance(a, NewOrder) for a in actions)
+        retry = REROUTE if all(isinstance(a, NewOrder) for a in actions) else frozenset()
 
         async def attempt(_: None, metadata: Any, limit: float) -> list[OrderResult]:
             async def requests() -> AsyncIterator[trading_pb2.OrderBatch]:
@@ -261,11 +292,31 @@ class Client:
         # A stream needs longer than one call; allow a little per batch on top.
         return await self._attempts(attempt, None, retry, self.timeout + 0.1 * len(batches))
 
-    async def open_orders(self, symbol: str) -> list[OpenOrder]:
-        """The caller's open orders on ``symbol``, in book priority order."""
+    async def portfolio(
+        self,
+        symbols: Iterable[str] | None = None,
+        *,
+        prefix: str = "",
+        fees: Mapping[str, FeeSchedule] | None = None,
+    ) -> Portfolio:
+        """Positions and PnL from the account's fills the exchange holds (every symbol
+        if None), counting only orders whose client order id starts with ``prefix``."""
+        wanted = sorted(await self.instruments()) if symbols is None else list(symbols)
+        return portfolio_of(await history(self, wanted), prefix=prefix, fees=fees)
+
+    async def open_orders(self, symbol: str | None = None) -> list[OpenOrder]:
+        """The caller's open orders on ``symbol`` (every symbol if None), in priority order.
+
+        Across symbols the lists come one per symbol, in symbol order; each order's
+        ``symbol`` says where it rests.
+        """
+        if symbol is None:
+            symbols = sorted(await self.instruments())
+            lists = await asyncio.gather(*(self.open_orders(s) for s in symbols))
+            return [o for orders in lists for o in orders]
         request = trading_pb2.ListOpenOrdersRequest(symbol=symbol)
         resp = await self._read(symbol, "ListOpenOrders", request)
-        return [OpenOrder.from_proto(o) for o in resp.orders]
+        return [OpenOrder.from_proto(o, symbol) for o in resp.orders]
 
     # -- market data ----------------------------------------------------------------
 
@@ -280,192 +331,14 @@ class Client:
         resp = await self._read(symbol, "ListTrades", request)
         return [Trade.from_proto(t) for t in resp.trades]
 
-    # -- pushed streams -------------------------------------------------------------
-
-    async def executions(
-        self, symbols: Iterable[str] = (), stats: StreamStats | None = None
-    ) -> AsyncIterator[Execution]:
-        """The account's execution reports as they happen; gaps are counted in ``stats``.
-
-        The subscription starts when iteration does; use ``subscribe_executions`` to be
-        sure it is live before placing the orders whose reports you want.
-        """
-        async for report in await self.subscribe_executions(symbols, stats):
-            yield report
-
-    async def subscribe_executions(
-        self,
-        symbols: Iterable[str] = (),
-        stats: StreamStats | None = None,
-        *,
-        resume: Mapping[str, tuple[int, int]] | None = None,
-    ) -> AsyncIterator[Execution]:
-        """Subscribe now; return the report stream once the engine has registered it.
-
-        Every report of a command sequenced after this returns is in the stream. In a
-        cluster (where no symbols means every symbol placed now) the stream survives the
-        death of the replicas serving it: it resumes on others with no gap or repeat.
-
-        ``resume`` continues an earlier stream, for a reader that keeps its place across
-        its own restarts (the FIX gateway): per symbol ``(seq, count)``, the seq of the
-        last report it handled and how many reports of that seq it handled. The stream
-        then starts with the reports after that one, as long as the engine still holds
-        them (else the subscription fails with the engine's OUT_OF_RANGE).
-        """
-        if self._replicas is not None and self._router is not None:
-            wanted = list(symbols) or sorted(self._router.routes)
-            feed = ExecutionFeed(
-                self._replicas, self._metadata, wanted, stats or StreamStats(), resume
-            )
-            return await feed.start()
-        positions = dict(resume or {})
-        request = trading_pb2.StreamExecutionsRequest(
-            symbols=list(symbols), from_seq={s: seq for s, (seq, _) in positions.items()}
-        )
-        call = self._trading.StreamExecutions(request, metadata=self._metadata)
-        await subscribed(call)
-        skip = {s: count for s, (_, count) in positions.items()}
-        return self._execution_reports(
-            call, stats if stats is not None else StreamStats(), positions, skip
-        )
-
-    async def _execution_reports(
-        self,
-        call: Any,
-        stats: StreamStats,
-        positions: dict[str, tuple[int, int]],
-        skip: dict[str, int],
-    ) -> AsyncIterator[Execution]:
-        last: dict[str, int] = {}
-        try:
-            async for msg in call:
-                if skip.get(msg.symbol) and msg.seq == positions[msg.symbol][0]:
-                    skip[msg.symbol] -= 1  # handled before the resume
-                    continue
-                stats.messages += 1
-                # The first report per symbol may follow ones sent before we subscribed.
-                if msg.symbol in last and msg.prev_seq != last[msg.symbol]:
-                    stats.gaps += 1
-                last[msg.symbol] = msg.seq
-                yield Execution.from_proto(msg)
-        except grpc.aio.AioRpcError as exc:
-            raise from_grpc(exc) from None
-        finally:
-            call.cancel()
-
-    async def book_updates(
-        self, symbol: str, depth: int = 0, stats: StreamStats | None = None
-    ) -> AsyncIterator[LocalBook]:
-        """A local copy of the book, yielded after every applied update.
-
-        A gap (an update whose prev_seq is not the last seq applied) drops the stream and
-        subscribes again, which starts with a fresh snapshot. The same ``LocalBook`` is
-        yielded each time; call ``snapshot()`` to keep a picture.
-        """
-        stats = stats if stats is not None else StreamStats()
-        book = LocalBook(symbol)
-        if self._replicas is not None:
-            async for local in self._cluster_book(symbol, depth, book, stats):
-                yield local
-            return
-        request = market_data_pb2.StreamBookRequest(symbol=symbol, depth=depth)
-        while True:
-            call = self._market.StreamBook(request, metadata=self._metadata)
-            try:
-                async for msg in call:
-                    stats.messages += 1
-                    try:
-                        book.apply(msg)
-                    except GapDetected:
-                        stats.gaps += 1
-                        stats.resyncs += 1
-                        break
-                    yield book
-                else:
-                    return
-            except grpc.aio.AioRpcError as exc:
-                raise from_grpc(exc) from None
-            finally:
-                call.cancel()
-
-    async def trades_stream(
-        self, symbol: str, stats: StreamStats | None = None
-    ) -> AsyncIterator[Trade]:
-        """Public trades as they happen, in trade id order (see ``subscribe_trades``)."""
-        async for trade in await self.subscribe_trades(symbol, stats):
-            yield trade
-
-    async def subscribe_trades(
-        self, symbol: str, stats: StreamStats | None = None
-    ) -> AsyncIterator[Trade]:
-        """Subscribe now; return the trade stream once the engine has registered it.
-
-        Trade ids are consecutive per symbol, so a jump is a gap: the missing trades are
-        fetched from ListTrades and yielded first; ``stats.gaps`` counts jumps seen. In a
-        cluster the stream resumes on another replica after the last trade delivered.
-        """
-        stats = stats if stats is not None else StreamStats()
-        if self._replicas is not None:
-            events = await resuming_trades(self._replicas, self._metadata, symbol, stats)
-            return (Trade.from_proto(msg) async for msg in events)
-        request = market_data_pb2.StreamTradesRequest(symbol=symbol)
-        call = self._market.StreamTrades(request, metadata=self._metadata)
-        await subscribed(call)
-        return self._trades(symbol, call, stats if stats is not None else StreamStats())
-
-    async def _trades(self, symbol: str, call: Any, stats: StreamStats) -> AsyncIterator[Trade]:
-        last: int | None = None
-        try:
-            async for msg in call:
-                stats.messages += 1
-                trade = Trade.from_proto(msg)
-                if last is not None and trade.trade_id <= last:
-                    continue  # already delivered while filling a gap
-                if last is not None and trade.trade_id != last + 1:
-                    stats.gaps += 1
-                    stats.resyncs += 1
-                    for missed in await self.trades(symbol, limit=1000):
-                        if last < missed.trade_id < trade.trade_id:
-                            yield missed
-                last = trade.trade_id
-                yield trade
-        except grpc.aio.AioRpcError as exc:
-            raise from_grpc(exc) from None
-        finally:
-            call.cancel()
-
-    async def _cluster_book(
-        self, symbol: str, depth: int, book: LocalBook, stats: StreamStats
-    ) -> AsyncIterator[LocalBook]:
-        assert self._replicas is not None
-        while True:
-            updates = resuming_book(self._replicas, self._metadata, symbol, depth)
-            try:
-                async for msg in updates:
-                    if msg is None:
-                        stats.resyncs += 1  # moved replica: a snapshot comes next
-                        continue
-                    stats.messages += 1
-                    try:
-                        book.apply(msg)
-                    except GapDetected:
-                        stats.gaps += 1
-                        stats.resyncs += 1
-                        break
-                    yield book
-                else:
-                    return
-            finally:
-                await updates.aclose()
-
     # -- cluster routing ------------------------------------------------------------
 
     async def _read(self, symbol: str | None, method: str, request: Any) -> Any:
         """A read that is safe to repeat: the symbol's primary (home engine if no symbol)."""
         if self._router is None:
             stub = self._trading if hasattr(self._trading, method) else self._market
-            return await self._unary(getattr(stub, method), request, True)
-        resp, _ = await self._routed_unary(symbol, method, request, _REROUTE)
+            return await self._unary(getattr(stub, method), request, REROUTE)
+        resp, _ = await self._routed_unary(symbol, method, request, REROUTE)
         return resp
 
     async def _routed_unary(
@@ -476,7 +349,8 @@ class Client:
             stub: Any = trading_pb2_grpc.TradingServiceStub(channel)
             if not hasattr(stub, method):
                 stub = market_data_pb2_grpc.MarketDataServiceStub(channel)
-            return await getattr(stub, method)(request, metadata=self._metadata, timeout=limit)
+            async with self._window:
+                return await getattr(stub, method)(request, metadata=self._metadata, timeout=limit)
 
         return await self._routed(symbol, attempt, retry_on, self.timeout)
 
@@ -521,12 +395,12 @@ class Client:
                 except grpc.aio.AioRpcError as exc:
                     if exc.code() not in retry_on or loop.time() + delay >= deadline:
                         raise from_grpc(exc) from None
-                    uncertain = uncertain or exc.code() == _UNAVAILABLE
+                    uncertain = uncertain or exc.code() in MAYBE_APPLIED
                 await router.wait_for_change(seen, delay)
                 delay = min(delay * 2, 1.0)
             elif left <= 0:
                 raise UnavailableError(
-                    _UNAVAILABLE, f"{symbol}: no primary within {self.retry_deadline:g}s"
+                    UNAVAILABLE, f"{symbol}: no primary within {self.retry_deadline:g}s"
                 )
             else:
                 await router.wait_for_change(seen, left)
@@ -565,12 +439,12 @@ class Client:
 
             amends = any(isinstance(actions[i], AmendOrder) for i in indexes)
             per_attempt = self.timeout + 0.1 * len(batches)
-            await self._routed(symbol, attempt, _NOT_APPLIED if amends else _REROUTE, per_attempt)
+            await self._routed(symbol, attempt, NOT_APPLIED if amends else REROUTE, per_attempt)
             for b, chunk in enumerate(chunks):
                 done, uncertain = answered.get(b, ([], False))
                 for i, result in zip(chunk, done, strict=False):
                     is_cancel = isinstance(actions[i], CancelOrder)
-                    results[i] = _marked(result, uncertain and is_cancel)
+                    results[i] = marked(result, uncertain and is_cancel)
 
         await asyncio.gather(*(send(symbol, idx) for symbol, idx in shares.items()))
         return [r for r in results if r is not None]
@@ -590,42 +464,34 @@ class Client:
         return trading_pb2.OrderAction(amend=self._encoder.amend(action))
 
     async def _unary(
-        self, method: Callable[..., Awaitable[_Resp]], request: _Req, retry: bool
+        self,
+        method: Callable[..., Awaitable[_Resp]],
+        request: _Req,
+        retry_on: frozenset[grpc.StatusCode],
     ) -> _Resp:
         async def attempt(req: _Req, metadata: Any, limit: float) -> _Resp:
-            return await method(req, metadata=metadata, timeout=limit)
+            async with self._window:
+                return await method(req, metadata=metadata, timeout=limit)
 
-        return await self._attempts(attempt, request, retry, self.timeout)
+        return await self._attempts(attempt, request, retry_on, self.timeout)
 
     async def _attempts(
         self,
         attempt: Callable[[_Req, Any, float], Awaitable[_Resp]],
         request: _Req,
-        retry: bool,
+        retry_on: frozenset[grpc.StatusCode],
         per_attempt: float,
     ) -> _Resp:
+        """Run ``attempt`` until it answers, repeating after ``retry_on`` with a backoff."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.retry_deadline
         delay = 0.05
         while True:
-            left = max(deadline - loop.time(), 0.05) if retry else per_attempt
+            left = max(deadline - loop.time(), 0.05) if retry_on else per_attempt
             try:
                 return await attempt(request, self._metadata, min(per_attempt, left))
             except grpc.aio.AioRpcError as exc:
-                retryable = retry and exc.code() == grpc.StatusCode.UNAVAILABLE
-                if not retryable or loop.time() + delay >= deadline:
+                if exc.code() not in retry_on or loop.time() + delay >= deadline:
                     raise from_grpc(exc) from None
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
-
-
-def _fields(inst: Any) -> dict[str, str]:
-    names = ("symbol", "tick_size", "lot_size", "min_qty", "max_qty", "min_price", "max_price")
-    return {name: getattr(inst, name) for name in names}
-
-
-def _marked(result: OrderResult, uncertain: bool) -> OrderResult:
-    """Flag a cancel's answer that may follow an applied attempt whose ack was lost."""
-    if uncertain and result.reject_reason is RejectReason.UNKNOWN_ORDER:
-        return dataclasses.replace(result, retried=True)
-    return result

@@ -2,9 +2,24 @@
 
 Callers (bots, the CLI) decide what to do by type, never by parsing messages: an
 ``AuthError`` means fix the token, an ``UnavailableError`` means the exchange could not be
-reached before the deadline. An order refused by an exchange rule is *not* an exception:
-it is a normal result with status REJECTED. Values the client can tell are wrong before
-sending (off the tick grid, unknown symbol) raise ``OrderValueError`` locally.
+reached before the deadline. Every exception the SDK raises is a ``DomeError``.
+
+The one rule for which channel a failure takes:
+
+* **Raised before sending** (``OrderValueError``, with the ``RejectReason`` the exchange
+  would have given, or ``UnknownSymbolError``): what the client can judge without the
+  exchange. A side or order type that is not one is always raised (it has no wire
+  form). With ``check=True`` (the default) so is everything the instrument's rules
+  decide: unknown symbol, a price off the tick grid or outside the band, a quantity off
+  the lot grid, not positive, below ``min_qty`` or above ``max_qty``.
+* **A REJECTED result** (``OrderResult.rejected``, ``reject_reason``): what the exchange
+  judged, either from the book (post-only would take, FOK not fillable, self trade,
+  unknown order) or, with ``check=False``, every value rule above.
+* **Raised from the call** (``RpcError`` and its subclasses): the call did not complete
+  (unreachable, refused credentials, limits). The SDK repeats what is safe to repeat
+  (submits, by client order id; reads) after UNAVAILABLE, CANCELLED and
+  RESOURCE_EXHAUSTED, with a doubling backoff, until ``retry_deadline``; what it raises
+  is what was still failing then.
 """
 
 from __future__ import annotations
@@ -52,7 +67,25 @@ class NotPrimaryError(RpcError):
 
 
 class RateLimitedError(RpcError):
-    """A limit was hit: rate, message size or open streams (RESOURCE_EXHAUSTED)."""
+    """A limit was hit: rate, message size or open streams (RESOURCE_EXHAUSTED).
+
+    The engine's defaults: 50,000 commands per second per account (a token bucket with a
+    burst of as many), 16 open streams per account, 4 MiB per request message. Submits
+    and reads are retried with backoff before this is raised.
+    """
+
+
+class CallCancelledError(RpcError):
+    """The server or the transport dropped the call (CANCELLED), not the caller.
+
+    A gRPC server sheds calls it has no room to queue this way (see ``Client``'s
+    ``max_in_flight``). The command may or may not have been applied: submits are retried
+    by client order id; a cancel or amend that raises this must be checked.
+    """
+
+
+class HistoryUnavailableError(RpcError):
+    """A resume asked for reports the engine no longer holds (OUT_OF_RANGE)."""
 
 
 class OrderValueError(DomeError, ValueError):
@@ -79,6 +112,8 @@ _BY_CODE: dict[grpc.StatusCode, type[RpcError]] = {
     grpc.StatusCode.NOT_FOUND: NotFoundError,
     grpc.StatusCode.FAILED_PRECONDITION: NotPrimaryError,
     grpc.StatusCode.RESOURCE_EXHAUSTED: RateLimitedError,
+    grpc.StatusCode.CANCELLED: CallCancelledError,
+    grpc.StatusCode.OUT_OF_RANGE: HistoryUnavailableError,
 }
 
 

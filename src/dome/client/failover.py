@@ -19,7 +19,13 @@ from typing import Any
 
 import grpc
 
-from dome.client.errors import DomeError, UnavailableError, from_grpc, from_status
+from dome.client.errors import (
+    DomeError,
+    HistoryUnavailableError,
+    UnavailableError,
+    from_grpc,
+    from_status,
+)
 from dome.client.models import Execution, StreamStats
 from dome.client.routing import Router
 from dome.v1 import market_data_pb2, market_data_pb2_grpc, trading_pb2, trading_pb2_grpc
@@ -85,6 +91,12 @@ class Replicas:
             except UnavailableError:
                 call.cancel()
                 avoid.add(address)
+            except HistoryUnavailableError:
+                # A replica restarted since holds less history: another may hold it.
+                call.cancel()
+                avoid.add(address)
+                if set(self.router.replicas(symbol)) <= avoid:
+                    raise
             left = deadline - loop.time()
             if left <= 0:
                 raise UnavailableError(

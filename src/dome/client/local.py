@@ -1,4 +1,9 @@
-"""Find an exchange that ``dome up`` runs on this machine, from its cluster file."""
+"""Find an exchange that ``dome up`` runs on this machine, from its cluster file.
+
+``local_discovery`` is what a client should use (``Client.local``): through discovery it
+follows each symbol's primary across failovers, where ``local_target``'s first engine
+may die and come back on another port.
+"""
 
 from __future__ import annotations
 
@@ -23,3 +28,21 @@ def local_target(data_dir: str | Path = DEFAULT_DATA_DIR) -> str:
         raise NoLocalExchange(f"no {cluster}: start one with `dome up`") from None
     except (OSError, ValueError, KeyError, StopIteration, TypeError):
         raise NoLocalExchange(f"{cluster} names no engine") from None
+
+
+def local_discovery(data_dir: str | Path = DEFAULT_DATA_DIR) -> str | None:
+    """``HOST:PORT`` of discovery in ``DATA_DIR/cluster.json``; None if it names none.
+
+    ``NoLocalExchange`` if there is no cluster file at all.
+    """
+    cluster = Path(data_dir) / "cluster.json"
+    try:
+        processes = json.loads(cluster.read_text())["processes"]
+    except FileNotFoundError:
+        raise NoLocalExchange(f"no {cluster}: start one with `dome up`") from None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        return next(str(p["address"]) for p in processes if p.get("role") == "discovery")
+    except (StopIteration, KeyError, TypeError, AttributeError):
+        return None

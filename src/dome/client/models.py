@@ -12,6 +12,7 @@ from decimal import Decimal
 from enum import IntEnum
 
 from dome.core.types import OrderStatus, OrderType, RejectReason, SelfTradePrevention, Side
+from dome.instruments import InstrumentSpec
 from dome.v1 import common_pb2, market_data_pb2, trading_pb2
 
 
@@ -110,10 +111,13 @@ class OpenOrder:
     remaining_qty: Decimal
     status: OrderStatus | None
     type: OrderType | None
+    #: The symbol it rests on (``Client.open_orders`` fills it in; the wire has it per list).
+    symbol: str = ""
 
     @classmethod
-    def from_proto(cls, msg: trading_pb2.OpenOrder) -> OpenOrder:
+    def from_proto(cls, msg: trading_pb2.OpenOrder, symbol: str = "") -> OpenOrder:
         return cls(
+            symbol=symbol,
             order_id=msg.order_id,
             client_order_id=msg.client_order_id,
             side=_side(msg.side),
@@ -280,3 +284,9 @@ class StreamStats:
     messages: int = 0
     gaps: int = 0
     resyncs: int = 0
+
+
+def spec_from_proto(inst: common_pb2.Instrument) -> InstrumentSpec:
+    """An instrument's rules from ``ListInstruments`` (unset bounds stay unset)."""
+    names = ("symbol", "tick_size", "lot_size", "min_qty", "max_qty", "min_price", "max_price")
+    return InstrumentSpec.from_dict({n: getattr(inst, n) for n in names if getattr(inst, n)})

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
+import importlib.util
+import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
-from dome.client.bots import Bot, BotRunner, BotStats
+from dome.client.bots import Bot, BotStats
 from dome.client.client import Client
+from dome.client.runner import BotRunner
 from dome.client.strategies import MarketMaker, MomentumTaker, RandomTrader
 
 #: How long the bots may spend taking their orders off the book when a run ends.
@@ -46,20 +52,24 @@ class BotConfig:
 
 
 def predefined(
-    count: int, symbols: list[str], accounts: list[str], seed: int = 1
+    count: int,
+    symbols: list[str],
+    accounts: list[str],
+    seed: int = 1,
+    kinds: Sequence[type[Bot]] = KINDS,
 ) -> list[BotConfig]:
-    """The first ``count`` configurations: strategies cycle fastest, then symbols.
+    """The first ``count`` configurations: strategies (``kinds``) cycle fastest, then symbols.
 
     >>> [(c.kind.__name__, c.symbol, c.account) for c in predefined(4, ["A", "B"], ["x", "y"])]
     [('MarketMaker', 'A', 'x'), ('RandomTrader', 'A', 'y'), ('MomentumTaker', 'A', 'x'), \
 ('MarketMaker', 'B', 'y')]
     """
-    if not symbols or not accounts:
-        raise ValueError("a simulation needs at least one symbol and one account")
+    if not symbols or not accounts or not kinds:
+        raise ValueError("a simulation needs at least one symbol, account and kind of bot")
     return [
         BotConfig(
-            KINDS[i % len(KINDS)],
-            symbols[(i // len(KINDS)) % len(symbols)],
+            kinds[i % len(kinds)],
+            symbols[(i // len(kinds)) % len(symbols)],
             accounts[i % len(accounts)],
             seed + i,
         )
@@ -118,16 +128,29 @@ class Simulation:
             for i, c in enumerate(configs)
         ]
         self.started = time.monotonic()
-        #: Take the bots' orders off the book at the end; cleared when the exchange is
-        #: known to be broken (discovery gone), where every cancel would only retry.
-        self.tidy_up = True
+        self._tidy_up = True
+
+    @property
+    def tidy_up(self) -> bool:
+        """Take the bots' orders off the book at the end (each runner's stop does).
+
+        Cleared when the exchange is known to be broken (discovery gone), where every
+        cancel would only retry.
+        """
+        return self._tidy_up
+
+    @tidy_up.setter
+    def tidy_up(self, value: bool) -> None:
+        self._tidy_up = value
+        for runner in self.runners:
+            runner.cancel_on_stop = value
 
     def totals(self) -> SimulationTotals:
         out = SimulationTotals()
         for runner in self.runners:
             s: BotStats = runner.stats
             out.orders += s.orders
-            out.trades += s.trades
+            out.trades += s.taker_fills
             out.rejects += s.rejects
             out.errors += s.errors
         return out
@@ -155,3 +178,31 @@ class Simulation:
     @property
     def elapsed(self) -> float:
         return time.monotonic() - self.started
+
+
+def load_bot_class(spec: str) -> type[Bot]:
+    """The ``Bot`` subclass ``spec`` names: ``package.module:Class`` or ``path/file.py:Class``.
+
+    It is built as ``Class(symbol, seed=..., ref_price=...)``, as ``Bot`` is. Raises
+    ``ValueError`` with a message for anything else.
+    """
+    where, sep, name = spec.rpartition(":")
+    if not sep or not where or not name:
+        raise ValueError(f"--bot wants MODULE:CLASS or FILE.py:CLASS, not {spec!r}")
+    try:
+        if where.endswith(".py"):
+            path = Path(where)
+            loader = importlib.util.spec_from_file_location(path.stem, path)
+            if loader is None or loader.loader is None:
+                raise ImportError(f"cannot load {path}")
+            module = importlib.util.module_from_spec(loader)
+            sys.modules[path.stem] = module
+            loader.loader.exec_module(module)
+        else:
+            module = importlib.import_module(where)
+    except (ImportError, OSError, SyntaxError) as exc:
+        raise ValueError(f"--bot {spec}: {exc}") from None
+    kind = getattr(module, name, None)
+    if not (isinstance(kind, type) and issubclass(kind, Bot)):
+        raise ValueError(f"--bot {spec}: {name} is not a dome.client.Bot subclass")
+    return kind
