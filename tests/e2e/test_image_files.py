@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
-from dome_operator import commands, render, workloads
+from dome_operator import commands, pods, render
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "images" / "Dockerfile"
@@ -264,14 +264,14 @@ def test_runs_as_the_numeric_user_the_pods_ask_for() -> None:
     users = [i.args for i in runtime if i.keyword == "USER"]
     assert users, "the runtime stage sets USER"
     # Numeric, so the kubelet can verify runAsNonRoot without reading /etc/passwd.
-    assert users[-1] == f"{workloads.RUN_AS_ID}:{workloads.RUN_AS_ID}"
+    assert users[-1] == f"{pods.RUN_AS_ID}:{pods.RUN_AS_ID}"
     last_user = max(n for n, i in enumerate(runtime) if i.keyword == "USER")
     assert not any(i.keyword == "RUN" for i in runtime[last_user:]), "no RUN after USER"
     values = yaml.safe_load((CHART / "values.yaml").read_text())["podSecurityContext"]
-    assert values["runAsUser"] == values["runAsGroup"] == values["fsGroup"] == workloads.RUN_AS_ID
+    assert values["runAsUser"] == values["runAsGroup"] == values["fsGroup"] == pods.RUN_AS_ID
     creates = " ".join(i.args for i in runtime if i.keyword == "RUN")
-    assert f"--uid {workloads.RUN_AS_ID}" in creates
-    assert f"--gid {workloads.RUN_AS_ID}" in creates
+    assert f"--uid {pods.RUN_AS_ID}" in creates
+    assert f"--gid {pods.RUN_AS_ID}" in creates
 
 
 def test_entrypoint_is_dome_in_exec_form() -> None:
@@ -308,8 +308,8 @@ def test_read_only_root_filesystem_is_enough() -> None:
     workdirs = [i.args for i in runtime if i.keyword == "WORKDIR"]
     # The engines' data volume; owned by the image's user for `docker run` without one.
     assert workdirs[-1] == commands.DATA_DIR
-    assert f"-o {workloads.RUN_AS_ID} -g {workloads.RUN_AS_ID}" in runs
-    assert workloads.TMP_DIR == "/tmp", "the pods' only writable scratch path"
+    assert f"-o {pods.RUN_AS_ID} -g {pods.RUN_AS_ID}" in runs
+    assert pods.TMP_DIR == "/tmp", "the pods' only writable scratch path"
 
 
 def test_labels_and_version_agree_with_the_project() -> None:
