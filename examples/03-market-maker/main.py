@@ -2,8 +2,8 @@
 
     dome up --engines 3 &                       # in another terminal
     python examples/03-market-maker/main.py \\
-        --token "$(jq -r .alice .dome/accounts.json)" \\
-        --taker-token "$(jq -r .bob .dome/accounts.json)"
+        --token "$(jq -r .alice .dome/tokens.json)" \\
+        --taker-token "$(jq -r .bob .dome/tokens.json)"
 
 The maker quotes one lot each side around the mid of the *other* traders' quotes,
 skewed against its inventory, and moves its quotes with ``Replace`` (one amend: never

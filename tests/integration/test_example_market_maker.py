@@ -75,7 +75,7 @@ def test_market_maker_survives_a_primary_kill_and_its_own_restart(tmp_path: Path
         wait_for(lambda: len(_processes(data)) == 4 or up.poll() is not None, 60, "cluster.json")
         assert up.poll() is None, up_err.text()
         discovery = _processes(data)["discovery"]["address"]
-        tokens = json.loads((data / "accounts.json").read_text())
+        tokens = json.loads((data / "tokens.json").read_text())
 
         def primary() -> str | None:
             doc = _placement(discovery)
