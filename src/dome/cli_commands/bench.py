@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 
@@ -92,12 +93,33 @@ def _print(result: dict[str, Any], as_json: bool) -> None:
         print(json.dumps(result, indent=2, default=str))
 
 
-def _engine(args: argparse.Namespace) -> int:
-    from dome.bench.engine import run_engine_bench
+#: Exit codes of a bench that could not run: bad arguments, or a process that failed.
+_USAGE_EXIT = 2
+_FAILED_EXIT = 1
+
+
+def _run(bench: Callable[[], dict[str, Any]], as_json: bool) -> dict[str, Any] | int:
+    """Run a process-level bench and print its result, or the exit code (said on
+    stderr) when it could not run: 2 for a usage error (``ValueError``), else 1."""
     from dome.local.cluster import ClusterError
 
     try:
-        result = run_engine_bench(
+        result = bench()
+    except ValueError as exc:
+        print(f"dome: error: {exc}", file=sys.stderr)
+        return _USAGE_EXIT
+    except (ClusterError, RuntimeError) as exc:  # a process did not run, or no failover
+        print(f"dome: bench failed: {exc}", file=sys.stderr)
+        return _FAILED_EXIT
+    _print(result, as_json)
+    return result
+
+
+def _engine(args: argparse.Namespace) -> int:
+    from dome.bench.engine import run_engine_bench
+
+    result = _run(
+        lambda: run_engine_bench(
             symbols=args.symbols,
             duration=args.duration,
             rate=args.rate,
@@ -105,24 +127,20 @@ def _engine(args: argparse.Namespace) -> int:
             clients=args.clients,
             seed=args.seed,
             progress=_progress,
-        )
-    except ValueError as exc:
-        print(f"dome: error: {exc}", file=sys.stderr)
-        return 2
-    except (ClusterError, RuntimeError) as exc:  # engine or load process did not run
-        print(f"dome: bench failed: {exc}", file=sys.stderr)
-        return 1
-    _print(result, args.json)
+        ),
+        args.json,
+    )
+    if isinstance(result, int):
+        return result
     return 0 if result["verified"] else 1
 
 
 def _cluster(args: argparse.Namespace) -> int:
     """Exit 0 when no acknowledged order was lost or repeated and the replicas agree."""
     from dome.bench.cluster import run_cluster_bench
-    from dome.local.cluster import ClusterError
 
-    try:
-        result = run_cluster_bench(
+    result = _run(
+        lambda: run_cluster_bench(
             engines=args.engines,
             symbols=args.symbols,
             duration=args.duration,
@@ -133,14 +151,11 @@ def _cluster(args: argparse.Namespace) -> int:
             fsync=args.fsync,
             seed=args.seed,
             progress=_progress,
-        )
-    except ValueError as exc:
-        print(f"dome: error: {exc}", file=sys.stderr)
-        return 2
-    except (ClusterError, RuntimeError) as exc:  # a process did not run
-        print(f"dome: bench failed: {exc}", file=sys.stderr)
-        return 1
-    _print(result, args.json)
+        ),
+        args.json,
+    )
+    if isinstance(result, int):
+        return result
     sound = result["verified"] and result["consistent"] and not result["lost"]
     return 0 if sound and not result["duplicates"] else 1
 
@@ -148,48 +163,40 @@ def _cluster(args: argparse.Namespace) -> int:
 def _failover(args: argparse.Namespace) -> int:
     """Exit 0 when no acknowledged order was lost and the replicas agree."""
     from dome.bench.failover import run_failover_bench
-    from dome.local.cluster import ClusterError
 
-    try:
-        result = run_failover_bench(
+    result = _run(
+        lambda: run_failover_bench(
             engines=args.engines,
             symbols=args.symbols,
             kills=args.kills,
             acks=args.acks,
             rate=args.rate,
             progress=_progress,
-        )
-    except ValueError as exc:
-        print(f"dome: error: {exc}", file=sys.stderr)
-        return 2
-    except (ClusterError, RuntimeError) as exc:  # a process did not run, or no failover
-        print(f"dome: bench failed: {exc}", file=sys.stderr)
-        return 1
-    _print(result, args.json)
+        ),
+        args.json,
+    )
+    if isinstance(result, int):
+        return result
     return 0 if result["consistent"] and not result["lost"] else 1
 
 
 def _flood(args: argparse.Namespace) -> int:
     """Exit 0 when the quiet account's p99 under the flood stays within 2x of alone."""
     from dome.bench.flood import run_flood_bench
-    from dome.local.cluster import ClusterError
 
-    try:
-        result = run_flood_bench(
+    result = _run(
+        lambda: run_flood_bench(
             duration=args.duration,
             quiet_rate=args.quiet_rate,
             batch=args.batch,
             rate_limit=args.rate_limit,
             fsync=args.fsync,
             progress=_progress,
-        )
-    except ValueError as exc:
-        print(f"dome: error: {exc}", file=sys.stderr)
-        return 2
-    except (ClusterError, RuntimeError) as exc:  # the engine or the flood did not run
-        print(f"dome: bench failed: {exc}", file=sys.stderr)
-        return 1
-    _print(result, args.json)
+        ),
+        args.json,
+    )
+    if isinstance(result, int):
+        return result
     return 0 if result["within_2x"] else 1
 
 
