@@ -310,6 +310,15 @@ class Cluster:
             return None
         return {r.symbol: r for r in reply.replicas}
 
+    def journal(self, engine_id: str, symbol: str, from_seq: int = 1) -> list[bytes]:
+        """``engine_id``'s journal of ``symbol`` from ``from_seq``, batch by batch (FetchLog)."""
+        stub = rp_grpc.ReplicationServiceStub(self.channel(self.address_of(engine_id)))
+        request = rp.FetchLogRequest(symbol=symbol, from_seq=from_seq)
+        batches: list[bytes] = []
+        for part in stub.FetchLog(request, timeout=10, metadata=self.peer.metadata):
+            batches.extend(part.batches)
+        return batches
+
     def converged(self, symbol: str, engines: list[str] | None = None) -> dict[str, str] | None:
         """state_hash by engine when every (alive) replica applied the same seq."""
         ids = engines or [e.name for e in self.engines if e.alive()]

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import grpc
-from cluster_harness import ACCOUNTS, Cluster
+from cluster_harness import ACCOUNTS, Cluster, wait_for
 
 from dome.v1 import common_pb2 as pb
 from dome.v1 import trading_pb2 as tr
@@ -141,3 +142,36 @@ class Load:
             assert again.order_id == order_id, (
                 f"{coid}: acknowledged as order {order_id}, the cluster now says {again.order_id}"
             )
+
+
+def kill_primaries_until(
+    cluster: Cluster, load: Load, symbol: str, done: Callable[[list[str]], bool], rounds: int = 6
+) -> list[str]:
+    """Kill ``symbol``'s primary under ``load`` until ``done(took_over)`` holds.
+
+    ``took_over`` lists the engine that led after each kill, in order. Every round waits
+    for orders to be acknowledged by the new primary, restarts the killed engine and
+    waits until it is back in sync, so the next kill cannot lose the only copy.
+    """
+    took_over: list[str] = []
+    for attempt in range(rounds):
+        wait_for(lambda: load.sent > 50, 30, "orders flowing")
+        old = cluster.primary(symbol)
+        if attempt:
+            took_over.append(old)
+        if done(took_over):
+            break
+        killed_at = time.monotonic()
+        cluster.engine(old).kill()
+        wait_for(
+            lambda at=killed_at, o=old: load.acks_after(at, o) > 20,  # type: ignore[misc]
+            15,
+            f"acks after killing {old}",
+        )
+        cluster.engine(old).start()
+        wait_for(
+            lambda e=old: e in cluster.symbol_placement(symbol).in_sync,  # type: ignore[misc]
+            30,
+            f"{old} in sync again",
+        )
+    return took_over

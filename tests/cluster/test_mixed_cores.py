@@ -9,31 +9,19 @@ order is lost, the three state hashes agree, and the journals hold the same byte
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 from cluster_harness import Cluster, wait_for
-from cluster_load import Load
+from cluster_load import Load, kill_primaries_until
 
 import native_core
 from dome.cores import NATIVE, PYTHON
-from dome.v1 import replication_pb2 as rp
-from dome.v1 import replication_pb2_grpc as rp_grpc
 
 SYMBOL = "AAA-USD"
 PYTHON_ENGINE = "engine-0"
 
 pytestmark = pytest.mark.timeout(300)
-
-
-def _journal(cluster: Cluster, engine_id: str, from_seq: int) -> list[bytes]:
-    stub = rp_grpc.ReplicationServiceStub(cluster.channel(cluster.address_of(engine_id)))
-    request = rp.FetchLogRequest(symbol=SYMBOL, from_seq=from_seq)
-    batches: list[bytes] = []
-    for part in stub.FetchLog(request, timeout=10, metadata=cluster.peer.metadata):
-        batches.extend(part.batches)
-    return batches
 
 
 def _both_cores_led(leaders: list[str]) -> bool:
@@ -51,27 +39,7 @@ def test_python_and_native_engines_replicate_each_other(tmp_path: Path) -> None:
         assert cores == {"engine-0": PYTHON, "engine-1": NATIVE, "engine-2": NATIVE}, cores
         load = Load(cluster, SYMBOL, "mixed").start()
         # Who took the lead after each kill, and so replicated to the other core.
-        took_over: list[str] = []
-        for attempt in range(6):
-            wait_for(lambda: load.sent > 50, 30, "orders flowing")
-            old = cluster.primary(SYMBOL)
-            if attempt:
-                took_over.append(old)
-            if _both_cores_led(took_over):
-                break
-            killed_at = time.monotonic()
-            cluster.engine(old).kill()
-            wait_for(
-                lambda at=killed_at, o=old: load.acks_after(at, o) > 20,  # type: ignore[misc]
-                15,
-                f"acks after killing {old}",
-            )
-            cluster.engine(old).start()
-            wait_for(
-                lambda e=old: e in cluster.symbol_placement(SYMBOL).in_sync,  # type: ignore[misc]
-                30,
-                f"{old} in sync again",
-            )
+        took_over = kill_primaries_until(cluster, load, SYMBOL, _both_cores_led)
         assert _both_cores_led(took_over), took_over
         load.stop()
         load.verify()
@@ -80,7 +48,7 @@ def test_python_and_native_engines_replicate_each_other(tmp_path: Path) -> None:
 
         statuses = {e.name: cluster.status(e.name) for e in cluster.engines}
         first = max(s[SYMBOL].first_seq for s in statuses.values() if s)
-        journals = {e.name: _journal(cluster, e.name, first) for e in cluster.engines}
+        journals = {e.name: cluster.journal(e.name, SYMBOL, first) for e in cluster.engines}
         reference = journals[PYTHON_ENGINE]
         assert reference, "the Python engine's journal is empty"
         for name, batches in journals.items():

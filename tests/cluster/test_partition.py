@@ -30,15 +30,6 @@ pytestmark = [
 ]
 
 
-def _journal(cluster: Cluster, engine_id: str, symbol: str, from_seq: int) -> list[bytes]:
-    stub = rp_grpc.ReplicationServiceStub(cluster.channel(cluster.address_of(engine_id)))
-    batches: list[bytes] = []
-    request = rp.FetchLogRequest(symbol=symbol, from_seq=from_seq)
-    for part in stub.FetchLog(request, timeout=10, metadata=cluster.peer.metadata):
-        batches.extend(part.batches)
-    return batches
-
-
 def _first_held(cluster: Cluster, symbol: str) -> int:
     """The first sequence number every replica's journal still holds.
 
@@ -96,7 +87,7 @@ def test_isolated_primary_is_fenced_and_its_log_converges(tmp_path: Path) -> Non
         # No log diverges: every replica holds the same batches, byte for byte, over the
         # range they all hold (the whole log, unless one rejoined through a snapshot).
         start = _first_held(cluster, symbol)
-        journals = {e.name: _journal(cluster, e.name, symbol, start) for e in cluster.engines}
+        journals = {e.name: cluster.journal(e.name, symbol, start) for e in cluster.engines}
         reference = journals[sp.primary]
         for engine_id, batches in journals.items():
             assert batches == reference, f"{engine_id}'s journal differs from the primary's"
