@@ -7,10 +7,13 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proto_root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../proto");
-    // Only the log's messages: the rest of the wire contract never reaches the core.
-    let file = proto_root.join("dome/v1/replication.proto");
-    println!("cargo:rerun-if-changed={}", file.display());
-    let descriptors = protox::compile([&file], [&proto_root])?;
+    // Only the log's messages and a batch's effects: the rest of the wire contract never
+    // reaches the core.
+    let files = ["replication.proto", "effects.proto"].map(|f| proto_root.join("dome/v1").join(f));
+    for file in &files {
+        println!("cargo:rerun-if-changed={}", file.display());
+    }
+    let descriptors = protox::compile(&files, [&proto_root])?;
     prost_build::Config::new().compile_fds(descriptors)?;
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! plain Rust with no Python in them; `python` is the PyO3 binding (`dome_native`).
 
 pub mod book;
+pub mod effects;
 pub mod hash;
 pub mod market;
 pub mod python;

@@ -24,9 +24,10 @@ use pyo3::exceptions::{PyKeyError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyInt, PyIterator, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyBool, PyBytes, PyInt, PyIterator, PyList, PyString, PyTuple, PyType};
 
 use crate::book::{Book, BookSnapshot};
+use crate::effects::encode_effects;
 use crate::market::{DEFAULT_DEDUP_WINDOW, Market, MarketSnapshot, Outcome};
 use crate::types::{
     AmendOrder, CancelOrder, CancelReason, Command, Event, Instrument, Level, NewOrder, OrderType,
@@ -1382,6 +1383,47 @@ impl PyMarket {
         });
         let (buffer, outcomes) = ran.map_err(|message| log_format_error(py, message))?;
         results(py, c, &buffer, &outcomes, None, &mut book.cache)
+    }
+
+    /// `apply_batch`, answered as `dome.v1.BatchEffects` bytes (`dome.core.effects`):
+    /// matching and encoding both run with the GIL released, no object per event.
+    fn apply_batch_effects<'py>(
+        &mut self,
+        py: Python<'py>,
+        commands: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let c = core(py)?;
+        let commands = commands
+            .try_iter()?
+            .map(|cmd| command(c, &cmd?))
+            .collect::<PyResult<Vec<_>>>()?;
+        let first_seq = commands.first().map_or(0, Command::seq);
+        let mut guard = self.book.bind(py).try_borrow_mut()?;
+        let (core_book, market) = (&mut guard.core, &mut self.core);
+        let bytes = py.detach(|| {
+            let (buffer, outcomes) = run_batch(market, core_book, &commands);
+            encode_effects(first_seq, &buffer, &outcomes)
+        });
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// Bytes in, bytes out: decode a `dome.v1.LogBatch` as `apply_encoded` does, apply
+    /// it, and answer its `dome.v1.BatchEffects`, all with the GIL released.
+    fn apply_encoded_effects<'py>(
+        &mut self,
+        py: Python<'py>,
+        log_batch: &[u8],
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let mut guard = self.book.bind(py).try_borrow_mut()?;
+        let (core_book, market) = (&mut guard.core, &mut self.core);
+        let ran = py.detach(|| {
+            decode_batch(log_batch).map(|batch| {
+                let (buffer, outcomes) = run_batch(market, core_book, &batch.commands);
+                encode_effects(batch.first_seq, &buffer, &outcomes)
+            })
+        });
+        let bytes = ran.map_err(|message| log_format_error(py, message))?;
+        Ok(PyBytes::new(py, &bytes))
     }
 
     fn is_known(&self, account: &str, client_order_id: &str) -> bool {

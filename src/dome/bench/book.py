@@ -2,11 +2,14 @@
 
 The question this answers is "how many book operations per second, and how far from a
 well-known C++ matcher driven from Python". Both DOME cores run through the batch entry
-point the engine uses, ``Market.apply_batch``, in chunks of ``batch`` commands: the
-native core (``dome_native``, Rust) matches a whole chunk in one call with the GIL
-released and returns every event as the Python core's NamedTuples; the Python core
-(``Market`` over ``ReferenceBook``) applies the chunk command by command. By default
-both run in one session (the native one where it is built); ``core`` picks one.
+points the engine uses, in chunks of ``batch`` commands. The native core (``dome_native``,
+Rust) runs twice: bytes in, bytes out (``native``: a chunk's encoded ``LogBatch`` in,
+its ``BatchEffects`` out, through ``Market.apply_encoded_effects``, decoding, matching
+and encoding in one call with the GIL released), and objects in, objects out
+(``native/objects``: ``Market.apply_batch``, every event built as the Python core's
+NamedTuples). The Python core (``Market`` over ``ReferenceBook``) applies the chunk
+command by command. By default all run in one session (native where it is built);
+``core`` picks one core.
 
 To keep the comparison fair:
 
@@ -15,9 +18,11 @@ To keep the comparison fair:
   both engines must make the same trades (checked: the fill counts must be equal);
 - inputs (DOME command tuples cut into chunks, liquibook ``SimpleOrder`` objects) and the
   empty books are built outside the timed region; only applying the operations is timed;
-- the engines do comparable per-event work: DOME returns a ``MarketResult`` with its
-  event tuples per command, liquibook's listener appends one tuple per accept, fill,
-  cancel and cancel-reject; every event is kept and the fills counted afterwards;
+- the engines do comparable per-event work: DOME returns every event of every command
+  (as bytes, or a ``MarketResult`` with its event tuples per command), liquibook's
+  listener appends one tuple per accept, fill, cancel and cancel-reject; every event is
+  kept and the fills counted afterwards (from the bytes: each ``Effect`` is parsed and
+  its trades counted, and must agree with the batch's own count);
 - one warm-up run of each, then ``repeats`` timed runs, the engines' order rotating from
   run to run (so drift in machine load hits all alike), reporting the median of each;
 - like ``timeit``, the cyclic garbage collector is off inside the timed region for both
@@ -52,11 +57,15 @@ from dome.core.instrument import Instrument
 from dome.core.market import Market, MarketResult
 from dome.core.reference import ReferenceBook
 from dome.core.types import OrderType, Side
+from dome.log.entries import encode_batch
+from dome.v1 import effects_pb2 as fx
 
 WORKLOADS = ("A", "B")
 PEERS = ("liquibook",)
 #: DOME's cores: the Rust one (``dome_native``) and the Python reference.
 CORES = ("native", "python")
+#: What runs for each core: the native core through both of its batch interfaces.
+RUNS = {"native": ("native", "native/objects"), "python": ("python",)}
 #: Commands per ``apply_batch`` call (the engine folds 100-500 orders into one batch).
 DEFAULT_BATCH = 500
 MID = 100_000
@@ -116,6 +125,7 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _dome_commands(ops: list[Op]) -> list[Command]:
+    # One timestamp for all: a log batch carries one, and no event depends on it.
     commands: list[Command] = []
     for seq, op in enumerate(ops, start=1):
         if op.cancel_of is None:
@@ -123,7 +133,7 @@ def _dome_commands(ops: list[Op]) -> list[Command]:
             commands.append(
                 NewOrder(
                     seq,
-                    seq,
+                    1,
                     op.order_id,
                     f"acct{op.order_id}",
                     "",
@@ -134,7 +144,7 @@ def _dome_commands(ops: list[Op]) -> list[Command]:
                 )
             )
         else:
-            commands.append(CancelOrder(seq, seq, f"acct{op.cancel_of}", op.cancel_of))
+            commands.append(CancelOrder(seq, 1, f"acct{op.cancel_of}", op.cancel_of))
     return commands
 
 
@@ -160,9 +170,12 @@ def _market(core: str) -> Any:
     return dome_native.Market(INSTRUMENT)
 
 
-def _run_dome(core: str, chunks: list[list[Command]]) -> tuple[float, int]:
-    """Seconds to apply every chunk to a fresh market of ``core``, and how many trades."""
-    market = _market(core)
+def _run_dome(run: str, chunks: list[list[Command]], encoded: list[bytes]) -> tuple[float, int]:
+    """Seconds to apply every chunk to a fresh market for ``run`` (``RUNS``), and how
+    many trades."""
+    if run == "native":
+        return _run_bytes(encoded)
+    market = _market(run.partition("/")[0])
     apply = market.apply_batch
     results: list[list[MarketResult]] = []
     append = results.append
@@ -174,6 +187,26 @@ def _run_dome(core: str, chunks: list[list[Command]]) -> tuple[float, int]:
     fills = sum(
         1 for batch in results for result in batch for ev in result.events if type(ev) is Trade
     )
+    return elapsed, fills
+
+
+def _run_bytes(encoded: list[bytes]) -> tuple[float, int]:
+    """``_run_dome`` for the native core, bytes in and bytes out."""
+    apply = _market("native").apply_encoded_effects
+    results: list[bytes] = []
+    append = results.append
+    with _collector_paused():
+        start = time.perf_counter()
+        for data in encoded:
+            append(apply(data))
+        elapsed = time.perf_counter() - start
+    fills = 0
+    for data in results:
+        batch = fx.BatchEffects.FromString(data)
+        trades = sum(1 for c in batch.commands for e in c.events if e.HasField("trade"))
+        if trades != batch.trades:
+            raise RuntimeError(f"a batch counts {batch.trades} trades and holds {trades}")
+        fills += trades
     return elapsed, fills
 
 
@@ -269,17 +302,21 @@ def run_book_bench(
     if ops < 1 or repeats < 1 or batch < 1:
         raise ValueError("ops, repeats and batch must be positive")
     cores = [core] if core else [c for c in CORES if c == "python" or native_built()]
+    runs = [run for c in cores for run in RUNS[c]]
     say = progress or (lambda _message: None)
     say(f"workload {workload}: generating {ops:,} operations (seed {seed})")
     op_list = generate_ops(workload, ops, seed)
     commands = _dome_commands(op_list)
     chunks = [commands[i : i + batch] for i in range(0, len(commands), batch)]
+    encoded = [encode_batch(INSTRUMENT.symbol, 1, chunk, 0) for chunk in chunks]
 
-    engines = [*cores, *([vs] if vs else [])]
+    engines = [*runs, *([vs] if vs else [])]
     say("warm-up: " + ", ".join(engines))
     fills: dict[str, int] = {}
     for engine in engines:
-        fills[engine] = _run_liquibook(op_list)[1] if engine == vs else _run_dome(engine, chunks)[1]
+        fills[engine] = (
+            _run_liquibook(op_list)[1] if engine == vs else _run_dome(engine, chunks, encoded)[1]
+        )
     if len(set(fills.values())) > 1:
         made = ", ".join(f"{engine} made {count} fills" for engine, count in fills.items())
         raise RuntimeError(f"engines disagree: {made}")
@@ -289,7 +326,9 @@ def run_book_bench(
         # rotate who goes first, so no engine always runs on a warmer (or busier) machine
         shift = (run - 1) % len(engines)
         for engine in engines[shift:] + engines[:shift]:
-            elapsed, count = _run_liquibook(op_list) if engine == vs else _run_dome(engine, chunks)
+            elapsed, count = (
+                _run_liquibook(op_list) if engine == vs else _run_dome(engine, chunks, encoded)
+            )
             if count != fills[engine]:
                 raise RuntimeError(f"{engine} made {count} fills, earlier {fills[engine]}")
             rates[engine].append(ops / elapsed)
@@ -315,6 +354,6 @@ def run_book_bench(
         "ratio": ratio(cores[0]),
         "fills": fills[cores[0]],
         "cores": {
-            name: {"ops_per_sec": round(median[name], 1), "ratio": ratio(name)} for name in cores
+            name: {"ops_per_sec": round(median[name], 1), "ratio": ratio(name)} for name in runs
         },
     }

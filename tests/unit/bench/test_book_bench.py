@@ -25,10 +25,12 @@ def test_bench_against_liquibook_reports_and_fills_match(workload: str) -> None:
         value = result[key]
         assert isinstance(value, float)
         assert value > 0
-    # Both cores side by side where the native one is built, each against the peer.
+    # Both cores side by side where the native one is built (through bytes and through
+    # objects), each against the peer.
     cores = result["cores"]
     assert isinstance(cores, dict)
-    assert set(cores) == ({"native", "python"} if native_built() else {"python"})
+    built = {"native", "native/objects", "python"}
+    assert set(cores) == (built if native_built() else {"python"})
     assert result["engine"] == next(iter(cores))
     for figures in cores.values():
         assert figures["ops_per_sec"] > 0
@@ -48,6 +50,7 @@ def test_one_core_alone() -> None:
     if native_built():
         native = run_book_bench(ops=1_500, repeats=1, core="native", batch=100)
         assert native["fills"] == result["fills"]
+        assert list(native["cores"]) == ["native", "native/objects"]
 
 
 def test_workloads_are_deterministic_and_shaped_as_documented() -> None:
@@ -76,6 +79,30 @@ def test_workloads_are_deterministic_and_shaped_as_documented() -> None:
 def test_bad_arguments_are_refused(kwargs: dict[str, object], error: type[Exception]) -> None:
     with pytest.raises(error):
         run_book_bench(**kwargs)  # type: ignore[arg-type]
+
+
+def test_bytes_whose_trades_disagree_with_their_count_are_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if not native_built():
+        pytest.skip("the native core is not built")
+    import dome.bench.book as bench
+    from dome.v1 import effects_pb2 as fx
+
+    real = bench._market
+
+    class Miscounting:
+        def __init__(self, market: object) -> None:
+            self._market = market
+
+        def apply_encoded_effects(self, data: bytes) -> bytes:
+            batch = fx.BatchEffects.FromString(self._market.apply_encoded_effects(data))  # type: ignore[attr-defined]
+            batch.trades += 1
+            return batch.SerializeToString()
+
+    monkeypatch.setattr(bench, "_market", lambda core: Miscounting(real(core)))
+    with pytest.raises(RuntimeError, match="counts"):
+        bench.run_book_bench(ops=500, repeats=1, core="native")
 
 
 def test_bench_refuses_engines_that_disagree(monkeypatch: pytest.MonkeyPatch) -> None:

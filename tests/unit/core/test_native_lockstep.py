@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from native_fuzz import OutsideContract, Pair, mutate, valid_batch
 
 import native_core
+from dome.core import effects
 from dome.core.commands import AmendOrder, CancelOrder, Command, NewOrder
 from dome.core.instrument import Instrument
 from dome.core.market import Market
@@ -156,6 +157,12 @@ def test_batches_answer_like_one_command_at_a_time(
     batched = native.Market(INSTRUMENT, dedup_window=window)
     assert batched.apply_batch(commands) == expected
     assert batched.state_hash() == spec.state_hash()
+    # The batch's effects as bytes: the same bytes from both cores, holding the results.
+    reference_effects = python_market(window).apply_batch_effects(commands)
+    as_bytes = native.Market(INSTRUMENT, dedup_window=window)
+    assert as_bytes.apply_batch_effects(commands) == reference_effects
+    assert effects.decode(reference_effects) == expected
+    assert as_bytes.state_hash() == spec.state_hash()
     try:
         data = encode_batch(INSTRUMENT.symbol, 3, commands, 4)
     except ValueError:
@@ -164,6 +171,9 @@ def test_batches_answer_like_one_command_at_a_time(
     assert encoded.apply_encoded(data) == expected
     assert encoded.state_hash() == spec.state_hash()
     encoded.book.check_invariants()
+    bytes_in_out = native.Market(INSTRUMENT, dedup_window=window)
+    assert bytes_in_out.apply_encoded_effects(data) == reference_effects
+    assert bytes_in_out.state_hash() == spec.state_hash()
 
 
 def _valid_commands() -> list[Command]:
