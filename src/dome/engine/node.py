@@ -70,6 +70,8 @@ class NodeLimits:
     dedup_window: int = DEFAULT_DEDUP_WINDOW
     stream_buffer: int = DEFAULT_BUFFER
     max_pending: int = 100_000
+    #: Commands one account may have queued per symbol (``Sequencer``: fairness).
+    max_pending_per_account: int = 20_000
     trade_ring: int = 10_000
 
 
@@ -112,7 +114,12 @@ class EngineNode:
                 spec=spec,
                 units=units,
                 applier=applier,
-                sequencer=Sequencer(applier, clock_ns=clock_ns, max_pending=limits.max_pending),
+                sequencer=Sequencer(
+                    applier,
+                    clock_ns=clock_ns,
+                    max_pending=limits.max_pending,
+                    max_pending_per_account=limits.max_pending_per_account,
+                ),
                 feed=feed,
                 reporter=ExecutionReporter(spec, self.executions, units=units),
                 counter=BatchCounter(symbol_metrics, market, feed),

@@ -18,6 +18,13 @@ Requests queued together share one future (``submit_batch``): at tens of thousan
 orders a second, a future, a callback and a wake-up per order cost more than matching
 the order does. ``submit`` (a future per request) is built on top for callers that want
 to await requests one by one.
+
+Accounts are served fairly, not first come first served: each account has its own
+queue, a batch takes from every account with work in turn (up to ``max_batch // n`` of
+each of the ``n``, the rest to whoever has more), and one account may hold at most
+``max_pending_per_account`` commands here. So a quiet account's order goes into the
+next batch however deep another account's backlog is, and a flood is refused
+(``Overloaded``) once it holds its share, instead of filling the symbol's queue.
 """
 
 from __future__ import annotations
@@ -97,16 +104,21 @@ class Sequencer:
         log_stage: LogStage | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
         max_pending: int = 100_000,
+        max_pending_per_account: int = 20_000,
         max_batch: int = 5_000,
     ) -> None:
         self.applier = applier
         self._log = log_stage
         self._clock_ns = clock_ns
         self.max_pending = max_pending
+        self.max_pending_per_account = max_pending_per_account
         self.max_batch = max_batch
-        self._inbox: deque[Pending] = deque()
-        #: Requests in the inbox not yet taken into a batch.
+        #: Each account's queued calls, in arrival order; accounts in the order they are
+        #: next served (an account goes to the back once served, and leaves when empty).
+        self._inbox: dict[str, deque[Pending]] = {}
+        #: Requests in the inbox not yet taken into a batch, in all and per account.
         self._queued = 0
+        self._queued_by: dict[str, int] = {}
         self._wake = asyncio.Event()
         self._last_ts = 0
         self._closed = False
@@ -122,7 +134,8 @@ class Sequencer:
         return self.applier.halted
 
     def submit_batch(self, requests: Sequence[Request]) -> asyncio.Future[list[Applied]]:
-        """Queue ``requests`` in order, all or none; the future resolves once all are applied.
+        """Queue one account's ``requests`` in order, all or none; the future resolves
+        once all are applied.
 
         Whether this engine may take writes for the symbol is decided once, at admission
         (``EngineNode.submit``); the log stage refuses a batch whose leadership lapsed by
@@ -130,15 +143,25 @@ class Sequencer:
         """
         if self._closed or self.halted:
             raise Unavailable(self.halted or "engine is shutting down")
+        pending = Pending(requests, asyncio.get_running_loop().create_future())
+        if not requests:
+            pending.resolve()
+            return pending.future
+        account = requests[0].account
+        held = self._queued_by.get(account, 0)
+        if held + len(requests) > self.max_pending_per_account:
+            raise Overloaded(
+                f"{self.symbol}: account {account!r} has {held} commands pending, retry later"
+            )
         if self._queued + len(requests) > self.max_pending:
             raise Overloaded(f"{self.symbol}: too many pending commands, retry later")
-        pending = Pending(requests, asyncio.get_running_loop().create_future())
-        if requests:
-            self._inbox.append(pending)
-            self._queued += len(requests)
-            self._wake.set()
-        else:
-            pending.resolve()
+        queue = self._inbox.get(account)
+        if queue is None:
+            queue = self._inbox[account] = deque()
+        queue.append(pending)
+        self._queued += len(requests)
+        self._queued_by[account] = held + len(requests)
+        self._wake.set()
         return pending.future
 
     def submit(self, requests: Sequence[Request]) -> list[asyncio.Future[Applied]]:
@@ -186,21 +209,40 @@ class Sequencer:
             await self._process(taken, requests)
 
     def _take(self) -> tuple[list[tuple[Pending, int]], list[Request]]:
-        """Up to ``max_batch`` requests from the head of the inbox, and whose they are."""
+        """Up to ``max_batch`` requests, every waiting account's share in turn, and whose
+        they are.
+
+        Each account is visited once per batch (so a call's requests form one slice of
+        it), taking up to its fair share of the room left; what an account does not use
+        goes to those after it.
+        """
         inbox = self._inbox
         room = self.max_batch
         taken: list[tuple[Pending, int]] = []
         requests: list[Request] = []
-        while inbox and room:
-            pending = inbox[0]
-            start = pending.taken
-            stop = min(len(pending.requests), start + room)
-            requests.extend(pending.requests[start:stop])
-            pending.taken = stop
-            room -= stop - start
-            taken.append((pending, stop - start))
-            if stop == len(pending.requests):
-                inbox.popleft()
+        waiting = list(inbox)
+        for visited, account in enumerate(waiting):
+            if not room:
+                break
+            queue = inbox.pop(account)
+            share = max(1, room // (len(waiting) - visited))
+            got = 0
+            while queue and got < share:
+                pending = queue[0]
+                start = pending.taken
+                stop = min(len(pending.requests), start + share - got)
+                requests.extend(pending.requests[start:stop])
+                pending.taken = stop
+                got += stop - start
+                taken.append((pending, stop - start))
+                if stop == len(pending.requests):
+                    queue.popleft()
+            room -= got
+            self._queued_by[account] -= got
+            if queue:
+                inbox[account] = queue  # to the back: served again after the others
+            else:
+                del self._queued_by[account]
         self._queued -= len(requests)
         return taken, requests
 

@@ -70,6 +70,46 @@ async def test_full_inbox_refuses_whole_request_list() -> None:
     await seq.run()
 
 
+async def test_one_account_cannot_hold_more_than_its_share() -> None:
+    seq = Sequencer(
+        Applier(Market(ReferenceBook(Instrument("XYZ"))), [Recorder()]),
+        max_pending_per_account=3,
+    )
+    seq.submit([place("flood", 10), place("flood", 11)])
+    with pytest.raises(Overloaded, match="'flood' has 2 commands pending"):
+        seq.submit([place("flood", 12), place("flood", 13)])
+    # Another account is not refused for the flood's backlog.
+    (quiet,) = seq.submit([place("quiet", 14), place("quiet", 15), place("quiet", 16)])[:1]
+    task = asyncio.create_task(seq.run())
+    await quiet
+    # Once applied, the flood's commands no longer count against it.
+    await asyncio.gather(*seq.submit([place("flood", 17), place("flood", 18), place("flood", 19)]))
+    seq.close()
+    await task
+
+
+async def test_a_batch_takes_every_waiting_account_in_turn() -> None:
+    recorder = Recorder()
+    seq = Sequencer(Applier(Market(ReferenceBook(Instrument("XYZ"))), [recorder]), max_batch=4)
+    flood = [seq.submit_batch([place("flood", 10 + i) for i in range(5)]) for _ in range(2)]
+    quiet = seq.submit_batch([place("quiet", 50)])
+    task = asyncio.create_task(seq.run())
+    (answer,) = await quiet
+    # Quiet went into the first batch beside the flood's share (half of 4), not behind
+    # the flood's ten commands.
+    assert [c.account for c in recorder.batches[0]] == ["flood", "flood", "quiet"]
+    assert answer.cmd.seq == 3
+    results = [await f for f in flood]
+    # Each account's commands keep their order; every command was applied exactly once.
+    flood_seqs = [a.cmd.seq for batch in results for a in batch]
+    assert flood_seqs == sorted(flood_seqs)
+    assert [a.cmd.price for batch in results for a in batch] == [10 + i for i in range(5)] * 2
+    assert sorted(c.seq for b in recorder.batches for c in b) == list(range(1, 12))
+    assert all(len(b) <= 4 for b in recorder.batches)
+    seq.close()
+    await task
+
+
 class BrokenBook(ReferenceBook):
     def place(self, cmd: NewOrder) -> list:  # type: ignore[type-arg]
         if cmd.price == 13:
