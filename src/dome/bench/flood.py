@@ -8,6 +8,11 @@ from its own process (``dome.bench.load``, two streams, both sides) as fast as t
 answers. Account ``quiet`` sends single ``SubmitOrder`` calls at a modest open-loop rate
 from this process and times each one, from when it was due to its answer.
 
+Each phase also reports ``in_engine``: quiet's calls as the engine itself timed them
+(``dome_order_latency_seconds``, from the handler's start to its answer, read from the
+engine's metrics page before and after the phase). Quiet's own latency minus that is the
+time its call spent reaching the handler: transport and the engine's event loop.
+
 The run has two phases on the same engine: ``quiet`` alone, then ``quiet`` during the
 flood. Both phases use the same symbol, so ``quiet``'s orders queue where the flood's do.
 The figure is ``p99_ratio`` = quiet's p99 with the flood / without it; the bound the
@@ -27,6 +32,7 @@ import math
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -108,8 +114,11 @@ async def _run(
                 stub = tr_grpc.TradingServiceStub(channel)
                 quiet = _Quiet(stub, tokens[QUIET], spec.to_dict())
                 await quiet.warm_up()
+                metrics_url = str(engine.info["metrics"])
                 progress(f"engine at {target}: phase 1, {QUIET} alone at {quiet_rate:g}/s")
+                seen = await _engine_latency(metrics_url)
                 alone = await quiet.run(quiet_rate, duration)
+                alone["in_engine"] = _in_engine(seen, await _engine_latency(metrics_url))
                 config = _flood_config(target, spec.to_dict(), tokens, batch, duration + 2.0)
                 loader = await _spawn_flood(config)
                 await _read_line(loader, READY_DEADLINE_S)
@@ -120,7 +129,9 @@ async def _run(
                 await loader.stdin.drain()
                 # The flood runs 1 s longer on each side, so quiet never sees it ramp.
                 await asyncio.sleep(1.0)
+                seen = await _engine_latency(metrics_url)
                 flooded = await quiet.run(quiet_rate, duration)
+                flooded["in_engine"] = _in_engine(seen, await _engine_latency(metrics_url))
                 flood = await _read_line(loader, duration + REPORT_DEADLINE_S)
                 cpu = _cpu_seconds(pid) - cpu_before
         finally:
@@ -156,6 +167,55 @@ async def _run(
             "engine_cpu_s": round(cpu, 2),
         },
         "within_2x": ratio is not None and ratio <= 2.0,
+    }
+
+
+#: The engine's own timing of quiet's calls: only quiet calls ``SubmitOrder``.
+_QUIET_METHOD = "SubmitOrder"
+
+
+async def _engine_latency(metrics_url: str) -> dict[float, float]:
+    """Cumulative counts of the engine's ``dome_order_latency_seconds`` buckets (upper
+    bound in seconds -> calls) for quiet's method, read from its metrics page."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def scrape() -> str:
+        with urllib.request.urlopen(metrics_url, timeout=_CALL_TIMEOUT_S) as answer:
+            return str(answer.read().decode())
+
+    text = await asyncio.to_thread(scrape)
+    buckets: dict[float, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != "dome_order_latency_seconds":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_bucket") and sample.labels["method"] == _QUIET_METHOD:
+                buckets[float(sample.labels["le"])] = sample.value
+    return buckets
+
+
+def _in_engine(before: dict[float, float], after: dict[float, float]) -> dict[str, Any]:
+    """Quiet's calls between two scrapes as the engine timed them (receipt to answer):
+    the bucket bounds its p50 and p99 fall under, and the share answered within 10 ms.
+
+    Set beside quiet's own figures, this says whether its wait was inside the engine's
+    handling or before it (transport, the event loop reaching the call, the client).
+    """
+    counts = sorted((le, after[le] - before.get(le, 0.0)) for le in after)
+    total = counts[-1][1] if counts else 0.0
+    if not total:
+        return {"calls": 0, "p50_le_ms": None, "p99_le_ms": None, "within_10ms": None}
+
+    def bound(q: float) -> float | None:
+        le = next(le for le, n in counts if n >= q * total)
+        return None if math.isinf(le) else round(le * 1000, 3)
+
+    within = next((n for le, n in counts if le >= 0.01), total)
+    return {
+        "calls": int(total),
+        "p50_le_ms": bound(0.5),
+        "p99_le_ms": bound(0.99),
+        "within_10ms": round(within / total, 4),
     }
 
 
