@@ -7,6 +7,10 @@ engine process arms it, and it is read once, when this module is first imported.
   point ``name`` (``crash(name)``), it kills itself with SIGKILL, as ``kill -9`` would:
   no ``finally``, no atexit, no buffered write flushed. One line naming the point goes to
   stderr first (unbuffered), so a test can tell which point fired.
+- ``DOME_CRASH_ONCE=path``: of all the processes given the same path, only the first to
+  fire crashes (it creates ``path``; the others then never fire). A test arms every
+  engine alike, because which one leads a symbol is only known once discovery placed
+  it, and still loses exactly one engine.
 - ``DOME_FSYNC_EIO_FILE=path``: while ``path`` exists, the first journal fsync after it
   appears of every symbol it lists (one per line) fails with ``EIO``; later ones succeed,
   as on Linux, which reports a writeback error once and then marks the lost pages clean.
@@ -43,6 +47,7 @@ POINTS: dict[str, str] = {
 }
 
 _CRASH_ENV = "DOME_CRASH_POINT"
+_ONCE_ENV = "DOME_CRASH_ONCE"
 _EIO_ENV = "DOME_FSYNC_EIO_FILE"
 
 
@@ -61,6 +66,7 @@ def _parse_crash(spec: str) -> dict[str, int]:
 
 #: Crash points still armed, and how many more reaches until each fires.
 _remaining: dict[str, int] = _parse_crash(os.environ.get(_CRASH_ENV, ""))
+_once: str = os.environ.get(_ONCE_ENV, "")
 _eio_file: Path | None = Path(os.environ[_EIO_ENV]) if os.environ.get(_EIO_ENV) else None
 #: Symbols whose one injected fsync error was already delivered.
 _eio_fired: set[str] = set()
@@ -77,6 +83,12 @@ def crash(name: str) -> None:
     if left > 1:
         _remaining[name] = left - 1
         return
+    del _remaining[name]
+    if _once:
+        try:
+            os.close(os.open(_once, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        except FileExistsError:
+            return  # another process crashed first
     os.write(2, f'{{"event":"crash point reached","point":"{name}"}}\n'.encode())
     os.kill(os.getpid(), signal.SIGKILL)
 
