@@ -39,7 +39,7 @@ POINTS: dict[str, str] = {
     "primary.fsynced": "the primary's fsync done, the followers' acks not all in",
     "primary.quorum": "the followers' acks in, the client not answered",
     "follower.journaled": "a follower journaled a batch and has not acked it",
-    "journal.roll": "a journal segment closed, the next one not created",
+    "journal.roll": "a full journal segment fsynced, the next one not created",
     "journal.truncate": "a truncation (follower rejoin) half done",
     "journal.compact": "a compaction half done: some old segments deleted",
     "snapshot.write": "half of a snapshot file written",

@@ -387,16 +387,23 @@ class Journal:
             await self._commit.flush()
 
     def _roll(self, base: int) -> _Segment:
-        """Close the full segment (durably, unless policy NONE) and start one at ``base``."""
+        """Close the full segment (durably, unless policy NONE) and start one at ``base``.
+
+        The new file is opened before the old descriptor is closed: if that fails (a full
+        disk), nothing changed and a later append tries again. Closing first used to
+        leave the journal writing to a descriptor number the process may reuse.
+        """
         if self.fsync is not FsyncPolicy.NONE:
             self._sync()
-        os.close(self._fd)
-        self._fd = -1
         if faults.ARMED:
             faults.crash("journal.roll")
-        segment = _Segment(segment_path(self.directory, base), base)
+        path = segment_path(self.directory, base)
+        # O_TRUNC: a file of that name can only be a leftover the index does not hold.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_TRUNC, 0o644)
+        os.close(self._fd)
+        self._fd = fd
+        segment = _Segment(path, base)
         self._segments.append(segment)
-        self._open_writer()
         if self.fsync is not FsyncPolicy.NONE:
             fsync_dir(self.directory)
         return segment
