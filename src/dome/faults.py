@@ -15,8 +15,10 @@ engine process arms it, and it is read once, when this module is first imported.
   appears of every symbol it lists (one per line) fails with ``EIO``; later ones succeed,
   as on Linux, which reports a writeback error once and then marks the lost pages clean.
   A file rather than a start-up value, because a test can only name the symbol whose
-  primary should fail once discovery has placed it. This machine has no device-mapper
-  (no ``dm-error``/``dm-flakey`` target) to make a disk fail for real.
+  primary should fail once discovery has placed it. This machine cannot make a disk fail
+  for real: its kernel has no device-mapper (no ``dm-error``/``dm-flakey`` target), and
+  while it has FUSE, a failing filesystem there would need libfuse and a binding that
+  neither the machine nor the project carries.
 
 Unarmed (the default, and always in production), ``ARMED`` is False and every call site
 costs one attribute load and one branch: ``if faults.ARMED: faults.crash("...")``.

@@ -10,9 +10,10 @@ replica; nothing acknowledged is lost and the replicas agree; the failed engine 
 elected for the symbol again, even when the new primary dies too, until it is restarted,
 and then it recovers from its disk and rejoins.
 
-This machine has no device-mapper (no ``dm-error`` or ``dm-flakey`` target), so the error
-is injected at ``os.fsync`` of the journal through ``dome.faults`` (``DOME_FSYNC_EIO_FILE``):
-the engine code above that call is the code a real EIO reaches.
+This machine has no device-mapper (no ``dm-error`` or ``dm-flakey`` target), and a FUSE
+filesystem failing fsync would need libfuse and a binding the project does not carry, so
+the error is injected at ``os.fsync`` of the journal through ``dome.faults``
+(``DOME_FSYNC_EIO_FILE``): the engine code above that call is the code a real EIO reaches.
 """
 
 from __future__ import annotations
