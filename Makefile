@@ -28,6 +28,7 @@ NO_RUST := native core not built: no Rust toolchain; DOME runs on the Python cor
 PYTHON_LIBDIR = $$($(abspath $(BIN)/python) -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))')
 
 .PHONY: run test lint fmt proto bench clean tools prometheus dashboards e2e image soak-tests fuzz faketime docs \
+	crash-points \
 	native native-test fuzz-native fix fix-initiator pss-check
 
 # QuickFIX, the FIX gateway's session layer, is only an sdist on PyPI (C++): its wheel is
@@ -75,6 +76,10 @@ soak-tests: $(STAMP) $(HELM) prometheus
 ## fuzz: 10,000 hostile payloads at every RPC of the engine and discovery (make test runs 2,000)
 fuzz: $(STAMP)
 	DOME_FUZZ_COUNT=10000 $(BIN)/python -m pytest -q -s tests/cluster/test_fuzz_rpcs.py
+
+## crash-points: 50 seeded crash points of the write path under load, each engine killed and recovered (make test runs 12)
+crash-points: $(STAMP) native
+	DOME_CRASH_SEEDS=50 $(BIN)/python -m pytest -q tests/cluster/test_crash_points.py
 
 ## native: build the Rust book core (native/) and install it into the venv; without cargo, one line says so
 native: $(STAMP)

@@ -16,6 +16,7 @@ def report_from_pb(report: pb.ReplicaReport) -> Report:
         report.last_epoch,
         report.applied_seq,
         report.writable,
+        report.failed,
     )
 
 

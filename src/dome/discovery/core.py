@@ -22,6 +22,10 @@ Safety rules kept here (DESIGN.md section 3):
   acknowledged (they truncate it when they follow). So moves land where planned.
 - With nobody eligible alive, an election stays open; nobody who may lack an
   acknowledged entry is promoted.
+- An engine that reports a symbol ``failed`` (its journal failed an fsync) has stopped
+  it: as primary it is lost at once (an election opens, and it need not be waited for:
+  it takes no writes), and it is never eligible nor counted in sync for the symbol until
+  a new incarnation (a restart) reports otherwise.
 - A draining engine (about to stop) gets no new primaries or followers. Each symbol it
   leads moves by a planned election to an in-sync follower that is not draining, all at
   once (each election waits for the live old primary's report, so no two writers); it
@@ -357,7 +361,7 @@ class Coordinator:
         """Open elections with no eligible replica alive: waiting for one to return."""
         return [
             s for s in sorted(self._elections)
-            if not self._eligible(self._records[s].record, now)
+            if not self._eligible(self._records[s].record, now, s)
         ]  # fmt: skip
 
     def alive_engines(self, now: float) -> list[str]:
@@ -458,7 +462,11 @@ class Coordinator:
         if symbol in self._elections:
             return self._try_elect(symbol, versioned, now)
         primary = record.primary
-        lost = not self._is_alive(primary, now) or primary in self._reset
+        lost = (
+            not self._is_alive(primary, now)
+            or primary in self._reset
+            or self._failed(primary, symbol)
+        )
         if symbol in self._unconfirmed and not lost:
             lost = symbol not in self._engines[primary].reports
         if lost:
@@ -490,8 +498,18 @@ class Coordinator:
             symbol, opened, versioned.version, reason, old_primary=record.primary, target=target
         )
 
-    def _eligible(self, record: SymbolRecord, now: float) -> list[str]:
-        return [m for m in record.followers if m in record.in_sync and self._is_alive(m, now)]
+    def _eligible(self, record: SymbolRecord, now: float, symbol: str) -> list[str]:
+        return [
+            m
+            for m in record.followers
+            if m in record.in_sync and self._is_alive(m, now) and not self._failed(m, symbol)
+        ]
+
+    def _failed(self, engine_id: str, symbol: str) -> bool:
+        """Whether ``engine_id`` reports that it stopped ``symbol`` (a failed fsync)."""
+        engine = self._engines.get(engine_id)
+        report = engine.reports.get(symbol) if engine is not None else None
+        return report is not None and report.failed
 
     def _quorum(self, members: int) -> int:
         """Reports an election needs: a majority of the replica set, or one (acks all)."""
@@ -508,7 +526,9 @@ class Coordinator:
         then the highest sequence reported, then the id.
         """
         candidates = [
-            m for m in record.followers if m in record.in_sync and self._movable_to(m, now)
+            m
+            for m in record.followers
+            if m in record.in_sync and self._movable_to(m, now) and not self._failed(m, symbol)
         ]
         if len(candidates) < self._quorum(len(record.members)):
             return None
@@ -527,7 +547,7 @@ class Coordinator:
 
     def _try_elect(self, symbol: str, versioned: Versioned, now: float) -> Proposal | None:
         record, election = versioned.record, self._elections[symbol]
-        eligible = self._eligible(record, now)
+        eligible = self._eligible(record, now, symbol)
         if not eligible:
             return None
         reports: dict[str, Report] = {}
@@ -541,7 +561,10 @@ class Coordinator:
         everyone = len(reports) == len(eligible)
         timed_out = (
             election.old_primary is not None
-            and not self._is_alive(election.old_primary, now)
+            and (
+                not self._is_alive(election.old_primary, now)
+                or self._failed(election.old_primary, symbol)
+            )
             and now >= election.opened_at + self.timings.election_timeout
         )
         if not (everyone or timed_out):
@@ -554,7 +577,9 @@ class Coordinator:
             winner = election.target
         else:
             winner = min(pool, key=lambda m: (-pool[m].journaled_seq, m != election.target, m))
-        alive_in_sync = {m for m in record.in_sync if self._is_alive(m, now)}
+        alive_in_sync = {
+            m for m in record.in_sync if self._is_alive(m, now) and not self._failed(m, symbol)
+        }
         elected = SymbolRecord(
             record.epoch,
             winner,
@@ -608,6 +633,7 @@ class Coordinator:
                     source not in counts
                     or target not in record.in_sync
                     or target == source
+                    or self._failed(target, symbol)
                     or counts[source] - counts[target] < 2
                     or now < self._cooldown.get(symbol, 0.0)
                     or not self._caught_up(symbol, target, source)

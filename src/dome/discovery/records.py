@@ -83,6 +83,8 @@ class Report:
     last_epoch: int = 0
     applied_seq: int = 0
     writable: bool = False
+    #: The engine stopped the symbol (a journal fsync failed): no role for it there.
+    failed: bool = False
 
 
 @dataclass(frozen=True)

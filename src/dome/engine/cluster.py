@@ -36,6 +36,7 @@ from dome.engine.peers import Peers
 from dome.engine.replica import Replica, Role
 from dome.instruments import InstrumentSpec
 from dome.log.entries import DecodedBatch
+from dome.log.install import install_snapshot
 from dome.log.journal import FsyncPolicy, Journal
 from dome.log.recovery import recover
 from dome.log.snapshot import decode_snapshot, encode_snapshot
@@ -285,10 +286,17 @@ class ClusterMember:
             restored = decode_snapshot(
                 data, state.spec.to_core(), self._market_factory, self._dedup_window
             )
+            # Durable first, in the order that survives a crash at any step (see
+            # dome.log.install), then in memory.
+            install_snapshot(
+                self.replicas[symbol].journal,
+                self._snapshots[symbol],
+                data,
+                restored.seq,
+                restored.epoch,
+                restored.epochs,
+            )
             self.node.replace_market(symbol, restored.market, dict(restored.extra))
-            replica = self.replicas[symbol]
-            replica.journal.reset(restored.seq, restored.epochs)
-            self._snapshots[symbol].save(data, restored.seq, restored.epoch)
             self._snapshot_seq[symbol] = restored.seq
             log.warning(
                 "symbol resynchronised from a snapshot",

@@ -15,9 +15,10 @@ from typing import Any
 
 import grpc
 
+from dome import faults
 from dome.engine.replica_state import ReplicaState, Role
 from dome.log.entries import decode_batch
-from dome.log.errors import JournalGap, LogFormatError, StaleEpoch
+from dome.log.errors import FsyncFailed, JournalGap, LogFormatError, StaleEpoch
 from dome.v1 import replication_pb2 as rp
 from dome.v1 import replication_pb2_grpc as rp_grpc
 
@@ -41,6 +42,9 @@ class FollowerSide(ReplicaState):
                 backoff = 0.05
             except asyncio.CancelledError:
                 raise
+            except FsyncFailed as exc:
+                self.fail(exc)
+                return
             except grpc.aio.AioRpcError as exc:
                 log.info(
                     "replication stream ended",
@@ -126,6 +130,8 @@ class FollowerSide(ReplicaState):
                     journal.append(message.batch, batch)
                     self.pending.append(batch)
                     await journal.flush()
+                    if faults.ARMED:
+                        faults.crash("follower.journaled")
                     await call.write(
                         rp.ReplicateRequest(ack=rp.ReplicateAck(journaled_seq=journal.last_seq))
                     )

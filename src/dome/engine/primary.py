@@ -17,10 +17,12 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
+from dome import faults
 from dome.core.commands import Command
 from dome.engine.errors import NotPrimary, Unavailable
 from dome.engine.replica_state import ReplicaState, Role
 from dome.log.entries import DecodedBatch, encode_batch
+from dome.log.errors import FsyncFailed
 from dome.v1 import replication_pb2 as rp
 
 log = logging.getLogger("dome.engine.replica")
@@ -106,6 +108,8 @@ class PrimarySide(ReplicaState):
         )
         try:
             self.journal.append(data, batch)
+        except FsyncFailed as exc:
+            raise self.fail(exc) from None
         except OSError as exc:
             # A full disk or an I/O error: the journal took nothing back (a partial record
             # is cut off), so the batch is refused whole and may be sent again.
@@ -117,12 +121,28 @@ class PrimarySide(ReplicaState):
                 f"{self.symbol}: the journal could not be written ({exc.strerror or exc}); "
                 "nothing was applied, retry later"
             ) from None
+        if faults.ARMED:
+            faults.crash("primary.journaled")
         self.pending.append(batch)
+        # Shipped before the local fsync, not after: the two overlap, and the client is
+        # answered only once both are done, so neither order acknowledges what a crash
+        # or a failed fsync can lose. Followers' journals may then hold a batch this
+        # engine failed to make durable; it was never acknowledged, and if the next
+        # primary commits it, the submitter's retry finds it by its client order id.
         message = rp.ReplicateResponse(batch=data)
         for session in self._sessions.values():
             session.push(message)
-        await self.journal.flush()
+        if faults.ARMED:
+            faults.crash("primary.shipped")
+        try:
+            await self.journal.flush()
+        except FsyncFailed as exc:
+            raise self.fail(exc) from None
+        if faults.ARMED:
+            faults.crash("primary.fsynced")
         await self._await_quorum(batch.last_seq, epoch)
+        if faults.ARMED:
+            faults.crash("primary.quorum")
         # Committed, and with it every earlier batch of this epoch's log.
         committed: list[Sequence[Command]] = []
         pending = self.pending

@@ -60,6 +60,7 @@ class Replica(PrimarySide, FollowerSide):
             last_epoch=self.journal.last_epoch,
             applied_seq=self.applied_seq,
             writable=self.writable(),
+            failed=self.failed is not None,
         )
 
     def status(self, state_hash: str) -> rp.ReplicaStatus:
@@ -85,6 +86,12 @@ class Replica(PrimarySide, FollowerSide):
         """Carry out discovery's placement of this symbol (synchronously: no await)."""
         self.acks = acks or "all"
         if sp.epoch < self.epoch:
+            return
+        if self.failed is not None:
+            # Stopped here until restarted: remember who leads (calls are forwarded
+            # there), take no role.
+            self.epoch, self.primary_id = sp.epoch, sp.primary
+            self.followers, self.in_sync = list(sp.followers), set(sp.in_sync)
             return
         me = self.engine_id
         replica_set = [sp.primary, *sp.followers] if sp.primary else list(sp.followers)

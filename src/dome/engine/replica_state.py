@@ -18,6 +18,7 @@ from dome.engine.applier import Applier
 from dome.engine.errors import NotPrimary, Unavailable
 from dome.engine.peers import Peers
 from dome.log.entries import DecodedBatch
+from dome.log.errors import JournalError
 from dome.log.journal import Journal
 
 if TYPE_CHECKING:
@@ -107,6 +108,9 @@ class ReplicaState:
         self._progress = asyncio.Event()
         self._follow_task: asyncio.Task[None] | None = None
         self._isr_tasks: set[asyncio.Task[None]] = set()
+        #: Why this engine stopped the symbol (its journal failed an fsync); None while
+        #: healthy. Only a restart clears it: the process then recovers from the disk.
+        self.failed: str | None = None
 
     # ------------------------------------------------------------------ reporting
 
@@ -130,6 +134,8 @@ class ReplicaState:
 
     def check_writable(self) -> None:
         """Raise ``NotPrimary`` or ``Unavailable`` unless ``writable()``."""
+        if self.failed is not None:
+            raise Unavailable(self.failed)
         if self.role is Role.PRIMARY:
             if not self._coordinator.lease_valid():
                 raise Unavailable(f"{self.symbol}: this engine's lease lapsed; not taking writes")
@@ -140,6 +146,43 @@ class ReplicaState:
                 f"{self.engine_id}"
             )
         raise Unavailable(f"{self.symbol}: no primary yet (epoch {self.epoch} election open)")
+
+    def fail(self, exc: JournalError) -> Unavailable:
+        """Stop the symbol on this engine for good: its journal failed an fsync.
+
+        Never retried (PostgreSQL's fsync lesson): after a failed fsync the kernel may
+        have dropped the pages, so nothing since the last good fsync can be vouched for.
+        The replica serves no writes and no followers, follows nobody, and reports
+        ``failed`` at once so that discovery moves leadership to an in-sync replica and
+        never elects this one for the symbol; only a restart (recovery from what the
+        disk really holds) brings it back. Returns the error to give the callers.
+        """
+        if self.failed is None:
+            self.failed = (
+                f"{self.symbol}: stopped on {self.engine_id} after a journal fsync failed "
+                f"({exc}); retry: another replica takes over"
+            )
+            log.critical(
+                "journal fsync failed; symbol stopped on this engine",
+                extra={"symbol": self.symbol, "epoch": self.epoch, "error": str(exc)},
+            )
+            self._stand_down()
+            self._coordinator.poke()
+        return Unavailable(self.failed)
+
+    def _stand_down(self) -> None:
+        """Drop every role: close follower sessions and stop following."""
+        for session in self._sessions.values():
+            session.close()
+        self._sessions.clear()
+        self._joining.clear()
+        if self._follow_task is not None and self._follow_task is not asyncio.current_task():
+            self._follow_task.cancel()
+        self._follow_task = None
+        self.role = Role.NONE
+        if self._stats is not None:
+            self._stats.observe_role(self.role.value, self.epoch)
+        self._progress.set()
 
     # ------------------------------------------------------------------ applying
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from dome import faults
+
 
 def fsync_dir(directory: Path) -> None:
     """Make creations, renames and deletions inside ``directory`` durable."""
@@ -20,13 +22,21 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that a crash leaves the old or the new file whole."""
+def write_atomic(path: Path, data: bytes, crash_point: str = "") -> None:
+    """Replace ``path`` with ``data`` so that a crash leaves the old or the new file whole.
+
+    ``crash_point``: the fault-injection point (``dome.faults``) halfway through the write.
+    """
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         try:
             view = memoryview(data)
+            half = len(view) // 2
+            while len(view) > half:
+                view = view[os.write(fd, view[: len(view) - half]) :]
+            if crash_point and faults.ARMED:
+                faults.crash(crash_point)
             while view:
                 view = view[os.write(fd, view) :]
             os.fsync(fd)

@@ -16,6 +16,16 @@ class JournalError(Exception):
     """The journal refused an operation; the message says why."""
 
 
+class FsyncFailed(JournalError):
+    """An fsync of the journal failed: what it covered may never reach the disk.
+
+    Never retried (PostgreSQL's fsync lesson): after a failed fsync Linux may drop the
+    dirty pages and report success the next time, so the journal refuses every write
+    from then on, and the engine stops the symbol until it is restarted and recovers
+    from what the disk really holds.
+    """
+
+
 class JournalGap(JournalError):
     """A batch does not start right after the journal's last sequence number."""
 

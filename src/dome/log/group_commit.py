@@ -14,14 +14,15 @@ import asyncio
 import os
 from collections.abc import Callable
 
-from dome.log.errors import JournalError
+from dome.log.errors import FsyncFailed
 
 
 class GroupCommit:
     """Counts writes and fsyncs; ``flush()`` returns once every earlier write is synced."""
 
-    def __init__(self, current_fd: Callable[[], int]) -> None:
+    def __init__(self, current_fd: Callable[[], int], fsync: Callable[[int], None]) -> None:
         self._current_fd = current_fd
+        self._fsync = fsync
         #: Writes so far; a flush waits until ``synced`` reaches the value it saw.
         self.written = 0
         #: Writes known durable.
@@ -41,13 +42,14 @@ class GroupCommit:
     async def flush(self) -> None:
         """Return once every write made before this call is durable.
 
-        ``JournalError`` if an fsync failed (now or earlier): after a failed fsync Linux
-        may drop the dirty pages, so nothing written can be trusted to be on disk.
+        ``FsyncFailed`` if an fsync failed (now or earlier): after a failed fsync Linux
+        may drop the dirty pages, so nothing written can be trusted to be on disk, and
+        no later fsync may be taken to vouch for it.
         """
         target = self.written
         while self.synced < target:
             if self.failure is not None:
-                raise JournalError(f"an fsync failed earlier: {self.failure}")
+                raise FsyncFailed(f"an fsync failed earlier: {self.failure}")
             running = self._running
             if running is None:
                 running = self._running = asyncio.ensure_future(self._sync())
@@ -58,10 +60,10 @@ class GroupCommit:
         covered = self.written
         fd = os.dup(self._current_fd())
         try:
-            await asyncio.to_thread(os.fsync, fd)
+            await asyncio.to_thread(self._fsync, fd)
         except OSError as exc:
             self.failure = exc
-            raise JournalError(f"fsync failed: {exc}") from exc
+            raise FsyncFailed(f"fsync failed: {exc}") from exc
         finally:
             os.close(fd)
             self._running = None

@@ -32,9 +32,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import NamedTuple
 
+from dome import faults
 from dome.log.durable import fsync_dir, write_atomic
 from dome.log.entries import DecodedBatch, decode_batch
 from dome.log.errors import (
+    FsyncFailed,
     JournalCorrupt,
     JournalError,
     JournalGap,
@@ -127,7 +129,7 @@ class Journal:
         self._committed_seq = 0
         self._fd = -1
         self._closed = False
-        self._commit = GroupCommit(self._current_fd)
+        self._commit = GroupCommit(self._current_fd, self._fsync_fd)
         #: What opening found wrong (torn tail or corruption), if anything.
         self.damage: JournalDamage | None = None
 
@@ -267,6 +269,30 @@ class Journal:
     def _current_fd(self) -> int:
         return self._fd
 
+    def _fsync_fd(self, fd: int) -> None:
+        """``os.fsync`` of a journal file (the one place a test may inject an error)."""
+        if faults.ARMED:
+            faults.fsync(fd, self.directory)
+        else:
+            os.fsync(fd)
+
+    def _sync(self) -> None:
+        """Fsync the segment being written, here and now; a failure is final.
+
+        ``FsyncFailed`` (and the journal refuses every later write) if it fails: the
+        pages it covered may be gone, and a retry that succeeds would vouch for them.
+        """
+        try:
+            self._fsync_fd(self._fd)
+        except OSError as exc:
+            self._commit.failure = exc
+            log.critical(
+                "journal fsync failed; the journal takes no more writes",
+                extra={"directory": str(self.directory), "error": str(exc)},
+            )
+            raise FsyncFailed(f"journal {self.directory}: fsync failed: {exc}") from exc
+        self._commit.all_synced()
+
     # -- state --------------------------------------------------------------------------
 
     @property
@@ -283,6 +309,11 @@ class Journal:
     def last_epoch(self) -> int:
         """Epoch of the last batch held (or of the history when empty); 0 if none."""
         return self._epochs[-1][0] if self._epochs else 0
+
+    @property
+    def failed(self) -> OSError | None:
+        """The fsync error that stopped this journal, if one did (it then refuses writes)."""
+        return self._commit.failure
 
     @property
     def committed_seq(self) -> int:
@@ -331,11 +362,7 @@ class Journal:
             # A partial record must not stay: the next append would follow garbage.
             os.ftruncate(self._fd, segment.size)
             raise
-        if self.fsync is FsyncPolicy.ALWAYS:
-            os.fsync(self._fd)
         self._commit.wrote()
-        if self.fsync is FsyncPolicy.ALWAYS:
-            self._commit.all_synced()
         segment.starts.append(batch.first_seq)
         segment.offsets.append(segment.size)
         segment.size += len(record)
@@ -344,6 +371,10 @@ class Journal:
             self._epochs.append((batch.epoch, batch.first_seq))
         if batch.committed_seq > self._committed_seq:
             self._committed_seq = batch.committed_seq
+        if self.fsync is FsyncPolicy.ALWAYS:
+            # After indexing: the record is in the file either way, and a failure here
+            # stops the journal for good, so the index must say what the file holds.
+            self._sync()
 
     async def flush(self) -> None:
         """Make everything appended so far durable per policy.
@@ -356,14 +387,23 @@ class Journal:
             await self._commit.flush()
 
     def _roll(self, base: int) -> _Segment:
-        """Close the full segment (durably, unless policy NONE) and start one at ``base``."""
+        """Close the full segment (durably, unless policy NONE) and start one at ``base``.
+
+        The new file is opened before the old descriptor is closed: if that fails (a full
+        disk), nothing changed and a later append tries again. Closing first used to
+        leave the journal writing to a descriptor number the process may reuse.
+        """
         if self.fsync is not FsyncPolicy.NONE:
-            os.fsync(self._fd)
-            self._commit.all_synced()
+            self._sync()
+        if faults.ARMED:
+            faults.crash("journal.roll")
+        path = segment_path(self.directory, base)
+        # O_TRUNC: a file of that name can only be a leftover the index does not hold.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_TRUNC, 0o644)
         os.close(self._fd)
-        segment = _Segment(segment_path(self.directory, base), base)
+        self._fd = fd
+        segment = _Segment(path, base)
         self._segments.append(segment)
-        self._open_writer()
         if self.fsync is not FsyncPolicy.NONE:
             fsync_dir(self.directory)
         return segment
@@ -374,7 +414,10 @@ class Journal:
         if self.read_only:
             raise JournalError(f"journal {self.directory} is open read-only")
         if self._commit.failure is not None:
-            raise JournalError(f"journal {self.directory} failed to fsync; reopen it")
+            raise FsyncFailed(
+                f"journal {self.directory} failed to fsync ({self._commit.failure}); "
+                "it takes no more writes until reopened"
+            )
 
     # -- reading ------------------------------------------------------------------------
 
@@ -431,18 +474,25 @@ class Journal:
             segment = self._segments[index]
             position = len(segment.starts)
         os.close(self._fd)
-        for later in self._segments[index + 1 :]:
+        self._fd = -1
+        # Newest first: a crash part way leaves a journal that is still continuous (a
+        # longer tail, truncated again at the next rejoin), never a hole before a
+        # segment that opening would have to move aside as corrupt.
+        for later in reversed(self._segments[index + 1 :]):
             later.path.unlink()
+            if faults.ARMED:
+                faults.crash("journal.truncate")
         del self._segments[index + 1 :]
         cut = segment.offsets[position] if position < len(segment.starts) else segment.size
         del segment.starts[position:]
         del segment.offsets[position:]
         segment.size = cut
+        if faults.ARMED:
+            faults.crash("journal.truncate")
         os.truncate(segment.path, cut)
         self._open_writer()
-        os.fsync(self._fd)
+        self._sync()
         fsync_dir(self.directory)
-        self._commit.all_synced()
         self._last_seq = seq
         while self._epochs and self._epochs[-1][1] > seq:
             self._epochs.pop()
@@ -468,8 +518,11 @@ class Journal:
         if not doomed:
             return 0
         self._write_epochs_file()
+        # Oldest first: a crash part way leaves a continuous journal that starts later.
         for segment in self._segments[:doomed]:
             segment.path.unlink()
+            if faults.ARMED:
+                faults.crash("journal.compact")
         del self._segments[:doomed]
         fsync_dir(self.directory)
         return doomed
@@ -503,10 +556,14 @@ class Journal:
             return
         self._closed = True
         if self._fd >= 0:
-            if self.fsync is not FsyncPolicy.NONE and self._commit.failure is None:
-                os.fsync(self._fd)
-            os.close(self._fd)
-            self._fd = -1
+            try:
+                if self.fsync is not FsyncPolicy.NONE and self._commit.failure is None:
+                    self._sync()
+            except FsyncFailed:
+                pass  # logged by _sync; closing goes on, and the next open recovers
+            finally:
+                os.close(self._fd)
+                self._fd = -1
 
 
 def _read_records(plan: list[tuple[Path, int, int]]) -> Iterator[bytes]:

@@ -37,13 +37,21 @@ class SnapshotStore:
         """Write atomically and durably, then delete all but the newest ``KEEP``."""
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"snapshot-{seq:020d}-{epoch}.json"
-        write_atomic(path, data)
+        write_atomic(path, data, crash_point="snapshot.write")
         stale = self._files()[KEEP:]
         for _, _, old in stale:
             old.unlink()
         if stale:
             fsync_dir(self.directory)
         return path
+
+    def drop_after(self, seq: int) -> None:
+        """Delete every snapshot above ``seq`` (durably): a history being replaced."""
+        newer = [path for found, _, path in self._files() if found > seq]
+        for path in newer:
+            path.unlink()
+        if newer:
+            fsync_dir(self.directory)
 
     def latest(self) -> StoredSnapshot | None:
         """The newest snapshot, or None when there is none."""

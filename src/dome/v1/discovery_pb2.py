@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x64ome/v1/discovery.proto\x12\x07\x64ome.v1\"\x80\x01\n\rReplicaReport\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x15\n\rjournaled_seq\x18\x03 \x01(\x04\x12\x12\n\nlast_epoch\x18\x04 \x01(\x04\x12\x13\n\x0b\x61pplied_seq\x18\x05 \x01(\x04\x12\x10\n\x08writable\x18\x06 \x01(\x08\"\x8f\x01\n\x15RegisterEngineRequest\x12\x11\n\tengine_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x13\n\x0bmetrics_url\x18\x03 \x01(\t\x12(\n\x08replicas\x18\x04 \x03(\x0b\x32\x16.dome.v1.ReplicaReport\x12\x13\n\x0bincarnation\x18\x05 \x01(\t\"~\n\x16RegisterEngineResponse\x12\x19\n\x11lease_ttl_seconds\x18\x01 \x01(\x01\x12\"\n\x1aheartbeat_interval_seconds\x18\x02 \x01(\x01\x12%\n\tplacement\x18\x03 \x01(\x0b\x32\x12.dome.v1.Placement\"d\n\x10HeartbeatRequest\x12\x11\n\tengine_id\x18\x01 \x01(\t\x12\x13\n\x0bincarnation\x18\x02 \x01(\t\x12(\n\x08replicas\x18\x03 \x03(\x0b\x32\x16.dome.v1.ReplicaReport\"I\n\x11HeartbeatResponse\x12\x19\n\x11placement_version\x18\x01 \x01(\x04\x12\x19\n\x11lease_ttl_seconds\x18\x02 \x01(\x01\"r\n\x0fSymbolPlacement\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x0f\n\x07primary\x18\x03 \x01(\t\x12\x11\n\tfollowers\x18\x04 \x03(\t\x12\x0f\n\x07in_sync\x18\x05 \x03(\t\x12\x0b\n\x03seq\x18\x06 \x01(\x04\"f\n\nEngineInfo\x12\x11\n\tengine_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\r\n\x05\x61live\x18\x03 \x01(\x08\x12\x13\n\x0bmetrics_url\x18\x04 \x01(\t\x12\x10\n\x08\x64raining\x18\x05 \x01(\x08\"\x97\x01\n\tPlacement\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12)\n\x07symbols\x18\x02 \x03(\x0b\x32\x18.dome.v1.SymbolPlacement\x12$\n\x07\x65ngines\x18\x03 \x03(\x0b\x32\x13.dome.v1.EngineInfo\x12\x1a\n\x12replication_factor\x18\x04 \x01(\r\x12\x0c\n\x04\x61\x63ks\x18\x05 \x01(\t\"\x15\n\x13GetPlacementRequest\"\x17\n\x15WatchPlacementRequest\"\x14\n\x12ListEnginesRequest\";\n\x13ListEnginesResponse\x12$\n\x07\x65ngines\x18\x01 \x03(\x0b\x32\x13.dome.v1.EngineInfo\"(\n\x13\x41ssignClientRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\"a\n\x14\x41ssignClientResponse\x12\x11\n\tengine_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12%\n\tplacement\x18\x03 \x01(\x0b\x32\x12.dome.v1.Placement\"V\n\x13UpdateInSyncRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x0f\n\x07primary\x18\x03 \x01(\t\x12\x0f\n\x07in_sync\x18\x04 \x03(\t\"U\n\x14UpdateInSyncResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x12+\n\tplacement\x18\x02 \x01(\x0b\x32\x18.dome.v1.SymbolPlacement\"<\n\x12\x44rainEngineRequest\x12\x11\n\tengine_id\x18\x01 \x01(\t\x12\x13\n\x0bincarnation\x18\x02 \x01(\t\":\n\x13\x44rainEngineResponse\x12\x11\n\tprimaries\x18\x01 \x01(\r\x12\x10\n\x08stranded\x18\x02 \x01(\r2\xe1\x04\n\x10\x44iscoveryService\x12Q\n\x0eRegisterEngine\x12\x1e.dome.v1.RegisterEngineRequest\x1a\x1f.dome.v1.RegisterEngineResponse\x12\x42\n\tHeartbeat\x12\x19.dome.v1.HeartbeatRequest\x1a\x1a.dome.v1.HeartbeatResponse\x12@\n\x0cGetPlacement\x12\x1c.dome.v1.GetPlacementRequest\x1a\x12.dome.v1.Placement\x12\x46\n\x0eWatchPlacement\x12\x1e.dome.v1.WatchPlacementRequest\x1a\x12.dome.v1.Placement0\x01\x12H\n\x0bListEngines\x12\x1b.dome.v1.ListEnginesRequest\x1a\x1c.dome.v1.ListEnginesResponse\x12K\n\x0c\x41ssignClient\x12\x1c.dome.v1.AssignClientRequest\x1a\x1d.dome.v1.AssignClientResponse\x12K\n\x0cUpdateInSync\x12\x1c.dome.v1.UpdateInSyncRequest\x1a\x1d.dome.v1.UpdateInSyncResponse\x12H\n\x0b\x44rainEngine\x12\x1b.dome.v1.DrainEngineRequest\x1a\x1c.dome.v1.DrainEngineResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x64ome/v1/discovery.proto\x12\x07\x64ome.v1\"\x90\x01\n\rReplicaReport\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x15\n\rjournaled_seq\x18\x03 \x01(\x04\x12\x12\n\nlast_epoch\x18\x04 \x01(\x04\x12\x13\n\x0b\x61pplied_seq\x18\x05 \x01(\x04\x12\x10\n\x08writable\x18\x06 \x01(\x08\x12\x0e\n\x06\x66\x61iled\x18\x07 \x01(\x08\"\x8f\x01\n\x15RegisterEngineRequest\x12\x11\n\tengine_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x13\n\x0bmetrics_url\x18\x03 \x01(\t\x12(\n\x08replicas\x18\x04 \x03(\x0b\x32\x16.dome.v1.ReplicaReport\x12\x13\n\x0bincarnation\x18\x05 \x01(\t\"~\n\x16RegisterEngineResponse\x12\x19\n\x11lease_ttl_seconds\x18\x01 \x01(\x01\x12\"\n\x1aheartbeat_interval_seconds\x18\x02 \x01(\x01\x12%\n\tplacement\x18\x03 \x01(\x0b\x32\x12.dome.v1.Placement\"d\n\x10HeartbeatRequest\x12\x11\n\tengine_id\x18\x01 \x01(\t\x12\x13\n\x0bincarnation\x18\x02 \x01(\t\x12(\n\x08replicas\x18\x03 \x03(\x0b\x32\x16.dome.v1.ReplicaReport\"I\n\x11HeartbeatResponse\x12\x19\n\x11placement_version\x18\x01 \x01(\x04\x12\x19\n\x11lease_ttl_seconds\x18\x02 \x01(\x01\"r\n\x0fSymbolPlacement\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x0f\n\x07primary\x18\x03 \x01(\t\x12\x11\n\tfollowers\x18\x04 \x03(\t\x12\x0f\n\x07in_sync\x18\x05 \x03(\t\x12\x0b\n\x03seq\x18\x06 \x01(\x04\"f\n\nEngineInfo\x12\x11\n\tengine_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\r\n\x05\x61live\x18\x03 \x01(\x08\x12\x13\n\x0bmetrics_url\x18\x04 \x01(\t\x12\x10\n\x08\x64raining\x18\x05 \x01(\x08\"\x97\x01\n\tPlacement\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12)\n\x07symbols\x18\x02 \x03(\x0b\x32\x18.dome.v1.SymbolPlacement\x12$\n\x07\x65ngines\x18\x03 \x03(\x0b\x32\x13.dome.v1.EngineInfo\x12\x1a\n\x12replication_factor\x18\x04 \x01(\r\x12\x0c\n\x04\x61\x63ks\x18\x05 \x01(\t\"\x15\n\x13GetPlacementRequest\"\x17\n\x15WatchPlacementRequest\"\x14\n\x12ListEnginesRequest\";\n\x13ListEnginesResponse\x12$\n\x07\x65ngines\x18\x01 \x03(\x0b\x32\x13.dome.v1.EngineInfo\"(\n\x13\x41ssignClientRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\"a\n\x14\x41ssignClientResponse\x12\x11\n\tengine_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12%\n\tplacement\x18\x03 \x01(\x0b\x32\x12.dome.v1.Placement\"V\n\x13UpdateInSyncRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x0f\n\x07primary\x18\x03 \x01(\t\x12\x0f\n\x07in_sync\x18\x04 \x03(\t\"U\n\x14UpdateInSyncResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x12+\n\tplacement\x18\x02 \x01(\x0b\x32\x18.dome.v1.SymbolPlacement\"<\n\x12\x44rainEngineRequest\x12\x11\n\tengine_id\x18\x01 \x01(\t\x12\x13\n\x0bincarnation\x18\x02 \x01(\t\":\n\x13\x44rainEngineResponse\x12\x11\n\tprimaries\x18\x01 \x01(\r\x12\x10\n\x08stranded\x18\x02 \x01(\r2\xe1\x04\n\x10\x44iscoveryService\x12Q\n\x0eRegisterEngine\x12\x1e.dome.v1.RegisterEngineRequest\x1a\x1f.dome.v1.RegisterEngineResponse\x12\x42\n\tHeartbeat\x12\x19.dome.v1.HeartbeatRequest\x1a\x1a.dome.v1.HeartbeatResponse\x12@\n\x0cGetPlacement\x12\x1c.dome.v1.GetPlacementRequest\x1a\x12.dome.v1.Placement\x12\x46\n\x0eWatchPlacement\x12\x1e.dome.v1.WatchPlacementRequest\x1a\x12.dome.v1.Placement0\x01\x12H\n\x0bListEngines\x12\x1b.dome.v1.ListEnginesRequest\x1a\x1c.dome.v1.ListEnginesResponse\x12K\n\x0c\x41ssignClient\x12\x1c.dome.v1.AssignClientRequest\x1a\x1d.dome.v1.AssignClientResponse\x12K\n\x0cUpdateInSync\x12\x1c.dome.v1.UpdateInSyncRequest\x1a\x1d.dome.v1.UpdateInSyncResponse\x12H\n\x0b\x44rainEngine\x12\x1b.dome.v1.DrainEngineRequest\x1a\x1c.dome.v1.DrainEngineResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,41 +32,41 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dome.v1.discovery_pb2', _gl
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_REPLICAREPORT']._serialized_start=37
-  _globals['_REPLICAREPORT']._serialized_end=165
-  _globals['_REGISTERENGINEREQUEST']._serialized_start=168
-  _globals['_REGISTERENGINEREQUEST']._serialized_end=311
-  _globals['_REGISTERENGINERESPONSE']._serialized_start=313
-  _globals['_REGISTERENGINERESPONSE']._serialized_end=439
-  _globals['_HEARTBEATREQUEST']._serialized_start=441
-  _globals['_HEARTBEATREQUEST']._serialized_end=541
-  _globals['_HEARTBEATRESPONSE']._serialized_start=543
-  _globals['_HEARTBEATRESPONSE']._serialized_end=616
-  _globals['_SYMBOLPLACEMENT']._serialized_start=618
-  _globals['_SYMBOLPLACEMENT']._serialized_end=732
-  _globals['_ENGINEINFO']._serialized_start=734
-  _globals['_ENGINEINFO']._serialized_end=836
-  _globals['_PLACEMENT']._serialized_start=839
-  _globals['_PLACEMENT']._serialized_end=990
-  _globals['_GETPLACEMENTREQUEST']._serialized_start=992
-  _globals['_GETPLACEMENTREQUEST']._serialized_end=1013
-  _globals['_WATCHPLACEMENTREQUEST']._serialized_start=1015
-  _globals['_WATCHPLACEMENTREQUEST']._serialized_end=1038
-  _globals['_LISTENGINESREQUEST']._serialized_start=1040
-  _globals['_LISTENGINESREQUEST']._serialized_end=1060
-  _globals['_LISTENGINESRESPONSE']._serialized_start=1062
-  _globals['_LISTENGINESRESPONSE']._serialized_end=1121
-  _globals['_ASSIGNCLIENTREQUEST']._serialized_start=1123
-  _globals['_ASSIGNCLIENTREQUEST']._serialized_end=1163
-  _globals['_ASSIGNCLIENTRESPONSE']._serialized_start=1165
-  _globals['_ASSIGNCLIENTRESPONSE']._serialized_end=1262
-  _globals['_UPDATEINSYNCREQUEST']._serialized_start=1264
-  _globals['_UPDATEINSYNCREQUEST']._serialized_end=1350
-  _globals['_UPDATEINSYNCRESPONSE']._serialized_start=1352
-  _globals['_UPDATEINSYNCRESPONSE']._serialized_end=1437
-  _globals['_DRAINENGINEREQUEST']._serialized_start=1439
-  _globals['_DRAINENGINEREQUEST']._serialized_end=1499
-  _globals['_DRAINENGINERESPONSE']._serialized_start=1501
-  _globals['_DRAINENGINERESPONSE']._serialized_end=1559
-  _globals['_DISCOVERYSERVICE']._serialized_start=1562
-  _globals['_DISCOVERYSERVICE']._serialized_end=2171
+  _globals['_REPLICAREPORT']._serialized_end=181
+  _globals['_REGISTERENGINEREQUEST']._serialized_start=184
+  _globals['_REGISTERENGINEREQUEST']._serialized_end=327
+  _globals['_REGISTERENGINERESPONSE']._serialized_start=329
+  _globals['_REGISTERENGINERESPONSE']._serialized_end=455
+  _globals['_HEARTBEATREQUEST']._serialized_start=457
+  _globals['_HEARTBEATREQUEST']._serialized_end=557
+  _globals['_HEARTBEATRESPONSE']._serialized_start=559
+  _globals['_HEARTBEATRESPONSE']._serialized_end=632
+  _globals['_SYMBOLPLACEMENT']._serialized_start=634
+  _globals['_SYMBOLPLACEMENT']._serialized_end=748
+  _globals['_ENGINEINFO']._serialized_start=750
+  _globals['_ENGINEINFO']._serialized_end=852
+  _globals['_PLACEMENT']._serialized_start=855
+  _globals['_PLACEMENT']._serialized_end=1006
+  _globals['_GETPLACEMENTREQUEST']._serialized_start=1008
+  _globals['_GETPLACEMENTREQUEST']._serialized_end=1029
+  _globals['_WATCHPLACEMENTREQUEST']._serialized_start=1031
+  _globals['_WATCHPLACEMENTREQUEST']._serialized_end=1054
+  _globals['_LISTENGINESREQUEST']._serialized_start=1056
+  _globals['_LISTENGINESREQUEST']._serialized_end=1076
+  _globals['_LISTENGINESRESPONSE']._serialized_start=1078
+  _globals['_LISTENGINESRESPONSE']._serialized_end=1137
+  _globals['_ASSIGNCLIENTREQUEST']._serialized_start=1139
+  _globals['_ASSIGNCLIENTREQUEST']._serialized_end=1179
+  _globals['_ASSIGNCLIENTRESPONSE']._serialized_start=1181
+  _globals['_ASSIGNCLIENTRESPONSE']._serialized_end=1278
+  _globals['_UPDATEINSYNCREQUEST']._serialized_start=1280
+  _globals['_UPDATEINSYNCREQUEST']._serialized_end=1366
+  _globals['_UPDATEINSYNCRESPONSE']._serialized_start=1368
+  _globals['_UPDATEINSYNCRESPONSE']._serialized_end=1453
+  _globals['_DRAINENGINEREQUEST']._serialized_start=1455
+  _globals['_DRAINENGINEREQUEST']._serialized_end=1515
+  _globals['_DRAINENGINERESPONSE']._serialized_start=1517
+  _globals['_DRAINENGINERESPONSE']._serialized_end=1575
+  _globals['_DISCOVERYSERVICE']._serialized_start=1578
+  _globals['_DISCOVERYSERVICE']._serialized_end=2187
 # @@protoc_insertion_point(module_scope)

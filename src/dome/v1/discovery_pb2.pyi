@@ -41,6 +41,7 @@ class ReplicaReport(_message.Message):
     LAST_EPOCH_FIELD_NUMBER: _builtins.int
     APPLIED_SEQ_FIELD_NUMBER: _builtins.int
     WRITABLE_FIELD_NUMBER: _builtins.int
+    FAILED_FIELD_NUMBER: _builtins.int
     symbol: _builtins.str
     """Symbol."""
     epoch: _builtins.int
@@ -53,6 +54,10 @@ class ReplicaReport(_message.Message):
     """Last sequence number applied to its market."""
     writable: _builtins.bool
     """True while the engine accepts writes for the symbol as its primary."""
+    failed: _builtins.bool
+    """True once the engine stopped the symbol because its journal failed an fsync: it
+    takes no role for the symbol (never elected, not in sync) until it restarts.
+    """
     def __init__(
         self,
         *,
@@ -62,10 +67,11 @@ class ReplicaReport(_message.Message):
         last_epoch: _builtins.int = ...,
         applied_seq: _builtins.int = ...,
         writable: _builtins.bool = ...,
+        failed: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_seq", b"applied_seq", "epoch", b"epoch", "journaled_seq", b"journaled_seq", "last_epoch", b"last_epoch", "symbol", b"symbol", "writable", b"writable"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_seq", b"applied_seq", "epoch", b"epoch", "failed", b"failed", "journaled_seq", b"journaled_seq", "last_epoch", b"last_epoch", "symbol", b"symbol", "writable", b"writable"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -261,3 +261,36 @@ def test_after_a_restart_a_returning_primary_keeps_its_epoch_and_others_fail_ove
     assert (restarted.record("A").epoch, restarted.record("A").primary) == (1, "e0")
     assert restarted.record("B").epoch == 2, "e1 came back without B: an election"
     assert restarted.record("C").epoch == 2, "e2 never came back"
+
+
+def test_a_primary_reporting_its_symbol_failed_loses_it_and_is_never_elected() -> None:
+    """An fsync error stopped the symbol on e0: it stays alive (heartbeats), but another
+    in-sync replica takes over, and e0 wins no election for it until a new incarnation."""
+    sim = placed(make(["A"], expected=3), ["e0", "e1", "e2"], ["A"])
+    failed = Report("A", epoch=1, journaled_seq=50, last_epoch=1, failed=True)
+    sim.run(0.3, ["e0", "e1", "e2"], {"e0": [failed]})
+    opened = sim.record("A")
+    assert (opened.epoch, opened.primary) == (2, ""), "a failed primary is lost at once"
+    # e0 reports the longest journal, and still does not win.
+    reports = {
+        "e0": [Report("A", epoch=2, journaled_seq=50, last_epoch=1, failed=True)],
+        "e1": [at_epoch("A", 2, 40)],
+        "e2": [at_epoch("A", 2, 45)],
+    }
+    sim.run(0.3, ["e0", "e1", "e2"], reports)
+    elected = sim.record("A")
+    assert elected.primary == "e2"
+    assert "e0" not in elected.in_sync
+    # The new primary dies too: e1 takes over, never e0.
+    sim.run(DEAD + 0.1, ["e0", "e1"], reports)
+    assert sim.record("A").epoch == 3
+    reports = {
+        "e0": [Report("A", epoch=3, journaled_seq=50, last_epoch=1, failed=True)],
+        "e1": [at_epoch("A", 3, 45)],
+    }
+    sim.run(1.0, ["e0", "e1"], reports)
+    assert sim.record("A").primary == "e1"
+    # A restart (a new incarnation) clears it: e0 may be placed and caught up again.
+    sim.register("e0", [at_epoch("A", sim.record("A").epoch, 40)], inc="i2")
+    sim.run(0.3, ["e0", "e1"])
+    assert "e0" in sim.record("A").members
