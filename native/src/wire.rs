@@ -244,16 +244,23 @@ impl Reader<'_> {
                             if depth < 1 {
                                 return Err("nested too deeply".into());
                             }
-                            let mut sub = Vec::with_capacity(bytes.len());
-                            Reader { data: bytes, at: 0 }.message(
-                                inner,
-                                depth - 1,
-                                None,
-                                &mut sub,
-                            )?;
+                            // Written in place, not into a buffer of its own (two
+                            // allocations and copies per command): the length goes first,
+                            // so room is left for the longest it can be (the rewrite never
+                            // grows a message), and the contents move up if it is shorter.
                             put_varint(out, tag);
-                            put_varint(out, sub.len() as u64);
-                            out.extend_from_slice(&sub);
+                            let room = varint_len(size);
+                            let start = out.len() + room;
+                            out.resize(start, 0);
+                            Reader { data: bytes, at: 0 }.message(inner, depth - 1, None, out)?;
+                            let written = (out.len() - start) as u64;
+                            let used = varint_len(written);
+                            if used < room {
+                                out.copy_within(start.., start - room + used);
+                                out.truncate(out.len() - (room - used));
+                            }
+                            let at = start - room;
+                            put_varint_at(out, at, written);
                         }
                         _ => {}
                     }
@@ -276,6 +283,22 @@ impl Reader<'_> {
             Some(_) => Err("group without its end tag".into()),
         }
     }
+}
+
+/// Bytes of `value`'s varint.
+fn varint_len(value: u64) -> usize {
+    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// Overwrite the varint of `value` at `out[at..]` (room for exactly its length is there).
+fn put_varint_at(out: &mut [u8], at: usize, mut value: u64) {
+    let mut i = at;
+    while value >= 0x80 {
+        out[i] = (value as u8) | 0x80;
+        value >>= 7;
+        i += 1;
+    }
+    out[i] = value as u8;
 }
 
 fn put_varint(out: &mut Vec<u8>, mut value: u64) {
