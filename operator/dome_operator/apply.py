@@ -43,7 +43,7 @@ from dome import kube
 from dome.peer_auth import new_secret
 from dome_operator.exchange import API_VERSION, Exchange
 from dome_operator.metadata import GENERATED_KEYS_ANNOTATION, MANAGED_BY
-from dome_operator.status import Children, EngineSet
+from dome_operator.status import Children, EngineSet, FixGatewayState
 
 FIELD_MANAGER = "dome-operator"
 APPLIED_HASH_ANNOTATION = "dome.dev/applied-hash"
@@ -217,8 +217,10 @@ class Cluster:
         return deleted
 
     async def read_children(self, exchange: Exchange) -> Children:
-        """The engine StatefulSet's and the discovery Deployment's state."""
+        """The engine StatefulSet's, the discovery Deployment's and (with spec.fix) the
+        FIX gateway StatefulSet's state."""
         namespace = exchange.namespace
+        gateway = None
         with _translated("reading the workloads"):
             engines = await self._get_or_none(
                 resource_url("apps/v1", "statefulsets", namespace, f"{exchange.name}-engine")
@@ -226,9 +228,19 @@ class Cluster:
             discovery = await self._get_or_none(
                 resource_url("apps/v1", "deployments", namespace, f"{exchange.name}-discovery")
             )
+            if exchange.fix is not None:
+                fix = await self._get_or_none(
+                    resource_url("apps/v1", "statefulsets", namespace, f"{exchange.name}-fix")
+                )
+                gateway = FixGatewayState(
+                    exists=fix is not None,
+                    ready=fix is not None
+                    and int(fix.get("status", {}).get("readyReplicas", 0)) >= 1,
+                )
         return Children(
             engines=None if engines is None else _engine_set(engines),
             discovery_available=discovery is not None and _available(discovery),
+            fix=gateway,
         )
 
     async def read_exchange(self, namespace: str, name: str) -> dict[str, Any] | None:
