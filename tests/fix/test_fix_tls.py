@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from engine_harness import EngineProcess
 from gateway_harness import Gateway
-from raw_fix import RawPeer
+from raw_fix import RawPeer, now
 
 import waiting
 
@@ -73,6 +73,21 @@ def test_a_tls_fix_client_logs_on_and_is_heartbeated(
         peer.send("1", "112=tls-probe")  # TestRequest: answered by a Heartbeat through the relay
         heartbeat = peer.wait(lambda m: m.get(35) == "0" and m.get(112) == "tls-probe", "Heartbeat")
         assert heartbeat[56] == "alice"
+        # An order for a symbol the exchange does not list: refused with an
+        # ExecutionReport (OrdStatus 8), counted by type and as a reject.
+        peer.send("D", "11=tls-1", "55=NOPE-USD", "54=1", f"60={now()}", "38=1", "40=2", "44=1")
+        report = peer.wait(lambda m: m.get(35) == "8" and m.get(11) == "tls-1", "the reject")
+        assert report[39] == "8", report
+        for name, labels in (
+            ("dome_fix_messages_total", {"direction": "in", "msg_type": "D"}),
+            ("dome_fix_messages_total", {"direction": "out", "msg_type": "8"}),
+            ("dome_fix_rejects_total", {"kind": "order"}),
+        ):
+            waiting.wait_for(
+                lambda name=name, labels=labels: tls_gateway.metric(name, **labels) >= 1,
+                10,
+                f"{name} {labels} counted",
+            )
         peer.send("5")
         peer.wait(lambda m: m.get(35) == "5", "the Logout answer")
     finally:

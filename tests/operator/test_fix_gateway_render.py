@@ -18,6 +18,7 @@ from operator_helpers import GOOD_EXCHANGES, as_admitted, load_yaml
 from dome_operator import render
 from dome_operator.exchange import InvalidExchange
 from dome_operator.metadata import METRICS_LABEL
+from dome_operator.render import SERVICE_MONITOR_API
 from dome_operator.placement import Unavailable
 from dome_operator.status import Children, FixGatewayState, exchange_status
 
@@ -77,6 +78,21 @@ def test_the_fix_port_is_opened_and_scraped() -> None:
         "fix": 9443,
         "metrics": 9100,
     }
+
+
+def test_the_service_monitor_scrapes_the_gateway() -> None:
+    objects = render(exchange(), available_apis=frozenset({SERVICE_MONITOR_API}))
+    monitor = by_kind(objects, "ServiceMonitor", "fixed")
+    wanted = monitor["spec"]["selector"]["matchLabels"]
+    scraped = [
+        o["metadata"]["name"]
+        for o in objects
+        if o["kind"] == "Service" and wanted.items() <= o["metadata"]["labels"].items()
+    ]
+    assert "fixed-fix" in scraped
+    (endpoint,) = monitor["spec"]["endpoints"]
+    service = by_kind(objects, "Service", "fixed-fix")
+    assert endpoint["port"] in {port["name"] for port in service["spec"]["ports"]}
 
 
 def test_no_tls_secret_means_no_tls_flag() -> None:
