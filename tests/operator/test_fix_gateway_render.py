@@ -18,8 +18,8 @@ from operator_helpers import GOOD_EXCHANGES, as_admitted, load_yaml
 from dome_operator import render
 from dome_operator.exchange import InvalidExchange
 from dome_operator.metadata import METRICS_LABEL
-from dome_operator.render import SERVICE_MONITOR_API
 from dome_operator.placement import Unavailable
+from dome_operator.render import SERVICE_MONITOR_API
 from dome_operator.status import Children, FixGatewayState, exchange_status
 
 SOURCE = GOOD_EXCHANGES / "fix-gateway.yaml"
