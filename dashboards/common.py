@@ -56,6 +56,11 @@ SELECTOR = 'namespace=~"$namespace", job=~"$exchange-engine(-headless)?", pod=~"
 #: Every discovery query carries this one: the exchange's discovery (not an engine).
 DISCOVERY_SELECTOR = 'namespace=~"$namespace", job=~"$exchange-discovery"'
 
+#: Every FIX gateway query carries this one: the exchange's gateway, whose Service (and
+#: so scrape job) is ``<exchange>-fix`` (``dome fix`` beside ``dome up`` is scraped as
+#: ``<name>-fix`` too).
+FIX_SELECTOR = 'namespace=~"$namespace", job=~"$exchange-fix"'
+
 RATE = "$__rate_interval"
 
 Variable = dashboard.DatasourceVariable | dashboard.QueryVariable

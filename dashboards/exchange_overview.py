@@ -2,7 +2,8 @@
 
 The first dashboard an operator opens: engines up (and the version and book core each
 runs), order and trade rates, rejects and refused calls, idempotent replays, book depth
-and sequence per symbol, open streams.
+and sequence per symbol, open streams; and the FIX gateway's sessions, messages,
+logons, rejects and answer latency (spec.fix).
 Matching and order latency have their own dashboard (``matching_latency``).
 """
 
@@ -10,7 +11,17 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard
 
-from dashboards.common import RATE, SELECTOR, base, query, stat, table, timeseries
+from dashboards.common import (
+    FIX_SELECTOR,
+    RATE,
+    SELECTOR,
+    base,
+    quantiles,
+    query,
+    stat,
+    table,
+    timeseries,
+)
 
 UID = "dome-exchange-overview"
 
@@ -179,4 +190,63 @@ def build() -> dashboard.Dashboard:
             query(f"sum by (kind) (dome_open_streams{{{sel}}})", "{{kind}}"),
         )
     )
+    _fix_row(board)
     return board
+
+
+def _fix_row(board: dashboard.Dashboard) -> None:
+    """The FIX gateway (``dome_fix_*``): empty for an exchange without spec.fix."""
+    fix = FIX_SELECTOR
+    board.with_row(dashboard.Row("FIX gateway"))
+    board.with_panel(
+        stat(
+            "FIX sessions",
+            "short",
+            "FIX sessions logged on now (one per account at most).",
+            query(f"sum(dome_fix_sessions{{{fix}}})", "sessions"),
+        )
+    )
+    board.with_panel(
+        timeseries(
+            "FIX messages/s by direction and type",
+            "ops",
+            "FIX messages received (in) and sent (out) per second, by MsgType: D new "
+            "order, F cancel, G replace, 8 execution report, 0 heartbeat, ...",
+            query(
+                f"sum by (direction, msg_type) (rate(dome_fix_messages_total{{{fix}}}[{RATE}]))",
+                "{{direction}} {{msg_type}}",
+            ),
+        )
+    )
+    board.with_panel(
+        timeseries(
+            "FIX rejects/s by kind",
+            "ops",
+            "Rejects the gateway sent per second: session (3), business (j), order "
+            "(ExecutionReport rejected), cancel (9), market_data (Y).",
+            query(
+                f"sum by (kind) (rate(dome_fix_rejects_total{{{fix}}}[{RATE}]))",
+                "{{kind}}",
+            ),
+        )
+    )
+    board.with_panel(
+        timeseries(
+            "FIX logons/s by outcome",
+            "ops",
+            "Logon attempts per second; refused ones (a wrong password, an unknown "
+            "account) are answered with a Logout.",
+            query(
+                f"sum by (outcome) (rate(dome_fix_logons_total{{{fix}}}[{RATE}]))",
+                "{{outcome}}",
+            ),
+        )
+    )
+    board.with_panel(
+        timeseries(
+            "FIX answer latency by type, p50 and p99",
+            "s",
+            "From an application message received to its answers sent, by MsgType.",
+            *quantiles("dome_fix_request_seconds", "msg_type", "{{msg_type}}", fix),
+        )
+    )

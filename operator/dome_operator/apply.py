@@ -1,11 +1,13 @@
 """All of the operator's Kubernetes I/O: apply, prune, read children, write status.
 
 Nothing else in dome_operator talks to the API server; the render and the status rules
-are pure, and the kopf handlers only glue them to this module. Requests go through
-kopf's own API client (``kopf._cogs.clients.api``, pinned with kopf==1.45.2): it holds
-the credentials kopf logged in with, re-authenticates on 401, honours the operator's
-timeouts and retries 5xx and connection errors. So the operator has one client layer
-and one login, in the cluster (service account) and in tests (a kubeconfig) alike.
+are pure, and the kopf handlers only glue them to this module. Requests go through the
+official ``kubernetes`` client (``dome.kube``: the login, in the cluster through the
+service account and in tests through a kubeconfig, is the same one kopf's watches use),
+through its public ``ApiClient`` (``param_serialize``, ``call_api``,
+``response_deserialize``): one generic path for every kind the render produces,
+ServiceMonitors included, which no typed API class covers. The client is synchronous, so
+every call runs in a worker thread (``kube.off_loop``) and kopf's loop keeps watching.
 
 Applying is server-side apply (field manager ``dome-operator``, forced, so the operator
 wins a conflict over fields it renders). Each applied object carries a hash of itself
@@ -34,18 +36,24 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
-import kopf
-from kopf._cogs.clients import api, errors
+import urllib3
+from kubernetes import client
 
+from dome import kube
 from dome.peer_auth import new_secret
 from dome_operator.exchange import API_VERSION, Exchange
 from dome_operator.metadata import GENERATED_KEYS_ANNOTATION, MANAGED_BY
-from dome_operator.status import Children, EngineSet
+from dome_operator.status import Children, EngineSet, FixGatewayState
 
 FIELD_MANAGER = "dome-operator"
 APPLIED_HASH_ANNOTATION = "dome.dev/applied-hash"
 EXCHANGES = "exchanges"
+#: Server-side apply's media type; the client sends the object as JSON, which is YAML.
+APPLY_PATCH = "application/apply-patch+yaml"
+MERGE_PATCH = "application/merge-patch+json"
+#: (connect, read) seconds for one API call: a reconcile's calls fail and are retried
+#: rather than hang on a silent API server.
+REQUEST_TIMEOUT = (10.0, 30.0)
 
 #: Every kind the render can produce, with its resource (plural) name. Pruning looks at
 #: these kinds only: the operator never deletes what it could not have created.
@@ -126,9 +134,9 @@ def object_key(obj: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class Cluster:
-    """The API server, seen through kopf's client with the operator's settings."""
+    """The API server, through the official client's ``ApiClient``."""
 
-    settings: kopf.OperatorSettings
+    api: client.ApiClient
     logger: Logger
 
     async def available_apis(self) -> frozenset[str]:
@@ -155,18 +163,14 @@ class Cluster:
             wanted_hash = desired["metadata"]["annotations"][APPLIED_HASH_ANNOTATION]
             if live is not None and _annotation(live, APPLIED_HASH_ANNOTATION) == wanted_hash:
                 continue
-            params = {"fieldManager": FIELD_MANAGER, "force": "true"}
             with _translated(f"applying {object_key(obj)}"):
-                response = await api.request(
-                    "patch",
-                    f"{url}?{urllib.parse.urlencode(params)}",
-                    # JSON is YAML, and apply patches must be sent as YAML.
-                    headers={"Content-Type": "application/apply-patch+yaml"},
-                    payload=desired,
-                    settings=self.settings,
-                    logger=self.logger,
+                await self._request(
+                    "PATCH",
+                    url,
+                    query={"fieldManager": FIELD_MANAGER, "force": "true"},
+                    body=desired,
+                    content_type=APPLY_PATCH,
                 )
-                response.release()
             changed.append(object_key(obj))
         return changed
 
@@ -178,16 +182,11 @@ class Cluster:
         )
         with _translated(f"creating {object_key(obj)}"):
             try:
-                response = await api.request(
-                    "post",
-                    url,
-                    payload=with_generated_values(obj),
-                    settings=self.settings,
-                    logger=self.logger,
-                )
-            except errors.APIConflictError:
-                return False
-            response.release()
+                await self._request("POST", url, body=with_generated_values(obj))
+            except client.ApiException as exc:
+                if exc.status == 409:
+                    return False
+                raise
         return True
 
     async def prune(
@@ -205,11 +204,9 @@ class Cluster:
         for (api_version, kind), plural in RESOURCES.items():
             if api_version not in apis:
                 continue
-            url = resource_url(
-                api_version, plural, exchange.namespace, params={"labelSelector": selector}
-            )
+            url = resource_url(api_version, plural, exchange.namespace)
             with _translated(f"listing {plural}"):
-                listing = await self._get(url)
+                listing = await self._get(url, query={"labelSelector": selector})
             for item in listing.get("items", []):
                 name = item["metadata"]["name"]
                 if (api_version, kind, name) in wanted or not _owned_by(item, exchange.uid):
@@ -220,8 +217,10 @@ class Cluster:
         return deleted
 
     async def read_children(self, exchange: Exchange) -> Children:
-        """The engine StatefulSet's and the discovery Deployment's state."""
+        """The engine StatefulSet's, the discovery Deployment's and (with spec.fix) the
+        FIX gateway StatefulSet's state."""
         namespace = exchange.namespace
+        gateway = None
         with _translated("reading the workloads"):
             engines = await self._get_or_none(
                 resource_url("apps/v1", "statefulsets", namespace, f"{exchange.name}-engine")
@@ -229,9 +228,19 @@ class Cluster:
             discovery = await self._get_or_none(
                 resource_url("apps/v1", "deployments", namespace, f"{exchange.name}-discovery")
             )
+            if exchange.fix is not None:
+                fix = await self._get_or_none(
+                    resource_url("apps/v1", "statefulsets", namespace, f"{exchange.name}-fix")
+                )
+                gateway = FixGatewayState(
+                    exists=fix is not None,
+                    ready=fix is not None
+                    and int(fix.get("status", {}).get("readyReplicas", 0)) >= 1,
+                )
         return Children(
             engines=None if engines is None else _engine_set(engines),
             discovery_available=discovery is not None and _available(discovery),
+            fix=gateway,
         )
 
     async def read_exchange(self, namespace: str, name: str) -> dict[str, Any] | None:
@@ -244,30 +253,69 @@ class Cluster:
         """Merge ``status`` into the Exchange's status subresource, if the Exchange is
         still at ``resource_version`` (a 409 ``KubernetesError`` otherwise)."""
         with _translated(f"writing the status of Exchange {namespace}/{name}"):
-            await api.patch(
+            await self._request(
+                "PATCH",
                 _exchange_url(namespace, name, subresource="status"),
-                headers={"Content-Type": "application/merge-patch+json"},
-                payload={"metadata": {"resourceVersion": resource_version}, "status": dict(status)},
-                settings=self.settings,
-                logger=self.logger,
+                body={"metadata": {"resourceVersion": resource_version}, "status": dict(status)},
+                content_type=MERGE_PATCH,
             )
 
-    async def _get(self, url: str) -> dict[str, Any]:
-        result: dict[str, Any] = await api.get(url, settings=self.settings, logger=self.logger)
+    async def _get(self, url: str, *, query: Mapping[str, str] | None = None) -> dict[str, Any]:
+        result = await self._request("GET", url, query=query)
+        if not isinstance(result, dict):
+            raise client.ApiException(status=500, reason=f"GET {url}: not a JSON object")
         return result
 
     async def _get_or_none(self, url: str) -> dict[str, Any] | None:
         try:
             return await self._get(url)
-        except errors.APINotFoundError:
-            return None
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
 
     async def _delete(self, url: str) -> None:
         try:
-            response = await api.request("delete", url, settings=self.settings, logger=self.logger)
-            response.release()
-        except errors.APINotFoundError:
-            pass  # someone (the garbage collector) was first
+            await self._request("DELETE", url)
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise  # a 404: someone (the garbage collector) was first
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+    ) -> Any:
+        """One call, in a worker thread: the decoded JSON answer, or ``ApiException``."""
+        return await kube.off_loop(self._request_now, method, path, query, body, content_type)
+
+    def _request_now(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str] | None,
+        body: Any,
+        content_type: str | None,
+    ) -> Any:
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = content_type or "application/json"
+        serialized = self.api.param_serialize(
+            method,
+            path,
+            query_params=list(query.items()) if query else None,
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self.api.call_api(*serialized, _request_timeout=REQUEST_TIMEOUT)
+        response.read()  # type: ignore[no-untyped-call]
+        # Raises ApiException (with the status) for anything but 2xx.
+        return self.api.response_deserialize(response, {"2XX": "object"}).data
 
 
 def _exchange_url(namespace: str, name: str, *, subresource: str | None = None) -> str:
@@ -312,16 +360,30 @@ def _available(deployment: Mapping[str, Any]) -> bool:
 
 @contextmanager
 def _translated(doing: str) -> Iterator[None]:
-    """kopf's API errors as ``KubernetesError``, so the handlers need not know kopf's
-    internals; 4xx (other than conflicts and throttling) will not heal by retrying."""
+    """The client's errors as ``KubernetesError``, so the handlers need not know the
+    client; 4xx (other than conflicts and throttling) will not heal by retrying."""
     try:
         yield
-    except errors.APIError as exc:
-        retryable = exc.status >= 500 or exc.status in (409, 429)
+    except client.ApiException as exc:
+        status = int(exc.status or 0)
+        retryable = status >= 500 or status in (409, 429)
         raise KubernetesError(
-            f"{doing}: HTTP {exc.status}: {exc.message or exc}",
-            status=exc.status,
+            f"{doing}: HTTP {status}: {_api_message(exc)}",
+            status=status,
             retryable=retryable,
         ) from exc
-    except (aiohttp.ClientError, TimeoutError) as exc:
+    except (urllib3.exceptions.HTTPError, OSError, kube.KubeConfigError) as exc:
+        # No answer (refused, reset, timed out) or no login: another try may work.
         raise KubernetesError(f"{doing}: {exc!r}", status=None, retryable=True) from exc
+
+
+def _api_message(exc: client.ApiException) -> str:
+    """The ``message`` of the API server's Status answer, else its reason phrase."""
+    try:
+        answer = json.loads(exc.body or "")
+    except ValueError:
+        answer = None
+    message = answer.get("message") if isinstance(answer, dict) else None
+    if isinstance(message, str):
+        return message
+    return str(exc.reason or exc)

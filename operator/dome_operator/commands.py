@@ -26,6 +26,12 @@ PEER_SECRET_DIR = "/etc/dome/peer"
 PEER_SECRET_KEY = "peer-secret"
 PEER_SECRET_FILE = f"{PEER_SECRET_DIR}/{PEER_SECRET_KEY}"
 
+#: The FIX gateway's files: the clear tokens of its sessions' accounts, and its own TLS
+#: certificate for FIX over TLS (a Secret apart from spec.tls, which is the exchange's).
+FIX_TOKENS_DIR = "/etc/dome/fix-tokens"
+FIX_TOKENS_KEY = "tokens.json"
+FIX_TLS_DIR = "/etc/dome/fix-tls"
+
 #: Set from the downward API: the StatefulSet identity (NAME-engine-0, ...) is the engine id.
 POD_NAME_ENV = "POD_NAME"
 #: Discovery keeps its epoch and placement authority in coordination.k8s.io Leases.
@@ -77,6 +83,44 @@ def discovery_args(exchange: Exchange) -> list[str]:
     if exchange.tls_secret is not None:
         args += ["--tls-dir", TLS_DIR]
     return args
+
+
+def fix_args(exchange: Exchange) -> list[str]:
+    """Arguments after ``dome`` for the FIX gateway pod (``exchange.fix`` is set).
+
+    The gateway is a client of the exchange: it finds primaries through discovery, as
+    the SDK does, so it follows failovers. Its data directory holds the FIX sequence
+    numbers and message store that let a restarted gateway resume every session.
+    """
+    fix = exchange.fix
+    if fix is None:
+        raise ValueError(f"Exchange {exchange.name} has no FIX gateway")
+    args = [
+        "fix",
+        "--discovery", discovery_address(exchange),
+        "--accounts", f"{FIX_TOKENS_DIR}/{FIX_TOKENS_KEY}",
+        "--host", "0.0.0.0",
+        "--port", str(fix.port),
+        "--metrics-port", str(METRICS_PORT),
+        "--data-dir", DATA_DIR,
+    ]  # fmt: skip
+    if exchange.tls_secret is not None:
+        args += ["--tls-dir", TLS_DIR]
+    if fix.tls_secret is not None:
+        args += ["--fix-tls-dir", FIX_TLS_DIR]
+    return args
+
+
+def fix_service_name(exchange: Exchange) -> str:
+    """The Service FIX clients connect to (and the gateway StatefulSet's serviceName)."""
+    return f"{exchange.name}-fix"
+
+
+def fix_endpoint(exchange: Exchange) -> str | None:
+    """host:port of the FIX Service, for the status; None without a gateway."""
+    if exchange.fix is None:
+        return None
+    return f"{fix_service_name(exchange)}.{exchange.namespace}.svc:{exchange.fix.port}"
 
 
 def peer_secret_name(exchange: Exchange) -> str:

@@ -43,6 +43,13 @@ DEFAULT_RESOURCES: Mapping[str, Mapping[str, str]] = {
     "limits": {"memory": "512Mi"},
 }
 
+#: The FIX gateway's defaults (spec.fix): off; on, it listens on the customary FIX port
+#: (``dome fix``'s own default) and keeps its sequence numbers on a volume this size.
+DEFAULT_FIX_PORT = 9878
+DEFAULT_FIX_STORAGE_SIZE = "1Gi"
+#: Ports the gateway pod serves besides FIX (its metrics), which spec.fix.port may not take.
+RESERVED_FIX_PORTS = (9100,)
+
 #: Longest Exchange name: NAME-engine-headless must stay a 63-character DNS label, and the
 #: StatefulSet's pods carry a controller-revision-hash label "NAME-engine-<10 chars>".
 MAX_NAME_LENGTH = 45
@@ -77,6 +84,20 @@ class Resources:
 
 
 @dataclass(frozen=True)
+class FixGateway:
+    """spec.fix, when enabled: the FIX 4.4 gateway (``dome fix``) in front of the exchange."""
+
+    port: int
+    #: A Secret whose key ``tokens.json`` holds {"account": "bearer token"}: one FIX
+    #: session per account (SenderCompID = account, Password = token). Clear tokens,
+    #: unlike the engines' accounts Secret: the gateway logs on to the exchange as them.
+    tokens_secret: str
+    #: A ``kubernetes.io/tls`` Secret (tls.crt, tls.key): FIX over TLS; None: plain TCP.
+    tls_secret: str | None
+    storage_size: str
+
+
+@dataclass(frozen=True)
 class Exchange:
     """One Exchange with every default applied: what the render works from."""
 
@@ -96,6 +117,8 @@ class Exchange:
     accounts_secret: str
     service_monitor: bool
     prometheus_rule: bool
+    #: None when spec.fix is absent or not enabled.
+    fix: FixGateway | None = None
 
 
 def read_exchange(obj: Mapping[str, Any]) -> Exchange:
@@ -157,6 +180,27 @@ def read_exchange(obj: Mapping[str, Any]) -> Exchange:
         ),
         prometheus_rule=_field(
             metrics, "prometheusRule", bool, "spec.metrics.prometheusRule", False
+        ),
+        fix=_read_fix(spec),
+    )
+
+
+def _read_fix(spec: Mapping[str, Any]) -> FixGateway | None:
+    fix = _section(spec, "fix", "spec.fix")
+    if not _field(fix, "enabled", bool, "spec.fix.enabled", False):
+        return None
+    port = _field(fix, "port", int, "spec.fix.port", DEFAULT_FIX_PORT)
+    if not 1024 <= port <= 65535 or port in RESERVED_FIX_PORTS:
+        raise InvalidExchange(
+            f"spec.fix.port is {port}: expected 1024..65535, not {RESERVED_FIX_PORTS} "
+            "(the gateway's metrics port)"
+        )
+    return FixGateway(
+        port=port,
+        tokens_secret=_required(fix, "tokensSecret", str, "spec.fix.tokensSecret"),
+        tls_secret=_optional(fix, "tlsSecretName", "spec.fix.tlsSecretName"),
+        storage_size=_field(
+            fix, "storageSize", str, "spec.fix.storageSize", DEFAULT_FIX_STORAGE_SIZE
         ),
     )
 

@@ -25,7 +25,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import kopf
+from kubernetes import client
 
+from dome import kube
 from dome_operator.apply import Cluster, KubernetesError, Logger
 from dome_operator.exchange import GROUP, VERSION, InvalidExchange, read_exchange
 from dome_operator.metadata import MANAGED_BY
@@ -65,17 +67,27 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 30
     settings.networking.connect_timeout = 10
-    memo["settings"] = settings
+    # The operator's own calls (apply, status): the official client, logged in as kopf is.
+    memo["api"] = kube.api_client(kube.load_configuration())
+
+
+@kopf.on.cleanup()
+async def close_client(memo: kopf.Memo, **_: Any) -> None:
+    api = memo.get("api")
+    if isinstance(api, client.ApiClient):
+        await kube.off_loop(api.close)
 
 
 @kopf.on.login()
-def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    """The pod's service account, else the kubeconfig (a developer's machine, the tests).
+def login(**_: Any) -> kopf.ConnectionInfo:
+    """The pod's service account, else the kubeconfig (a developer's machine, the tests):
+    ``dome.kube``'s configuration, the one the operator's own calls use.
 
     Explicit, because kopf picks its fallback logins when it is imported, from whichever
     client libraries happen to be installed and whether KUBECONFIG is set at that moment.
+    kopf calls it again when the API server answers 401, which re-reads a rotated token.
     """
-    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+    return kube.kopf_connection(kube.load_configuration())
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)
@@ -116,7 +128,7 @@ async def _reconcile(
     logger: Logger,
 ) -> str:
     """``reconcile``'s work; returns its outcome (``metrics.OUTCOMES``) or raises."""
-    cluster = Cluster(_settings(memo), logger)
+    cluster = Cluster(_api(memo), logger)
     if namespace is None:
         raise kopf.PermanentError("an Exchange is namespaced")  # the CRD makes it so
     # kopf may hand over a body that is already outdated: the Exchange can have been
@@ -182,7 +194,7 @@ async def child_changed(
     if owner is None or namespace is None:
         return
     try:
-        await publish_status(Cluster(_settings(memo), logger), namespace, owner)
+        await publish_status(Cluster(_api(memo), logger), namespace, owner)
     except KubernetesError as exc:
         logger.warning(f"could not refresh the status of Exchange {namespace}/{owner}: {exc}")
 
@@ -245,8 +257,8 @@ def _owner_exchange(body: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _settings(memo: kopf.Memo) -> kopf.OperatorSettings:
-    settings = memo.get("settings")
-    if not isinstance(settings, kopf.OperatorSettings):
+def _api(memo: kopf.Memo) -> client.ApiClient:
+    api = memo.get("api")
+    if not isinstance(api, client.ApiClient):
         raise kopf.PermanentError("the startup handler did not run")  # a programming error
-    return settings
+    return api

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from dome_operator.exchange import API_VERSION, KIND, Exchange
 
 #: Which part of the exchange an object belongs to; "exchange" for objects both parts share.
-Component = Literal["engine", "discovery", "exchange"]
+Component = Literal["engine", "discovery", "fix", "exchange"]
 
 APP_NAME = "dome"
 MANAGED_BY = "dome-operator"
@@ -22,6 +22,9 @@ MANAGED_BY = "dome-operator"
 #: creates the Secret (comma-separated). Such a Secret is created once and never
 #: updated, so its values are not rotated by a reconcile (``apply.Cluster.apply``).
 GENERATED_KEYS_ANNOTATION = "dome.dev/generated-keys"
+#: Marks the Services whose "metrics" port the ServiceMonitor scrapes (the client Service
+#: reaches the same engine pods, so selecting it too would scrape them twice).
+METRICS_LABEL = "dome.dev/metrics"
 
 
 def selector_labels(exchange: Exchange, component: Component) -> dict[str, str]:

@@ -16,8 +16,10 @@ from typing import Any
 
 from dome_operator import alerts, commands
 from dome_operator.exchange import Exchange, read_exchange
+from dome_operator.fix_gateway import fix_objects
 from dome_operator.metadata import (
     GENERATED_KEYS_ANNOTATION,
+    METRICS_LABEL,
     engine_selector,
     instance_labels,
     object_metadata,
@@ -42,9 +44,6 @@ OPERATOR_POD_LABELS = {
 #: Ports the Kubernetes API server may listen on (its Service's 443, the endpoint's 6443
 #: on kubeadm and kind): discovery's Lease calls leave the pod for one of them.
 API_SERVER_PORTS = (443, 6443)
-#: Marks the Services whose "metrics" port the ServiceMonitor scrapes (the client Service
-#: reaches the same engine pods, so selecting it too would scrape them twice).
-METRICS_LABEL = "dome.dev/metrics"
 
 
 def render(
@@ -77,12 +76,18 @@ def render(
         engine_stateful_set(spec, checksum),
         _disruption_budget(spec),
         *_network_policies(spec, operator_namespace),
+        *fix_objects(spec),
     ]
     if spec.service_monitor and SERVICE_MONITOR_API in available_apis:
         objects.append(_service_monitor(spec))
     if spec.prometheus_rule and PROMETHEUS_RULE_API in available_apis:
         objects.append(_prometheus_rule(spec))
     return objects
+
+
+def fix_endpoint(exchange: Mapping[str, Any]) -> str | None:
+    """The FIX endpoint for the status (``NAME-fix.NS.svc:PORT``); None without one."""
+    return commands.fix_endpoint(read_exchange(exchange))
 
 
 def status_endpoint(exchange: Mapping[str, Any]) -> str:

@@ -30,7 +30,7 @@ from dome_operator.discovery_client import read_placement
 from dome_operator.exchange import Exchange, InvalidExchange, read_exchange
 from dome_operator.metrics import METRICS
 from dome_operator.placement import PlacementReading, Unavailable
-from dome_operator.render import selector, status_endpoint
+from dome_operator.render import fix_endpoint, selector, status_endpoint
 from dome_operator.status import (
     READY,
     Children,
@@ -109,10 +109,12 @@ async def _status(
     except InvalidExchange:
         # Nothing was rendered for this spec; the Degraded condition says why.
         children, endpoint, engine_selector = Children(None, False), None, None
+        gateway_endpoint = None
         reading: PlacementReading = NOT_RENDERED
     else:
         children = await cluster.read_children(spec)
         endpoint, engine_selector = status_endpoint(exchange), selector(exchange)
+        gateway_endpoint = fix_endpoint(exchange)
         reading = await placement.read(spec, children.discovery_available)
     return exchange_status(
         exchange,
@@ -122,6 +124,7 @@ async def _status(
         endpoint=endpoint,
         selector=engine_selector,
         generation=generation,
+        fix_endpoint=gateway_endpoint,
         now=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
 

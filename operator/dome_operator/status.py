@@ -62,11 +62,21 @@ class EngineSet:
 
 
 @dataclass(frozen=True)
+class FixGatewayState:
+    """What the FIX gateway's StatefulSet reports."""
+
+    exists: bool
+    ready: bool
+
+
+@dataclass(frozen=True)
 class Children:
     """The workloads' state; ``None`` where the object does not exist (yet)."""
 
     engines: EngineSet | None
     discovery_available: bool
+    #: None when the Exchange has no FIX gateway (spec.fix not enabled).
+    fix: FixGatewayState | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,7 @@ def exchange_status(
     selector: str | None,
     generation: int,
     now: str,
+    fix_endpoint: str | None = None,
 ) -> dict[str, Any]:
     """The full status of ``exchange`` as of its ``generation``.
 
@@ -121,7 +132,26 @@ def exchange_status(
         status["selector"] = selector
     if endpoint is not None:
         status["endpoint"] = endpoint
+    if children.fix is not None and fix_endpoint is not None:
+        status["fix"] = fix_status(children.fix, fix_endpoint)
+    elif "fix" in exchange.get("status", {}):
+        status["fix"] = None  # the gateway was switched off: a merge patch drops the key
     return status
+
+
+def fix_status(gateway: FixGatewayState, endpoint: str) -> dict[str, Any]:
+    """status.fix: whether the gateway accepts FIX sessions, and where.
+
+    >>> fix_status(FixGatewayState(exists=True, ready=False), "demo-fix.t.svc:9878")
+    {'ready': False, 'endpoint': 'demo-fix.t.svc:9878', 'message': 'the gateway pod is not ready'}
+    """
+    if not gateway.exists:
+        message = "the gateway StatefulSet does not exist yet"
+    elif gateway.ready:
+        message = "accepting FIX sessions"
+    else:
+        message = "the gateway pod is not ready"
+    return {"ready": gateway.ready, "endpoint": endpoint, "message": message}
 
 
 def current_degradation(exchange: Mapping[str, Any]) -> Degradation | None:

@@ -67,7 +67,7 @@ def test_a_pod_that_breaks_the_standard_is_refused(renders: list[Render], breach
     (engine,) = [
         spec
         for where, _, spec in pod_specs(renders[-1].objects)
-        if where.startswith("StatefulSet/")
+        if where.startswith("StatefulSet/") and where.endswith("-engine")
     ]
     spec = copy.deepcopy(engine)
     breach(spec)

@@ -28,6 +28,8 @@ class Gateway:
     target: str | None = None
     discovery: str | None = None
     port: int = 0
+    #: More ``dome fix`` arguments (``--fix-tls-dir DIR``).
+    extra: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
     info: dict[str, object] = field(default_factory=dict)
 
@@ -63,6 +65,7 @@ class Gateway:
                     str(ready),
                     "--log-level",
                     "info",
+                    *self.extra,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -9,6 +9,7 @@ comes back split into messages.
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 from datetime import UTC, datetime
 
@@ -29,8 +30,12 @@ def now() -> str:
 class RawPeer:
     """One TCP connection speaking FIX by hand as ``sender``."""
 
-    def __init__(self, port: int, sender: str, target: str = "DOME") -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    def __init__(
+        self, port: int, sender: str, target: str = "DOME", *, tls: ssl.SSLContext | None = None
+    ) -> None:
+        """``tls``: speak FIX over TLS, verifying the gateway with this context."""
+        raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock = raw if tls is None else tls.wrap_socket(raw, server_hostname="localhost")
         self.sender, self.target = sender, target
         self.seq = 1
         self._buffer = b""

@@ -26,10 +26,12 @@ from prometheus_client.metrics_core import Metric
 
 from dome.discovery.metrics import DiscoveryMetrics
 from dome.engine.metrics import EngineMetrics
+from dome.fix.metrics import FixMetrics
 from dome_operator.metrics import OperatorMetrics
 
 SELECTOR = 'namespace=~"$namespace", job=~"$exchange-engine(-headless)?", pod=~"$engine"'
 DISCOVERY_SELECTOR = 'namespace=~"$namespace", job=~"$exchange-discovery"'
+FIX_SELECTOR = 'namespace=~"$namespace", job=~"$exchange-fix"'
 OPERATOR_SELECTOR = 'namespace=~"$namespace", job=~"$job"'
 #: The dashboards of an exchange (variables namespace → exchange → engine) and the
 #: operator's (namespace → job), which is no part of any exchange.
@@ -145,6 +147,8 @@ def _filters(board: str, selector: str) -> list[str]:
         return [", " + OPERATOR_SELECTOR, "{" + OPERATOR_SELECTOR]
     if selector.startswith("dome_discovery_"):
         return [", " + DISCOVERY_SELECTOR, "{" + DISCOVERY_SELECTOR]
+    if selector.startswith("dome_fix_"):
+        return ["{" + FIX_SELECTOR]
     return ["{" + SELECTOR]
 
 
@@ -180,12 +184,13 @@ def _queried(boards: set[str]) -> set[str]:
 def test_every_queried_metric_is_exported_by_the_engine_or_discovery() -> None:
     engine = list(EngineMetrics("engine-0", core="python").registry.collect())
     discovery = list(DiscoveryMetrics(["BTC-USD"]).registry.collect())
-    exported = _exported(engine) | _exported(discovery)
+    fix = list(FixMetrics().registry.collect())  # the FIX gateway's, charted with the exchange
+    exported = _exported(engine) | _exported(discovery) | _exported(fix)
     queried = _queried(EXCHANGE_BOARDS)
     assert queried - {"up"} <= exported, sorted(queried - {"up"} - exported)
     # And the dashboards cover what the engine and discovery export (``dome_engine_info``
     # feeds the variables), so a new metric is a conscious choice to chart or not.
-    charted = {m.name for m in [*engine, *discovery]} - {"dome_engine_info"}
+    charted = {m.name for m in [*engine, *discovery, *fix]} - {"dome_engine_info"}
     assert charted <= _families(queried), sorted(charted - _families(queried))
 
 

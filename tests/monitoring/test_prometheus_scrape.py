@@ -8,7 +8,10 @@ from its registry (``OperatorMetrics``, as ``dome-operator`` serves it) under th
 chart's Service gives it. Then every vector selector of every dashboard panel and alert
 rule, with the dashboard variables set to this exchange, must return a series, and so
 must every whole panel query and each variable's label lookup. A reject and a refused
-call are provoked so the counters that only appear on first use exist.
+call are provoked so the counters that only appear on first use exist. ``dome up`` also
+runs its FIX gateway (``--fix-port``), scraped as ``<exchange>-fix`` as the gateway's
+Service names its job, and a FIX session logs on and sends an order that is refused, so
+the ``dome_fix_*`` series exist too.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ import pytest
 import yaml
 from monitoring_queries import alert_rules, dashboard_exprs, dashboards, selectors, tool
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fix"))
+from raw_fix import RawPeer, now
+
 from dome.serving import serve_metrics
 from dome_operator.metrics import OperatorMetrics
 from processes import stop_process
@@ -39,6 +45,7 @@ NAMESPACE = "dome-test"
 EXCHANGE = "dome"
 JOB = f"{EXCHANGE}-engine-headless"
 DISCOVERY_JOB = f"{EXCHANGE}-discovery"
+FIX_JOB = f"{EXCHANGE}-fix"
 OPERATOR_JOB = "r1-dome-metrics"
 DEADLINE_S = 30.0
 VARIABLES = {
@@ -95,18 +102,22 @@ def exchange(tmp_path: Path) -> Iterator[dict[str, Any]]:
     data = tmp_path / "dome"
     up = _start(
         [sys.executable, "-m", "dome.cli", "up", "--engines", "1", "--simulate", "4",
-         "--duration", "90", "--data-dir", str(data)],
+         "--fix-port", "0", "--duration", "90", "--data-dir", str(data)],
         tmp_path / "dome-up.log",
     )  # fmt: skip
     try:
         cluster = data / "cluster.json"
-        wait_for(lambda: cluster.exists() or up.poll() is not None, 20, "cluster.json")
+        # Written once everything serves, the FIX gateway (a QuickFIX acceptor and an
+        # SDK client) included.
+        wait_for(lambda: cluster.exists() or up.poll() is not None, 40, "cluster.json")
         assert up.poll() is None, (tmp_path / "dome-up.log").read_text()
         processes = json.loads(cluster.read_text())["processes"]
         (engine,) = [p for p in processes if p["role"] == "engine"]
         (discovery,) = [p for p in processes if p["role"] == "discovery"]
+        (gateway,) = [p for p in processes if p["role"] == "fix"]
         engine["tokens"] = json.loads((data / "tokens.json").read_text())
         engine["discovery"] = discovery
+        engine["fix"] = gateway
         yield engine
     finally:
         stop_process(up, signal.SIGINT, 10)
@@ -143,6 +154,7 @@ def prometheus(
         "scrape_configs": [
             _scrape(JOB, exchange["metrics"], exchange["id"]),
             _scrape(DISCOVERY_JOB, discovery["metrics"], discovery["id"]),
+            _scrape(FIX_JOB, exchange["fix"]["metrics"], exchange["fix"]["id"]),
             _scrape(OPERATOR_JOB, f"http://{operator_metrics}/metrics", "r1-dome-7c9"),
         ],
     }
@@ -186,6 +198,18 @@ def _provoke_reject_and_refusal(engine: dict[str, Any]) -> None:
     assert [call.wait(30) for call in calls] == [0, 1]
 
 
+def _provoke_fix_traffic(engine: dict[str, Any]) -> None:
+    """A FIX session that logs on and sends an order for an unlisted symbol (refused)."""
+    port = int(str(engine["fix"]["address"]).rsplit(":", 1)[1])
+    peer = RawPeer(port, "alice")
+    try:
+        assert peer.logon(engine["tokens"]["alice"])[35] == "A"
+        peer.send("D", "11=m-1", "55=NOPE-USD", "54=1", f"60={now()}", "38=1", "40=2", "44=1")
+        peer.wait(lambda m: m.get(35) == "8" and m.get(11) == "m-1", "the order's reject")
+    finally:
+        peer.close()
+
+
 def _substitute(expr: str, pod: str) -> str:
     for name, value in {**VARIABLES, "$engine": pod}.items():
         expr = expr.replace(name, value)
@@ -195,6 +219,7 @@ def _substitute(expr: str, pod: str) -> str:
 
 def test_every_shipped_query_returns_data(exchange: dict[str, Any], prometheus: Prometheus) -> None:
     _provoke_reject_and_refusal(exchange)
+    _provoke_fix_traffic(exchange)
     pod = exchange["id"]
     panel_exprs = sorted({_substitute(e, pod) for e in dashboard_exprs()})
     alert_exprs = [rule["expr"] for rule in alert_rules()]
@@ -206,9 +231,12 @@ def test_every_shipped_query_returns_data(exchange: dict[str, Any], prometheus: 
         s.split("{")[0] for s in wanted
     }
 
-    assert {"dome_discovery_elections_open", "dome_operator_reconciles_total"} <= {
-        s.split("{")[0] for s in wanted
-    }
+    assert {
+        "dome_discovery_elections_open",
+        "dome_operator_reconciles_total",
+        "dome_fix_sessions",
+        "dome_fix_rejects_total",
+    } <= {s.split("{")[0] for s in wanted}
     missing: list[str] = []
 
     def all_answer() -> bool:

@@ -41,4 +41,9 @@ CASES = [
         frozenset({SERVICE_MONITOR_API, PROMETHEUS_RULE_API, "apps/v1"}),
     ),
     RenderCase("tls-storage-resources", GOOD_EXCHANGES / "tls-storage-resources.yaml"),
+    RenderCase(
+        "fix-gateway",
+        GOOD_EXCHANGES / "fix-gateway.yaml",
+        frozenset({SERVICE_MONITOR_API, "apps/v1"}),
+    ),
 ]

@@ -26,9 +26,16 @@ def _engine_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _container(case: RenderCase, kind: str) -> dict[str, Any]:
-    (workload,) = [o for o in render(case.exchange(), available_apis=case.available_apis)
-                   if o["kind"] == kind]  # fmt: skip
+def _container(case: RenderCase, kind: str, component: str | None = None) -> dict[str, Any]:
+    """The one container of the case's ``kind`` workload: the engines' StatefulSet or
+    discovery's Deployment unless ``component`` names another (the FIX gateway's)."""
+    wanted = component or {"StatefulSet": "engine", "Deployment": "discovery"}[kind]
+    objects = render(case.exchange(), available_apis=case.available_apis)
+    (workload,) = [
+        o
+        for o in objects
+        if o["kind"] == kind and o["metadata"]["labels"]["app.kubernetes.io/component"] == wanted
+    ]
     (container,) = workload["spec"]["template"]["spec"]["containers"]
     return container
 
@@ -113,3 +120,35 @@ def test_advertised_address_is_the_pod_dns_name_under_the_headless_service() -> 
     assert advertised == f"$(POD_NAME).{headless['metadata']['name']}.trading.svc:7100"
     discovery = args[args.index("--discovery") + 1]
     assert discovery == "demo-discovery.trading.svc:7000"
+
+
+FIX_CASES = [case for case in CASES if case.exchange()["spec"].get("fix", {}).get("enabled")]
+
+
+def test_there_is_a_fix_gateway_case() -> None:
+    assert FIX_CASES
+
+
+@pytest.mark.parametrize("case", FIX_CASES, ids=lambda case: case.name)
+def test_fix_command_line_parses_with_the_dome_cli(case: RenderCase) -> None:
+    container = _container(case, "StatefulSet", "fix")
+    assert container["command"] == ["dome"]
+    args = build_parser().parse_args(container["args"])
+    assert args.command == "fix"
+    port = case.exchange()["spec"]["fix"].get("port", 9878)
+    assert args.port == port
+    assert args.metrics_port == commands.METRICS_PORT
+    assert args.discovery == f"{case.exchange()['metadata']['name']}-discovery.trading.svc:7000"
+    declared = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert declared == {"fix": port, "metrics": commands.METRICS_PORT}
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"]["port"] == "metrics"
+    mounts = {mount["mountPath"] for mount in container["volumeMounts"]}
+    assert str(args.data_dir) in mounts
+    assert str(args.accounts.parent) in mounts
+    # Each TLS directory is passed exactly when its Secret is mounted.
+    for flag, directory in (
+        ("--tls-dir", commands.TLS_DIR),
+        ("--fix-tls-dir", commands.FIX_TLS_DIR),
+    ):
+        assert (flag in container["args"]) is (directory in mounts), flag

@@ -78,7 +78,7 @@ def test_every_object_is_labelled_and_owned_by_the_exchange(case: RenderCase) ->
         labels = metadata["labels"]
         assert set(labels) >= STANDARD_LABEL_KEYS, obj["kind"]
         assert labels["app.kubernetes.io/instance"] == exchange["metadata"]["name"]
-        assert labels["app.kubernetes.io/component"] in {"engine", "discovery", "exchange"}
+        assert labels["app.kubernetes.io/component"] in {"engine", "discovery", "fix", "exchange"}
         assert metadata["namespace"] == exchange["metadata"]["namespace"]
         assert metadata["ownerReferences"] == [
             {

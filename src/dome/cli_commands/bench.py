@@ -1,4 +1,4 @@
-"""``dome bench book|engine|cluster|failover``: the benchmarks from the command line, JSON out.
+"""``dome bench book|engine|cluster|failover|flood|fix``: the benchmarks, JSON out.
 
 The benchmarks themselves live in ``dome.bench``; they are imported only when asked for,
 so the rest of the CLI starts fast and works where benchmark extras are missing.
@@ -14,10 +14,10 @@ from typing import Any
 
 
 def register(sub: Any) -> None:
-    """Add ``dome bench book``, ``engine``, ``cluster``, ``failover`` and ``flood``."""
+    """Add ``dome bench book``, ``engine``, ``cluster``, ``failover``, ``flood`` and ``fix``."""
     bench = sub.add_parser("bench", help="benchmarks")
     kinds = bench.add_subparsers(
-        dest="bench", required=True, metavar="{book,engine,cluster,failover,flood}"
+        dest="bench", required=True, metavar="{book,engine,cluster,failover,flood,fix}"
     )
     p = kinds.add_parser("book", help="order book throughput and latency")
     p.add_argument("--workload", choices=("A", "B"), default="A")
@@ -80,6 +80,14 @@ def register(sub: Any) -> None:
     fl.add_argument("--fsync", choices=("always", "batch", "none"), help="(default: engine's)")
     fl.add_argument("--json", action="store_true", help="print the result as one JSON object")
     fl.set_defaults(func=_flood)
+    fx = kinds.add_parser(
+        "fix", help="orders/s and ack latency through one FIX session, beside the SDK's"
+    )
+    fx.add_argument("--orders", type=int, default=2000, help="orders per run (default: 2000)")
+    fx.add_argument("--window", type=int, default=32, help="orders in flight (default: 32)")
+    fx.add_argument("--engines", type=int, default=3, help="engine processes (default: 3)")
+    fx.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    fx.set_defaults(func=_fix)
 
 
 def _progress(message: str) -> None:
@@ -198,6 +206,21 @@ def _flood(args: argparse.Namespace) -> int:
     if isinstance(result, int):
         return result
     return 0 if result["within_2x"] else 1
+
+
+def _fix(args: argparse.Namespace) -> int:
+    """Exit 0 when every order was acknowledged exactly once, through FIX and the SDK."""
+    from dome.bench.fix import run_fix_bench
+
+    result = _run(
+        lambda: run_fix_bench(
+            orders=args.orders, window=args.window, engines=args.engines, progress=_progress
+        ),
+        args.json,
+    )
+    if isinstance(result, int):
+        return result
+    return 0 if result["consistent"] else 1
 
 
 def _book(args: argparse.Namespace) -> int:

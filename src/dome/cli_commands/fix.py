@@ -57,6 +57,12 @@ def add_fix_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ready-file", type=Path, help="write JSON here once serving")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     add_tls_argument(p)
+    p.add_argument(
+        "--fix-tls-dir",
+        type=Path,
+        help="directory with tls.crt and tls.key: speak FIX over TLS on --port "
+        "(a kubernetes.io/tls Secret's layout; --tls-dir is the exchange's TLS, not FIX's)",
+    )
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -103,6 +109,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         metrics_port=args.metrics_port,
         ready_file=args.ready_file,
         tls=tls,
+        fix_tls=args.fix_tls_dir,
     )
     from dome.client.errors import DomeError
 

@@ -3,9 +3,13 @@
 The Lease is named ``<prefix>-<symbol in lower case, other characters as '-'>``; its
 ``spec.holderIdentity`` is the primary (readable with ``kubectl get leases``) and the
 whole record sits in the ``dome.dev/placement`` annotation. A compare-and-set is a
-``PUT`` carrying the ``metadata.resourceVersion`` that was read (or a ``POST`` for a new
+replace carrying the ``metadata.resourceVersion`` that was read (or a create for a new
 Lease): the API server answers 409 when anyone wrote in between, which is what keeps
 two discovery pods (a rolling update) from both moving a symbol to one epoch.
+
+Calls go through the official client's ``CoordinationV1Api`` (``dome.kube``: one login,
+the token re-read on every request, each call in a worker thread so discovery's event
+loop keeps serving while the API server answers).
 
 Discovery needs ``get``, ``create`` and ``update`` on ``leases`` in its namespace.
 """
@@ -13,27 +17,26 @@ Discovery needs ``get``, ``create`` and ``update`` on ``leases`` in its namespac
 from __future__ import annotations
 
 import json
-import os
 import re
-import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import aiohttp
+import urllib3
+from kubernetes import client
 
+from dome import kube
 from dome.discovery.records import SymbolRecord, Versioned
 from dome.discovery.store import StoreConflict, StoreError
 
 #: The annotation holding the record as JSON.
 ANNOTATION = "dome.dev/placement"
-#: Where a pod finds its service account.
-SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
-#: Names another directory holding the service account's ``token`` and ``ca.crt``: for a
-#: discovery started outside a pod, which has no kubelet to mount them at SERVICE_ACCOUNT
-#: (tests/operator/test_rendered_exchange_runs.py runs the rendered pods on localhost).
-SERVICE_ACCOUNT_ENV = "DOME_SERVICE_ACCOUNT_DIR"
-_GROUP = "/apis/coordination.k8s.io/v1"
+#: Where a pod finds its service account, and the variable naming another directory
+#: (``dome.kube``, shared with the operator).
+SERVICE_ACCOUNT = kube.SERVICE_ACCOUNT
+SERVICE_ACCOUNT_ENV = kube.SERVICE_ACCOUNT_ENV
+
+T = TypeVar("T")
 
 
 def lease_name(prefix: str, symbol: str) -> str:
@@ -47,7 +50,7 @@ def lease_name(prefix: str, symbol: str) -> str:
 
 
 class KubernetesStore:
-    """A ``PlacementStore`` in Leases, spoken to over the API server's REST interface."""
+    """A ``PlacementStore`` in Leases, spoken to through the official Kubernetes client."""
 
     def __init__(
         self,
@@ -62,10 +65,12 @@ class KubernetesStore:
         self.namespace = namespace
         self.prefix = prefix
         self.api_url = api_url.rstrip("/")
-        self._token_file = token_file
-        self._ca_file = ca_file
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
+        self._timeout = timeout
+        configuration = kube.token_configuration(
+            self.api_url, token_file=token_file, ca_file=ca_file
+        )
+        self._client: client.ApiClient | None = kube.api_client(configuration)
+        self._leases = client.CoordinationV1Api(self._client)
 
     @classmethod
     def in_cluster(cls, namespace: str, prefix: str) -> KubernetesStore:
@@ -75,19 +80,18 @@ class KubernetesStore:
         every pod), the token and CA are read from SERVICE_ACCOUNT, or from the directory
         ``DOME_SERVICE_ACCOUNT_DIR`` names.
         """
-        account = Path(os.environ.get(SERVICE_ACCOUNT_ENV) or SERVICE_ACCOUNT)
-        host = os.environ.get("KUBERNETES_SERVICE_HOST")
-        port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
-        if not host:
-            raise StoreError("not in a cluster: KUBERNETES_SERVICE_HOST is not set")
-        if ":" in host:
-            host = f"[{host}]"
+        try:
+            configuration = kube.in_cluster_configuration()
+        except kube.KubeConfigError as exc:
+            raise StoreError(str(exc)) from None
+        account = kube.service_account_dir()
+        ca = account / "ca.crt"
         return cls(
             namespace,
             prefix,
-            f"https://{host}:{port}",
+            configuration.host,
             token_file=account / "token",
-            ca_file=account / "ca.crt",
+            ca_file=ca if ca.is_file() else None,
         )
 
     def check_names(self, symbols: Sequence[str]) -> None:
@@ -103,90 +107,78 @@ class KubernetesStore:
         self.check_names(symbols)
         loaded: dict[str, Versioned] = {}
         for symbol in symbols:
-            status, body = await self._call("GET", self._url(symbol))
-            if status == 404:
-                continue
-            if status != 200:
-                raise StoreError(f"reading the Lease of {symbol}: HTTP {status}: {body}")
-            loaded[symbol] = _versioned(symbol, body)
+            try:
+                lease = await self._call(
+                    self._leases.read_namespaced_lease,
+                    lease_name(self.prefix, symbol),
+                    self.namespace,
+                )
+            except client.ApiException as exc:
+                if exc.status == 404:
+                    continue
+                raise StoreError(f"reading the Lease of {symbol}: {_described(exc)}") from None
+            loaded[symbol] = _versioned(symbol, lease)
         return loaded
 
     async def put(self, symbol: str, record: SymbolRecord, expected: str | None) -> str:
-        metadata: dict[str, Any] = {
-            "name": lease_name(self.prefix, symbol),
-            "namespace": self.namespace,
-            "labels": {"app.kubernetes.io/managed-by": "dome-discovery"},
-            "annotations": {ANNOTATION: json.dumps({"symbol": symbol, **record.to_json()})},
-        }
-        if expected is not None:
-            metadata["resourceVersion"] = expected
-        lease = {
-            "apiVersion": "coordination.k8s.io/v1",
-            "kind": "Lease",
-            "metadata": metadata,
-            "spec": {"holderIdentity": record.primary or None},
-        }
-        if expected is None:
-            status, body = await self._call("POST", self._url(None), lease)
-        else:
-            status, body = await self._call("PUT", self._url(symbol), lease)
-        if status == 409 or (status == 404 and expected is not None):
-            raise StoreConflict(f"the Lease of {symbol} changed: HTTP {status}")
-        if status not in (200, 201):
-            raise StoreError(f"writing the Lease of {symbol}: HTTP {status}: {body}")
-        return str(body["metadata"]["resourceVersion"])
+        name = lease_name(self.prefix, symbol)
+        lease = client.V1Lease(
+            api_version="coordination.k8s.io/v1",
+            kind="Lease",
+            metadata=client.V1ObjectMeta(
+                name=name,
+                namespace=self.namespace,
+                labels={"app.kubernetes.io/managed-by": "dome-discovery"},
+                annotations={ANNOTATION: json.dumps({"symbol": symbol, **record.to_json()})},
+                # The compare in compare-and-set: a replace of any other version is a 409.
+                resource_version=expected,
+            ),
+            # No primary (an election is open) is no holder: the field is left out.
+            spec=client.V1LeaseSpec(holder_identity=record.primary or None),
+        )
+        try:
+            if expected is None:
+                written = await self._call(
+                    self._leases.create_namespaced_lease, self.namespace, lease
+                )
+            else:
+                written = await self._call(
+                    self._leases.replace_namespaced_lease, name, self.namespace, lease
+                )
+        except client.ApiException as exc:
+            # 409: someone wrote since we read (or created it first); 404 on a replace:
+            # it was deleted since. Either way our version is not the live one.
+            if exc.status == 409 or (exc.status == 404 and expected is not None):
+                raise StoreConflict(f"the Lease of {symbol} changed: HTTP {exc.status}") from None
+            raise StoreError(f"writing the Lease of {symbol}: {_described(exc)}") from None
+        version = written.metadata.resource_version if written.metadata else None
+        if not version:
+            raise StoreError(f"the API server returned the Lease of {symbol} without a version")
+        return str(version)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._client is not None:
+            api_client, self._client = self._client, None
+            await kube.off_loop(api_client.close)
 
-    def _url(self, symbol: str | None) -> str:
-        base = f"{self.api_url}{_GROUP}/namespaces/{self.namespace}/leases"
-        return base if symbol is None else f"{base}/{lease_name(self.prefix, symbol)}"
-
-    def _headers(self) -> dict[str, str]:
-        headers = {"Accept": "application/json"}
-        if self._token_file is not None:
-            try:
-                # Re-read each time: projected service-account tokens rotate.
-                token = self._token_file.read_text().strip()
-            except OSError as exc:
-                raise StoreError(f"cannot read {self._token_file}: {exc}") from None
-            headers["Authorization"] = f"Bearer {token}"
-        return headers
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            ssl_context: ssl.SSLContext | bool = True
-            if self._ca_file is not None:
-                ssl_context = ssl.create_default_context(cafile=str(self._ca_file))
-            self._session = aiohttp.ClientSession(
-                timeout=self._timeout, connector=aiohttp.TCPConnector(ssl=ssl_context)
-            )
-        return self._session
-
-    async def _call(
-        self, method: str, url: str, body: dict[str, Any] | None = None
-    ) -> tuple[int, Any]:
+    async def _call(self, method: Callable[..., T], *args: Any) -> T:
+        """One API call in a worker thread; an unanswered call is a ``StoreError``."""
         try:
-            async with self._client().request(
-                method, url, json=body, headers=self._headers()
-            ) as response:
-                text = await response.text()
-                try:
-                    data = json.loads(text) if text else {}
-                except json.JSONDecodeError:
-                    data = text
-                return response.status, data
-        except (aiohttp.ClientError, TimeoutError, ssl.SSLError) as exc:
+            return await kube.off_loop(method, *args, _request_timeout=self._timeout)
+        except kube.KubeConfigError as exc:
+            raise StoreError(str(exc)) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise StoreError(f"cannot reach the Kubernetes API at {self.api_url}: {exc}") from None
 
 
-def _versioned(symbol: str, lease: Any) -> Versioned:
+def _described(exc: client.ApiException) -> str:
+    return f"HTTP {exc.status}: {exc.reason or ''} {exc.body or ''}".strip()
+
+
+def _versioned(symbol: str, lease: client.V1Lease) -> Versioned:
+    metadata = lease.metadata or client.V1ObjectMeta()
     try:
-        metadata = lease["metadata"]
-        raw = json.loads(metadata["annotations"][ANNOTATION])
-        return Versioned(SymbolRecord.from_json(raw), str(metadata["resourceVersion"]))
+        raw = json.loads((metadata.annotations or {})[ANNOTATION])
+        return Versioned(SymbolRecord.from_json(raw), str(metadata.resource_version))
     except (KeyError, TypeError, ValueError) as exc:
         raise StoreError(f"the Lease of {symbol} holds no placement record: {exc}") from None

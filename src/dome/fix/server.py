@@ -9,6 +9,9 @@ the desks and removes its ready file.
 
 QuickFIX's C++ acceptor binds every interface; with a loopback ``--host`` (the default)
 the sessions accept only peers on 127.0.0.1 (QuickFIX's AllowedRemoteAddresses).
+
+With ``fix_tls`` (``--fix-tls-dir``) the FIX port is a TLS front (``tls_front``) that
+relays to the acceptor on a loopback port of its own, which then accepts 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from dome.fix.application import GatewayApplication, SessionOutbox, read_store
 from dome.fix.desk import Desks
 from dome.fix.metrics import FixMetrics
 from dome.fix.state import GatewayState
+from dome.fix.tls_front import TlsFront, TlsFrontError
 from dome.serving import ReadyInfo, announced, client_host, metrics_endpoint, stop_on_signals
 from dome.tls import TlsFiles
 
@@ -56,6 +60,8 @@ class FixSettings:
     metrics_port: int = 0
     ready_file: Path | None = None
     tls: TlsFiles | None = None
+    #: tls.crt and tls.key of the FIX port itself: FIX over TLS (None: plain TCP).
+    fix_tls: Path | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -74,8 +80,12 @@ def free_port(host: str) -> int:
         return int(probe.getsockname()[1])
 
 
-def session_settings(settings: FixSettings, port: int) -> str:
-    """The QuickFIX settings file: one acceptor session per account."""
+def session_settings(settings: FixSettings, port: int, *, loopback_only: bool = False) -> str:
+    """The QuickFIX settings file: one acceptor session per account.
+
+    ``loopback_only``: peers from 127.0.0.1 only, whatever ``--host`` says (behind the
+    TLS front every peer arrives from there, and nobody else may skip TLS).
+    """
     data = settings.data_dir.resolve()
     default = {
         "ConnectionType": "acceptor",
@@ -99,7 +109,8 @@ def session_settings(settings: FixSettings, port: int) -> str:
         "CheckLatency": "Y",
         "MaxLatency": "120",
     }
-    if client_host(settings.host) == "127.0.0.1" and settings.host != "0.0.0.0":
+    loopback_host = client_host(settings.host) == "127.0.0.1" and settings.host != "0.0.0.0"
+    if loopback_only or loopback_host:
         default["AllowedRemoteAddresses"] = "127.0.0.1"
     default.update(settings.extra)
     lines = ["[DEFAULT]", *(f"{k}={v}" for k, v in default.items())]
@@ -121,8 +132,16 @@ async def serve(settings: FixSettings) -> None:
     loop = asyncio.get_running_loop()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     port = settings.port or free_port(settings.host)
+    front: TlsFront | None = None
+    acceptor_port = port
+    if settings.fix_tls is not None:
+        acceptor_port = free_port("127.0.0.1")
+        try:
+            front = TlsFront(settings.fix_tls, acceptor_port)
+        except TlsFrontError as exc:
+            raise GatewayError(str(exc)) from None
     config = settings.data_dir / "quickfix.cfg"
-    config.write_text(session_settings(settings, port))
+    config.write_text(session_settings(settings, acceptor_port, loopback_only=front is not None))
     metrics = FixMetrics()
     state = GatewayState(settings.data_dir / "gateway.sqlite")
 
@@ -170,7 +189,13 @@ async def serve(settings: FixSettings) -> None:
         try:
             acceptor.start()
         except (fix.ConfigError, fix.RuntimeError, RuntimeError) as exc:
-            raise GatewayError(f"cannot listen on port {port}: {exc}") from None
+            raise GatewayError(f"cannot listen on port {acceptor_port}: {exc}") from None
+        if front is not None:
+            try:
+                port = await front.start(settings.host, port)
+            except OSError as exc:
+                await asyncio.to_thread(acceptor.stop)
+                raise GatewayError(f"cannot listen on port {port} (TLS): {exc}") from None
         address = f"{client_host(settings.host)}:{port}"
         with (
             metrics_endpoint(metrics.registry, settings.host, settings.metrics_port) as url,
@@ -179,11 +204,19 @@ async def serve(settings: FixSettings) -> None:
         ):
             log.info(
                 "serving",
-                extra={"address": address, "metrics": url, "sessions": len(settings.tokens)},
+                extra={
+                    "address": address,
+                    "metrics": url,
+                    "sessions": len(settings.tokens),
+                    "tls": front is not None,
+                },
             )
             await stop.wait()
-        # Logs every session out; its threads may still call back into the loop.
+        # Logs every session out (through the TLS front, still relaying); its threads may
+        # still call back into the loop.
         await asyncio.to_thread(acceptor.stop)
     finally:
+        if front is not None:
+            await front.close()
         await desks.close()
         state.close()
