@@ -208,23 +208,20 @@ def test_a_cancelled_last_order_leaves_no_level(session: Session) -> None:
 def test_priority_kept_keeps_the_placed_qty_and_the_level_total(session: Session) -> None:
     play(session, "buy 1 alice 100 8 \n buy 2 carol 100 4 \n amend alice 1 qty=5")
     assert session.book.level(Side.BUY, 100) == Level(100, 9, 2)
-    resting = session.book.get_order(1)
-    assert resting is not None
+    resting = session.resting(1)
     # priority kept also keeps the quantity the order was placed with
     assert (resting.qty, resting.remaining, resting.priority) == (8, 5, 1)
 
 
 def test_priority_lost_takes_the_new_qty_and_the_amends_seq(session: Session) -> None:
     play(session, "buy 1 alice 100 4 \n buy 2 carol 100 4 \n amend alice 1 qty=6")
-    resting = session.book.get_order(1)
-    assert resting is not None
+    resting = session.resting(1)
     assert (resting.qty, resting.remaining, resting.priority) == (6, 6, 3)
 
 
 def test_an_amend_of_a_partly_filled_order_keeps_its_placed_qty(session: Session) -> None:
     play(session, "sell 1 alice 100 10 \n buy 2 bob 100 4 \n amend alice 1 qty=3")
-    resting = session.book.get_order(1)
-    assert resting is not None
+    resting = session.resting(1)
     assert (resting.qty, resting.remaining) == (10, 3)
 
 
@@ -238,8 +235,7 @@ def test_an_amend_that_crosses_rests_what_is_left_under_its_seq(session: Session
         amend alice 3 price=101
     """,
     )
-    resting = session.book.get_order(3)
-    assert resting is not None
+    resting = session.resting(3)
     assert (resting.qty, resting.remaining, resting.priority) == (5, 3, 4)
 
 
@@ -258,13 +254,11 @@ def test_an_amend_that_crosses_keeps_its_stp_mode(session: Session) -> None:
         amend alice 3 price=102
     """,
     )
-    resting = session.book.get_order(3)
-    assert resting is not None
+    resting = session.resting(3)
     assert resting.stp == CANCEL_RESTING
 
 
 def test_an_amended_post_only_stays_post_only(session: Session) -> None:
     play(session, "sell 1 carol 101 2 \n buy 2 alice 99 5 POST_ONLY \n amend alice 2 price=100")
-    resting = session.book.get_order(2)
-    assert resting is not None
+    resting = session.resting(2)
     assert resting.order_type == POST_ONLY

@@ -259,8 +259,7 @@ def test_a_lone_bid_is_the_best_bid_and_there_is_no_ask(session: Session) -> Non
 
 def test_a_partly_filled_taker_rests_with_its_placed_qty_and_priority(session: Session) -> None:
     play(session, "sell 1 alice 100 5 \n buy 2 bob 100 8")
-    resting = session.book.get_order(2)
-    assert resting is not None
+    resting = session.resting(2)
     assert (resting.qty, resting.remaining, resting.priority) == (8, 3, 2)
 
 
@@ -281,6 +280,5 @@ def test_a_sweep_uses_one_trade_id_per_fill(session: Session) -> None:
 
 def test_post_only_rests_as_post_only(session: Session) -> None:
     play(session, "sell 1 alice 101 3 \n buy 2 bob 100 4 POST_ONLY")
-    resting = session.book.get_order(2)
-    assert resting is not None
+    resting = session.resting(2)
     assert resting.order_type == POST_ONLY

@@ -56,8 +56,7 @@ def test_client_order_id_is_kept_on_the_resting_order(session: Session) -> None:
         "rested 1 alice SELL 3@100",
     ]
     session.amend("alice", 1, price=101)
-    resting = session.book.get_order(1)
-    assert resting is not None
+    resting = session.resting(1)
     assert resting.client_order_id == "abc-1"
 
 
