@@ -3,7 +3,14 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# What each job installs, on first use (pyproject.toml's extras): `make run` the runtime
+# package and the native core's builder only; `make lint` the lint tools (dev); `make test`
+# the test tools and the lint tools too, since tests regenerate the stubs and dashboards
+# with the generators and format with ruff (test, dev).
 STAMP := $(VENV)/.installed
+BUILD_STAMP := $(VENV)/.installed-build
+DEV_STAMP := $(VENV)/.installed-dev
+TEST_STAMP := $(VENV)/.installed-test
 PROTOS := $(wildcard proto/dome/v1/*.proto)
 
 TOOLS := .tools
@@ -41,8 +48,14 @@ FIX_INITIATOR := tests/fix/initiator/target/classpath.txt
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	$(BIN)/python -m pip install --quiet -e .
 	touch $(STAMP)
+
+# One extra each (build, dev, test), over the runtime package; a change to pyproject.toml
+# reinstalls the runtime package and so every extra already installed.
+$(VENV)/.installed-%: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[$*]'
+	touch $@
 
 # The FIX gateway's extra, for the tests and `dome up --fix-port`: `make run` does not
 # wait for the C++ build. Its wheel is built once per machine, then installed from the cache.
@@ -61,20 +74,20 @@ run: $(STAMP) native
 	$(BIN)/dome up --simulate 12
 
 ## docs: the SDK's API reference (dome.client), generated from its docstrings into docs/api/
-docs: $(STAMP)
+docs: $(DEV_STAMP)
 	$(BIN)/pdoc --docformat restructuredtext -o docs/api dome.client
 
 ## test: the whole test suite (unit, integration, operator, chart, monitoring; kind e2e only with `make e2e`)
-test: $(STAMP) $(FIX_STAMP) $(HELM) $(PSS_CHECK) prometheus faketime native fix-initiator
+test: $(TEST_STAMP) $(DEV_STAMP) $(FIX_STAMP) $(HELM) $(PSS_CHECK) prometheus faketime native fix-initiator
 	@if $(HAVE_CARGO); then $(MAKE) -s --no-print-directory native-test; fi
 	PATH="$(abspath $(TOOLS)/bin):$$PATH" $(BIN)/python -m pytest -q
 
 ## soak-tests: tests/cluster and tests/integration ten times in a row, every second run beside a CPU burner (RUNS=N for another count)
-soak-tests: $(STAMP) $(HELM) prometheus
+soak-tests: $(TEST_STAMP) $(DEV_STAMP) $(HELM) prometheus
 	PATH="$(abspath $(TOOLS)/bin):$$PATH" bash tests/stress.sh
 
 ## fuzz: 10,000 hostile payloads at every RPC of the engine and discovery (make test runs 2,000)
-fuzz: $(STAMP)
+fuzz: $(TEST_STAMP)
 	DOME_FUZZ_COUNT=10000 $(BIN)/python -m pytest -q -s tests/cluster/test_fuzz_rpcs.py
 
 ## crash-points: 50 seeded crash points of the write path under load, each engine killed and recovered (make test runs 12)
@@ -85,7 +98,7 @@ crash-points: $(STAMP) native
 native: $(STAMP)
 	@if $(HAVE_CARGO); then $(MAKE) -s --no-print-directory $(NATIVE_STAMP); else echo '$(NO_RUST)'; fi
 
-$(NATIVE_STAMP): $(NATIVE_SOURCES) | $(STAMP)
+$(NATIVE_STAMP): $(NATIVE_SOURCES) | $(BUILD_STAMP)
 	$(CARGO_ENV) VIRTUAL_ENV="$(abspath $(VENV))" $(BIN)/maturin develop --release --quiet -m native/Cargo.toml
 	touch $@
 
@@ -142,7 +155,7 @@ $(HELM) $(KUBECTL) &:
 	$(HELM) version --short
 
 ## lint: ruff, formatting and mypy --strict; cargo fmt --check and clippy -D warnings for the native core
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check src operator tests examples dashboards native/dome_native.pyi
 	$(BIN)/ruff format --check src operator tests examples dashboards native/dome_native.pyi
 	$(BIN)/mypy
@@ -150,26 +163,26 @@ lint: $(STAMP)
 	@if $(HAVE_CARGO); then cd native && cargo fmt --check && \
 		$(CARGO_ENV) cargo clippy --all-targets --quiet -- -D warnings; else echo '$(NO_RUST)'; fi
 
-fmt: $(STAMP)
+fmt: $(DEV_STAMP)
 	$(BIN)/ruff check --fix src operator tests examples dashboards native/dome_native.pyi
 	$(BIN)/ruff format src operator tests examples dashboards native/dome_native.pyi
 	@if $(HAVE_CARGO); then cd native && cargo fmt; fi
 
 ## proto: regenerate the gRPC stubs in src/dome/v1 from proto/ (pinned grpcio-tools)
-proto: $(STAMP)
+proto: $(DEV_STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m grpc_tools.protoc -Iproto --python_out=src --grpc_python_out=src \
 		--mypy_out=src --mypy_grpc_out=src $(PROTOS)
 
 ## bench: the book benchmark against liquibook, both workloads, both cores (one JSON line each)
-bench: $(STAMP) native
+bench: $(TEST_STAMP) native
 	@for workload in A B; do $(BIN)/dome bench book --workload $$workload --vs liquibook --json; done
 
 ## dashboards: regenerate charts/dome/dashboards/*.json from dashboards/ (pinned grafana-foundation-sdk)
-dashboards: $(STAMP)
+dashboards: $(DEV_STAMP)
 	$(BIN)/python -m dashboards.generate
 
 ## e2e: kind end-to-end tests (Docker, kind, helm, kubectl; skipped with the reason where missing). DOME_E2E_KEEP=1 keeps the cluster
-e2e: $(STAMP) $(HELM)
+e2e: $(TEST_STAMP) $(HELM)
 	PATH="$(abspath $(TOOLS)/bin):$$PATH" $(BIN)/python -m pytest -m e2e tests/e2e
 
 ## image: the container image (needs Docker with BuildKit)

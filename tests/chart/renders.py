@@ -1,7 +1,7 @@
 """Every manifest DOME ships, rendered as a cluster would receive it, for the scanners.
 
 Two sources: the chart through a real `helm template` (every values case of
-test_chart's matrix, plus an image pinned by digest), and the operator's render of every
+chart_render.MATRIX, plus an image pinned by digest), and the operator's render of every
 Exchange the render tests use (the example in examples/k8s among them), again plus an
 image pinned by digest. The hardening tests (checkov, Pod Security) judge all of them.
 """
@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operator"))
+from chart_render import MATRIX
+from chart_render import render as helm_template
 from operator_helpers import dump_manifests
 from render_cases import CASES
-from test_chart import MATRIX
-from test_chart import render as helm_template
 
 from dome_operator import render
 

@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operator"))
+from chart_render import render as helm_template
 from operator_helpers import EXAMPLES, as_admitted, load_yaml
-from test_chart import render as helm_template
 
 from dome_operator import render
 

@@ -27,8 +27,8 @@ import pytest
 from dome.cli_commands.up import FATAL_GRACE_S
 from dome.client.bots import STOP_GRACE_S
 from dome.client.simulation import TIDY_UP_S
-from dome.local.cluster import STOP_DEADLINE_S
 from dome.local.placement import PlacementUnavailable, fetch_placement_sync
+from dome.local.supervisor import STOP_DEADLINE_S
 from processes import pid_running, stop_process
 from waiting import wait_for
 

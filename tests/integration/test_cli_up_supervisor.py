@@ -14,7 +14,7 @@ from pathlib import Path
 
 from client_helpers import eventually
 
-from dome.local.cluster import (
+from dome.local.supervisor import (
     LocalCluster,
     LocalProcess,
     RestartPolicy,

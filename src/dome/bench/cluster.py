@@ -48,8 +48,8 @@ from dome.core.commands import NewOrder
 from dome.files import write_json
 from dome.instruments import InstrumentSpec
 from dome.local.check import run_check
-from dome.local.cluster import LocalCluster, LocalProcess, start_cluster, start_engine
 from dome.local.placement import fetch_placement
+from dome.local.supervisor import LocalCluster, LocalProcess, start_cluster, start_engine
 from dome.log.entries import decode_batch
 from dome.peer_auth import PeerAuth
 from dome.v1 import replication_pb2 as rp
@@ -304,7 +304,7 @@ async def fetch_orders(
 
 #: A replica's journal as the audit reads it: new orders by seq (order id, account, client
 #: order id), and the last sequence number.
-Journal = tuple[dict[int, tuple[int, str, str]], int]
+ReplicaOrders = tuple[dict[int, tuple[int, str, str]], int]
 
 
 async def audit_replicas(
@@ -327,7 +327,7 @@ async def audit_replicas(
 
 def audit(
     placement: dict[str, Any],
-    journals: dict[tuple[str, str], Journal],
+    journals: dict[tuple[str, str], ReplicaOrders],
     loads: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """Every acknowledged order on every replica: ``{"lost", "duplicates", "problems"}``.

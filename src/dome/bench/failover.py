@@ -1,15 +1,9 @@
 """Failover: how long a symbol is without a primary, and without acknowledgements, after kill -9.
 
 The cluster runs as ``dome bench cluster`` runs it (``bench_cluster``: discovery and N
-engine processes). A separate load process (this module run with ``-m``) keeps a steady
-flow of orders on every symbol: per symbol a buyer and a seller, each with one order in
-flight, paced to ``rate`` orders/s per symbol. It routes as the SDK does (the SDK's
-``Router`` follows discovery's placement) and retries as the SDK does: on UNAVAILABLE,
-FAILED_PRECONDITION or DEADLINE_EXCEEDED the same request, with the same client order
-id, goes again to whichever engine placement then names, after the next placement or a
-short pause (``RETRY_PAUSE_S``, kept short so the measured takeover is the cluster's
-and not a client backoff's). It reports every acknowledgement as it happens: when, and
-which engine answered, which the SDK's ``Client`` would not say.
+engine processes). A separate load process (``dome.bench.failover_load``) keeps a steady
+flow of orders on every symbol, routing and retrying as the SDK does, and reports every
+acknowledgement as it happens: when, and which engine answered.
 
 Then, ``kills`` times, round-robin over the symbols: the symbol's primary is killed with
 SIGKILL and two times are taken from that instant:
@@ -46,24 +40,25 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import grpc
 
 from dome.bench.cluster import CONVERGE_DEADLINE_S, BenchCluster, bench_cluster
 from dome.bench.engine import bench_instruments
+from dome.bench.failover_load import (
+    LOAD_DEADLINE_S,
+    RETRY_DEADLINE_S,
+    SIDES,
+    order_fields,
+)
 from dome.client.errors import DomeError
 from dome.client.models import NewOrder
-from dome.client.routing import Router
-from dome.instruments import InstrumentSpec, format_decimal
+from dome.instruments import InstrumentSpec
 from dome.local.check import run_check
 from dome.local.placement import placement_json
-from dome.v1 import common_pb2 as pb
 from dome.v1 import discovery_pb2 as dp
 from dome.v1 import discovery_pb2_grpc as dp_grpc
-from dome.v1 import trading_pb2 as tr
-from dome.v1 import trading_pb2_grpc as tr_grpc
 
 #: How often placement is asked for while waiting for a promotion (and for a rejoin).
 POLL_S = 0.01
@@ -75,23 +70,9 @@ REJOIN_DEADLINE_S = 60.0
 FLOW_BEFORE_KILL_S = 0.5
 #: Orders/s per symbol the load keeps up (default).
 DEFAULT_RATE = 200.0
-#: The load's retries: per attempt, in all, and between attempts that fail.
-ATTEMPT_TIMEOUT_S = 2.0
-RETRY_DEADLINE_S = 30.0
-RETRY_PAUSE_S = 0.02
-#: How long the load may take to come up, and to finish its orders in flight once stopped.
-LOAD_DEADLINE_S = 60.0
 #: Resubmissions per SubmitOrders batch in the final check.
 VERIFY_BATCH = 500
-_SIDES = ("buy", "sell")
 _RPC_TIMEOUT = 10.0
-_RETRY = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.FAILED_PRECONDITION,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-    }
-)
 
 
 def run_failover_bench(
@@ -109,24 +90,8 @@ def run_failover_bench(
     if symbols < 1 or kills < 1 or rate <= 0:
         raise ValueError("symbols, kills and rate must be positive")
     specs = bench_instruments(symbols)
-    tokens = {f"failover-{side}": secrets.token_hex(16) for side in _SIDES}
+    tokens = {f"failover-{side}": secrets.token_hex(16) for side in SIDES}
     return asyncio.run(_run(engines, specs, tokens, kills, acks, rate, progress))
-
-
-# -------------------------------------------------------------------- the orders
-
-
-def order_fields(
-    spec: InstrumentSpec, index: int, side: str, n: int
-) -> tuple[str, Decimal, Decimal]:
-    """Client order id, price and quantity of order ``n`` of ``side`` on symbol ``index``.
-
-    Both sides quote within 5 ticks of 100, so some orders trade and some rest.
-    """
-    offset = (n * 7) % 11 - 5
-    price = Decimal(100) + spec.tick_size * offset
-    qty = spec.lot_size * (1 + n % 5)
-    return f"fo-{index}-{side}-{n}", price, qty
 
 
 # ---------------------------------------------------------------- the coordinator
@@ -373,7 +338,7 @@ async def _start_load(
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "dome.bench.failover",
+        "dome.bench.failover_load",
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
@@ -405,7 +370,7 @@ async def _verify(
     from dome.client.client import Client
 
     confirmed = lost = 0
-    for side in _SIDES:
+    for side in SIDES:
         mine = [o for o in orders if o[1] == side]
         async with Client(discovery=discovery, token=tokens[f"failover-{side}"],
                           retry_deadline=RETRY_DEADLINE_S) as client:  # fmt: skip
@@ -434,91 +399,3 @@ async def _verify(
                                  f"{order_id}, is now answered {answer}")  # fmt: skip
     progress(f"{confirmed} acknowledged order(s) answered as duplicates of themselves, {lost} not")
     return {"lost": lost, "duplicates": confirmed}
-
-
-# ------------------------------------------------------------------ the load process
-
-
-async def _load_main() -> int:
-    """The load: one config line in, ``{"ready": true}``, ack lines, ``{"errors"}`` at the end.
-
-    An ack line is ``A SYMBOL_INDEX SIDE N ORDER_ID MONOTONIC ADDRESS ATTEMPTS DUPLICATE``.
-    A line ``stop`` (or end of input) stops new orders; those in flight are finished.
-    """
-    config = json.loads(sys.stdin.readline())
-    specs = [InstrumentSpec.from_dict(d) for d in config["symbols"]]
-    loop = asyncio.get_running_loop()
-    router = Router(config["discovery"], f"bench-failover-{secrets.token_hex(3)}")
-    await router.start(loop.time() + LOAD_DEADLINE_S)
-    stop = asyncio.Event()
-    errors: list[str] = []
-    interval = 2 / config["rate"]  # two workers per symbol, each with one order in flight
-
-    async def worker(index: int, side: str) -> None:
-        spec = specs[index]
-        metadata = (("authorization", f"Bearer {config['tokens'][f'failover-{side}']}"),)
-        due = time.monotonic()
-        n = 0
-        while not stop.is_set():
-            coid, price, qty = order_fields(spec, index, side, n)
-            request = tr.SubmitOrderRequest(
-                symbol=spec.symbol,
-                side=pb.SIDE_BUY if side == "buy" else pb.SIDE_SELL,
-                type=pb.ORDER_TYPE_LIMIT,
-                price=format_decimal(price),
-                qty=format_decimal(qty),
-                client_order_id=coid,
-            )
-            try:
-                answer, address, attempts = await _submit(router, request, metadata)
-            except grpc.aio.AioRpcError as exc:
-                errors.append(f"{coid}: {exc.code().name} {exc.details()}")
-            except TimeoutError as exc:
-                errors.append(f"{coid}: {exc}")
-            else:
-                print(f"A {index} {side} {n} {answer.order_id} {time.monotonic():.6f} {address} "
-                      f"{attempts} {int(answer.duplicate)}", flush=True)  # fmt: skip
-            n += 1
-            # Steady pace; after a stall, carry on at the pace rather than catch up.
-            due = max(due + interval, time.monotonic())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), due - time.monotonic())
-
-    tasks = [asyncio.create_task(worker(i, side)) for i in range(len(specs)) for side in _SIDES]
-    print(json.dumps({"ready": True}), flush=True)
-    await loop.run_in_executor(None, sys.stdin.readline)
-    stop.set()
-    await asyncio.gather(*tasks)
-    await router.close()
-    print(json.dumps({"errors": errors}), flush=True)
-    return 0
-
-
-async def _submit(
-    router: Router, request: tr.SubmitOrderRequest, metadata: Any
-) -> tuple[tr.OrderResult, str, int]:
-    """``request`` to its symbol's primary until acknowledged: the answer, who, attempts."""
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + RETRY_DEADLINE_S
-    attempts = 0
-    while True:
-        seen = router.version
-        address = router.primary(request.symbol)
-        if address is not None:
-            attempts += 1
-            stub = tr_grpc.TradingServiceStub(router.channel(address))
-            try:
-                answer = await stub.SubmitOrder(
-                    request, metadata=metadata, timeout=ATTEMPT_TIMEOUT_S
-                )
-                return answer, address, attempts
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() not in _RETRY or loop.time() > give_up:
-                    raise
-        elif loop.time() > give_up:
-            raise TimeoutError(f"{request.symbol}: no primary within {RETRY_DEADLINE_S:g}s")
-        await router.wait_for_change(seen, RETRY_PAUSE_S if address else POLL_S * 10)
-
-
-if __name__ == "__main__":
-    raise SystemExit(asyncio.run(_load_main()))

@@ -50,7 +50,7 @@ from dome.bench.engine import (
 )
 from dome.files import write_json
 from dome.instruments import format_decimal
-from dome.local.cluster import start_engine
+from dome.local.supervisor import start_engine
 from dome.v1 import common_pb2 as pb
 from dome.v1 import trading_pb2 as tr
 from dome.v1 import trading_pb2_grpc as tr_grpc

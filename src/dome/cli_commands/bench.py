@@ -109,7 +109,7 @@ _FAILED_EXIT = 1
 def _run(bench: Callable[[], dict[str, Any]], as_json: bool) -> dict[str, Any] | int:
     """Run a process-level bench and print its result, or the exit code (said on
     stderr) when it could not run: 2 for a usage error (``ValueError``), else 1."""
-    from dome.local.cluster import ClusterError
+    from dome.local.supervisor import ClusterError
 
     try:
         result = bench()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from dome.cli_commands.common import DEFAULT_DIR, add_tls_argument
 
 if TYPE_CHECKING:
-    from dome.local.cluster import LocalProcess
+    from dome.local.supervisor import LocalProcess
 
 #: The port ``dome fix`` listens on unless told otherwise (a customary FIX port).
 DEFAULT_PORT = 9878
@@ -138,7 +138,7 @@ async def start_fix_gateway(
     import sys
 
     from dome.lifetime import child_environment
-    from dome.local.cluster import START_DEADLINE_S, ClusterError, LocalProcess
+    from dome.local.supervisor import START_DEADLINE_S, ClusterError, LocalProcess
 
     ready = data_dir / "fix.ready.json"
     ready.unlink(missing_ok=True)

@@ -7,7 +7,7 @@ given) before the first attempt, so a call that failed with UNAVAILABLE (or, in 
 cluster, FAILED_PRECONDITION from an engine that is no longer primary) can be retried
 with the same id until a deadline: the exchange answers a repeated id with the original
 result and never books a second order. In a cluster, streams move to another replica
-when theirs dies and resume where they were (``failover``).
+when theirs dies and resume where they were (``resuming``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from typing import Any, TypeVar
 import grpc
 
 from dome.client.errors import UnavailableError, from_grpc
-from dome.client.failover import Replicas
 from dome.client.history import history, portfolio_of
 from dome.client.local import DEFAULT_DATA_DIR, local_discovery, local_target
 from dome.client.models import (
@@ -38,6 +37,7 @@ from dome.client.models import (
     spec_from_proto,
 )
 from dome.client.portfolio import FeeSchedule, Portfolio
+from dome.client.resuming import Replicas
 from dome.client.retry_policy import (
     MAX_IN_FLIGHT,
     MAYBE_APPLIED,

@@ -1,6 +1,6 @@
 """The client's pushed streams: executions, book updates, trades, with gaps detected.
 
-One engine's streams are read here directly; a cluster's go through ``failover``, which
+One engine's streams are read here directly; a cluster's go through ``resuming``, which
 moves them between replicas. A mixin of ``Client``, apart so each module holds one idea:
 ``client`` the calls, this the streams.
 """
@@ -13,9 +13,9 @@ from typing import Any
 import grpc
 
 from dome.client.errors import from_grpc
-from dome.client.failover import ExecutionFeed, Replicas, resuming_book, resuming_trades, subscribed
 from dome.client.local_book import GapDetected, LocalBook
 from dome.client.models import Execution, StreamStats, Trade
+from dome.client.resuming import ExecutionFeed, Replicas, resuming_book, resuming_trades, subscribed
 from dome.client.routing import Router
 from dome.v1 import market_data_pb2, trading_pb2
 

@@ -6,23 +6,18 @@ built (``dome.cores``). Every rule is written in the order docs/book.md states i
 this book and the native one disagree, read this one first.
 
 Being the fallback core too, it keeps to data structures with the right complexity
-rather than tricks: each side's levels live in a ``sortedcontainers.SortedDict`` keyed by
-price, with the best level kept at hand as levels come and go; a level holds its orders
-in an ``OrderedDict`` by id, in time priority. So the best price is O(1) to read, a new or
-emptied level O(log L) for L levels, and a fill, an append to a level or a cancel
-anywhere in one O(1).
+rather than tricks; they live in ``dome.core.book_side`` (a side's price levels, each a
+queue of orders in time priority), and this module holds the rules that run on them.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import islice
 
-from sortedcontainers import SortedDict
-
 from dome.core.book_api import BookSnapshot, InvariantError, Level, RestingOrder, check_snapshot
+from dome.core.book_side import BookSide, PriceLevel, QueuedOrder, price_reaches
 from dome.core.commands import AmendOrder, CancelOrder, Command, NewOrder
 from dome.core.events import (
     CancelReason,
@@ -38,52 +33,6 @@ from dome.core.instrument import Instrument
 from dome.core.state_hash import hash_book
 from dome.core.types import OrderType, RejectReason, SelfTradePrevention, Side
 from dome.core.validation import validate_amend_values, validate_new
-
-
-@dataclass(slots=True)
-class _Order:
-    """A resting order; mutable because fills and amends change it in place."""
-
-    order_id: int
-    account: str
-    client_order_id: str
-    side: Side
-    price: int
-    qty: int
-    remaining: int
-    priority: int
-    order_type: OrderType
-    stp: SelfTradePrevention
-
-    def view(self) -> RestingOrder:
-        return RestingOrder(
-            self.order_id,
-            self.account,
-            self.client_order_id,
-            self.side,
-            self.price,
-            self.qty,
-            self.remaining,
-            self.priority,
-            self.order_type,
-            self.stp,
-        )
-
-
-@dataclass(slots=True)
-class _Level:
-    """Orders at one price in time priority, with a running total checked by invariants.
-
-    ``orders`` maps order id to order in arrival order: the first entry is next to trade.
-    """
-
-    price: int
-    orders: OrderedDict[int, _Order] = field(default_factory=OrderedDict)
-    total_qty: int = 0
-
-    def first(self) -> _Order:
-        """The order with time priority (the level is never empty while it is on a side)."""
-        return next(iter(self.orders.values()))
 
 
 @dataclass(slots=True)
@@ -118,76 +67,6 @@ _POST_ONLY = OrderType.POST_ONLY
 _IMMEDIATE_TYPES = frozenset((OrderType.MARKET, OrderType.IOC, OrderType.FOK))
 
 
-class _BookSide:
-    """One side of the book: its levels by price in a ``SortedDict``, and the best one.
-
-    The best level is the highest bid or the lowest ask: the last or first key of the
-    sorted dict. It is kept in ``best`` as levels come and go, so matching, which asks
-    for it before every fill, reads an attribute. Adding or dropping a level is
-    O(log L) for L levels; finding one by price is O(1).
-    """
-
-    __slots__ = ("_best_index", "_levels", "best", "side")
-
-    def __init__(self, side: Side) -> None:
-        self.side = side
-        #: price -> _Level, in ascending price order.
-        self._levels = SortedDict()
-        #: Where the best price sits in ascending order: last for bids, first for asks.
-        self._best_index = -1 if side == _BUY else 0
-        #: The level with the best price; None while the side is empty.
-        self.best: _Level | None = None
-
-    def get(self, price: int) -> _Level | None:
-        level: _Level | None = self._levels.get(price)
-        return level
-
-    def best_first(self) -> Iterator[_Level]:
-        """Every level, best price first."""
-        levels = self._levels
-        prices = reversed(levels) if self.side == _BUY else iter(levels)
-        return (levels[price] for price in prices)
-
-    def items(self) -> Iterator[tuple[int, _Level]]:
-        """(price as keyed, level) in ascending price order, for the invariant check."""
-        return iter(self._levels.items())
-
-    def add(self, price: int) -> _Level:
-        """A new, empty level at ``price`` (none may be there)."""
-        level = self._levels[price] = _Level(price)
-        if self.best is None or _better(self.side, price, self.best.price):
-            self.best = level
-        return level
-
-    def drop(self, price: int) -> None:
-        """Remove the (emptied) level at ``price``."""
-        levels = self._levels
-        del levels[price]
-        if self.best is not None and self.best.price == price:
-            self.best = levels.peekitem(self._best_index)[1] if levels else None
-
-    def check_best(self) -> None:
-        """Raise ``InvariantError`` unless ``best`` is the level the sorted keys end with."""
-        levels = self._levels
-        expected = levels.peekitem(self._best_index)[1] if levels else None
-        if self.best is not expected:
-            raise InvariantError(f"{self.side.name}: the best level is not the best price's")
-
-
-def _better(side: Side, price: int, than: int) -> bool:
-    """Whether ``price`` is a better price than ``than`` for a resting order of ``side``."""
-    return price > than if side == _BUY else price < than
-
-
-def _price_reaches(taker_side: Side, limit_price: int | None, maker_price: int) -> bool:
-    """Whether a taker with this limit may trade at ``maker_price``."""
-    if limit_price is None:
-        return True
-    if taker_side == _BUY:
-        return maker_price <= limit_price
-    return maker_price >= limit_price
-
-
 class ReferenceBook:
     """One symbol's order book, implementing ``dome.core.book_api.Book`` plainly.
 
@@ -207,8 +86,8 @@ class ReferenceBook:
 
     def __init__(self, instrument: Instrument) -> None:
         self.instrument = instrument
-        self._sides = {Side.BUY: _BookSide(Side.BUY), Side.SELL: _BookSide(Side.SELL)}
-        self._by_id: dict[int, _Order] = {}
+        self._sides = {Side.BUY: BookSide(Side.BUY), Side.SELL: BookSide(Side.SELL)}
+        self._by_id: dict[int, QueuedOrder] = {}
         self._last_seq = 0
         self._next_trade_id = 1
 
@@ -274,7 +153,7 @@ class ReferenceBook:
             )
             return events
         self._rest(
-            _Order(
+            QueuedOrder(
                 cmd.order_id,
                 cmd.account,
                 cmd.client_order_id,
@@ -431,11 +310,11 @@ class ReferenceBook:
     def restore(self, snapshot: BookSnapshot) -> None:
         """Start from empty and rest every order of ``snapshot`` in ``orders()`` order."""
         check_snapshot(self.instrument, snapshot)
-        self._sides = {Side.BUY: _BookSide(Side.BUY), Side.SELL: _BookSide(Side.SELL)}
+        self._sides = {Side.BUY: BookSide(Side.BUY), Side.SELL: BookSide(Side.SELL)}
         self._by_id = {}
         for o in snapshot.orders:
             self._rest(
-                _Order(
+                QueuedOrder(
                     o.order_id,
                     o.account,
                     o.client_order_id,
@@ -454,31 +333,7 @@ class ReferenceBook:
     def check_invariants(self) -> None:
         seen: set[int] = set()
         for side in (Side.BUY, Side.SELL):
-            book_side = self._sides[side]
-            book_side.check_best()
-            for price, level in book_side.items():
-                if level.price != price:
-                    raise InvariantError(f"{side.name} level keyed {price} says {level.price}")
-                if not level.orders:
-                    raise InvariantError(f"{side.name} level {price} is empty")
-                if level.total_qty != sum(o.remaining for o in level.orders.values()):
-                    raise InvariantError(f"{side.name} level {price} total is off")
-                previous_priority: int | None = None
-                for order_id, order in level.orders.items():
-                    if order.order_id != order_id:
-                        raise InvariantError(f"order {order.order_id} is filed as {order_id}")
-                    if order.order_id in seen:
-                        raise InvariantError(f"order {order.order_id} rests twice")
-                    seen.add(order.order_id)
-                    if self._by_id.get(order.order_id) is not order:
-                        raise InvariantError(f"order {order.order_id} is not indexed")
-                    if order.side != side or order.price != price:
-                        raise InvariantError(f"order {order.order_id} sits on the wrong level")
-                    if order.remaining <= 0:
-                        raise InvariantError(f"order {order.order_id} has nothing left")
-                    if previous_priority is not None and order.priority <= previous_priority:
-                        raise InvariantError(f"{side.name} level {price} is out of time order")
-                    previous_priority = order.priority
+            self._sides[side].check(self._by_id, seen)
         if seen != set(self._by_id):
             raise InvariantError("the id index holds orders that are not on a level")
         bid, ask = self.best_bid(), self.best_ask()
@@ -487,7 +342,7 @@ class ReferenceBook:
 
     # ------------------------------------------------------------------ helpers
 
-    def _ownership(self, order: _Order | None, account: str) -> RejectReason:
+    def _ownership(self, order: QueuedOrder | None, account: str) -> RejectReason:
         if order is None:
             return RejectReason.UNKNOWN_ORDER
         if order.account != account:
@@ -498,7 +353,7 @@ class ReferenceBook:
         best = self._sides[side].best
         return None if best is None else best.price
 
-    def _level_of(self, order: _Order) -> _Level:
+    def _level_of(self, order: QueuedOrder) -> PriceLevel:
         level = self._sides[order.side].get(order.price)
         assert level is not None, f"order {order.order_id} rests on no level"
         return level
@@ -506,7 +361,7 @@ class ReferenceBook:
     def _meets_opposite(self, side: Side, price: int) -> bool:
         """Whether an order at ``price`` would reach the best opposite order (post-only)."""
         best = self._best_price(_OPPOSITE[side])
-        return best is not None and _price_reaches(side, price, best)
+        return best is not None and price_reaches(side, price, best)
 
     def _book_check_new(self, cmd: NewOrder) -> RejectReason:
         """docs/book.md NewOrder step 2: rejects that need the book, before any change."""
@@ -528,7 +383,7 @@ class ReferenceBook:
         side = _SIDE_OF[cmd.side]
         fillable = 0
         for level in self._sides[_OPPOSITE[side]].best_first():
-            if not _price_reaches(side, cmd.price, level.price):
+            if not price_reaches(side, cmd.price, level.price):
                 break
             for maker in level.orders.values():
                 if maker.account == cmd.account:
@@ -547,7 +402,7 @@ class ReferenceBook:
         opposite = self._sides[_OPPOSITE[taker.side]]
         while taker.remaining > 0:
             best = opposite.best
-            if best is None or not _price_reaches(taker.side, taker.limit_price, best.price):
+            if best is None or not price_reaches(taker.side, taker.limit_price, best.price):
                 return False
             maker = best.first()
             if maker.account == taker.account:
@@ -603,7 +458,7 @@ class ReferenceBook:
                 self._remove(maker)
         return False
 
-    def _rest(self, order: _Order) -> None:
+    def _rest(self, order: QueuedOrder) -> None:
         """Put ``order`` at the back of its level (creating the level if needed)."""
         side = self._sides[order.side]
         level = side.get(order.price) or side.add(order.price)
@@ -611,7 +466,7 @@ class ReferenceBook:
         level.total_qty += order.remaining
         self._by_id[order.order_id] = order
 
-    def _remove(self, order: _Order) -> None:
+    def _remove(self, order: QueuedOrder) -> None:
         """Take ``order`` off its level (dropping the level if it empties) and the index."""
         level = self._level_of(order)
         del level.orders[order.order_id]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dome.bench.cluster import Journal, audit
+from dome.bench.cluster import ReplicaOrders, audit
 from dome.bench.load import make_streams
 
 PLACEMENT = {"symbols": {"XYZ": {"primary": "e1", "followers": ["e0", "e2"]}}}
@@ -12,14 +12,14 @@ PLACEMENT = {"symbols": {"XYZ": {"primary": "e1", "followers": ["e0", "e2"]}}}
 LOADS = [{"orders": {"XYZ": [[1, 11, "a"], [2, 12, "b"], [4, 14, "d"]]}}]
 
 
-def _journal(*orders: tuple[int, int, str]) -> Journal:
+def _journal(*orders: tuple[int, int, str]) -> ReplicaOrders:
     return {seq: (oid, "acct", coid) for seq, oid, coid in orders}, max(s for s, _, _ in orders)
 
 
 FULL = _journal((1, 11, "a"), (2, 12, "b"), (3, 13, "c"), (4, 14, "d"))
 
 
-def _audit(e0: Journal, e2: Journal = FULL) -> dict[str, Any]:
+def _audit(e0: ReplicaOrders, e2: ReplicaOrders = FULL) -> dict[str, Any]:
     journals = {("XYZ", "e1"): FULL, ("XYZ", "e0"): e0, ("XYZ", "e2"): e2}
     return audit(PLACEMENT, journals, LOADS)
 

@@ -11,8 +11,8 @@ from dome.cli_commands.view import Progress
 from dome.client.simulation import SimulationTotals
 from dome.files import write_json
 from dome.local.check import compare
-from dome.local.cluster import LocalCluster, LocalProcess
 from dome.local.placement import discovery_from_cluster, placement_json
+from dome.local.supervisor import LocalCluster, LocalProcess
 from dome.v1 import discovery_pb2 as dp
 from dome.v1 import replication_pb2 as rp
 

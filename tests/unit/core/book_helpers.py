@@ -193,6 +193,12 @@ class Session:
     def table(self) -> str:
         return render_book(self.book)
 
+    def resting(self, order_id: int) -> RestingOrder:
+        """The open order ``order_id``; fails the test when the book holds none."""
+        order = self.book.get_order(order_id)
+        assert order is not None, f"order {order_id} is not on the book"
+        return order
+
     def expect_untouched(self, make: Callable[[int], Command]) -> list[str]:
         """Run a command that must be rejected and prove it changed nothing but last_seq."""
         before = list(self.book.orders())
