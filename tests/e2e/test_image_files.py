@@ -259,6 +259,17 @@ def test_the_image_runs_the_native_core() -> None:
     assert "DOME_CORE=native" in runtime_text, "the build proves the engine starts on it"
 
 
+def test_the_image_carries_the_fix_gateway() -> None:
+    # The operator renders a gateway pod running `dome fix` on this image (spec.fix).
+    runtime_text = " ".join(i.args for i in final_stage(instructions()))
+    assert "from=fix" in runtime_text, "the runtime takes QuickFIX's wheel from its stage"
+    assert "/fix/quickfix-*.whl" in runtime_text
+    assert "import quickfix" in runtime_text, "the build proves the session layer imports"
+    pinned = re.search(r"quickfix==([\d.]+)", DOCKERFILE.read_text())
+    extra = re.search(r'"quickfix==([\d.]+)"', (REPO / "pyproject.toml").read_text())
+    assert pinned and extra and pinned.group(1) == extra.group(1), "the fix extra's pin"
+
+
 def test_runs_as_the_numeric_user_the_pods_ask_for() -> None:
     runtime = final_stage(instructions())
     users = [i.args for i in runtime if i.keyword == "USER"]
