@@ -76,7 +76,7 @@ class Market:
         apply its commands like ``apply_batch``; ``dome.log.errors.LogFormatError`` (a
         ``ValueError``), changing nothing, when the bytes are not a valid batch."""
     def apply_batch_effects(self, commands: Sequence[Command] | Iterable[Command]) -> bytes:
-        """``apply_batch``, answered as ``dome.v1.BatchEffects`` bytes (``dome.core.effects``),
+        """``apply_batch``, answered as ``dome.v1.BatchEffects`` bytes (``dome.engine.effects``),
         matched and encoded with the GIL released and no Python object per event."""
     def apply_encoded_effects(self, log_batch: bytes) -> bytes:
         """Bytes in, bytes out: ``apply_encoded``'s decoding and refusals, answered as

@@ -1,4 +1,4 @@
-//! A batch's results as `dome.v1.BatchEffects` bytes, exactly as `dome.core.effects.encode`
+//! A batch's results as `dome.v1.BatchEffects` bytes, exactly as `dome.engine.effects.encode`
 //! writes them: one entry per command, its events field for field, and the batch's
 //! trade and event counts. Pure Rust: no Python object is made per event.
 //!

@@ -1385,7 +1385,7 @@ impl PyMarket {
         results(py, c, &buffer, &outcomes, None, &mut book.cache)
     }
 
-    /// `apply_batch`, answered as `dome.v1.BatchEffects` bytes (`dome.core.effects`):
+    /// `apply_batch`, answered as `dome.v1.BatchEffects` bytes (`dome.engine.effects`):
     /// matching and encoding both run with the GIL released, no object per event.
     fn apply_batch_effects<'py>(
         &mut self,

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from dome.instruments import InstrumentFileError, InstrumentSpec
+from dome.instrument_spec import InstrumentFileError, InstrumentSpec
 from dome_operator.pods import image_reference
 
 GROUP = "dome.dev"

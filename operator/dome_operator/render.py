@@ -101,7 +101,7 @@ def selector(exchange: Mapping[str, Any]) -> str:
 
 
 def instruments_document(exchange: Exchange) -> str:
-    """The instruments file, in the format ``dome.instruments.load_instruments`` reads."""
+    """The instruments file, in the format ``dome.instrument_spec.load_instruments`` reads."""
     return json.dumps([spec.to_dict() for spec in exchange.instruments], indent=2) + "\n"
 
 

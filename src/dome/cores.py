@@ -93,10 +93,6 @@ class MarketCore(Protocol):
         """Apply sequenced commands in order; one result each."""
         ...
 
-    def apply_batch_effects(self, commands: Sequence[Command]) -> bytes:
-        """``apply_batch``, answered as ``dome.v1.BatchEffects`` bytes (``dome.core.effects``)."""
-        ...
-
     def is_known(self, account: str, client_order_id: str) -> bool:
         """Whether a new order with this client order id would be answered as a duplicate."""
         ...

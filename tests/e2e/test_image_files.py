@@ -267,7 +267,9 @@ def test_the_image_carries_the_fix_gateway() -> None:
     assert "import quickfix" in runtime_text, "the build proves the session layer imports"
     pinned = re.search(r"quickfix==([\d.]+)", DOCKERFILE.read_text())
     extra = re.search(r'"quickfix==([\d.]+)"', (REPO / "pyproject.toml").read_text())
-    assert pinned and extra and pinned.group(1) == extra.group(1), "the fix extra's pin"
+    assert pinned, "QuickFIX is pinned in the image"
+    assert extra, "QuickFIX is pinned in the fix extra"
+    assert pinned.group(1) == extra.group(1), "the image builds the fix extra's pin"
 
 
 def test_runs_as_the_numeric_user_the_pods_ask_for() -> None:

@@ -17,7 +17,7 @@ import yaml
 from operator_helpers import UID, schema_errors
 from render_cases import CASES, RenderCase
 
-from dome.instruments import load_instruments
+from dome.instrument_spec import load_instruments
 from dome_operator import (
     OLDEST_SUPPORTED_KUBERNETES,
     InvalidExchange,

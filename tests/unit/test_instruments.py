@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dome.core.types import RejectReason
-from dome.instruments import (
+from dome.instrument_spec import (
     ConversionError,
     InstrumentFileError,
     InstrumentSpec,

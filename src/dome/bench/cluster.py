@@ -46,7 +46,7 @@ from dome.bench.engine import (
 )
 from dome.core.commands import NewOrder
 from dome.files import write_json
-from dome.instruments import InstrumentSpec
+from dome.instrument_spec import InstrumentSpec
 from dome.local.check import run_check
 from dome.local.placement import fetch_placement
 from dome.local.supervisor import LocalCluster, LocalProcess, start_cluster, start_engine

@@ -38,7 +38,7 @@ import grpc
 
 from dome.accounts import write_accounts
 from dome.files import write_json
-from dome.instruments import DEFAULT_INSTRUMENTS, InstrumentSpec
+from dome.instrument_spec import DEFAULT_INSTRUMENTS, InstrumentSpec
 from dome.local.supervisor import start_engine
 from dome.v1 import market_data_pb2 as md
 from dome.v1 import market_data_pb2_grpc as md_grpc

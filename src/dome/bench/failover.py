@@ -54,7 +54,7 @@ from dome.bench.failover_load import (
 )
 from dome.client.errors import DomeError
 from dome.client.models import NewOrder
-from dome.instruments import InstrumentSpec
+from dome.instrument_spec import InstrumentSpec
 from dome.local.check import run_check
 from dome.local.placement import placement_json
 from dome.v1 import discovery_pb2 as dp

@@ -25,7 +25,7 @@ from typing import Any
 import grpc
 
 from dome.client.routing import Router
-from dome.instruments import InstrumentSpec, format_decimal
+from dome.instrument_spec import InstrumentSpec, format_decimal
 from dome.v1 import common_pb2 as pb
 from dome.v1 import trading_pb2 as tr
 from dome.v1 import trading_pb2_grpc as tr_grpc

@@ -41,7 +41,7 @@ from typing import Any
 from dome.bench.cluster import bench_cluster
 from dome.bench.engine import bench_instruments
 from dome.files import write_json
-from dome.instruments import InstrumentSpec
+from dome.instrument_spec import InstrumentSpec
 from dome.lifetime import child_environment
 
 #: How long the gateway may take to serve, the FIX session to log on, and a run to end.

@@ -49,7 +49,7 @@ from dome.bench.engine import (
     bench_instruments,
 )
 from dome.files import write_json
-from dome.instruments import format_decimal
+from dome.instrument_spec import format_decimal
 from dome.local.supervisor import start_engine
 from dome.v1 import common_pb2 as pb
 from dome.v1 import trading_pb2 as tr

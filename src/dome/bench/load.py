@@ -37,7 +37,7 @@ from typing import Any
 
 import grpc
 
-from dome.instruments import format_decimal
+from dome.instrument_spec import format_decimal
 from dome.v1 import common_pb2 as pb
 from dome.v1 import trading_pb2 as tr
 

@@ -116,7 +116,7 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
     from dome.discovery.core import CoreConfig, Timings
     from dome.discovery.records import Acks
     from dome.discovery.server import DiscoverySettings
-    from dome.instruments import DEFAULT_INSTRUMENTS, InstrumentFileError, load_instruments
+    from dome.instrument_spec import DEFAULT_INSTRUMENTS, InstrumentFileError, load_instruments
     from dome.peer_auth import PeerAuthError, peer_auth_from_args
 
     if not 0 <= args.port <= 65535:
@@ -180,7 +180,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from dome.cli_commands.common import fail
     from dome.discovery.server import serve
     from dome.discovery.store import StoreError
-    from dome.logs import configure
+    from dome.json_logs import configure
 
     settings = settings_from_args(args, parser)
     configure(args.log_level, role="discovery")

@@ -26,8 +26,8 @@ def run(argv: list[str]) -> int:
     from dome.engine import add_engine_arguments, config_from_args, serve
     from dome.engine.config import ConfigError
     from dome.engine.server import tune_gc
-    from dome.instruments import InstrumentFileError
-    from dome.logs import configure
+    from dome.instrument_spec import InstrumentFileError
+    from dome.json_logs import configure
 
     parser = argparse.ArgumentParser(prog="dome engine", description="Run one engine node.")
     add_engine_arguments(parser)

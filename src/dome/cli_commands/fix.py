@@ -71,8 +71,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     from dome.accounts import AccountsFileError, load_tokens
     from dome.cli_commands.common import UsageError, fail, load_tls
+    from dome.json_logs import configure
     from dome.local.placement import discovery_from_cluster
-    from dome.logs import configure
 
     if not 0 <= args.port <= 65535:
         parser.error(f"--port must be 0..65535, not {args.port}")

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from dome.client.models import BookSnapshot, Level, OpenOrder, OrderResult, Trade, enum_name
-from dome.instruments import format_decimal
+from dome.instrument_spec import format_decimal
 
 
 def d(value: Decimal) -> str:

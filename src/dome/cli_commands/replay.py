@@ -56,7 +56,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dome.cores import CoreError, select_core
-    from dome.instruments import DEFAULT_INSTRUMENTS, InstrumentFileError, load_instruments
+    from dome.instrument_spec import DEFAULT_INSTRUMENTS, InstrumentFileError, load_instruments
     from dome.log.errors import JournalError, LogFormatError, RecoveryError
     from dome.log.recovery import recover, symbol_dirs
 

@@ -35,7 +35,7 @@ from dome.cli_commands.fix import start_fix_gateway
 from dome.cli_commands.simulate import drive, load_accounts
 from dome.client.errors import DomeError
 from dome.files import write_json
-from dome.instruments import DEFAULT_INSTRUMENTS, InstrumentFileError, load_instruments
+from dome.instrument_spec import DEFAULT_INSTRUMENTS, InstrumentFileError, load_instruments
 from dome.local.supervisor import ClusterError, LocalProcess, Supervisor, start_cluster
 
 #: Humans' dev accounts; bots get ``bot-1`` .. ``bot-K`` on top.

@@ -58,7 +58,7 @@ from dome.client.portfolio import FeeSchedule, Portfolio, Position
 from dome.client.retry_policy import MAX_IN_FLIGHT
 from dome.client.runner import BotRunner
 from dome.core.types import OrderStatus, OrderType, RejectReason, SelfTradePrevention, Side
-from dome.instruments import InstrumentSpec
+from dome.instrument_spec import InstrumentSpec
 
 __all__ = [
     "MAX_IN_FLIGHT",

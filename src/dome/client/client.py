@@ -51,7 +51,7 @@ from dome.client.routing import Router
 from dome.client.streams import Streams
 from dome.client.wire import Encoder
 from dome.core.types import OrderType, SelfTradePrevention, Side
-from dome.instruments import InstrumentSpec
+from dome.instrument_spec import InstrumentSpec
 from dome.tls import TlsFiles, open_channel
 from dome.v1 import market_data_pb2, market_data_pb2_grpc, trading_pb2, trading_pb2_grpc
 

@@ -16,7 +16,7 @@ from dome.client.models import Level, Trade
 from dome.client.orders import Order, OrderState
 from dome.client.portfolio import ZERO, Position
 from dome.core.types import Side
-from dome.instruments import InstrumentSpec
+from dome.instrument_spec import InstrumentSpec
 
 
 @dataclass(frozen=True)

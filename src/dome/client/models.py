@@ -12,7 +12,7 @@ from decimal import Decimal
 from enum import IntEnum
 
 from dome.core.types import OrderStatus, OrderType, RejectReason, SelfTradePrevention, Side
-from dome.instruments import InstrumentSpec
+from dome.instrument_spec import InstrumentSpec
 from dome.v1 import common_pb2, market_data_pb2, trading_pb2
 
 

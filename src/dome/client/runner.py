@@ -51,7 +51,7 @@ from dome.client.orders import (
 )
 from dome.client.portfolio import FeeSchedule, Portfolio
 from dome.core.types import OrderType, RejectReason, Side
-from dome.instruments import InstrumentSpec
+from dome.instrument_spec import InstrumentSpec
 
 log = logging.getLogger(__name__)
 

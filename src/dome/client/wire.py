@@ -17,7 +17,7 @@ from typing import cast
 from dome.client.errors import OrderValueError, UnknownSymbolError
 from dome.client.models import AmendOrder, CancelOrder, NewOrder
 from dome.core.types import OrderType, RejectReason, SelfTradePrevention, Side
-from dome.instruments import ConversionError, InstrumentSpec
+from dome.instrument_spec import ConversionError, InstrumentSpec
 from dome.v1 import common_pb2, trading_pb2
 
 _SIDES = {"buy": Side.BUY, "sell": Side.SELL}

@@ -1,6 +1,6 @@
 """An instrument as the book sees it: integer ticks and lots, and the bounds on them.
 
-Decimal tick and lot sizes live at the edge (``dome.instruments``); by the time a command
+Decimal tick and lot sizes live at the edge (``dome.instrument_spec``); by the time a command
 reaches the book its price is a count of ticks and its quantity a count of lots.
 """
 

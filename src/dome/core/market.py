@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from dome.core.book_api import Book, BookSnapshot
@@ -118,16 +118,6 @@ class Market:
         except Exception as exc:
             raise BatchFailed(results) from exc
         return results
-
-    def apply_batch_effects(self, commands: Sequence[Command]) -> bytes:
-        """``apply_batch``, answered as ``dome.v1.BatchEffects`` bytes (``dome.core.effects``).
-
-        The native core writes the same bytes without a Python object per event.
-        """
-        # effects decodes into this module's MarketResult, so it is imported late.
-        from dome.core import effects
-
-        return effects.encode(commands[0].seq if commands else 0, self.apply_batch(commands))
 
     def is_known(self, account: str, client_order_id: str) -> bool:
         """Whether a new order with this client order id would be answered as a duplicate."""

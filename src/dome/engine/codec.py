@@ -16,7 +16,7 @@ from dome.core.events import Event, Trade
 from dome.core.outcome import Outcome, outcome
 from dome.core.types import OrderStatus, OrderType, RejectReason, SelfTradePrevention, Side
 from dome.engine.requests import AmendRequest, CancelRequest, PlaceRequest
-from dome.instruments import ConversionError, InstrumentSpec
+from dome.instrument_spec import ConversionError, InstrumentSpec
 from dome.v1 import common_pb2 as pb
 from dome.v1 import market_data_pb2 as md
 from dome.v1 import trading_pb2 as tr
@@ -40,7 +40,7 @@ class Units:
     exactly as ``InstrumentSpec`` does. Values are plain strings and ints, so a cached
     answer is the same object ``InstrumentSpec`` would compute, never a shared mutable.
 
-    >>> from dome.instruments import DEFAULT_INSTRUMENTS
+    >>> from dome.instrument_spec import DEFAULT_INSTRUMENTS
     >>> units = Units(DEFAULT_INSTRUMENTS[0])
     >>> units.price_to_ticks("30000.10"), units.price(3000010), units.qty(5)
     (3000010, '30000.1', '0.0005')

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from dome.accounts import load_accounts
 from dome.cores import SELECTION_HELP, Core, select_core
-from dome.instruments import DEFAULT_INSTRUMENTS, InstrumentSpec, load_instruments
+from dome.instrument_spec import DEFAULT_INSTRUMENTS, InstrumentSpec, load_instruments
 from dome.peer_auth import PeerAuth, PeerAuthError, add_peer_auth_arguments, peer_auth_from_args
 
 MiB = 1024 * 1024

@@ -24,7 +24,7 @@ from dome.engine import codec
 from dome.engine.applier import Applied
 from dome.engine.errors import OutOfRange
 from dome.engine.feeds import Topic
-from dome.instruments import InstrumentSpec
+from dome.instrument_spec import InstrumentSpec
 from dome.v1 import market_data_pb2 as md
 
 #: Trades kept for ``ListTrades`` and for resuming trade streams.

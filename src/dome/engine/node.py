@@ -30,7 +30,7 @@ from dome.engine.replica import Replica
 from dome.engine.reports import ExecutionReporter
 from dome.engine.requests import Request
 from dome.engine.sequencer import Sequencer
-from dome.instruments import InstrumentSpec
+from dome.instrument_spec import InstrumentSpec
 from dome.v1 import common_pb2 as pb
 from dome.v1 import trading_pb2 as tr
 

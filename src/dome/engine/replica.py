@@ -39,11 +39,11 @@ import logging
 
 from dome.engine.follower import FollowerSide
 from dome.engine.primary import FollowerSession, PrimarySide
-from dome.engine.replica_state import Coordinator, ReplicaStats, Role
+from dome.engine.replica_state import DiscoveryLink, ReplicaStats, Role
 from dome.v1 import discovery_pb2 as ds
 from dome.v1 import replication_pb2 as rp
 
-__all__ = ["Coordinator", "FollowerSession", "Replica", "ReplicaStats", "Role"]
+__all__ = ["DiscoveryLink", "FollowerSession", "Replica", "ReplicaStats", "Role"]
 
 log = logging.getLogger("dome.engine.replica")
 

@@ -36,7 +36,7 @@ class Role(enum.Enum):
     FOLLOWER = "follower"
 
 
-class Coordinator(Protocol):
+class DiscoveryLink(Protocol):
     """The part of the discovery agent a replica needs."""
 
     def lease_valid(self) -> bool:
@@ -78,7 +78,7 @@ class ReplicaState:
         symbol: str,
         journal: Journal,
         applier: Applier,
-        coordinator: Coordinator,
+        coordinator: DiscoveryLink,
         peers: Peers,
         pending: Sequence[DecodedBatch] = (),
         stats: ReplicaStats | None = None,

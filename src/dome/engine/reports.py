@@ -28,7 +28,7 @@ from dome.engine.applier import Applied
 from dome.engine.codec import Units
 from dome.engine.errors import OutOfRange
 from dome.engine.feeds import Topic
-from dome.instruments import InstrumentSpec
+from dome.instrument_spec import InstrumentSpec
 from dome.v1 import common_pb2 as pb
 from dome.v1 import trading_pb2 as tr
 

@@ -23,17 +23,17 @@ from grpc_reflection.v1alpha import reflection
 
 from dome.accounts import AccountsFileError
 from dome.cores import CoreError, select_core
-from dome.engine.cluster import ClusterMember, RecoveredSymbol, recover_symbol
 from dome.engine.config import ConfigError, EngineConfig, config_from_args
 from dome.engine.market_data import MarketDataServicer
+from dome.engine.member import ClusterMember, RecoveredSymbol, recover_symbol
 from dome.engine.metrics import EngineMetrics
 from dome.engine.node import EngineNode, NodeLimits
 from dome.engine.replication_service import ReplicationServicer
 from dome.engine.security import Gate, StreamSlots
 from dome.engine.trading import TradingServicer
-from dome.instruments import InstrumentFileError
+from dome.instrument_spec import InstrumentFileError
+from dome.json_logs import configure as configure_logs
 from dome.log.journal import FsyncPolicy
-from dome.logs import configure as configure_logs
 from dome.malformed import RefuseMalformed
 from dome.peer_auth import RequirePeer
 from dome.serving import ReadyInfo, announced, client_host, metrics_endpoint, stop_on_signals

@@ -46,7 +46,7 @@ from dome.fix.requests import (
 )
 from dome.fix.state import GatewayState, Positions, SentMark
 from dome.fix.subscriptions import Subscriptions
-from dome.instruments import InstrumentSpec
+from dome.instrument_spec import InstrumentSpec
 
 log = logging.getLogger("dome.fix")
 

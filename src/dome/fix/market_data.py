@@ -17,7 +17,7 @@ from decimal import Decimal
 from dome.client.models import Level, Trade
 from dome.fix import tags as t
 from dome.fix.orders import Fields
-from dome.instruments import format_decimal
+from dome.instrument_spec import format_decimal
 
 #: One side of a picture: price -> (quantity, order count).
 Side = dict[Decimal, tuple[Decimal, int]]

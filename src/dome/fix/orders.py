@@ -37,7 +37,7 @@ from dome.client.models import ExecType, Execution
 from dome.core.types import OrderStatus, RejectReason, Side
 from dome.fix import tags as t
 from dome.fix.requests import NewOrderRequest, ord_rej_reason
-from dome.instruments import format_decimal
+from dome.instrument_spec import format_decimal
 
 #: An outgoing message body: (tag, value) in order.
 Fields = list[tuple[int, str]]

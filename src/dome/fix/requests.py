@@ -24,7 +24,7 @@ from decimal import Decimal, InvalidOperation
 
 from dome.core.types import OrderType, RejectReason, Side
 from dome.fix import tags as t
-from dome.instruments import ConversionError, InstrumentSpec, parse_decimal
+from dome.instrument_spec import ConversionError, InstrumentSpec, parse_decimal
 
 #: DOME's limit on a client order id (printable ASCII), which a ClOrdID becomes.
 MAX_CL_ORD_ID = 64

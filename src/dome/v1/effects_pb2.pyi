@@ -6,7 +6,7 @@ What a book did with each command of a batch: a core's answer to one batch, as b
 Every effect the engine sends on (answers, execution reports, trades, book deltas,
 metrics) is derived from a command's events (`dome.core.events`), so these messages
 carry exactly those events, field for field, in ticks and lots. Both cores write the
-same bytes for the same batch (`dome.core.effects` and the native core), so a batch's
+same bytes for the same batch (`dome.engine.effects` and the native core), so a batch's
 effects can leave a core without one Python object per event.
 """
 

@@ -25,12 +25,12 @@ from hypothesis import strategies as st
 from native_fuzz import OutsideContract, Pair, mutate, valid_batch
 
 import native_core
-from dome.core import effects
 from dome.core.commands import AmendOrder, CancelOrder, Command, NewOrder
 from dome.core.instrument import Instrument
 from dome.core.market import Market
 from dome.core.reference import ReferenceBook
 from dome.core.types import OrderType, RejectReason, SelfTradePrevention, Side
+from dome.engine import effects
 from dome.log.entries import encode_batch
 from dome.log.errors import LogFormatError
 
@@ -158,7 +158,7 @@ def test_batches_answer_like_one_command_at_a_time(
     assert batched.apply_batch(commands) == expected
     assert batched.state_hash() == spec.state_hash()
     # The batch's effects as bytes: the same bytes from both cores, holding the results.
-    reference_effects = python_market(window).apply_batch_effects(commands)
+    reference_effects = effects.encode(5, python_market(window).apply_batch(commands))
     as_bytes = native.Market(INSTRUMENT, dedup_window=window)
     assert as_bytes.apply_batch_effects(commands) == reference_effects
     assert effects.decode(reference_effects) == expected

@@ -30,7 +30,7 @@ from dome.v1 import replication_pb2 as rp
 from dome.v1 import replication_pb2_grpc as rp_grpc
 
 
-class Coordinator:
+class DiscoveryLink:
     def lease_valid(self) -> bool:
         return True
 
@@ -106,7 +106,7 @@ async def test_refused_entries_are_counted_and_never_journaled(
         symbol="XYZ",
         journal=journal,
         applier=Applier(market),
-        coordinator=Coordinator(),
+        coordinator=DiscoveryLink(),
         peers=peers,
         stats=stats,
     )

@@ -10,7 +10,7 @@ from dome.engine.errors import OutOfRange
 from dome.engine.metrics import EngineMetrics
 from dome.engine.node import EngineNode
 from dome.engine.reports import ExecutionReporter
-from dome.instruments import InstrumentSpec
+from dome.instrument_spec import InstrumentSpec
 from dome.v1 import common_pb2 as pb
 from dome.v1 import trading_pb2 as tr
 

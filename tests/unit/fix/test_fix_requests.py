@@ -9,7 +9,7 @@ import pytest
 from dome.core.types import OrderType
 from dome.fix import tags as t
 from dome.fix.requests import Incoming, SessionReject, dome_order_type, market_data, new_order
-from dome.instruments import InstrumentSpec
+from dome.instrument_spec import InstrumentSpec
 
 SPECS = {"XYZ": InstrumentSpec.from_dict({"symbol": "XYZ", "tick_size": "0.01", "lot_size": "1"})}
 

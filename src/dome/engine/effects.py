@@ -1,11 +1,13 @@
 """A batch's results as bytes (``dome.v1.BatchEffects``): the reference encoder and decoder.
 
-The native core writes these bytes itself, without one Python object per event; this
-module is the readable definition of what they hold, and how the Python core writes
-the same bytes: each command's events, field for field, in order. ``encode`` of a
-batch's ``MarketResult``s and ``decode`` of its bytes are inverses, and both cores'
-``apply_batch_effects`` give identical bytes for the same commands (the lockstep tests
-hold them to that).
+The native core writes these bytes itself (``apply_batch_effects``,
+``apply_encoded_effects``), without one Python object per event; this module is the
+readable definition of what they hold, and writes the same bytes from the Python core's
+results: each command's events, field for field, in order. ``encode`` of a batch's
+``MarketResult``s and ``decode`` of its bytes are inverses, and ``encode`` of the Python
+core's results equals the native core's bytes for the same commands (the lockstep tests
+hold them to that). It lives in the engine, not the core, because the core is pure of
+the wire (``tests/unit/test_core_purity.py``).
 
 An event carries the sequence number of the command that caused it, so a command's
 events are stored without it: they carry the command's own (``first_seq + i``), except

@@ -34,7 +34,7 @@ from dome.engine.metrics import EngineMetrics
 from dome.engine.node import EngineNode, SymbolState
 from dome.engine.peers import Peers
 from dome.engine.replica import Replica, Role
-from dome.instruments import InstrumentSpec
+from dome.instrument_spec import InstrumentSpec
 from dome.log.entries import DecodedBatch
 from dome.log.install import install_snapshot
 from dome.log.journal import FsyncPolicy, Journal
@@ -45,7 +45,7 @@ from dome.peer_auth import PeerAuth
 from dome.tls import TlsFiles
 from dome.v1 import discovery_pb2 as ds
 
-log = logging.getLogger("dome.engine.cluster")
+log = logging.getLogger("dome.engine.member")
 
 
 class RecoveredSymbol(NamedTuple):
