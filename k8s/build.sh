@@ -63,6 +63,15 @@ cd "$here"
 step "kwok, kwokctl" env GOBIN="$bin" GOFLAGS= go install -trimpath -ldflags="-s -w" \
     "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwokctl@$KWOK_VERSION"
 
+# KWOK's own fast node and pod stages, from the module just built, for `kwok --config`:
+# without stages KWOK manages nothing.
+stages="$(go env GOMODCACHE)/sigs.k8s.io/kwok@$KWOK_VERSION/kustomize/stage"
+for file in "$stages"/node/fast/*.yaml "$stages"/pod/fast/*.yaml; do
+    [[ "$(basename "$file")" == kustomization.yaml ]] && continue
+    printf -- '---\n'
+    cat "$file"
+done >"$bin/kwok-stages.yaml"
+
 "$bin/kube-apiserver" --version | grep -qx "Kubernetes $KUBE_VERSION" || {
     echo "kube-apiserver --version does not report $KUBE_VERSION" >&2
     exit 1
