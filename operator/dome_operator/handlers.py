@@ -9,17 +9,23 @@ the object as invalid).
 
 Status follows the children: events on the engine StatefulSet and the discovery
 Deployment refresh the owning Exchange's status (``reporting``), written only when it
-changes.
+changes. The placement summary also follows discovery, whose elections and moves change
+no Kubernetes object: so every Exchange this operator has reconciled is refreshed every
+``STATUS_REFRESH_S`` too, by one task of the operator's (a real API server showed a
+status saying ``electing`` for minutes after discovery had elected).
 
 There is no deletion handler and so no finalizer: every child carries an owner reference
 to its Exchange, Kubernetes' garbage collector deletes them, and the operator holds no
 state outside the cluster that it would have to clean up (engine volumes are kept on
 purpose). A finalizer would only make deleting an Exchange hang while the operator is
-down. For the same reason there is no kopf timer or daemon, which would add one.
+down. For the same reason there is no kopf timer or daemon, which would add one: the
+refresh is a plain task started with the operator.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -43,6 +49,10 @@ RETRY_DELAY = 10
 #: pods each Exchange's NetworkPolicy lets read placement from discovery.
 OPERATOR_NAMESPACE_ENV = "POD_NAMESPACE"
 _CHILD_LABELS = {"app.kubernetes.io/managed-by": MANAGED_BY}
+#: Seconds between refreshes of every reconciled Exchange's status from discovery.
+STATUS_REFRESH_S = 10.0
+#: memo key: the (namespace, name) of every Exchange this operator has reconciled.
+_WATCHED = "exchanges"
 
 
 @kopf.on.startup()
@@ -69,10 +79,39 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.networking.connect_timeout = 10
     # The operator's own calls (apply, status): the official client, logged in as kopf is.
     memo["api"] = kube.api_client(kube.load_configuration())
+    memo[_WATCHED] = set()
+
+
+@kopf.on.startup()
+async def start_refreshing(memo: kopf.Memo, logger: Logger, **_: Any) -> None:
+    """Start the task that keeps every reconciled Exchange's status current."""
+    memo["refresher"] = asyncio.create_task(_refresh_statuses(memo, logger))
+
+
+async def _refresh_statuses(memo: kopf.Memo, logger: Logger) -> None:
+    watched: set[tuple[str, str]] = memo.setdefault(_WATCHED, set())
+    while True:
+        await asyncio.sleep(STATUS_REFRESH_S)
+        cluster = Cluster(_api(memo), logger)
+        for namespace, name in sorted(watched):
+            try:
+                if await cluster.read_exchange(namespace, name) is None:
+                    watched.discard((namespace, name))  # deleted: nothing to follow
+                    continue
+                await publish_status(cluster, namespace, name)
+            except KubernetesError as exc:
+                logger.warning(
+                    f"could not refresh the status of Exchange {namespace}/{name}: {exc}"
+                )
 
 
 @kopf.on.cleanup()
 async def close_client(memo: kopf.Memo, **_: Any) -> None:
+    refresher = memo.get("refresher")
+    if isinstance(refresher, asyncio.Task):
+        refresher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await refresher
     api = memo.get("api")
     if isinstance(api, client.ApiClient):
         await kube.off_loop(api.close)
@@ -177,6 +216,7 @@ async def _reconcile(
         await publish_status(cluster, namespace, name, Reconciled(generation, None))
     except KubernetesError as exc:
         raise kopf.TemporaryError(str(exc), delay=RETRY_DELAY) from exc
+    memo.setdefault(_WATCHED, set()).add((namespace, name))
     return "success"
 
 

@@ -46,6 +46,9 @@ REFUSED = {
     "name-too-long": "Invalid value: name must be a DNS label (lowercase letters, digits, '-', "
     "starting with a letter) of at most 45 characters",
     # kubectl asks for strict field validation; without it the API server would prune.
+    "fix-port-is-metrics": "spec.fix.port: Invalid value: 9100: 9100 is the gateway's metrics port",
+    "fix-without-tokens": "spec.fix.tokensSecret: Invalid value: "
+    "an enabled FIX gateway needs tokensSecret (the accounts' tokens)",
     "unknown-field": 'strict decoding error: unknown field "spec.replicas"',
     "zero-lot": 'spec.instruments[0].lotSize: Invalid value: "0": '
     f"spec.instruments[0].lotSize in body should match {DECIMAL}",

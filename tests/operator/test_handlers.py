@@ -457,6 +457,35 @@ async def test_the_status_summarises_placement_and_keeps_it_when_discovery_goes(
             assert has_condition(the_exchange(cluster), "Degraded", "False")
 
 
+async def test_the_placement_summary_follows_discovery_with_no_kubernetes_event(
+    cluster: ClusterEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An election changes no Kubernetes object: the operator's own refresh must see it.
+    monkeypatch.setattr("dome_operator.handlers.STATUS_REFRESH_S", 0.2)
+    engines = [f"{NAME}-engine-{i}" for i in range(3)]
+    async with running_discovery(["BTC-USD", "ETH-USD", "SOL-USD"], engines) as discovery:
+        monkeypatch.setenv(ADDRESS_ENV, discovery.address)
+        async with operator():
+            await create(cluster, exchange())
+            await eventually(
+                lambda: has_condition(the_exchange(cluster), "Progressing", "True"), "a status"
+            )
+            await play_controllers(cluster, ready=3, revision="main-engine-1")
+            placed = await eventually(
+                lambda: "led" in _placement(cluster) and _placement(cluster), "a placement"
+            )
+            assert placed["led"] == dict.fromkeys(engines, 1)
+            # The engine dies inside discovery only; no pod, StatefulSet or Exchange moves.
+            await discovery.stop_engine(engines[0])
+            moved = await eventually(
+                lambda: engines[0] not in _placement(cluster).get("led", {engines[0]: 1})
+                and _placement(cluster),
+                "the summary following the election",
+            )
+            assert sorted(moved["led"]) == engines[1:]
+            assert moved["epoch"] > placed["epoch"]
+
+
 def _placement(cluster: ClusterEmulator) -> dict[str, Any]:
     placement: dict[str, Any] = (the_exchange(cluster) or {}).get("status", {}).get("placement", {})
     return placement
