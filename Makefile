@@ -40,7 +40,7 @@ FIX_INITIATOR := tests/fix/initiator/target/classpath.txt
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[test,dev,bench]'
 	touch $(STAMP)
 
 # The FIX gateway's extra, for the tests and `dome up --fix-port`: `make run` does not

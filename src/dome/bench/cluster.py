@@ -281,16 +281,17 @@ async def _load(
 
 
 async def fetch_orders(
-    address: str, symbol: str, peer: tuple[tuple[str, str], ...]
+    address: str, symbol: str, peer: tuple[tuple[str, str], ...], from_seq: int = 1
 ) -> tuple[dict[int, tuple[int, str, str]], int]:
-    """New orders in ``symbol``'s journal at ``address``: by seq (order id, account, client
-    order id), and the journal's last sequence number. ``peer``: the peer credential."""
+    """New orders in ``symbol``'s journal at ``address`` from ``from_seq`` on: by seq (order
+    id, account, client order id), and the journal's last sequence number. ``peer``: the
+    peer credential."""
     options = [("grpc.max_receive_message_length", 256 * 1024 * 1024)]
     orders: dict[int, tuple[int, str, str]] = {}
     last = 0
     async with grpc.aio.insecure_channel(address, options=options) as channel:
         stub = rp_grpc.ReplicationServiceStub(channel)
-        request = rp.FetchLogRequest(symbol=symbol, from_seq=1)
+        request = rp.FetchLogRequest(symbol=symbol, from_seq=from_seq)
         call = stub.FetchLog(request, timeout=_RPC_TIMEOUT, metadata=peer)
         async for answer in call:
             for raw in answer.batches:
