@@ -48,7 +48,13 @@ from dome.core.commands import NewOrder
 from dome.files import write_json
 from dome.instruments import InstrumentSpec
 from dome.local.check import run_check
-from dome.local.cluster import LocalCluster, LocalProcess, start_cluster, start_engine
+from dome.local.cluster import (
+    START_DEADLINE_S,
+    LocalCluster,
+    LocalProcess,
+    start_cluster,
+    start_engine,
+)
 from dome.local.placement import fetch_placement
 from dome.log.entries import decode_batch
 from dome.peer_auth import PeerAuth
@@ -126,7 +132,9 @@ class BenchCluster:
             proc.kill()
         await proc.wait()
 
-    async def restart_engine(self, engine_id: str) -> LocalProcess:
+    async def restart_engine(
+        self, engine_id: str, start_deadline: float = START_DEADLINE_S
+    ) -> LocalProcess:
         """Start ``engine_id`` again on its data directory; ready once registered."""
         index = self.cluster.engines.index(self.engine(engine_id))
         process = await start_engine(
@@ -137,6 +145,7 @@ class BenchCluster:
             discovery=self.cluster.discovery_address,
             peer_secret_file=self.cluster.peer_secret_file,
             extra_args=self.engine_args,
+            start_deadline=start_deadline,
         )
         self.cluster.engines[index] = process
         return process

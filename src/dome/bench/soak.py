@@ -72,6 +72,7 @@ from dome.bench.soak_samples import Sample, bounds, disk_bytes, plot, read_proce
 from dome.engine.config import EngineConfig
 from dome.files import write_json
 from dome.instruments import InstrumentSpec
+from dome.lifetime import child_environment
 from dome.local.check import replica_status, run_check
 from dome.local.cluster import start_cluster
 from dome.peer_auth import PeerAuth
@@ -80,6 +81,10 @@ from dome.peer_auth import PeerAuth
 SEGMENT_BYTES = 1024 * 1024
 #: How long, past the run, the load may take to finish its calls (they retry 30 s).
 LOAD_DRAIN_S = 90.0
+#: How long a killed engine may take to serve again: it loads a snapshot per symbol
+#: (each holding the whole idempotency window) and replays the journal after it, which
+#: took 13 s a symbol on 2 loaded cores (more than ``start_engine``'s usual 30 s).
+RESTART_DEADLINE_S = 240.0
 #: How often a progress line is printed while the soak runs.
 PROGRESS_EVERY_S = 30.0
 _RPC_TIMEOUT = 30.0
@@ -328,7 +333,8 @@ async def _spawn(
     with (run.bench.data / f"{name}.log").open("ab") as log:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, *argv, stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, stderr=log, limit=1 << 30)  # fmt: skip
+            stdout=asyncio.subprocess.PIPE, stderr=log, limit=1 << 30,
+            env=child_environment())  # it stops if we are killed  # fmt: skip
     run.helpers[name] = proc
     if config is not None:
         assert proc.stdin is not None
@@ -375,7 +381,7 @@ async def _kill(
         victim = rng.choice(sorted(e.name for e in run.bench.cluster.engines))
         at = time.monotonic() - run.start
         await run.bench.kill_engine(victim)
-        await run.bench.restart_engine(victim)
+        await run.bench.restart_engine(victim, RESTART_DEADLINE_S)
         back = time.monotonic() - run.start
         run.kills.append(
             {"at": round(at, 2), "engine": victim, "back_after_s": round(back - at, 2)}
