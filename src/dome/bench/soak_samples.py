@@ -58,7 +58,9 @@ def read_process(pid: int) -> tuple[int, int, float] | None:
     except (FileNotFoundError, ProcessLookupError):
         return None
     rss = next((int(line.split()[1]) * 1024 for line in status.splitlines()
-                if line.startswith("VmRSS:")), 0)  # fmt: skip
+                if line.startswith("VmRSS:")), None)  # fmt: skip
+    if rss is None:
+        return None  # a zombie: killed, not yet reaped
     return rss, fds, _cpu_seconds(pid)
 
 
@@ -126,12 +128,20 @@ def plot(path: Path, samples: Sequence[Sample], kills: Sequence[float], title: s
     panels = (("rss_bytes", "RSS (MiB)", 1 / 2**20), ("fds", "open files", 1.0),
               ("disk_bytes", "journal + snapshots (MiB)", 1 / 2**20))  # fmt: skip
     fig, axes = plt.subplots(len(panels), 1, figsize=(9, 8), sharex=True)
+    processes = sorted({s.process for s in samples})
+    colors = {p: f"C{i}" for i, p in enumerate(processes)}  # one colour a process throughout
     for ax, (quantity, label, scale) in zip(axes, panels, strict=True):
-        for process in sorted({s.process for s in samples}):
-            points = [(s.t, getattr(s, quantity) * scale) for s in samples
-                      if s.process == process and getattr(s, quantity) >= 0]  # fmt: skip
-            if points:
-                ax.plot(*zip(*points, strict=True), label=process, linewidth=1)
+        for process in processes:
+            # One line per incarnation: no line drawn across the time an engine was down.
+            for pid in dict.fromkeys(s.pid for s in samples if s.process == process):
+                points = [(s.t, getattr(s, quantity) * scale) for s in samples
+                          if s.process == process and s.pid == pid
+                          and getattr(s, quantity) >= 0]  # fmt: skip
+                if points:
+                    first = ax is axes[0] and pid == next(s.pid for s in samples
+                                                          if s.process == process)  # fmt: skip
+                    ax.plot(*zip(*points, strict=True), color=colors[process], linewidth=1,
+                            label=process if first else None)  # fmt: skip
         for at in kills:
             ax.axvline(at, color="red", linestyle=":", linewidth=1)
         ax.set_ylabel(label)
