@@ -245,6 +245,9 @@ async def _soak(
             "duration": settings.duration,
             # Enough for what the journals can still hold of one loop's orders.
             "keep": 3 * settings.snapshot_every,
+            # Each call is a SubmitOrders stream, and an account (one per side) may hold
+            # only so many open at once: within that, with room for one more.
+            "max_in_flight": max(1, (EngineConfig().max_streams_per_account - 1) // len(specs)),
         }
         loaders.append(await _spawn(run, f"load-{k}", ["-m", "dome.bench.soak_load"], config))
     for proc in loaders:

@@ -10,7 +10,7 @@ never acknowledged, so not something the audit may miss.
 Per symbol a buyer and a seller account, each a loop sending its share of the rate in
 calls of up to ``batch`` orders (about every ``SEND_EVERY_S``), open loop: call k is due
 at ``start + k * interval`` whether or not earlier ones were answered, with at most
-``MAX_IN_FLIGHT`` calls outstanding per loop; a call due while
+``max_in_flight`` calls outstanding per loop; a call due while
 that many are out is not sent (``shed``), so a stalled cluster cannot make this process
 queue without bound. Buyers price at or above the reference price and sellers at or
 below, so every order meets any resting order of the other side: the load's resting
@@ -44,8 +44,6 @@ from dome.client.models import NewOrder
 from dome.client.simulation import REFERENCE_PRICES
 from dome.instruments import InstrumentSpec
 
-#: Calls one loop may have outstanding; a batch due beyond that is shed.
-MAX_IN_FLIGHT = 8
 #: A loop sends about this often: fewer, larger calls at high rates (up to ``batch``
 #: orders), and no bursts of a whole batch every few seconds at low ones.
 SEND_EVERY_S = 0.25
@@ -123,7 +121,7 @@ class Loop:
             delay = due - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            if len(outstanding) >= MAX_IN_FLIGHT:
+            if len(outstanding) >= config["max_in_flight"]:
                 self.shed += batch
                 continue
             task = asyncio.create_task(self.send(client, batch))
