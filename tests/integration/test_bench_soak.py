@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from dome.bench import soak
+from dome.bench import soak, soak_audit
 from dome.bench.cluster import audit
 from dome.bench.soak_samples import Sample, bounds
 
@@ -42,7 +42,7 @@ def soaked(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Pa
 
     out = tmp_path_factory.mktemp("soak")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(soak, "audit", recording_audit)
+        patch.setattr(soak_audit, "audit", recording_audit)
         result = soak.run_soak_bench(
             duration=DURATION, rate=500, kill_every=15, bots=1, sample_every=1,
             snapshot_every=500, segment_bytes=16 * 1024, dedup_window=1_000, out=out,

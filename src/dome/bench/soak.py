@@ -65,15 +65,16 @@ from typing import Any
 import grpc
 
 from dome.accounts import write_accounts
-from dome.bench.cluster import CONVERGE_DEADLINE_S, BenchCluster, audit, fetch_orders
+from dome.bench.cluster import CONVERGE_DEADLINE_S, BenchCluster
 from dome.bench.engine import READY_DEADLINE_S, _read_line, bench_instruments
 from dome.bench.failover import REJOIN_DEADLINE_S, Placement, _all_in_sync
+from dome.bench.soak_audit import audit_tail
 from dome.bench.soak_samples import Sample, bounds, disk_bytes, plot, read_process, write_csv
 from dome.engine.config import EngineConfig
 from dome.files import write_json
 from dome.instruments import InstrumentSpec
 from dome.lifetime import child_environment
-from dome.local.check import replica_status, run_check
+from dome.local.check import run_check
 from dome.local.cluster import start_cluster
 from dome.peer_auth import PeerAuth
 
@@ -291,7 +292,7 @@ async def _soak(
     await asyncio.gather(background[0], return_exceptions=True)
     check = await run_check(discovery, rpc_timeout=_RPC_TIMEOUT, wait=CONVERGE_DEADLINE_S)
     peer = PeerAuth.from_file(cluster.peer_secret_file).metadata
-    verdict = await _audit(placement, loaders, peer, settings.dedup_window)
+    verdict = await audit_tail(placement, loaders, peer, settings.dedup_window)
     verdict["not_audited"] = load["acked"] - verdict["audited_orders"]
     progress(f"audited {verdict['audited']} (order, replica) pairs: {verdict['lost']} lost, "
              f"{verdict['duplicates']} booked twice; {verdict['not_audited']} acknowledged "
@@ -410,67 +411,3 @@ async def _bots_result(run: Run, progress: Callable[[str], None]) -> dict[str, A
     totals: dict[str, Any] = json.loads(lines[-1]) if lines else {}
     progress(f"bots: {totals}")
     return totals
-
-
-async def _audit(
-    placement: dict[str, Any],
-    loaders: list[asyncio.subprocess.Process],
-    peer: tuple[tuple[str, str], ...],
-    dedup_window: int,
-) -> dict[str, Any]:
-    """Look up the acknowledged orders every replica still holds in every replica."""
-    addresses = {e["id"]: e["address"] for e in placement["engines"]}
-    statuses = {e: await replica_status(a, _RPC_TIMEOUT) for e, a in addresses.items()}
-    first: dict[str, int] = {}
-    for symbol, placed in placement["symbols"].items():
-        for engine in [placed["primary"], *placed["followers"]]:
-            status = statuses[engine]
-            if status is None:
-                raise RuntimeError(f"{engine} did not answer GetReplicaStatus")
-            held = next(r.first_seq for r in status.replicas if r.symbol == symbol)
-            first[symbol] = max(first.get(symbol, 1), held)
-    journals = {}
-    for symbol, placed in placement["symbols"].items():
-        for engine in [placed["primary"], *placed["followers"]]:
-            journals[(symbol, engine)] = await fetch_orders(
-                addresses[engine], symbol, peer, from_seq=first[symbol]
-            )
-    loads = []
-    for proc in loaders:
-        assert proc.stdin is not None
-        proc.stdin.write(json.dumps({"from": first}).encode() + b"\n")
-        await proc.stdin.drain()
-        loads.append(await _read_line(proc, _RPC_TIMEOUT))
-    verdict = audit(placement, journals, loads)
-    acked = sum(len(orders) for load in loads for orders in load["orders"].values())
-    return {
-        "lost": verdict["lost"],
-        "duplicates": booked_twice(journals, dedup_window),
-        # Retries the engine answered as duplicates of the first (not a second order).
-        "repeated_in_journal": verdict["duplicates"],
-        "audited": verdict["audited"],
-        "audited_orders": acked,
-        "audited_from_seq": first,
-        "problems": verdict["problems"],
-    }
-
-
-def booked_twice(
-    journals: dict[tuple[str, str], tuple[dict[int, tuple[int, str, str]], int]],
-    dedup_window: int,
-) -> int:
-    """Per symbol, the most orders any replica's journal books twice, summed over symbols.
-
-    A client order id seen again within ``dedup_window`` new orders is answered as a
-    duplicate (the idempotency window still holds it); further apart it is a second order.
-    """
-    worst: dict[str, int] = {}
-    for (symbol, _), (orders, _) in journals.items():
-        first: dict[tuple[str, str], int] = {}
-        twice = 0
-        for index, seq in enumerate(sorted(orders)):
-            _, account, coid = orders[seq]
-            seen = first.setdefault((account, coid), index)
-            twice += index - seen > dedup_window
-        worst[symbol] = max(worst.get(symbol, 0), twice)
-    return sum(worst.values())

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from dome.bench import soak
-from dome.bench.soak import booked_twice
+from dome.bench.soak_audit import booked_twice
 from dome.bench.soak_load import Ring
 from dome.bench.soak_samples import Sample, bounds
 from dome.cli_commands import bench as bench_cli
