@@ -11,6 +11,7 @@ STAMP := $(VENV)/.installed
 BUILD_STAMP := $(VENV)/.installed-build
 DEV_STAMP := $(VENV)/.installed-dev
 TEST_STAMP := $(VENV)/.installed-test
+BENCH_STAMP := $(VENV)/.installed-bench
 PROTOS := $(wildcard proto/dome/v1/*.proto)
 
 TOOLS := .tools
@@ -78,12 +79,12 @@ docs: $(DEV_STAMP)
 	$(BIN)/pdoc --docformat restructuredtext -o docs/api dome.client
 
 ## test: the whole test suite (unit, integration, operator, chart, monitoring, the control plane; kind e2e only with `make e2e`)
-test: $(TEST_STAMP) $(DEV_STAMP) $(FIX_STAMP) $(HELM) $(PSS_CHECK) prometheus faketime native fix-initiator k8s
+test: $(TEST_STAMP) $(DEV_STAMP) $(BENCH_STAMP) $(FIX_STAMP) $(HELM) $(PSS_CHECK) prometheus faketime native fix-initiator k8s
 	@if $(HAVE_CARGO); then $(MAKE) -s --no-print-directory native-test; fi
 	PATH="$(abspath $(TOOLS)/bin):$$PATH" $(BIN)/python -m pytest -q
 
 ## soak-tests: tests/cluster and tests/integration ten times in a row, every second run beside a CPU burner (RUNS=N for another count)
-soak-tests: $(TEST_STAMP) $(DEV_STAMP) $(HELM) prometheus
+soak-tests: $(TEST_STAMP) $(DEV_STAMP) $(BENCH_STAMP) $(HELM) prometheus
 	PATH="$(abspath $(TOOLS)/bin):$$PATH" bash tests/stress.sh
 
 ## fuzz: 10,000 hostile payloads at every RPC of the engine and discovery (make test runs 2,000)
@@ -161,7 +162,7 @@ $(HELM) $(KUBECTL) &:
 	$(HELM) version --short
 
 ## lint: ruff, formatting and mypy --strict; cargo fmt --check and clippy -D warnings for the native core
-lint: $(DEV_STAMP)
+lint: $(DEV_STAMP) $(BENCH_STAMP)
 	$(BIN)/ruff check src operator tests examples dashboards native/dome_native.pyi
 	$(BIN)/ruff format --check src operator tests examples dashboards native/dome_native.pyi
 	$(BIN)/mypy

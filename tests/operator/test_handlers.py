@@ -478,8 +478,10 @@ async def test_the_placement_summary_follows_discovery_with_no_kubernetes_event(
             # The engine dies inside discovery only; no pod, StatefulSet or Exchange moves.
             await discovery.stop_engine(engines[0])
             moved = await eventually(
-                lambda: engines[0] not in _placement(cluster).get("led", {engines[0]: 1})
-                and _placement(cluster),
+                lambda: (
+                    engines[0] not in _placement(cluster).get("led", {engines[0]: 1})
+                    and _placement(cluster)
+                ),
                 "the summary following the election",
             )
             assert sorted(moved["led"]) == engines[1:]

@@ -49,7 +49,13 @@ from dome.files import write_json
 from dome.instrument_spec import InstrumentSpec
 from dome.local.check import run_check
 from dome.local.placement import fetch_placement
-from dome.local.supervisor import LocalCluster, LocalProcess, start_cluster, start_engine
+from dome.local.supervisor import (
+    START_DEADLINE_S,
+    LocalCluster,
+    LocalProcess,
+    start_cluster,
+    start_engine,
+)
 from dome.log.entries import decode_batch
 from dome.peer_auth import PeerAuth
 from dome.v1 import replication_pb2 as rp
@@ -126,7 +132,9 @@ class BenchCluster:
             proc.kill()
         await proc.wait()
 
-    async def restart_engine(self, engine_id: str) -> LocalProcess:
+    async def restart_engine(
+        self, engine_id: str, start_deadline: float = START_DEADLINE_S
+    ) -> LocalProcess:
         """Start ``engine_id`` again on its data directory; ready once registered."""
         index = self.cluster.engines.index(self.engine(engine_id))
         process = await start_engine(
@@ -137,6 +145,7 @@ class BenchCluster:
             discovery=self.cluster.discovery_address,
             peer_secret_file=self.cluster.peer_secret_file,
             extra_args=self.engine_args,
+            start_deadline=start_deadline,
         )
         self.cluster.engines[index] = process
         return process
@@ -281,16 +290,17 @@ async def _load(
 
 
 async def fetch_orders(
-    address: str, symbol: str, peer: tuple[tuple[str, str], ...]
+    address: str, symbol: str, peer: tuple[tuple[str, str], ...], from_seq: int = 1
 ) -> tuple[dict[int, tuple[int, str, str]], int]:
-    """New orders in ``symbol``'s journal at ``address``: by seq (order id, account, client
-    order id), and the journal's last sequence number. ``peer``: the peer credential."""
+    """New orders in ``symbol``'s journal at ``address`` from ``from_seq`` on: by seq (order
+    id, account, client order id), and the journal's last sequence number. ``peer``: the
+    peer credential."""
     options = [("grpc.max_receive_message_length", 256 * 1024 * 1024)]
     orders: dict[int, tuple[int, str, str]] = {}
     last = 0
     async with grpc.aio.insecure_channel(address, options=options) as channel:
         stub = rp_grpc.ReplicationServiceStub(channel)
-        request = rp.FetchLogRequest(symbol=symbol, from_seq=1)
+        request = rp.FetchLogRequest(symbol=symbol, from_seq=from_seq)
         call = stub.FetchLog(request, timeout=_RPC_TIMEOUT, metadata=peer)
         async for answer in call:
             for raw in answer.batches:

@@ -1,4 +1,4 @@
-"""``dome bench book|engine|cluster|failover|flood|fix``: the benchmarks, JSON out.
+"""``dome bench book|engine|cluster|failover|flood|fix|soak``: the benchmarks, JSON out.
 
 The benchmarks themselves live in ``dome.bench``; they are imported only when asked for,
 so the rest of the CLI starts fast and works where benchmark extras are missing.
@@ -14,10 +14,10 @@ from typing import Any
 
 
 def register(sub: Any) -> None:
-    """Add ``dome bench book``, ``engine``, ``cluster``, ``failover``, ``flood`` and ``fix``."""
+    """Add every ``dome bench`` subcommand (book, engine, cluster, failover, flood, fix, soak)."""
     bench = sub.add_parser("bench", help="benchmarks")
     kinds = bench.add_subparsers(
-        dest="bench", required=True, metavar="{book,engine,cluster,failover,flood,fix}"
+        dest="bench", required=True, metavar="{book,engine,cluster,failover,flood,fix,soak}"
     )
     p = kinds.add_parser("book", help="order book throughput and latency")
     p.add_argument("--workload", choices=("A", "B"), default="A")
@@ -88,6 +88,31 @@ def register(sub: Any) -> None:
     fx.add_argument("--engines", type=int, default=3, help="engine processes (default: 3)")
     fx.add_argument("--json", action="store_true", help="print the result as one JSON object")
     fx.set_defaults(func=_fix)
+    so = kinds.add_parser(
+        "soak", help="load, bots and kill -9 for a long time: nothing lost, memory and disk bounded"
+    )
+    so.add_argument("--duration", type=float, default=600.0, help="seconds (default: 600)")
+    so.add_argument("--rate", type=float, default=5000.0, help="orders/s in all (default: 5000)")
+    so.add_argument(
+        "--kill-every", type=float, default=120.0, help="seconds between kills (default: 120)"
+    )
+    so.add_argument("--bots", type=int, default=3, help="simulated bots (default: 3)")
+    so.add_argument("--clients", type=int, default=2, help="load processes (default: 2)")
+    so.add_argument("--batch", type=int, default=100, help="orders per SDK call")
+    so.add_argument("--sample-every", type=float, default=5.0, help="seconds between samples")
+    so.add_argument(
+        "--snapshot-every", type=int, help="engines' entries between snapshots (default: theirs)"
+    )
+    so.add_argument(
+        "--segment-bytes", type=int, default=1024 * 1024, help="journal segment size (1 MiB)"
+    )
+    so.add_argument(
+        "--dedup-window", type=int, help="engines' client order ids remembered (default: theirs)"
+    )
+    so.add_argument("--seed", type=int, default=1)
+    so.add_argument("--out", help="write samples.csv, soak.png and result.json here")
+    so.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    so.set_defaults(func=_soak)
 
 
 def _progress(message: str) -> None:
@@ -221,6 +246,37 @@ def _fix(args: argparse.Namespace) -> int:
     if isinstance(result, int):
         return result
     return 0 if result["consistent"] else 1
+
+
+def _soak(args: argparse.Namespace) -> int:
+    """Exit 0 when nothing acknowledged was lost or booked twice, the replicas agree and
+    every process's memory, open files and disk stayed within their bounds."""
+    from pathlib import Path
+
+    from dome.bench.soak import run_soak_bench
+
+    result = _run(
+        lambda: run_soak_bench(
+            duration=args.duration,
+            rate=args.rate,
+            kill_every=args.kill_every,
+            bots=args.bots,
+            clients=args.clients,
+            batch=args.batch,
+            sample_every=args.sample_every,
+            snapshot_every=args.snapshot_every,
+            segment_bytes=args.segment_bytes,
+            dedup_window=args.dedup_window,
+            seed=args.seed,
+            out=Path(args.out) if args.out else None,
+            progress=_progress,
+        ),
+        args.json,
+    )
+    if isinstance(result, int):
+        return result
+    sound = result["consistent"] and not result["lost"] and not result["duplicates"]
+    return 0 if sound and result["audited"] and result["bounds"]["held"] else 1
 
 
 def _book(args: argparse.Namespace) -> int:

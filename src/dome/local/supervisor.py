@@ -270,12 +270,14 @@ async def start_engine(
     discovery: str | None = None,
     peer_secret_file: Path | None = None,
     extra_args: Sequence[str] = (),
+    start_deadline: float = START_DEADLINE_S,
 ) -> LocalProcess:
     """Spawn ``python -m dome.engine`` and wait until its ready file says it serves.
 
     With ``discovery`` the engine joins that cluster (and is ready once registered),
     proving itself with the cluster's ``peer_secret_file``;
     ``extra_args`` are more engine options (the benchmarks lift the rate limit).
+    ``start_deadline``: how long it may take (recovering a large journal takes longer).
     """
     ready = data_dir / f"{engine_id}.ready.json"
     argv = [
@@ -302,7 +304,7 @@ async def start_engine(
         *(["--peer-secret-file", str(peer_secret_file)] if peer_secret_file else []),
         *extra_args,
     ]
-    return await _spawn(engine_id, argv, ready, data_dir / f"{engine_id}.log")
+    return await _spawn(engine_id, argv, ready, data_dir / f"{engine_id}.log", start_deadline)
 
 
 def _prepare(ready: Path) -> None:
@@ -320,7 +322,9 @@ async def respawn(process: LocalProcess) -> LocalProcess:
     return await _spawn(process.name, list(process.argv), process.ready, process.log_path)
 
 
-async def _spawn(name: str, argv: list[str], ready: Path, log_path: Path) -> LocalProcess:
+async def _spawn(
+    name: str, argv: list[str], ready: Path, log_path: Path, within: float = START_DEADLINE_S
+) -> LocalProcess:
     _prepare(ready)
     with log_path.open("ab") as log:
         proc = await asyncio.create_subprocess_exec(
@@ -333,7 +337,7 @@ async def _spawn(name: str, argv: list[str], ready: Path, log_path: Path) -> Loc
         )
     process = LocalProcess(proc, {}, log_path, name, tuple(argv), ready)
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + START_DEADLINE_S
+    deadline = loop.time() + within
     try:
         while loop.time() < deadline:
             if proc.returncode is not None:
@@ -347,7 +351,7 @@ async def _spawn(name: str, argv: list[str], ready: Path, log_path: Path) -> Loc
         await process.stop()
         raise
     await process.stop()
-    raise ClusterError(f"{name} did not serve within {START_DEADLINE_S:.0f}s; see {log_path}")
+    raise ClusterError(f"{name} did not serve within {within:.0f}s; see {log_path}")
 
 
 def _read_ready(path: Path) -> dict[str, Any] | None:
