@@ -10,15 +10,23 @@ and requests the operator did or did not make.
 from __future__ import annotations
 
 import base64
-import copy
 from typing import Any
 
 import aiohttp
-import pytest
-from discovery_runtime import running_discovery
+from handler_scenarios import (
+    DEPLOYMENTS,
+    EXCHANGE,
+    NAME,
+    STATEFUL_SETS,
+    children_writes,
+    create,
+    exchange,
+    play_controllers,
+    quick,
+    the_exchange,
+)
 from kube_emulator import PROMETHEUS_RULES, SERVICE_MONITORS, ClusterEmulator
 from operator_runtime import (
-    EXCHANGES,
     NAMESPACE,
     api,
     cluster,
@@ -32,85 +40,11 @@ from operator_runtime import (
 
 from dome.peer_auth import PeerAuth
 from dome_operator import render
-from dome_operator.discovery_client import ADDRESS_ENV
 from dome_operator.metrics import METRICS
 from dome_operator.reporting import NOT_RUNNING
 from dome_operator.workloads import INSTRUMENTS_CHECKSUM_ANNOTATION
 
-__all__ = ["cluster"]  # the fixture, imported for pytest
-
-NAME = "main"
-STATEFUL_SETS = "apps/v1/statefulsets"
-DEPLOYMENTS = "apps/v1/deployments"
-CHILD_RESOURCES = (
-    "configmaps", "serviceaccounts", "services", "roles", "rolebindings", "deployments",
-    "statefulsets", "poddisruptionbudgets", "networkpolicies", "servicemonitors",
-    "prometheusrules",
-)  # fmt: skip
-EXCHANGE: dict[str, Any] = {
-    "apiVersion": "dome.dev/v1alpha1",
-    "kind": "Exchange",
-    "metadata": {"name": NAME, "namespace": NAMESPACE},
-    "spec": {
-        "engines": 3,
-        "instruments": [
-            {
-                "symbol": "BTC-USD",
-                "tickSize": "0.01",
-                "lotSize": "0.0001",
-                "minQty": "0.0001",
-                "maxQty": "100",
-            }
-        ],
-        "auth": {"accountsSecret": "main-accounts"},
-    },
-}
-
-
-def exchange(**spec: Any) -> dict[str, Any]:
-    document = copy.deepcopy(EXCHANGE)
-    document["spec"].update(spec)
-    return document
-
-
-async def create(cluster: ClusterEmulator, document: dict[str, Any]) -> dict[str, Any]:
-    url = f"/apis/dome.dev/v1alpha1/namespaces/{NAMESPACE}/exchanges"
-    return await api(cluster, "POST", url, document, content_type="application/json")
-
-
-def the_exchange(cluster: ClusterEmulator) -> dict[str, Any] | None:
-    return cluster.live(EXCHANGES, NAMESPACE, NAME)
-
-
-def children_writes(cluster: ClusterEmulator, since: int) -> list[str]:
-    """POST/PATCH/PUT/DELETE requests to the Exchange's children after request ``since``."""
-    return [
-        f"{request.method} {request.url.path}"
-        for request in cluster.requests[since:]
-        if request.method in ("POST", "PATCH", "PUT", "DELETE")
-        and request.resource is not None
-        and request.resource.plural in CHILD_RESOURCES
-    ]
-
-
-async def play_controllers(cluster: ClusterEmulator, *, ready: int, revision: str) -> None:
-    """What the StatefulSet and Deployment controllers would report once pods run."""
-    stateful_set = cluster.live(STATEFUL_SETS, NAMESPACE, f"{NAME}-engine")
-    assert stateful_set is not None
-    status = {
-        "observedGeneration": stateful_set["metadata"]["generation"],
-        "replicas": stateful_set["spec"]["replicas"],
-        "readyReplicas": ready,
-        "updatedReplicas": stateful_set["spec"]["replicas"],
-        "currentRevision": revision,
-        "updateRevision": revision,
-    }
-    base = f"/apis/apps/v1/namespaces/{NAMESPACE}"
-    await api(cluster, "PATCH", f"{base}/statefulsets/{NAME}-engine/status", {"status": status})
-    available = {"conditions": [{"type": "Available", "status": "True"}]}
-    await api(
-        cluster, "PATCH", f"{base}/deployments/{NAME}-discovery/status", {"status": available}
-    )
+__all__ = ["cluster", "quick"]  # the fixtures, imported for pytest
 
 
 async def test_an_exchange_comes_up_scales_and_changes_instruments(
@@ -412,87 +346,6 @@ async def test_switched_off_objects_are_pruned_and_deletion_is_left_to_the_colle
     assert the_exchange(cluster) is None
 
 
-async def test_the_status_summarises_placement_and_keeps_it_when_discovery_goes(
-    cluster: ClusterEmulator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    engines = [f"{NAME}-engine-{i}" for i in range(3)]
-    async with running_discovery(["BTC-USD", "ETH-USD", "SOL-USD"], engines) as discovery:
-        # What the discovery Service's DNS name is in the cluster.
-        monkeypatch.setenv(ADDRESS_ENV, discovery.address)
-        async with operator():
-            await create(cluster, exchange())
-            await eventually(
-                lambda: has_condition(the_exchange(cluster), "Progressing", "True"), "a status"
-            )
-            # Discovery's Deployment becomes available: the refresh asks it.
-            await play_controllers(cluster, ready=3, revision="main-engine-1")
-            placed = await eventually(
-                lambda: (
-                    "led" in _placement(cluster)
-                    and has_condition(the_exchange(cluster), "Ready", "True")
-                    and _placement(cluster)
-                ),
-                "a placement summary",
-            )
-            assert placed == {
-                "symbols": 3,
-                "epoch": placed["epoch"],
-                "led": dict.fromkeys(engines, 1),
-                "electing": [],
-                "underReplicated": [],
-            }
-            assert has_condition(the_exchange(cluster), "Degraded", "False")
-
-            # Discovery goes away; the next refresh keeps the summary and says why.
-            discovery.stop.set()
-            await play_controllers(cluster, ready=2, revision="main-engine-1")
-            kept = await eventually(
-                lambda: "unavailable" in _placement(cluster) and _placement(cluster),
-                "the summary kept, marked unavailable",
-            )
-            assert kept == {
-                **placed,
-                "unavailable": f"discovery at {discovery.address} did not answer: UNAVAILABLE",
-            }
-            assert has_condition(the_exchange(cluster), "Degraded", "False")
-
-
-async def test_the_placement_summary_follows_discovery_with_no_kubernetes_event(
-    cluster: ClusterEmulator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # An election changes no Kubernetes object: the operator's own refresh must see it.
-    monkeypatch.setattr("dome_operator.handlers.STATUS_REFRESH_S", 0.2)
-    engines = [f"{NAME}-engine-{i}" for i in range(3)]
-    async with running_discovery(["BTC-USD", "ETH-USD", "SOL-USD"], engines) as discovery:
-        monkeypatch.setenv(ADDRESS_ENV, discovery.address)
-        async with operator():
-            await create(cluster, exchange())
-            await eventually(
-                lambda: has_condition(the_exchange(cluster), "Progressing", "True"), "a status"
-            )
-            await play_controllers(cluster, ready=3, revision="main-engine-1")
-            placed = await eventually(
-                lambda: "led" in _placement(cluster) and _placement(cluster), "a placement"
-            )
-            assert placed["led"] == dict.fromkeys(engines, 1)
-            # The engine dies inside discovery only; no pod, StatefulSet or Exchange moves.
-            await discovery.stop_engine(engines[0])
-            moved = await eventually(
-                lambda: (
-                    engines[0] not in _placement(cluster).get("led", {engines[0]: 1})
-                    and _placement(cluster)
-                ),
-                "the summary following the election",
-            )
-            assert sorted(moved["led"]) == engines[1:]
-            assert moved["epoch"] > placed["epoch"]
-
-
-def _placement(cluster: ClusterEmulator) -> dict[str, Any]:
-    placement: dict[str, Any] = (the_exchange(cluster) or {}).get("status", {}).get("placement", {})
-    return placement
-
-
 def _reconciled_after(cluster: ClusterEmulator, mark: int) -> bool:
     paths = [r.url.path for r in cluster.requests[mark:] if r.method == "GET"]
     pruned = [i for i, path in enumerate(paths) if path.endswith("/networkpolicies")]
@@ -513,12 +366,3 @@ def _checksum(stateful_set: dict[str, Any] | None) -> str:
     annotations = stateful_set["spec"]["template"]["metadata"]["annotations"]
     checksum: str = annotations[INSTRUMENTS_CHECKSUM_ANNOTATION]
     return checksum
-
-
-@pytest.fixture(autouse=True)
-def _quick(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep kopf's retry delay short so a failing scenario fails fast, and point the
-    operator's placement reads at a port nothing listens on (refused at once) instead of
-    an in-cluster name this machine cannot resolve."""
-    monkeypatch.setattr("dome_operator.handlers.RETRY_DELAY", 1)
-    monkeypatch.setenv(ADDRESS_ENV, f"127.0.0.1:{free_port()}")
