@@ -4,16 +4,14 @@
 //!
 //! `encode_effects` writes the protobuf encoding by hand into one buffer: the prost
 //! messages would allocate a `String` per account of every event and a `Vec` per command,
-//! which cost more than matching the command did. `encode_effects_prost` builds the same
-//! bytes from the prost messages; the tests hold the two equal. Proto3's rules: fields
-//! in number order, a field at its default value left out, int32/int64 as the varint of
-//! their 64-bit two's complement.
-
-use prost::Message;
+//! which cost more than matching the command did. Proto3's rules: fields in number order,
+//! a field at its default value left out, int32/int64 as the varint of their 64-bit two's
+//! complement. The tests hold the bytes to prost's own encoding of what prost reads back
+//! (so they are canonical), and the Python lockstep test holds every field to the Python
+//! core's results.
 
 use crate::market::Outcome;
 use crate::types::Event;
-use crate::wire::pb;
 
 const LEN: u8 = 2;
 
@@ -208,42 +206,6 @@ fn event_body(out: &mut Vec<u8>, event: &Event) -> u8 {
     }
 }
 
-/// `encode_effects` through the prost messages: the reference the tests compare with.
-pub fn encode_effects_prost(first_seq: u64, buffer: &[Event], outcomes: &[Outcome]) -> Vec<u8> {
-    let mut trades = 0u64;
-    let mut count = 0u64;
-    let commands = outcomes
-        .iter()
-        .zip(first_seq..)
-        .map(|(outcome, seq)| {
-            let events = outcome.events(buffer);
-            count += events.len() as u64;
-            let events_seq = match events.first().map(event_seq) {
-                Some(first) if first != seq => first,
-                _ => 0,
-            };
-            pb::CommandEffects {
-                duplicate: outcome.duplicate,
-                events_seq,
-                events: events
-                    .iter()
-                    .map(|event| {
-                        trades += u64::from(matches!(event, Event::Trade { .. }));
-                        effect(event)
-                    })
-                    .collect(),
-            }
-        })
-        .collect();
-    pb::BatchEffects {
-        first_seq,
-        commands,
-        trades,
-        events: count,
-    }
-    .encode_to_vec()
-}
-
 fn event_seq(event: &Event) -> u64 {
     match event {
         Event::Accepted { seq, .. }
@@ -255,126 +217,16 @@ fn event_seq(event: &Event) -> u64 {
     }
 }
 
-fn effect(event: &Event) -> pb::Effect {
-    use pb::effect::Event as E;
-    let event = match event {
-        Event::Accepted {
-            order_id,
-            account,
-            client_order_id,
-            side,
-            order_type,
-            price,
-            qty,
-            ..
-        } => E::Accepted(pb::EffectAccepted {
-            order_id: *order_id,
-            account: account.to_string(),
-            client_order_id: client_order_id.to_string(),
-            side: *side as i32,
-            order_type: *order_type as i32,
-            price: *price,
-            qty: *qty,
-        }),
-        Event::Trade {
-            trade_id,
-            price,
-            qty,
-            aggressor,
-            maker_order_id,
-            maker_account,
-            maker_remaining,
-            taker_order_id,
-            taker_account,
-            taker_remaining,
-            ..
-        } => E::Trade(pb::EffectTrade {
-            trade_id: *trade_id,
-            price: *price,
-            qty: *qty,
-            aggressor: *aggressor as i32,
-            maker_order_id: *maker_order_id,
-            maker_account: maker_account.to_string(),
-            maker_remaining: *maker_remaining,
-            taker_order_id: *taker_order_id,
-            taker_account: taker_account.to_string(),
-            taker_remaining: *taker_remaining,
-        }),
-        Event::Rested {
-            order_id,
-            account,
-            side,
-            price,
-            remaining,
-            ..
-        } => E::Rested(pb::EffectRested {
-            order_id: *order_id,
-            account: account.to_string(),
-            side: *side as i32,
-            price: *price,
-            remaining: *remaining,
-        }),
-        Event::Cancelled {
-            order_id,
-            account,
-            side,
-            price,
-            cancelled_qty,
-            reason,
-            was_resting,
-            ..
-        } => E::Cancelled(pb::EffectCancelled {
-            order_id: *order_id,
-            account: account.to_string(),
-            side: *side as i32,
-            price: *price,
-            cancelled_qty: *cancelled_qty,
-            reason: *reason as i32,
-            was_resting: *was_resting,
-        }),
-        Event::Amended {
-            order_id,
-            account,
-            side,
-            old_price,
-            old_remaining,
-            new_price,
-            new_remaining,
-            priority_kept,
-            ..
-        } => E::Amended(pb::EffectAmended {
-            order_id: *order_id,
-            account: account.to_string(),
-            side: *side as i32,
-            old_price: *old_price,
-            old_remaining: *old_remaining,
-            new_price: *new_price,
-            new_remaining: *new_remaining,
-            priority_kept: *priority_kept,
-        }),
-        Event::Rejected {
-            order_id,
-            account,
-            client_order_id,
-            reason,
-            ..
-        } => E::Rejected(pb::EffectRejected {
-            order_id: *order_id,
-            account: account.to_string(),
-            client_order_id: client_order_id.to_string(),
-            reason: *reason as i32,
-        }),
-    };
-    pb::Effect { event: Some(event) }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
+    use prost::Message;
+
     use super::*;
     use crate::market::Events;
     use crate::types::{CancelReason, OrderType, RejectReason, Side};
+    use crate::wire::pb;
 
     fn every_kind(seq: u64, account: &str) -> Vec<Event> {
         let a: Arc<str> = Arc::from(account);
@@ -396,7 +248,7 @@ mod tests {
                 qty: 3,
                 aggressor: Side::Buy,
                 maker_order_id: 0,
-                maker_account: Arc::from(""),
+                maker_account: Arc::from("maker"),
                 maker_remaining: 0,
                 taker_order_id: 300,
                 taker_account: a.clone(),
@@ -442,7 +294,7 @@ mod tests {
     }
 
     #[test]
-    fn the_hand_written_encoding_is_prosts() {
+    fn the_hand_written_encoding_is_canonical_protobuf() {
         let mut buffer = every_kind(7, "alice");
         buffer.extend(every_kind(8, ""));
         let outcomes = vec![
@@ -465,8 +317,9 @@ mod tests {
             },
         ];
         let bytes = encode_effects(7, &buffer, &outcomes);
-        assert_eq!(bytes, encode_effects_prost(7, &buffer, &outcomes));
         let decoded = pb::BatchEffects::decode(&bytes[..]).unwrap();
+        // Canonical: prost writes exactly these bytes for what it read from them.
+        assert_eq!(bytes, decoded.encode_to_vec());
         assert_eq!(
             (decoded.first_seq, decoded.trades, decoded.events),
             (7, 3, 18)
@@ -474,10 +327,20 @@ mod tests {
         assert_eq!(decoded.commands[2].events_seq, 3);
         assert!(decoded.commands[2].duplicate);
         assert!(decoded.commands[3].events.is_empty());
+        use pb::effect::Event as E;
+        let Some(E::Trade(trade)) = &decoded.commands[0].events[1].event else {
+            panic!("the second event is the trade");
+        };
         assert_eq!(
-            encode_effects(0, &[], &[]),
-            encode_effects_prost(0, &[], &[])
+            (
+                trade.trade_id,
+                trade.price,
+                trade.maker_account.as_str(),
+                trade.taker_remaining
+            ),
+            (u64::MAX, -7, "maker", 1 << 40)
         );
+        assert!(encode_effects(0, &[], &[]).is_empty());
     }
 
     #[test]
