@@ -12,27 +12,15 @@
 
 use crate::market::Outcome;
 use crate::types::Event;
+use crate::wire::{put_varint, varint_len};
 
 const LEN: u8 = 2;
-
-fn varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
-fn varint_len(value: u64) -> usize {
-    // 1 byte per 7 bits, at least one.
-    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
-}
 
 /// A varint field (uint64, int64, int32 and bool alike), unless it is 0.
 fn uint(out: &mut Vec<u8>, field: u8, value: u64) {
     if value != 0 {
         out.push(field << 3);
-        varint(out, value);
+        put_varint(out, value);
     }
 }
 
@@ -43,7 +31,7 @@ fn int(out: &mut Vec<u8>, field: u8, value: i64) {
 fn text(out: &mut Vec<u8>, field: u8, value: &str) {
     if !value.is_empty() {
         out.push((field << 3) | LEN);
-        varint(out, value.len() as u64);
+        put_varint(out, value.len() as u64);
         out.extend_from_slice(value.as_bytes());
     }
 }
@@ -51,7 +39,7 @@ fn text(out: &mut Vec<u8>, field: u8, value: &str) {
 /// A length-delimited field holding `body` (always written: a present message).
 fn nested(out: &mut Vec<u8>, field: u8, body: &[u8]) {
     out.push((field << 3) | LEN);
-    varint(out, body.len() as u64);
+    put_varint(out, body.len() as u64);
     out.extend_from_slice(body);
 }
 
@@ -78,7 +66,7 @@ pub fn encode_effects(first_seq: u64, buffer: &[Event], outcomes: &[Outcome]) ->
             // CommandEffects.events (3) holds an Effect whose one field `kind` is `body`.
             let effect_len = 1 + varint_len(body.len() as u64) + body.len();
             command.push((3 << 3) | LEN);
-            varint(&mut command, effect_len as u64);
+            put_varint(&mut command, effect_len as u64);
             nested(&mut command, kind, &body);
         }
         nested(&mut out, 2, &command);
@@ -356,7 +344,7 @@ mod tests {
             u64::MAX,
         ] {
             let mut out = Vec::new();
-            varint(&mut out, value);
+            put_varint(&mut out, value);
             assert_eq!(out.len(), varint_len(value), "{value}");
         }
     }

@@ -286,7 +286,7 @@ impl Reader<'_> {
 }
 
 /// Bytes of `value`'s varint.
-fn varint_len(value: u64) -> usize {
+pub(crate) fn varint_len(value: u64) -> usize {
     (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
 }
 
@@ -301,7 +301,8 @@ fn put_varint_at(out: &mut [u8], at: usize, mut value: u64) {
     out[i] = value as u8;
 }
 
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+/// Append `value` as a minimal varint.
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
         out.push((value as u8) | 0x80);
         value >>= 7;
