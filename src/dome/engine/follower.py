@@ -31,6 +31,28 @@ START_TIMEOUT = 3.0
 _EOF: object = grpc.aio.EOF  # type: ignore[attr-defined]
 
 
+async def write_or_ended(call: Any, message: rp.ReplicateRequest) -> bool:
+    """Write ``message`` on a ``Replicate`` stream; False if the primary had ended it.
+
+    A primary ends a follower's stream by returning (it stepped down, failed the symbol
+    or cut off a laggard) while the follower may be writing an ack. That write fails,
+    and grpcio's asyncio client reports it either as ``InvalidStateError`` or, when the
+    failed write is processed after the primary's status, as ``INTERNAL: Internal error
+    from Core``, which overwrites the status the primary sent (grpc/grpc#36066). Neither
+    is an error of ours or the primary's: the stream is over and the next subscribe
+    hears the reason, typed. Any other status is real (the primary is gone) and raised.
+    """
+    try:
+        await call.write(message)
+    except asyncio.InvalidStateError:
+        return False
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() is grpc.StatusCode.INTERNAL:
+            return False
+        raise  # a real status (UNAVAILABLE: the primary is gone), logged with its code
+    return True
+
+
 class FollowerSide(ReplicaState):
     """Replication as a follower of the symbol's primary."""
 
@@ -54,13 +76,6 @@ class FollowerSide(ReplicaState):
                         "code": exc.code().name,
                         "error": exc.details(),
                     },
-                )
-            except asyncio.InvalidStateError:
-                # An ack written after the primary closed the stream (it stepped down,
-                # or dropped the session): an ordinary end, the next subscribe follows.
-                log.info(
-                    "replication stream ended",
-                    extra={"symbol": self.symbol, "primary": primary_id, "code": "CLOSED"},
                 )
             except (LogFormatError, JournalGap, StaleEpoch, ValueError) as exc:
                 if self._stats is not None:
@@ -132,9 +147,13 @@ class FollowerSide(ReplicaState):
                     await journal.flush()
                     if faults.ARMED:
                         faults.crash("follower.journaled")
-                    await call.write(
-                        rp.ReplicateRequest(ack=rp.ReplicateAck(journaled_seq=journal.last_seq))
-                    )
+                    ack = rp.ReplicateRequest(ack=rp.ReplicateAck(journaled_seq=journal.last_seq))
+                    if not await write_or_ended(call, ack):
+                        log.info(
+                            "replication stream ended",
+                            extra={"symbol": self.symbol, "primary": primary_id, "code": "CLOSED"},
+                        )
+                        return
                     self._commit(batch.committed_seq)
                 elif kind == "committed_seq":
                     self._commit(message.committed_seq)
