@@ -8,6 +8,7 @@
 pub mod book;
 pub mod effects;
 pub mod hash;
+pub mod log_reader;
 pub mod market;
 pub mod python;
 pub mod types;
