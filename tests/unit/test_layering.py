@@ -26,6 +26,8 @@ NEVER: list[tuple[str, tuple[str, ...], str]] = [
     ("dome.client", ("dome.engine", "dome.discovery", "dome.log", "dome.cli",
                      "dome.cli_commands"),
      "the SDK speaks only the wire: a bot installs no engine"),
+    ("dome.fix", ("dome.engine", "dome.log", "dome.discovery"),
+     "the FIX gateway is a client of the exchange, through the SDK"),
     ("dome.engine", ("dome.cli", "dome.cli_commands", "dome.bench"),
      "the engine is a library the CLI starts, not the other way round"),
     ("dome.local", ("dome.cli", "dome.cli_commands", "dome.bench"),
@@ -252,8 +254,8 @@ def test_the_check_sees_a_forbidden_import(tmp_path: Path, source: str, expected
 
 
 #: Issue 12's "never" arrows (core -> anything; log -> engine; SDK -> engine; engine -> CLI;
-#: discovery -> core; bench -> CLI; operator -> engine or core), each as one import that
-#: adds it: (importing module, its source).
+#: discovery -> core; bench -> CLI; operator -> engine or core), and docs/architecture.md's
+#: FIX gateway -> engine, each as one import that adds it: (importing module, its source).
 ISSUE_ARROWS = [
     ("dome.core.x", "from ..local import supervisor\n"),
     ("dome.core.x", "from .. import faults\n"),
@@ -268,6 +270,7 @@ ISSUE_ARROWS = [
     ("dome.discovery.x", "from ..core.types import Side\n"),
     ("dome.bench.x", "from dome.cli_commands import bench\n"),
     ("dome.bench.x", "import dome.cli\n"),
+    ("dome.fix.x", "from dome.engine import node\n"),
     ("dome_operator.x", "from dome.engine import node\n"),
     ("dome_operator.x", "from dome.core import types\n"),
 ]
