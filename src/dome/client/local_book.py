@@ -42,11 +42,20 @@ class LocalBook:
             self._asks.clear()
             self.synced = True
         elif not self.synced or update.prev_seq != self.seq:
-            self.synced = False
+            self.expect_snapshot()
             raise GapDetected(f"{self.symbol}: update after {update.prev_seq}, have {self.seq}")
         _merge(self._bids, update.bids)
         _merge(self._asks, update.asks)
         self.seq = update.seq
+
+    def expect_snapshot(self) -> None:
+        """The copy no longer follows the stream (it moved to another replica, or a gap was
+        seen): only a snapshot may come next, and any other update is a gap.
+
+        A snapshot from the new replica rebuilds the copy; without this, an increment that
+        happened to name the old replica's last seq would be applied to the old one's picture.
+        """
+        self.synced = False
 
     def bids(self, depth: int | None = None) -> list[Level]:
         """Bid levels, best (highest) first."""

@@ -7,7 +7,7 @@ moves them between replicas. A mixin of ``Client``, apart so each module holds o
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
 import grpc
@@ -124,31 +124,17 @@ class Streams:
         subscribes again, which starts with a fresh snapshot. The same ``LocalBook`` is
         yielded each time; call ``snapshot()`` to keep a picture.
         """
-        stats = stats if stats is not None else StreamStats()
-        book = LocalBook(symbol)
-        if self._replicas is not None:
-            async for local in self._cluster_book(symbol, depth, book, stats):
-                yield local
-            return
-        request = market_data_pb2.StreamBookRequest(symbol=symbol, depth=depth)
-        while True:
-            call = self._market.StreamBook(request, metadata=self._metadata)
-            try:
-                async for msg in call:
-                    stats.messages += 1
-                    try:
-                        book.apply(msg)
-                    except GapDetected:
-                        stats.gaps += 1
-                        stats.resyncs += 1
-                        break
-                    yield book
-                else:
-                    return
-            except grpc.aio.AioRpcError as exc:
-                raise from_grpc(exc) from None
-            finally:
-                call.cancel()
+        replicas, market, metadata = self._replicas, self._market, self._metadata
+
+        def subscribe() -> AsyncGenerator[market_data_pb2.BookUpdate | None, None]:
+            if replicas is not None:
+                return resuming_book(replicas, metadata, symbol, depth)
+            return direct_book(market, metadata, symbol, depth)
+
+        async for book in follow_book(
+            symbol, subscribe, stats if stats is not None else StreamStats()
+        ):
+            yield book
 
     async def trades_stream(
         self, symbol: str, stats: StreamStats | None = None
@@ -196,26 +182,52 @@ class Streams:
         finally:
             call.cancel()
 
-    async def _cluster_book(
-        self, symbol: str, depth: int, book: LocalBook, stats: StreamStats
-    ) -> AsyncIterator[LocalBook]:
-        assert self._replicas is not None
-        while True:
-            updates = resuming_book(self._replicas, self._metadata, symbol, depth)
-            try:
-                async for msg in updates:
-                    if msg is None:
-                        stats.resyncs += 1  # moved replica: a snapshot comes next
-                        continue
-                    stats.messages += 1
-                    try:
-                        book.apply(msg)
-                    except GapDetected:
-                        stats.gaps += 1
-                        stats.resyncs += 1
-                        break
-                    yield book
-                else:
-                    return
-            finally:
-                await updates.aclose()
+
+async def direct_book(
+    market: Any, metadata: Metadata, symbol: str, depth: int
+) -> AsyncGenerator[market_data_pb2.BookUpdate | None, None]:
+    """One engine's book updates (it serves the symbol alone: the stream never moves)."""
+    call = market.StreamBook(
+        market_data_pb2.StreamBookRequest(symbol=symbol, depth=depth), metadata=metadata
+    )
+    try:
+        async for msg in call:
+            yield msg
+    except grpc.aio.AioRpcError as exc:
+        raise from_grpc(exc) from None
+    finally:
+        call.cancel()
+
+
+async def follow_book(
+    symbol: str,
+    subscribe: Callable[[], AsyncGenerator[market_data_pb2.BookUpdate | None, None]],
+    stats: StreamStats,
+) -> AsyncIterator[LocalBook]:
+    """The book-update loop of both transports: ``subscribe()`` starts a stream of updates.
+
+    ``None`` from the stream is the one signal that it moved to another subscription
+    (``resuming_book``: another replica): the copy then takes only a snapshot next, as it
+    does after a gap it detected itself. A gap ends the stream and subscribes again.
+    """
+    book = LocalBook(symbol)
+    while True:
+        updates = subscribe()
+        try:
+            async for msg in updates:
+                if msg is None:
+                    stats.resyncs += 1
+                    book.expect_snapshot()
+                    continue
+                stats.messages += 1
+                try:
+                    book.apply(msg)
+                except GapDetected:
+                    stats.gaps += 1
+                    stats.resyncs += 1
+                    break
+                yield book
+            else:
+                return
+        finally:
+            await updates.aclose()

@@ -14,7 +14,9 @@ to DOME and back:
   ``subscriptions``, a session's live MarketDataRequests;
 - ``state``: the gateway's own state in the data directory (SQLite), so a restart
   resumes every account's report stream where it was;
-- ``desk``: one account's worker on the asyncio loop (its client, its report pump);
+- ``desk``: one account's worker on the asyncio loop (its client, its requests), with
+  ``pump``, its report stream made into ExecutionReports, and ``replies``, the
+  messages the gateway makes itself;
 - ``application``: the QuickFIX callbacks, bridging QuickFIX's threads to the loop;
 - ``server``: the process (settings, QuickFIX acceptor, metrics, ready file).
 

@@ -3,16 +3,12 @@
 Everything here runs on the gateway's asyncio loop; the QuickFIX threads hand requests
 over and wait (``application``). Two paths make FIX messages:
 
-- the **pump** reads the account's DOME execution reports (the SDK's stream, which
-  moves between replicas on failover with no gap or repeat, and resumes after a restart
-  from the position kept in the state file) and sends the ExecutionReports that
-  ``Orders.on_report`` makes of each, whether or not the FIX session is logged on at
-  that moment (QuickFIX stores what it cannot send, and a resend request delivers it);
-- the **requests** (NewOrderSingle, cancel, replace, status, market data) call the
+- the **pump** (``pump``) sends the ExecutionReports of the account's DOME execution
+  reports, as they come, whether or not the FIX session is logged on;
+- the **requests** (NewOrderSingle, cancel, replace, status, market data, here) call the
   exchange, then wait until the pump has passed the sequence number of their result,
   so that each request's ExecutionReports are out before the session's next message is
-  read. Only what the stream never reports comes from here: refusals made before the
-  exchange (and by its edge, with no sequence number), OrderCancelReject, order status.
+  read. Only what the stream never reports is made here (``replies``).
 
 A request whose outcome the exchange could not tell (it stayed unreachable past the
 SDK's retry deadline) is answered as refused with a Text saying so; if it did take
@@ -22,20 +18,18 @@ effect, its reports still arrive through the pump.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
 import logging
-import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Protocol
 
 from dome.client import Client
 from dome.client.errors import DomeError, OrderValueError, UnknownSymbolError
-from dome.client.models import Execution, OrderResult
+from dome.client.models import OrderResult
 from dome.core.types import RejectReason
 from dome.fix import tags as t
-from dome.fix.orders import Fields, FixOrder, Group, Orders, exec_id, status_code
+from dome.fix.orders import FixOrder, Orders, status_code
+from dome.fix.pump import Outbox, ReportPump
+from dome.fix.replies import Replies
 from dome.fix.requests import (
     CancelRequest,
     MarketDataRequest,
@@ -44,52 +38,11 @@ from dome.fix.requests import (
     cxl_rej_reason,
     ord_rej_reason,
 )
-from dome.fix.state import GatewayState, Positions, SentMark
+from dome.fix.state import GatewayState, Positions
 from dome.fix.subscriptions import Subscriptions
 from dome.instrument_spec import InstrumentSpec
 
 log = logging.getLogger("dome.fix")
-
-#: How long a request waits for the pump to report its outcome before answering anyway.
-SETTLE_TIMEOUT_S = 5.0
-
-
-class Outbox(Protocol):
-    """Where a desk's FIX messages go: its account's session (``application``)."""
-
-    def send(self, msg_type: str, fields: Fields, groups: Sequence[Group] = ()) -> None:
-        """Queue one message on the session (stored, and sent if it is logged on)."""
-
-    def mark(self) -> SentMark:
-        """The session's next outgoing MsgSeqNum now, with its store's creation time."""
-
-
-class Progress:
-    """How far the pump has got per symbol, and waiting for it to get somewhere."""
-
-    def __init__(self, positions: Positions) -> None:
-        self._seq = {symbol: seq for symbol, (seq, _) in positions.items()}
-        self._changed = asyncio.Event()
-
-    def advance(self, symbol: str, seq: int) -> None:
-        """The pump handled a report of ``seq``: wake every waiter (several share a seq)."""
-        self._seq[symbol] = max(seq, self._seq.get(symbol, 0))
-        self._changed.set()
-        self._changed = asyncio.Event()
-
-    async def until(self, done: Callable[[], bool], within: float) -> bool:
-        """Wait, as the pump advances, until ``done()``; False if ``within`` s pass first."""
-        try:
-            async with asyncio.timeout(within):
-                while not done():
-                    await self._changed.wait()
-        except TimeoutError:
-            return False
-        return True
-
-    def passed(self, symbol: str, seq: int) -> bool:
-        """Whether the pump has handled ``seq`` of ``symbol``."""
-        return self._seq.get(symbol, 0) >= seq
 
 
 class Desk:
@@ -108,15 +61,10 @@ class Desk:
         self.account = account
         self.client = client
         self._state = state
-        self._outbox = outbox
         self.orders = orders
-        self._positions = dict(positions)
-        self._already_sent = already_sent
-        self._progress = Progress(positions)
-        self._pump_task: asyncio.Task[None] | None = None
+        self._pump = ReportPump(account, client, state, outbox, positions, orders, already_sent)
+        self._replies = Replies(outbox, orders)
         self._market = Subscriptions(client, outbox)
-        self._ids = itertools.count(1)
-        self._id_prefix = f"G{time.time_ns():x}"
         #: The exchange's instruments, by symbol (read by QuickFIX threads: never mutated).
         self.specs: dict[str, InstrumentSpec] = {}
 
@@ -148,99 +96,33 @@ class Desk:
 
     async def start_pump(self) -> None:
         """Subscribe to the account's reports after the last one handled, and pump them."""
-        reports = await self.client.subscribe_executions(resume=self._positions or None)
-        self._pump_task = asyncio.create_task(self._pump(reports), name=f"fix-{self.account}")
+        await self._pump.start()
 
     async def close(self) -> None:
         self.end_market_data()
-        if self._pump_task is not None:
-            self._pump_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, DomeError):
-                await self._pump_task
+        await self._pump.stop()
         await self.client.close()
 
     @property
     def pump_failed(self) -> BaseException | None:
         """Why the report pump stopped, if it did."""
-        task = self._pump_task
-        if task is None or not task.done() or task.cancelled():
-            return None
-        return task.exception()
-
-    # ------------------------------------------------------------------ the pump
-
-    async def _pump(self, reports: AsyncIterator[Execution]) -> None:
-        try:
-            async for report in reports:
-                self._on_report(report)
-        except DomeError as exc:
-            log.error(
-                "execution stream failed; no more reports until the next Logon",
-                extra={"account": self.account, "error": str(exc)},
-            )
-            raise
-        except Exception:
-            log.exception("report pump failed", extra={"account": self.account})
-            raise
-
-    def _on_report(self, report: Execution) -> None:
-        symbol = report.symbol
-        position = self._positions.get(symbol)
-        k = position[1] if position is not None and position[0] == report.seq else 0
-        for fields in self.orders.on_report(report, exec_id(symbol, report.seq, k)):
-            eid = dict(fields)[t.EXEC_ID]
-            if eid in self._already_sent:
-                self._already_sent.discard(eid)  # sent before a crash: applied, not resent
-                continue
-            self._outbox.send(t.EXECUTION_REPORT, fields)
-        self._positions[symbol] = (report.seq, k + 1)
-        self._state.save(self.orders, {symbol: self._positions[symbol]}, self._outbox.mark())
-        self._progress.advance(symbol, report.seq)
-
-    async def _settle(self, symbol: str, result: OrderResult | None, order: FixOrder) -> None:
-        """Wait until the pump has sent what ``result`` did to ``order`` (bounded).
-
-        A command's reports for the account share its seq and end with the one about
-        the order itself, which leaves it in the result's status; so the pump is done
-        with the command once the order's last report is of a later seq, or of this one
-        with the result's status and no change left in flight. A refused command has
-        one report only. With no result (outcome unknown), give the stream a while to
-        show whether a change took effect.
-        """
-        progress = self._progress
-
-        def settled() -> bool:
-            assert result is not None
-            seq = result.seq
-            if result.rejected or (result.duplicate and progress.passed(symbol, seq)):
-                return progress.passed(symbol, seq)
-            if order.last_seq != seq:
-                return order.last_seq > seq
-            return order.status == status_code(result.status) and not order.pending
-
-        if result is None:
-            await progress.until(lambda: not order.pending, SETTLE_TIMEOUT_S)
-        elif result.seq and not await progress.until(settled, SETTLE_TIMEOUT_S):
-            log.warning(
-                "report stream behind the result",
-                extra={"account": self.account, "symbol": symbol, "seq": result.seq},
-            )
+        return self._pump.failed
 
     # -------------------------------------------------------------- new orders
 
     async def new_order(self, request: NewOrderRequest) -> None:
         """Place a NewOrderSingle; its ExecutionReports are out when this returns."""
         if request.refusal is not None:
-            self._refuse_new(request, request.refusal.code, request.refusal.text)
+            self._replies.refuse_new(request, request.refusal.code, request.refusal.text)
             return
         order = self.orders.find(request.cl_ord_id)
         if order is not None and order.coid == request.cl_ord_id and request.poss_dup:
             pass  # a resend of one we may not have finished: the exchange dedupes it
         elif order is not None and request.poss_resend:
-            self._send_status(order)
+            self._replies.status(order)
             return
         elif self.orders.known(request.cl_ord_id):
-            self._refuse_new(request, t.ORD_REJ_DUPLICATE_ORDER, "duplicate ClOrdID")
+            self._replies.refuse_new(request, t.ORD_REJ_DUPLICATE_ORDER, "duplicate ClOrdID")
             return
         else:
             order = self.orders.register(request)
@@ -264,7 +146,7 @@ class Desk:
             order.answered = True
             order.status = t.ORD_STATUS_REJECTED
             self._state.save(self.orders)
-            self._refuse_new(
+            self._replies.refuse_new(
                 request,
                 t.ORD_REJ_EXCHANGE_CLOSED,
                 f"exchange unavailable ({exc}); if it took the order, reports follow",
@@ -276,43 +158,20 @@ class Desk:
                 order, ord_rej_reason(reason), result.reject_message or reason.message
             )
             return
-        await self._settle(request.symbol, result, order)
+        await self._pump.settle(request.symbol, result, order)
         if not order.answered:
             # The exchange answered from an earlier life of this ClOrdID whose reports
             # this gateway never saw: say where the order stands.
             order.answered = True
             self._apply_result(order, result)
-            self._send_status(order)
+            self._replies.status(order)
 
     def _drop_refused(self, order: FixOrder, code: int, text: str) -> None:
         """An order DOME refused before sequencing it: reject it and free its ClOrdID."""
         order.status, order.leaves_qty = t.ORD_STATUS_REJECTED, Decimal(0)
-        self._outbox.send(
-            t.EXECUTION_REPORT,
-            self.orders.fields(
-                order,
-                self._gateway_exec_id(),
-                t.EXEC_TYPE_REJECTED,
-                time.time_ns(),
-                reject=(code, text),
-            ),
-        )
+        self._replies.rejected(order, code, text)
         self.orders.forget(order)
         self._state.save(self.orders)
-
-    def _refuse_new(self, request: NewOrderRequest, code: int, text: str) -> None:
-        """An ExecutionReport rejecting a NewOrderSingle that never reached the book."""
-        order = FixOrder.of(request, status=t.ORD_STATUS_REJECTED)
-        self._outbox.send(
-            t.EXECUTION_REPORT,
-            self.orders.fields(
-                order,
-                self._gateway_exec_id(),
-                t.EXEC_TYPE_REJECTED,
-                time.time_ns(),
-                reject=(code, text),
-            ),
-        )
 
     def _apply_result(self, order: FixOrder, result: OrderResult) -> None:
         order.order_id = order.order_id or result.order_id
@@ -322,46 +181,13 @@ class Desk:
         order.leaves_qty = result.remaining_qty
         self._state.save(self.orders)
 
-    def _send_status(self, order: FixOrder) -> None:
-        self._outbox.send(
-            t.EXECUTION_REPORT,
-            self.orders.fields(
-                order, self._gateway_exec_id(), t.EXEC_TYPE_ORDER_STATUS, time.time_ns()
-            ),
-        )
-
     async def order_status(self, cl_ord_id: str, symbol: str, side_code: str) -> None:
         """Answer an OrderStatusRequest (H) with ExecType Order Status."""
         order = self.orders.find(cl_ord_id)
         if order is not None:
-            self._send_status(order)
+            self._replies.status(order)
             return
-        unknown = FixOrder(
-            cl_ord_id,
-            cl_ord_id,
-            symbol,
-            side_code,
-            t.ORD_TYPE_LIMIT,
-            "",
-            "",
-            Decimal(0),
-            None,
-            status=t.ORD_STATUS_REJECTED,
-        )
-        self._outbox.send(
-            t.EXECUTION_REPORT,
-            self.orders.fields(
-                unknown,
-                self._gateway_exec_id(),
-                t.EXEC_TYPE_ORDER_STATUS,
-                time.time_ns(),
-                reject=(t.ORD_REJ_UNKNOWN_ORDER, "no order with this ClOrdID"),
-            ),
-        )
-
-    def _gateway_exec_id(self) -> str:
-        """A unique ExecID for a report the gateway makes itself (not from the stream)."""
-        return f"{self._id_prefix}-{next(self._ids)}"
+        self._replies.unknown_status(cl_ord_id, symbol, side_code)
 
     # --------------------------------------------------------- cancel, replace
 
@@ -380,7 +206,7 @@ class Desk:
         except DomeError as exc:
             log.warning("cancel failed", extra={"account": self.account, "error": str(exc)})
             result = None
-        await self._settle(order.symbol, result, order)
+        await self._pump.settle(order.symbol, result, order)
         self._refuse_unsettled(order, request.cl_ord_id, t.RESPONSE_TO_CANCEL, result)
 
     async def replace(self, request: ReplaceRequest) -> None:
@@ -405,12 +231,12 @@ class Desk:
         elif not why and leaves <= 0:
             why = "OrderQty must be above CumQty"
         if why:
-            self._cancel_reject(order, request.cl_ord_id, t.RESPONSE_TO_REPLACE, code, why)
+            self._replies.cancel_reject(order, request.cl_ord_id, t.RESPONSE_TO_REPLACE, code, why)
             return
         qty = leaves if leaves != order.leaves_qty else None
         price = request.price if request.price != order.price else None
         if qty is None and price is None:
-            self._cancel_reject(
+            self._replies.cancel_reject(
                 order,
                 request.cl_ord_id,
                 t.RESPONSE_TO_REPLACE,
@@ -428,14 +254,14 @@ class Desk:
         except (OrderValueError, UnknownSymbolError) as exc:
             self.orders.end_change(order)
             self._state.save(self.orders)
-            self._cancel_reject(
+            self._replies.cancel_reject(
                 order, request.cl_ord_id, t.RESPONSE_TO_REPLACE, t.CXL_REJ_OTHER, str(exc)
             )
             return
         except DomeError as exc:
             log.warning("replace failed", extra={"account": self.account, "error": str(exc)})
             result = None
-        await self._settle(order.symbol, result, order)
+        await self._pump.settle(order.symbol, result, order)
         self._refuse_unsettled(order, request.cl_ord_id, t.RESPONSE_TO_REPLACE, result)
 
     def _changeable(
@@ -454,7 +280,7 @@ class Desk:
             reject = (t.CXL_REJ_PENDING, "the order has a request in flight")
         if reject is None:
             return order
-        self._cancel_reject(order, cl_ord_id, response_to, *reject, orig=orig_cl_ord_id)
+        self._replies.cancel_reject(order, cl_ord_id, response_to, *reject, orig=orig_cl_ord_id)
         return None
 
     def _refuse_unsettled(
@@ -472,28 +298,7 @@ class Desk:
         else:
             reason = result.reject_reason or RejectReason.NONE
             code, text = cxl_rej_reason(reason), result.reject_message or reason.message
-        self._cancel_reject(order, cl_ord_id, response_to, code, text)
-
-    def _cancel_reject(
-        self,
-        order: FixOrder | None,
-        cl_ord_id: str,
-        response_to: str,
-        code: int,
-        text: str,
-        *,
-        orig: str = "",
-    ) -> None:
-        fields: Fields = [
-            (t.ORDER_ID, str(order.order_id) if order and order.order_id else "NONE"),
-            (t.CL_ORD_ID, cl_ord_id),
-            (t.ORIG_CL_ORD_ID, order.cl_ord_id if order else orig),
-            (t.ORD_STATUS, order.status if order else t.ORD_STATUS_REJECTED),
-            (t.CXL_REJ_RESPONSE_TO, response_to),
-            (t.CXL_REJ_REASON, str(code)),
-            (t.TEXT, text),
-        ]
-        self._outbox.send(t.ORDER_CANCEL_REJECT, fields)
+        self._replies.cancel_reject(order, cl_ord_id, response_to, code, text)
 
     # ------------------------------------------------------------- market data
 

@@ -27,7 +27,7 @@ log = logging.getLogger("dome.fix")
 
 
 class Sender(Protocol):
-    """Where the messages go (the account's ``desk.Outbox``)."""
+    """Where the messages go (the account's ``pump.Outbox``)."""
 
     def send(self, msg_type: str, fields: Fields, groups: Sequence[Group] = ()) -> None: ...
 

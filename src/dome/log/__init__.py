@@ -1,7 +1,8 @@
 """The sequenced command log of each symbol: journal, snapshots, recovery.
 
 ``entries`` is the record format (an encoded ``dome.v1.LogBatch``), ``journal`` the
-CRC-framed segment files with group commit, ``snapshot`` and ``snapshot_store`` the
+CRC-framed segment files with group commit (``segments`` their layout, ``journal_scan``
+the scan and repair on open), ``snapshot`` and ``snapshot_store`` the
 state at a sequence number, ``recovery`` the restart path (snapshot, then committed
 batches). Matching is not here: the log only stores and replays what the book is fed.
 """
@@ -16,7 +17,8 @@ from dome.log.errors import (
     RecoveryError,
     StaleEpoch,
 )
-from dome.log.journal import FsyncPolicy, Journal, JournalDamage
+from dome.log.journal import FsyncPolicy, Journal
+from dome.log.journal_scan import JournalDamage
 from dome.log.recovery import BatchObserver, Recovered, recover, symbol_dirs
 from dome.log.snapshot import RestoredSnapshot, decode_snapshot, encode_snapshot
 from dome.log.snapshot_store import SnapshotStore, StoredSnapshot

@@ -9,31 +9,23 @@ Writes go through ``os.write`` on a raw descriptor, with no buffering in this pr
 once ``append`` returns, a ``kill -9`` loses nothing (the kernel has it); what survives a
 power loss is decided by the fsync policy (``FsyncPolicy``) and ``flush``.
 
-Opening scans every segment. A torn tail (the last record cut short by a crash) is
-dropped with a warning. Anything else that does not check out (a CRC mismatch, bytes
-that are not a batch, a sequence gap, an epoch going back) ends the journal at the last
-good record: the error is logged with file, byte offset and reason, and the remainder
-is moved aside to ``<segment>.corrupt-<offset>`` for inspection, never deleted. Nothing
-after the last good record is returned or applied. ``read_only`` opening only reports
+Opening scans every segment and repairs what a crash left (``journal_scan``): the
+writer starts from the index of what is good. ``read_only`` opening only reports
 (``damage``) and changes nothing on disk, for tools like ``dome replay``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import re
 import zlib
-from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import NamedTuple
 
 from dome import faults
-from dome.log.durable import fsync_dir, write_atomic
+from dome.log.durable import fsync_dir
 from dome.log.entries import DecodedBatch, decode_batch
 from dome.log.errors import (
     FsyncFailed,
@@ -41,18 +33,17 @@ from dome.log.errors import (
     JournalError,
     JournalGap,
     LogCompacted,
-    LogFormatError,
     StaleEpoch,
 )
 from dome.log.group_commit import GroupCommit
-from dome.log.records import HEADER, Stop, frame, scan
+from dome.log.journal_scan import JournalDamage, scan_journal
+from dome.log.records import HEADER, frame
+from dome.log.segments import Segment, segment_path, write_epochs_file
 
 log = logging.getLogger("dome.log.journal")
 
 #: A segment is closed and a new one started once it holds this many bytes.
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
-_SEGMENT = re.compile(r"journal-(\d{20})\.log")
-EPOCHS_FILE = "epochs.json"
 
 
 class FsyncPolicy(StrEnum):
@@ -64,44 +55,6 @@ class FsyncPolicy(StrEnum):
     BATCH = "batch"
     #: Never fsync; the kernel writes back when it likes. Survives kill -9, not power loss.
     NONE = "none"
-
-
-class JournalDamage(NamedTuple):
-    """What opening found wrong, where, and (unless read-only) where it was moved."""
-
-    path: Path
-    offset: int
-    reason: str
-    #: True for a torn tail (an interrupted write), False for corruption.
-    torn: bool
-    #: Where the bad remainder now is; None if dropped (torn) or left alone (read-only).
-    moved_to: Path | None
-
-    def describe(self) -> str:
-        """One line for logs and stderr."""
-        what = "torn tail" if self.torn else "corrupt record"
-        where = f" (moved to {self.moved_to.name})" if self.moved_to else ""
-        return f"{what} in {self.path} at byte {self.offset}: {self.reason}{where}"
-
-
-class _Segment:
-    """One file's index: the first seq and byte offset of every record in it."""
-
-    __slots__ = ("base", "offsets", "path", "size", "starts")
-
-    def __init__(self, path: Path, base: int) -> None:
-        self.path = path
-        #: First seq this segment holds (or will hold, while empty).
-        self.base = base
-        self.starts = array("Q")
-        self.offsets = array("Q")
-        #: Bytes of good records.
-        self.size = 0
-
-
-def segment_path(directory: Path, base: int) -> Path:
-    """Name of the segment whose first record starts at ``base``."""
-    return directory / f"journal-{base:020d}.log"
 
 
 class Journal:
@@ -122,7 +75,7 @@ class Journal:
         self.fsync = fsync
         self.segment_bytes = segment_bytes
         self.read_only = read_only
-        self._segments: list[_Segment] = []
+        self._segments: list[Segment] = []
         self._last_seq = 0
         #: (epoch, first seq of that epoch), oldest first, compacted history included.
         self._epochs: list[tuple[int, int]] = []
@@ -156,109 +109,14 @@ class Journal:
         return journal
 
     def _load(self) -> None:
-        history = self._read_epochs_file()
-        files = sorted(
-            (int(m.group(1)), p)
-            for p in (self.directory.iterdir() if self.directory.is_dir() else ())
-            if (m := _SEGMENT.fullmatch(p.name))
-        )
-        seq = files[0][0] if files else 1
-        # The file covers compacted segments; what is still held is scanned.
-        history = [e for e in history if e[1] < seq]
-        epoch = history[-1][0] if history else 0
-        scanned: list[tuple[int, int]] = []
-        for index, (base, path) in enumerate(files):
-            last_file = index == len(files) - 1
-            if base != seq:
-                self._damaged(files[index:], 0, f"starts at seq {base}, expected {seq}")
-                break
-            segment = _Segment(path, base)
-            data = path.read_bytes()
-            result = scan(data)
-            problem = result.stop
-            for offset, payload in result.records:
-                try:
-                    batch = decode_batch(payload)
-                except LogFormatError as exc:
-                    problem = Stop(offset, f"undecodable batch: {exc}", False)
-                    break
-                if batch.first_seq != seq:
-                    problem = Stop(
-                        offset, f"batch starts at seq {batch.first_seq}, not {seq}", False
-                    )
-                    break
-                if batch.epoch < epoch:
-                    problem = Stop(offset, f"epoch {batch.epoch} follows epoch {epoch}", False)
-                    break
-                if batch.epoch != epoch:
-                    epoch = batch.epoch
-                    scanned.append((epoch, batch.first_seq))
-                segment.starts.append(seq)
-                segment.offsets.append(offset)
-                segment.size = offset + HEADER.size + len(payload)
-                seq = batch.last_seq + 1
-                if batch.committed_seq > self._committed_seq:
-                    self._committed_seq = batch.committed_seq
-            self._last_seq = seq - 1
-            if problem is not None and not (problem.torn and last_file):
-                if segment.starts:  # the good records before the damage stay
-                    self._segments.append(segment)
-                self._damaged(files[index:], problem.offset, problem.reason)
-                break
-            if segment.starts or last_file or not self._segments:
-                self._segments.append(segment)
-            elif not self.read_only:
-                path.unlink()  # an empty segment between two others holds nothing
-            if problem is not None:
-                self._torn(path, problem.offset, problem.reason)
-        if not self._segments:
-            self._segments.append(_Segment(segment_path(self.directory, seq), seq))
-            if not self.read_only:
-                self._segments[0].path.touch()
-                fsync_dir(self.directory)
-        first = self._segments[0].base
-        self._epochs = [e for e in history if e[1] < first]
-        for entry in scanned:
-            if not self._epochs or self._epochs[-1][0] != entry[0]:
-                self._epochs.append(entry)
+        found = scan_journal(self.directory, read_only=self.read_only)
+        self._segments = found.segments
+        self._last_seq = found.last_seq
+        self._epochs = found.epochs
+        self._committed_seq = found.committed_seq
+        self.damage = found.damage
         if not self.read_only:
             self._open_writer()
-
-    def _read_epochs_file(self) -> list[tuple[int, int]]:
-        path = self.directory / EPOCHS_FILE
-        try:
-            raw = json.loads(path.read_text())
-            return [(int(e), int(s)) for e, s in raw["epochs"]]
-        except FileNotFoundError:
-            return []
-        except (ValueError, KeyError, TypeError) as exc:
-            raise JournalError(f"{path} is unreadable: {exc}") from None
-
-    def _torn(self, path: Path, offset: int, reason: str) -> None:
-        self.damage = JournalDamage(path, offset, reason, True, None)
-        log.warning("journal: dropping %s", self.damage.describe())
-        if not self.read_only:
-            os.truncate(path, offset)
-
-    def _damaged(self, files: Sequence[tuple[int, Path]], offset: int, reason: str) -> None:
-        """End the journal at ``offset`` of ``files[0]``: move the rest aside, keep it.
-
-        A segment damaged at byte 0 moves aside whole, as does every later segment.
-        """
-        path = files[0][1]
-        moved: Path | None = None
-        if not self.read_only:
-            moved = path.with_name(f"{path.name}.corrupt-{offset}")
-            if offset:
-                write_atomic(moved, path.read_bytes()[offset:])
-                os.truncate(path, offset)
-            else:
-                path.rename(moved)
-            for _, later in files[1:]:
-                later.rename(later.with_name(f"{later.name}.corrupt-0"))
-            fsync_dir(self.directory)
-        self.damage = JournalDamage(path, offset, reason, False, moved)
-        log.error("journal: %s; the journal ends at seq %d", self.damage.describe(), self._last_seq)
 
     def _open_writer(self) -> None:
         segment = self._segments[-1]
@@ -386,7 +244,7 @@ class Journal:
         if self.fsync is FsyncPolicy.BATCH:
             await self._commit.flush()
 
-    def _roll(self, base: int) -> _Segment:
+    def _roll(self, base: int) -> Segment:
         """Close the full segment (durably, unless policy NONE) and start one at ``base``.
 
         The new file is opened before the old descriptor is closed: if that fails (a full
@@ -402,7 +260,7 @@ class Journal:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_TRUNC, 0o644)
         os.close(self._fd)
         self._fd = fd
-        segment = _Segment(path, base)
+        segment = Segment(path, base)
         self._segments.append(segment)
         if self.fsync is not FsyncPolicy.NONE:
             fsync_dir(self.directory)
@@ -540,15 +398,14 @@ class Journal:
         for segment in self._segments:
             segment.path.unlink()
         fsync_dir(self.directory)
-        self._segments = [_Segment(segment_path(self.directory, seq + 1), seq + 1)]
+        self._segments = [Segment(segment_path(self.directory, seq + 1), seq + 1)]
         self._last_seq = seq
         self._open_writer()
         fsync_dir(self.directory)
         self._commit.all_synced()
 
     def _write_epochs_file(self) -> None:
-        body = json.dumps({"version": 1, "epochs": self._epochs}, separators=(",", ":"))
-        write_atomic(self.directory / EPOCHS_FILE, body.encode())
+        write_epochs_file(self.directory, self._epochs)
 
     def close(self) -> None:
         """Close the file; fsync first unless the policy is NONE. Idempotent."""

@@ -13,8 +13,9 @@ from log_helpers import SYMBOL, command_batches, encoded
 from dome.core.commands import CancelOrder
 from dome.log.entries import DecodedBatch, decode_batch, encode_batch
 from dome.log.errors import JournalError, JournalGap, LogCompacted, StaleEpoch
-from dome.log.journal import FsyncPolicy, Journal, segment_path
+from dome.log.journal import FsyncPolicy, Journal
 from dome.log.records import HEADER, frame
+from dome.log.segments import segment_path
 
 Entries = list[tuple[bytes, DecodedBatch]]
 

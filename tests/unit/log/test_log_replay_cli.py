@@ -15,8 +15,9 @@ from dome.cli_commands.replay import render
 from dome.core.commands import Command
 from dome.core.market import DEFAULT_DEDUP_WINDOW
 from dome.cores import python_market
-from dome.log.journal import Journal, segment_path
+from dome.log.journal import Journal
 from dome.log.records import HEADER
+from dome.log.segments import segment_path
 from dome.log.snapshot import encode_snapshot
 from dome.log.snapshot_store import SnapshotStore
 
