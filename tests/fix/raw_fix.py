@@ -13,6 +13,8 @@ import ssl
 import time
 from datetime import UTC, datetime
 
+from dome.fix.application import LOGON_TIMEOUT_S
+
 SOH = "\x01"
 
 
@@ -64,7 +66,11 @@ class RawPeer:
 
     def logon(self, password: str) -> dict[int, str]:
         self.send("A", "98=0", "108=30", "141=Y", f"554={password}")
-        return self.wait(lambda m: m.get(35) in ("A", "5"), "the Logon answer")
+        # The gateway answers a Logon within its own bound: it gives the account's desk
+        # (connect, instruments, the report stream) LOGON_TIMEOUT_S to open, then answers
+        # Logout "exchange unavailable". Waiting less than that races a loaded machine.
+        within = LOGON_TIMEOUT_S + 10
+        return self.wait(lambda m: m.get(35) in ("A", "5"), "the Logon answer", within)
 
     def closed(self, timeout: float = 10.0) -> bool:
         """Whether the gateway closes the connection within ``timeout`` (reading on)."""
