@@ -30,6 +30,7 @@ from dome.client.models import (
     AmendOrder,
     BookSnapshot,
     CancelOrder,
+    HistoryPage,
     NewOrder,
     OpenOrder,
     OrderResult,
@@ -221,15 +222,46 @@ class Client(Streams):
             resp, _ = await self._routed_unary(symbol, "SubmitOrder", request, REROUTE)
         return OrderResult.from_proto(resp)
 
-    async def cancel_order(self, symbol: str, order_id: int) -> OrderResult:
-        """Cancel the open quantity of one of the caller's orders."""
-        request = self._encoder.cancel(CancelOrder(symbol, order_id))
+    async def cancel_order(
+        self, symbol: str, order_id: int = 0, *, client_order_id: str | None = None
+    ) -> OrderResult:
+        """Cancel the open quantity of one of the caller's orders, named by its exchange
+        ``order_id`` or by its ``client_order_id``.
+
+        REJECTED with TOO_LATE_TO_CANCEL: the order was the caller's and is filled or
+        cancelled already; UNKNOWN_ORDER: no order of the caller's has (or, long ago,
+        had) this id.
+        """
+        if not order_id and not client_order_id:
+            raise ValueError("cancel_order needs an order_id or a client_order_id")
+        request = self._encoder.cancel(CancelOrder(symbol, order_id, client_order_id or ""))
         if self._router is None:
             return OrderResult.from_proto(
                 await self._unary(self._trading.CancelOrder, request, REFUSED)
             )
         resp, uncertain = await self._routed_unary(symbol, "CancelOrder", request, REROUTE)
         return marked(OrderResult.from_proto(resp), uncertain)
+
+    async def cancel_all(self, symbol: str | None = None) -> list[OrderResult]:
+        """Cancel every open order of the account (on ``symbol`` only, if given) on the
+        exchange side, in one call per engine: one result per order cancelled.
+
+        The engine cancels the orders open when the call reaches it (orders still in
+        flight are not covered). Safe to repeat, so retried like a read; in a cluster,
+        one call per symbol goes to its primary, concurrently.
+        """
+        if self._router is None:
+            request = trading_pb2.CancelAllOrdersRequest(symbol=symbol or "")
+            resp = await self._unary(self._trading.CancelAllOrders, request, REROUTE)
+            return [OrderResult.from_proto(r) for r in resp.results]
+        symbols = [symbol] if symbol else sorted(await self.instruments())
+
+        async def one(s: str) -> list[OrderResult]:
+            request = trading_pb2.CancelAllOrdersRequest(symbol=s)
+            resp, _ = await self._routed_unary(s, "CancelAllOrders", request, REROUTE)
+            return [OrderResult.from_proto(r) for r in resp.results]
+
+        return [r for rs in await asyncio.gather(*(one(s) for s in symbols)) for r in rs]
 
     async def amend_order(
         self,
@@ -300,9 +332,19 @@ class Client(Streams):
         fees: Mapping[str, FeeSchedule] | None = None,
     ) -> Portfolio:
         """Positions and PnL from the account's fills the exchange holds (every symbol
-        if None), counting only orders whose client order id starts with ``prefix``."""
+        if None, read with ``history_page``), counting only orders whose client order
+        id starts with ``prefix``."""
         wanted = sorted(await self.instruments()) if symbols is None else list(symbols)
         return portfolio_of(await history(self, wanted), prefix=prefix, fees=fees)
+
+    async def history_page(self, symbol: str, from_seq: int = 0, limit: int = 0) -> HistoryPage:
+        """One page of the account's own reports on ``symbol`` from ``from_seq`` (0: the
+        oldest the engine holds), oldest first: fills and every state change, closed
+        orders' final status included. ``HistoryUnavailableError`` if the engine no
+        longer holds reports from ``from_seq``; ``limit`` 0 is the engine's page (1,000).
+        """
+        request = trading_pb2.GetHistoryRequest(symbol=symbol, from_seq=from_seq, limit=limit)
+        return HistoryPage.from_proto(await self._read(symbol, "GetHistory", request))
 
     async def open_orders(self, symbol: str | None = None) -> list[OpenOrder]:
         """The caller's open orders on ``symbol`` (every symbol if None), in priority order.

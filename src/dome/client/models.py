@@ -257,11 +257,34 @@ class NewOrder:
 
 
 @dataclass(frozen=True)
-class CancelOrder:
-    """A cancel for bulk flow."""
+class HistoryPage:
+    """One page of the account's own reports on a symbol (``Client.history_page``)."""
 
     symbol: str
-    order_id: int
+    #: Oldest first.
+    reports: list[Execution]
+    #: Ask from this seq for the next page; 0 once the page reaches what is applied now.
+    next_from_seq: int
+    #: The oldest seq from which the engine still holds every report.
+    first_held_seq: int
+
+    @classmethod
+    def from_proto(cls, msg: trading_pb2.GetHistoryResponse) -> HistoryPage:
+        return cls(
+            symbol=msg.symbol,
+            reports=[Execution.from_proto(r) for r in msg.reports],
+            next_from_seq=msg.next_from_seq,
+            first_held_seq=msg.first_held_seq,
+        )
+
+
+@dataclass(frozen=True)
+class CancelOrder:
+    """A cancel for bulk flow: by exchange order id, or (order id 0) by client order id."""
+
+    symbol: str
+    order_id: int = 0
+    client_order_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,12 @@ MAYBE_APPLIED = frozenset({UNAVAILABLE, CANCELLED})
 MAX_IN_FLIGHT = 256
 
 
+#: What a cancel's repeat answers when the lost attempt had applied it.
+_NO_LONGER_OPEN = frozenset({RejectReason.UNKNOWN_ORDER, RejectReason.TOO_LATE_TO_CANCEL})
+
+
 def marked(result: OrderResult, uncertain: bool) -> OrderResult:
     """Flag a cancel's answer that may follow an applied attempt whose ack was lost."""
-    if uncertain and result.reject_reason is RejectReason.UNKNOWN_ORDER:
+    if uncertain and result.reject_reason in _NO_LONGER_OPEN:
         return dataclasses.replace(result, retried=True)
     return result

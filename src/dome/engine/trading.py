@@ -26,6 +26,9 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 #: Request batches a SubmitOrders stream may have in flight before it stops reading.
 _STREAM_WINDOW = 64
+#: Reports in a GetHistory page by default, and at most.
+HISTORY_PAGE = 1_000
+MAX_HISTORY_PAGE = 10_000
 
 
 class TradingServicer(tr_grpc.TradingServiceServicer):
@@ -36,7 +39,13 @@ class TradingServicer(tr_grpc.TradingServiceServicer):
         self._gate = gate
         self._latency = {
             name: metrics.order_latency.labels(name)
-            for name in ("SubmitOrder", "CancelOrder", "AmendOrder", "SubmitOrders")
+            for name in (
+                "SubmitOrder",
+                "CancelOrder",
+                "AmendOrder",
+                "SubmitOrders",
+                "CancelAllOrders",
+            )
         }
         self._streams = metrics.open_streams
         self._refused = metrics.refused
@@ -104,6 +113,29 @@ class TradingServicer(tr_grpc.TradingServiceServicer):
             await inflight.put(None)
             raise
         await inflight.put(None)
+
+    async def CancelAllOrders(
+        self, request: tr.CancelAllOrdersRequest, context: Context
+    ) -> tr.CancelAllOrdersResponse:
+        started = time.perf_counter()
+        async with guard(context, "CancelAllOrders", self._refused):
+            account = self._gate.account(context)
+            symbols, actions = self._node.cancel_all_actions(account, request.symbol)
+            # Charged as the cancels it makes: a mass cancel is not a way around the rate.
+            self._gate.admit(account, max(1, len(actions)))
+            results = await self._node.submit(account, actions, forwarded=True)
+            self._latency["CancelAllOrders"].observe(time.perf_counter() - started)
+            return tr.CancelAllOrdersResponse(results=results, symbols=symbols)
+        raise AssertionError("unreachable: guard aborts")  # pragma: no cover
+
+    async def GetHistory(
+        self, request: tr.GetHistoryRequest, context: Context
+    ) -> tr.GetHistoryResponse:
+        async with guard(context, "GetHistory", self._refused):
+            account = self._gate.account(context)
+            limit = min(request.limit or HISTORY_PAGE, MAX_HISTORY_PAGE)
+            return self._node.history(account, request.symbol, request.from_seq, limit)
+        raise AssertionError("unreachable: guard aborts")  # pragma: no cover
 
     async def ListOpenOrders(
         self, request: tr.ListOpenOrdersRequest, context: Context

@@ -55,6 +55,16 @@ class TradingServiceStub:
                 request_serializer=dome_dot_v1_dot_trading__pb2.OrderBatch.SerializeToString,
                 response_deserializer=dome_dot_v1_dot_trading__pb2.OrderBatchResult.FromString,
                 _registered_method=True)
+        self.CancelAllOrders = channel.unary_unary(
+                '/dome.v1.TradingService/CancelAllOrders',
+                request_serializer=dome_dot_v1_dot_trading__pb2.CancelAllOrdersRequest.SerializeToString,
+                response_deserializer=dome_dot_v1_dot_trading__pb2.CancelAllOrdersResponse.FromString,
+                _registered_method=True)
+        self.GetHistory = channel.unary_unary(
+                '/dome.v1.TradingService/GetHistory',
+                request_serializer=dome_dot_v1_dot_trading__pb2.GetHistoryRequest.SerializeToString,
+                response_deserializer=dome_dot_v1_dot_trading__pb2.GetHistoryResponse.FromString,
+                _registered_method=True)
         self.ListOpenOrders = channel.unary_unary(
                 '/dome.v1.TradingService/ListOpenOrders',
                 request_serializer=dome_dot_v1_dot_trading__pb2.ListOpenOrdersRequest.SerializeToString,
@@ -99,6 +109,23 @@ class TradingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CancelAllOrders(self, request, context):
+        """Cancel every open order of the caller on one symbol, or on every symbol this engine
+        leads (empty symbol). The engine expands it, when admitted, into one ordinary
+        cancel per order open then; orders still in flight are not covered.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetHistory(self, request, context):
+        """The caller's own execution reports on one symbol, oldest first, a page at a time:
+        fills and every state change, so closed orders' final status too.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListOpenOrders(self, request, context):
         """The caller's open orders on one symbol.
         """
@@ -135,6 +162,16 @@ def add_TradingServiceServicer_to_server(servicer, server):
                     servicer.SubmitOrders,
                     request_deserializer=dome_dot_v1_dot_trading__pb2.OrderBatch.FromString,
                     response_serializer=dome_dot_v1_dot_trading__pb2.OrderBatchResult.SerializeToString,
+            ),
+            'CancelAllOrders': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelAllOrders,
+                    request_deserializer=dome_dot_v1_dot_trading__pb2.CancelAllOrdersRequest.FromString,
+                    response_serializer=dome_dot_v1_dot_trading__pb2.CancelAllOrdersResponse.SerializeToString,
+            ),
+            'GetHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetHistory,
+                    request_deserializer=dome_dot_v1_dot_trading__pb2.GetHistoryRequest.FromString,
+                    response_serializer=dome_dot_v1_dot_trading__pb2.GetHistoryResponse.SerializeToString,
             ),
             'ListOpenOrders': grpc.unary_unary_rpc_method_handler(
                     servicer.ListOpenOrders,
@@ -256,6 +293,60 @@ class TradingService:
             '/dome.v1.TradingService/SubmitOrders',
             dome_dot_v1_dot_trading__pb2.OrderBatch.SerializeToString,
             dome_dot_v1_dot_trading__pb2.OrderBatchResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelAllOrders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dome.v1.TradingService/CancelAllOrders',
+            dome_dot_v1_dot_trading__pb2.CancelAllOrdersRequest.SerializeToString,
+            dome_dot_v1_dot_trading__pb2.CancelAllOrdersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dome.v1.TradingService/GetHistory',
+            dome_dot_v1_dot_trading__pb2.GetHistoryRequest.SerializeToString,
+            dome_dot_v1_dot_trading__pb2.GetHistoryResponse.FromString,
             options,
             channel_credentials,
             insecure,
