@@ -53,12 +53,13 @@ class TradingServicer(tr_grpc.TradingServiceServicer):
     async def _one(self, method: str, action: tr.OrderAction, context: Context) -> tr.OrderResult:
         started = time.perf_counter()
         async with guard(context, method, self._refused):
-            account = self._gate.account(context)
-            self._gate.admit(account, 1)
-            forwarded = is_forwarded(context.invocation_metadata())
-            result = await self._node.submit_one(account, action, forwarded=forwarded)
-            self._latency[method].observe(time.perf_counter() - started)
-            return result
+            with self._gate.calls.hold():
+                account = self._gate.account(context)
+                self._gate.admit(account, 1)
+                forwarded = is_forwarded(context.invocation_metadata())
+                result = await self._node.submit_one(account, action, forwarded=forwarded)
+                self._latency[method].observe(time.perf_counter() - started)
+                return result
         raise AssertionError("unreachable: guard aborts")  # pragma: no cover
 
     async def SubmitOrder(self, request: tr.SubmitOrderRequest, context: Context) -> tr.OrderResult:
@@ -119,30 +120,33 @@ class TradingServicer(tr_grpc.TradingServiceServicer):
     ) -> tr.CancelAllOrdersResponse:
         started = time.perf_counter()
         async with guard(context, "CancelAllOrders", self._refused):
-            account = self._gate.account(context)
-            symbols, actions = self._node.cancel_all_actions(account, request.symbol)
-            # Charged as the cancels it makes: a mass cancel is not a way around the rate.
-            self._gate.admit(account, max(1, len(actions)))
-            results = await self._node.submit(account, actions, forwarded=True)
-            self._latency["CancelAllOrders"].observe(time.perf_counter() - started)
-            return tr.CancelAllOrdersResponse(results=results, symbols=symbols)
+            with self._gate.calls.hold():
+                account = self._gate.account(context)
+                symbols, actions = self._node.cancel_all_actions(account, request.symbol)
+                # Charged as the cancels it makes: a mass cancel is not a way around the rate.
+                self._gate.admit(account, max(1, len(actions)))
+                results = await self._node.submit(account, actions, forwarded=True)
+                self._latency["CancelAllOrders"].observe(time.perf_counter() - started)
+                return tr.CancelAllOrdersResponse(results=results, symbols=symbols)
         raise AssertionError("unreachable: guard aborts")  # pragma: no cover
 
     async def GetHistory(
         self, request: tr.GetHistoryRequest, context: Context
     ) -> tr.GetHistoryResponse:
         async with guard(context, "GetHistory", self._refused):
-            account = self._gate.account(context)
-            limit = min(request.limit or HISTORY_PAGE, MAX_HISTORY_PAGE)
-            return self._node.history(account, request.symbol, request.from_seq, limit)
+            with self._gate.calls.hold():
+                account = self._gate.account(context)
+                limit = min(request.limit or HISTORY_PAGE, MAX_HISTORY_PAGE)
+                return self._node.history(account, request.symbol, request.from_seq, limit)
         raise AssertionError("unreachable: guard aborts")  # pragma: no cover
 
     async def ListOpenOrders(
         self, request: tr.ListOpenOrdersRequest, context: Context
     ) -> tr.ListOpenOrdersResponse:
         async with guard(context, "ListOpenOrders", self._refused):
-            account = self._gate.account(context)
-            return self._node.open_orders(account, request.symbol)
+            with self._gate.calls.hold():
+                account = self._gate.account(context)
+                return self._node.open_orders(account, request.symbol)
         raise AssertionError("unreachable: guard aborts")  # pragma: no cover
 
     async def StreamExecutions(
