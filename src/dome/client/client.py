@@ -49,6 +49,7 @@ from dome.client.retry_policy import (
     marked,
 )
 from dome.client.routing import Router
+from dome.client.sessions import DisconnectSession
 from dome.client.streams import Streams
 from dome.client.wire import Encoder
 from dome.core.types import OrderType, SelfTradePrevention, Side
@@ -131,6 +132,7 @@ class Client(Streams):
         self._loaded = False
         self._ids = itertools.count(1)
         self._window = asyncio.Semaphore(max_in_flight)
+        self._session: DisconnectSession | None = None
 
     @classmethod
     def local(
@@ -170,10 +172,48 @@ class Client(Streams):
             await self.open_orders(min(specs))
 
     async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
         if self._channel is not None:
             await self._channel.close(None)
         if self._router is not None:
             await self._router.close()
+
+    async def cancel_on_disconnect(self, grace: float = 2.0) -> str:
+        """Have the exchange cancel this account's open orders if this client goes away.
+
+        Opens a session on every engine (``dome.client.sessions``) and returns once it is
+        open on all; from then on, when this client dies or loses the network, or calls
+        ``close``, each engine cancels the account's open orders on the symbols it
+        leads after ``grace`` seconds (up to 60), unless the client is back within it.
+        Survives a failover: every engine holds the session. Returns the session id.
+        """
+        if self._session is not None:
+            return self._session.session_id
+        router = self._router
+
+        async def changed(within: float) -> None:
+            if router is None:
+                await asyncio.sleep(within)
+            else:
+                await router.wait_for_change(router.version, within)
+
+        def engines() -> list[str]:
+            return [self.target] if router is None else router.engines()
+
+        def channel(address: str) -> grpc.aio.Channel:
+            if router is None:
+                assert self._channel is not None
+                return self._channel
+            return router.channel(address)
+
+        session = DisconnectSession(
+            f"{self._id_prefix}-cod", grace, self._metadata, engines, channel, changed
+        )
+        await session.start(self.retry_deadline)
+        self._session = session
+        return session.session_id
 
     def next_client_order_id(self) -> str:
         """A fresh id, unique per client instance (random prefix, counter)."""

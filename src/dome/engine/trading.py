@@ -19,6 +19,8 @@ from dome.engine.forwarding import is_forwarded
 from dome.engine.metrics import EngineMetrics, gauged
 from dome.engine.node import EngineNode
 from dome.engine.security import Gate
+from dome.engine.sessions import Sessions
+from dome.v1 import common_pb2 as pb
 from dome.v1 import trading_pb2 as tr
 from dome.v1 import trading_pb2_grpc as tr_grpc
 
@@ -49,6 +51,15 @@ class TradingServicer(tr_grpc.TradingServiceServicer):
         }
         self._streams = metrics.open_streams
         self._refused = metrics.refused
+        self.sessions = Sessions(self._cancel_everywhere)
+
+    async def _cancel_everywhere(self, account: str) -> int:
+        """Cancel the account's open orders on every symbol this engine leads now."""
+        _, actions = self._node.cancel_all_actions(account, "")
+        if not actions:
+            return 0
+        results = await self._node.submit(account, actions, forwarded=True)
+        return sum(r.status == pb.ORDER_STATUS_CANCELLED for r in results)
 
     async def _one(self, method: str, action: tr.OrderAction, context: Context) -> tr.OrderResult:
         started = time.perf_counter()
@@ -148,6 +159,27 @@ class TradingServicer(tr_grpc.TradingServiceServicer):
                 account = self._gate.account(context)
                 return self._node.open_orders(account, request.symbol)
         raise AssertionError("unreachable: guard aborts")  # pragma: no cover
+
+    async def OpenSession(
+        self, request: tr.OpenSessionRequest, context: Context
+    ) -> AsyncIterator[tr.SessionEvent]:
+        async with guard(context, "OpenSession", self._refused):
+            account = self._gate.account(context)
+            grace = self.sessions.grace_of(request.grace_ms)
+            cod = request.cancel_on_disconnect
+            with self._gate.streams.hold(account), self._track("sessions"):
+                self.sessions.open(account, request.session_id, cod, grace)
+                try:
+                    await context.send_initial_metadata(())
+                    yield tr.SessionEvent(
+                        session_id=request.session_id,
+                        grace_ms=round(grace * 1000),
+                        cancel_on_disconnect=cod,
+                    )
+                    # Held until the client goes: gRPC cancels this handler then.
+                    await asyncio.Event().wait()
+                finally:
+                    self.sessions.close(account, request.session_id)
 
     async def StreamExecutions(
         self, request: tr.StreamExecutionsRequest, context: Context

@@ -693,3 +693,65 @@ class ExecutionReport(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ExecutionReport: _TypeAlias = ExecutionReport  # noqa: Y015
+
+@_typing.final
+class OpenSessionRequest(_message.Message):
+    """Open (or reopen, with the same id) a session."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    CANCEL_ON_DISCONNECT_FIELD_NUMBER: _builtins.int
+    GRACE_MS_FIELD_NUMBER: _builtins.int
+    session_id: _builtins.str
+    """The client's id for the session, up to 64 printable ASCII characters; reopening
+    within the grace period keeps the orders.
+    """
+    cancel_on_disconnect: _builtins.bool
+    """Cancel the account's open orders once the session has been gone for grace_ms."""
+    grace_ms: _builtins.int
+    """Grace period in milliseconds; 0 takes the default (2,000), at most 60,000."""
+    def __init__(
+        self,
+        *,
+        session_id: _builtins.str = ...,
+        cancel_on_disconnect: _builtins.bool = ...,
+        grace_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_on_disconnect", b"cancel_on_disconnect", "grace_ms", b"grace_ms", "session_id", b"session_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OpenSessionRequest: _TypeAlias = OpenSessionRequest  # noqa: Y015
+
+@_typing.final
+class SessionEvent(_message.Message):
+    """What the engine says on a session; the first one confirms it is open."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    GRACE_MS_FIELD_NUMBER: _builtins.int
+    CANCEL_ON_DISCONNECT_FIELD_NUMBER: _builtins.int
+    session_id: _builtins.str
+    """The session's id."""
+    grace_ms: _builtins.int
+    """The grace period in force, milliseconds."""
+    cancel_on_disconnect: _builtins.bool
+    """Whether cancel on disconnect is on."""
+    def __init__(
+        self,
+        *,
+        session_id: _builtins.str = ...,
+        grace_ms: _builtins.int = ...,
+        cancel_on_disconnect: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_on_disconnect", b"cancel_on_disconnect", "grace_ms", b"grace_ms", "session_id", b"session_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SessionEvent: _TypeAlias = SessionEvent  # noqa: Y015

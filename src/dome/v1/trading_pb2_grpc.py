@@ -70,6 +70,11 @@ class TradingServiceStub:
                 request_serializer=dome_dot_v1_dot_trading__pb2.ListOpenOrdersRequest.SerializeToString,
                 response_deserializer=dome_dot_v1_dot_trading__pb2.ListOpenOrdersResponse.FromString,
                 _registered_method=True)
+        self.OpenSession = channel.unary_stream(
+                '/dome.v1.TradingService/OpenSession',
+                request_serializer=dome_dot_v1_dot_trading__pb2.OpenSessionRequest.SerializeToString,
+                response_deserializer=dome_dot_v1_dot_trading__pb2.SessionEvent.FromString,
+                _registered_method=True)
         self.StreamExecutions = channel.unary_stream(
                 '/dome.v1.TradingService/StreamExecutions',
                 request_serializer=dome_dot_v1_dot_trading__pb2.StreamExecutionsRequest.SerializeToString,
@@ -133,6 +138,17 @@ class TradingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def OpenSession(self, request, context):
+        """A session: held open while the client lives. With cancel_on_disconnect, once it has
+        been gone from this engine for its grace period, the engine cancels the account's
+        open orders on every symbol it leads then (and on those it comes to lead for a
+        while after). A cluster client holds one on every engine, so whichever becomes a
+        symbol's primary after a failover enforces it too.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def StreamExecutions(self, request, context):
         """Execution reports for the caller's account, pushed as they happen.
         """
@@ -177,6 +193,11 @@ def add_TradingServiceServicer_to_server(servicer, server):
                     servicer.ListOpenOrders,
                     request_deserializer=dome_dot_v1_dot_trading__pb2.ListOpenOrdersRequest.FromString,
                     response_serializer=dome_dot_v1_dot_trading__pb2.ListOpenOrdersResponse.SerializeToString,
+            ),
+            'OpenSession': grpc.unary_stream_rpc_method_handler(
+                    servicer.OpenSession,
+                    request_deserializer=dome_dot_v1_dot_trading__pb2.OpenSessionRequest.FromString,
+                    response_serializer=dome_dot_v1_dot_trading__pb2.SessionEvent.SerializeToString,
             ),
             'StreamExecutions': grpc.unary_stream_rpc_method_handler(
                     servicer.StreamExecutions,
@@ -374,6 +395,33 @@ class TradingService:
             '/dome.v1.TradingService/ListOpenOrders',
             dome_dot_v1_dot_trading__pb2.ListOpenOrdersRequest.SerializeToString,
             dome_dot_v1_dot_trading__pb2.ListOpenOrdersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OpenSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dome.v1.TradingService/OpenSession',
+            dome_dot_v1_dot_trading__pb2.OpenSessionRequest.SerializeToString,
+            dome_dot_v1_dot_trading__pb2.SessionEvent.FromString,
             options,
             channel_credentials,
             insecure,

@@ -59,6 +59,13 @@ class TradingServiceStub:
     """
     ListOpenOrders: _grpc.UnaryUnaryMultiCallable[_trading_pb2.ListOpenOrdersRequest, _trading_pb2.ListOpenOrdersResponse]
     """The caller's open orders on one symbol."""
+    OpenSession: _grpc.UnaryStreamMultiCallable[_trading_pb2.OpenSessionRequest, _trading_pb2.SessionEvent]
+    """A session: held open while the client lives. With cancel_on_disconnect, once it has
+    been gone from this engine for its grace period, the engine cancels the account's
+    open orders on every symbol it leads then (and on those it comes to lead for a
+    while after). A cluster client holds one on every engine, so whichever becomes a
+    symbol's primary after a failover enforces it too.
+    """
     StreamExecutions: _grpc.UnaryStreamMultiCallable[_trading_pb2.StreamExecutionsRequest, _trading_pb2.ExecutionReport]
     """Execution reports for the caller's account, pushed as they happen."""
 
@@ -86,6 +93,13 @@ class TradingServiceAsyncStub(TradingServiceStub):
     """
     ListOpenOrders: _aio.UnaryUnaryMultiCallable[_trading_pb2.ListOpenOrdersRequest, _trading_pb2.ListOpenOrdersResponse]  # type: ignore[assignment]
     """The caller's open orders on one symbol."""
+    OpenSession: _aio.UnaryStreamMultiCallable[_trading_pb2.OpenSessionRequest, _trading_pb2.SessionEvent]  # type: ignore[assignment]
+    """A session: held open while the client lives. With cancel_on_disconnect, once it has
+    been gone from this engine for its grace period, the engine cancels the account's
+    open orders on every symbol it leads then (and on those it comes to lead for a
+    while after). A cluster client holds one on every engine, so whichever becomes a
+    symbol's primary after a failover enforces it too.
+    """
     StreamExecutions: _aio.UnaryStreamMultiCallable[_trading_pb2.StreamExecutionsRequest, _trading_pb2.ExecutionReport]  # type: ignore[assignment]
     """Execution reports for the caller's account, pushed as they happen."""
 
@@ -152,6 +166,19 @@ class TradingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_trading_pb2.ListOpenOrdersResponse, _abc.Awaitable[_trading_pb2.ListOpenOrdersResponse]]:
         """The caller's open orders on one symbol."""
+
+    @_abc_1.abstractmethod
+    def OpenSession(
+        self,
+        request: _trading_pb2.OpenSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_trading_pb2.SessionEvent], _abc.AsyncIterator[_trading_pb2.SessionEvent]]:
+        """A session: held open while the client lives. With cancel_on_disconnect, once it has
+        been gone from this engine for its grace period, the engine cancels the account's
+        open orders on every symbol it leads then (and on those it comes to lead for a
+        while after). A cluster client holds one on every engine, so whichever becomes a
+        symbol's primary after a failover enforces it too.
+        """
 
     @_abc_1.abstractmethod
     def StreamExecutions(
