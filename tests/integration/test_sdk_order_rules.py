@@ -118,3 +118,11 @@ def test_cli_cancel_all_by_client_id_and_history(engine: EngineProcess) -> None:
     usage = dome("cancel", *auth, "--order-id", "1")
     assert usage.returncode == 2
     assert "--symbol" in usage.stderr
+
+
+async def test_the_engines_limits_are_visible(alice: Client) -> None:
+    limits = alice.limits
+    assert limits is not None
+    assert (limits.commands_per_second, limits.max_streams_per_account) == (50_000, 16)
+    assert (limits.max_message_bytes, limits.max_calls) == (1024 * 1024, 20_000)
+    assert limits.max_pending_per_account == 20_000

@@ -31,6 +31,7 @@ from dome.client.models import (
     BookSnapshot,
     CancelOrder,
     HistoryPage,
+    Limits,
     NewOrder,
     OpenOrder,
     OrderResult,
@@ -133,6 +134,9 @@ class Client(Streams):
         self._ids = itertools.count(1)
         self._window = asyncio.Semaphore(max_in_flight)
         self._session: DisconnectSession | None = None
+        #: What the engine allows (rate, streams, message size, calls in progress), as
+        #: it said when the instruments were loaded (``connect``); None before.
+        self.limits: Limits | None = None
 
     @classmethod
     def local(
@@ -231,6 +235,7 @@ class Client(Streams):
             for inst in resp.instruments:
                 specs[inst.symbol] = spec_from_proto(inst)
             self._encoder.specs = specs
+            self.limits = Limits.from_proto(resp.limits)
             self._loaded = True
         return self._encoder.specs
 

@@ -257,6 +257,35 @@ class NewOrder:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """What the engine allows (``Client.limits``; docs/limits.md). Past any of them a call
+    fails with ``RateLimitedError``, its details naming the limit."""
+
+    #: Commands per second per account (a token bucket), and how many at once.
+    commands_per_second: float
+    command_burst: float
+    #: Open streams per account: SubmitOrders, StreamExecutions and sessions together.
+    max_streams_per_account: int
+    #: Largest request message, bytes.
+    max_message_bytes: int
+    #: Unary calls in progress on one engine, all accounts together.
+    max_calls: int
+    #: Commands one account may have queued per symbol.
+    max_pending_per_account: int
+
+    @classmethod
+    def from_proto(cls, msg: market_data_pb2.Limits) -> Limits:
+        return cls(
+            commands_per_second=msg.commands_per_second,
+            command_burst=msg.command_burst,
+            max_streams_per_account=msg.max_streams_per_account,
+            max_message_bytes=msg.max_message_bytes,
+            max_calls=msg.max_calls,
+            max_pending_per_account=msg.max_pending_per_account,
+        )
+
+
+@dataclass(frozen=True)
 class HistoryPage:
     """One page of the account's own reports on a symbol (``Client.history_page``)."""
 

@@ -168,7 +168,20 @@ async def serve(
         TradingServicer(node, gate, metrics), server
     )
     market_data_pb2_grpc.add_MarketDataServiceServicer_to_server(
-        MarketDataServicer(node, StreamSlots(config.max_public_streams), metrics), server
+        MarketDataServicer(
+            node,
+            StreamSlots(config.max_public_streams),
+            metrics,
+            market_data_pb2.Limits(
+                commands_per_second=config.rate_limit,
+                command_burst=config.rate_limit,
+                max_streams_per_account=config.max_streams_per_account,
+                max_message_bytes=config.max_message_bytes,
+                max_calls=config.max_calls,
+                max_pending_per_account=NodeLimits().max_pending_per_account,
+            ),
+        ),
+        server,
     )
     if member is not None:
         replication_pb2_grpc.add_ReplicationServiceServicer_to_server(
