@@ -8,6 +8,7 @@ single judge of its rules, answers an off-grid value with its own reject reason.
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -17,11 +18,12 @@ from dome.cli_commands.common import (
     add_connection_arguments,
     load_tls,
     print_json,
+    resolve_data_dir,
     resolve_target,
     resolve_token,
     run_command,
 )
-from dome.client import Client
+from dome.client import Client, NoLocalExchange, local_discovery
 
 ORDER_TYPES = ("limit", "market", "ioc", "fok", "post_only")
 
@@ -102,7 +104,7 @@ async def _order(args: argparse.Namespace) -> int:
 async def _cancel(args: argparse.Namespace) -> int:
     if not args.all and not args.symbol:
         raise UsageError("--symbol is needed to cancel one order (or use --all)")
-    async with connect(args, token=True) as client:
+    async with _cluster_client(args) or connect(args, token=True) as client:
         if args.all:
             results = await client.cancel_all(args.symbol)
             rows = [render.cancel_json(r) for r in results]
@@ -116,6 +118,28 @@ async def _cancel(args: argparse.Namespace) -> int:
         )
     _show(args, render.cancel_json(result), render.result_text, result)
     return 0
+
+
+def _cluster_client(args: argparse.Namespace) -> Client | None:
+    """For ``cancel --all`` over every symbol of a local cluster: a client through its
+    discovery, which calls each symbol's primary (one engine leads only some)."""
+    if not args.all or args.symbol or args.target or os.environ.get("DOME_TARGET"):
+        return None
+    try:
+        discovery = local_discovery(resolve_data_dir(args))
+    except NoLocalExchange:
+        return None
+    if discovery is None:
+        return None
+    args.resolved_target = discovery
+    return Client(
+        discovery=discovery,
+        token=resolve_token(args),
+        timeout=args.timeout,
+        retry_deadline=args.timeout,
+        check=False,
+        tls=load_tls(args),
+    )
 
 
 async def _history(args: argparse.Namespace) -> int:
