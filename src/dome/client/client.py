@@ -80,7 +80,8 @@ class Client(Streams):
     retried with the same client order id, so a retry after a failover answers the
     original result (``duplicate``). Cancels are retried too: if an attempt whose
     answer was lost had applied the cancel, the retry answers REJECTED with
-    UNKNOWN_ORDER and ``OrderResult.retried`` set, meaning the order is no longer open
+    TOO_LATE_TO_CANCEL (UNKNOWN_ORDER for an order the exchange no longer remembers)
+    and ``OrderResult.retried`` set, meaning the order is no longer open
     (cancelled by the lost attempt, or filled; the execution stream tells which).
     Amends are retried only after FAILED_PRECONDITION (surely not applied); after
     UNAVAILABLE they raise ``UnavailableError`` and the caller checks ``open_orders``.

@@ -65,7 +65,8 @@ class OrderResult:
     seq: int
     duplicate: bool
     #: In a cluster: an earlier attempt of this cancel failed after it may have been
-    #: applied, so a REJECTED UNKNOWN_ORDER here means "no longer open" (see ``Client``).
+    #: applied, so a REJECTED TOO_LATE_TO_CANCEL or UNKNOWN_ORDER here means "no longer
+    #: open" (see ``Client``).
     retried: bool = False
 
     @property
