@@ -107,11 +107,13 @@ pub enum RejectReason {
     InvalidQty = 21,
     InvalidStp = 22,
     OrderIdInUse = 23,
+    TooLateToCancel = 24,
+    ClientOrderIdReused = 25,
 }
 
 impl RejectReason {
     /// Every reason, indexed by its value.
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 26] = [
         Self::None,
         Self::UnknownSymbol,
         Self::InvalidSide,
@@ -136,6 +138,8 @@ impl RejectReason {
         Self::InvalidQty,
         Self::InvalidStp,
         Self::OrderIdInUse,
+        Self::TooLateToCancel,
+        Self::ClientOrderIdReused,
     ];
 
     pub fn from_value(value: i64) -> Option<Self> {

@@ -136,7 +136,10 @@ class Load:
     def verify(self) -> None:
         """Every acknowledged id is known, with its original order id, exactly once."""
         assert not self.errors, self.errors[:5]
-        for n, (coid, (order_id, _)) in enumerate(sorted(self.acked.items())):
+        for coid, (order_id, _) in sorted(self.acked.items()):
+            # A true retry: the very order first sent under the id (another order under
+            # it is refused, CLIENT_ORDER_ID_REUSED).
+            n = int(coid.rsplit("-", 1)[1])
             again = submit_with_retry(self.cluster, order_request(self.symbol, coid, n))
             assert again.duplicate, f"{coid} acknowledged as order {order_id} but unknown now"
             assert again.order_id == order_id, (

@@ -161,6 +161,18 @@ def test_simulate_trades_through_discovery(cluster: UpCluster, tmp_path: Path) -
     assert "no exchange" in nowhere.stderr
 
 
+def test_cancel_all_reaches_every_symbols_primary(cluster: UpCluster) -> None:
+    bob = ("--token", ACCOUNTS["bob"])
+    for symbol in SYMBOLS:  # the primaries are spread over the three engines
+        placed = dome_json("order", *bob, "--symbol", symbol, "--side", "buy", "--qty", "1",
+                           "--price", "1.5", cwd=cluster.cwd)  # fmt: skip
+        assert placed["status"] == "new"
+    cancelled = dome_json("cancel", *bob, "--all", cwd=cluster.cwd)
+    assert [c["status"] for c in cancelled] == ["cancelled"] * len(SYMBOLS)
+    for symbol in SYMBOLS:
+        assert dome_json("orders", *bob, "--symbol", symbol, cwd=cluster.cwd) == []
+
+
 def test_up_stops_every_process_on_sigint(cluster: UpCluster) -> None:
     cluster.proc.send_signal(signal.SIGINT)
     assert cluster.proc.wait(timeout=30) == 0

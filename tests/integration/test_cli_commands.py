@@ -78,7 +78,7 @@ def test_amend_and_cancel(engine: EngineProcess, alice: tuple[str, ...]) -> None
     assert cancelled == {"order_id": placed["order_id"], "status": "cancelled",
                          "reject_reason": None, "cancelled_qty": "4"}  # fmt: skip
     again = dome_json("cancel", *alice, "--symbol", sym, "--order-id", oid)
-    assert (again["status"], again["reject_reason"]) == ("rejected", "unknown_order")
+    assert (again["status"], again["reject_reason"]) == ("rejected", "too_late_to_cancel")
 
 
 def test_exchange_reject_is_exit_zero(engine: EngineProcess, alice: tuple[str, ...]) -> None:

@@ -50,7 +50,7 @@ async def test_execution_reports_reach_maker_and_taker(engine: EngineProcess, st
     assert a[1].fill.qty == "3"
     assert a[1].fill.price == "100"
     assert a[2].cancelled_qty == "2"
-    assert a[3].reject_reason == pb.REJECT_REASON_UNKNOWN_ORDER
+    assert a[3].reject_reason == pb.REJECT_REASON_TOO_LATE_TO_CANCEL
     assert [r.prev_seq for r in a] == [0] + [r.seq for r in a[:-1]]
     assert all(r.timestamp_ns > 0 for r in a)
 

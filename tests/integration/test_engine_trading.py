@@ -64,7 +64,8 @@ async def test_cancel_and_amend(engine: EngineProcess, stubs: Stubs) -> None:
         metadata=engine.auth("alice"),
     )
     assert again.status == pb.ORDER_STATUS_REJECTED
-    assert again.reject_reason == pb.REJECT_REASON_UNKNOWN_ORDER
+    # Cancelled already: too late, which a made-up id is not (UNKNOWN_ORDER).
+    assert again.reject_reason == pb.REJECT_REASON_TOO_LATE_TO_CANCEL
 
 
 async def test_foreign_order_cannot_be_cancelled_amended_or_listed(
@@ -158,6 +159,6 @@ async def test_bulk_batches_are_answered_in_order(engine: EngineProcess, stubs: 
         pb.ORDER_STATUS_REJECTED,
     ]
     assert mixed.results[1].reject_reason == pb.REJECT_REASON_UNKNOWN_SYMBOL
-    assert mixed.results[3].reject_reason == pb.REJECT_REASON_UNKNOWN_ORDER
+    assert mixed.results[3].reject_reason == pb.REJECT_REASON_TOO_LATE_TO_CANCEL
     bids, _ = await stubs.book(sym)
     assert len(bids) == 20  # default depth

@@ -71,7 +71,7 @@ async def test_cancel_and_amend(engine: EngineProcess, alice: Client) -> None:
     assert await alice.open_orders(sym) == []
     again = await alice.cancel_order(sym, placed.order_id)
     assert again.rejected
-    assert again.reject_reason is RejectReason.UNKNOWN_ORDER
+    assert again.reject_reason is RejectReason.TOO_LATE_TO_CANCEL
 
 
 async def test_foreign_order_cannot_be_cancelled(

@@ -34,3 +34,20 @@ def test_stubs_are_not_stale(tmp_path: Path) -> None:
     assert generated == committed, "stub files differ from the protos: run `make proto`"
     _, mismatch, errors = filecmp.cmpfiles(fresh, STUBS, generated, shallow=False)
     assert mismatch + errors == [], "stale stubs: run `make proto`"
+
+
+def test_the_reject_reasons_of_the_wire_and_the_cores_agree() -> None:
+    """One reject-reason list: the proto enum mirrors ``dome.core.types.RejectReason``
+    name for name and number for number (zero is "unspecified" on the wire)."""
+    from dome.core.types import RejectReason
+    from dome.v1 import common_pb2
+
+    wire = {
+        v.number: v.name.removeprefix("REJECT_REASON_")
+        for v in common_pb2.DESCRIPTOR.enum_types_by_name["RejectReason"].values
+    }
+    core = {int(r): r.name for r in RejectReason}
+    core[0] = "UNSPECIFIED"
+    assert wire == core
+    for reason in RejectReason:
+        assert reason.message  # every reason has its sentence

@@ -9,7 +9,15 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from dome.client.models import BookSnapshot, Level, OpenOrder, OrderResult, Trade, enum_name
+from dome.client.models import (
+    BookSnapshot,
+    Execution,
+    Level,
+    OpenOrder,
+    OrderResult,
+    Trade,
+    enum_name,
+)
 from dome.instrument_spec import format_decimal
 
 
@@ -74,6 +82,25 @@ def open_order_json(order: OpenOrder) -> dict[str, Any]:
         "qty": d(order.qty),
         "remaining_qty": d(order.remaining_qty),
         "status": enum_name(order.status),
+    }
+
+
+def execution_json(report: Execution) -> dict[str, Any]:
+    """One row of ``dome history``."""
+    fill = report.fill
+    return {
+        "seq": report.seq,
+        "exec_type": enum_name(report.exec_type),
+        "order_id": report.order_id,
+        "client_order_id": report.client_order_id,
+        "side": enum_name(report.side),
+        "status": enum_name(report.status),
+        "price": d(report.price),
+        "fill_qty": d(fill.qty) if fill else "",
+        "fill_price": d(fill.price) if fill else "",
+        "trade_id": fill.trade_id if fill else None,
+        "remaining_qty": d(report.remaining_qty),
+        "reject_reason": enum_name(report.reject_reason),
     }
 
 

@@ -1,4 +1,5 @@
-"""``dome order``, ``dome cancel``, ``dome amend``, ``dome orders``: one account's order entry.
+"""``dome order``, ``dome cancel``, ``dome amend``, ``dome orders``, ``dome history``: one
+account's order entry and its own record.
 
 The CLI sends prices and quantities as typed (``check=False``) so that the exchange, the
 single judge of its rules, answers an off-grid value with its own reject reason.
@@ -7,19 +8,22 @@ single judge of its rules, answers an off-grid value with its own reject reason.
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from typing import Any
 
 from dome.cli_commands import render
 from dome.cli_commands.common import (
+    UsageError,
     add_connection_arguments,
     load_tls,
     print_json,
+    resolve_data_dir,
     resolve_target,
     resolve_token,
     run_command,
 )
-from dome.client import Client
+from dome.client import Client, NoLocalExchange, local_discovery
 
 ORDER_TYPES = ("limit", "market", "ioc", "fok", "post_only")
 
@@ -36,10 +40,15 @@ def register(sub: Any) -> None:
     p.add_argument("--client-order-id", help="your id; a retry with it never books twice")
     p.set_defaults(func=lambda a: run_command(a, _order))
 
-    p = sub.add_parser("cancel", help="cancel one of your orders")
+    p = sub.add_parser("cancel", help="cancel one of your orders, or all of them")
     add_connection_arguments(p, token=True)
-    p.add_argument("--symbol", required=True)
-    p.add_argument("--order-id", required=True, type=int)
+    p.add_argument("--symbol", help="the order's symbol (with --all: only this symbol)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--order-id", type=int)
+    which.add_argument("--client-order-id", help="the order's client order id")
+    which.add_argument(
+        "--all", action="store_true", help="every open order of yours (exchange-side)"
+    )
     p.set_defaults(func=lambda a: run_command(a, _cancel))
 
     p = sub.add_parser("amend", help="change the quantity and/or price of one of your orders")
@@ -49,6 +58,13 @@ def register(sub: Any) -> None:
     p.add_argument("--qty", help="new open quantity")
     p.add_argument("--price", help="new price")
     p.set_defaults(func=lambda a: run_command(a, _amend))
+
+    p = sub.add_parser("history", help="your own fills and order reports on a symbol")
+    add_connection_arguments(p, token=True)
+    p.add_argument("--symbol", required=True)
+    p.add_argument("--from-seq", type=int, default=0, help="first seq (0: the oldest held)")
+    p.add_argument("--limit", type=int, default=0, help="most reports (0: all held)")
+    p.set_defaults(func=lambda a: run_command(a, _history))
 
     p = sub.add_parser("orders", help="list your open orders")
     add_connection_arguments(p, token=True)
@@ -86,9 +102,63 @@ async def _order(args: argparse.Namespace) -> int:
 
 
 async def _cancel(args: argparse.Namespace) -> int:
-    async with connect(args, token=True) as client:
-        result = await client.cancel_order(args.symbol, args.order_id)
+    if not args.all and not args.symbol:
+        raise UsageError("--symbol is needed to cancel one order (or use --all)")
+    async with _cluster_client(args) or connect(args, token=True) as client:
+        if args.all:
+            results = await client.cancel_all(args.symbol)
+            rows = [render.cancel_json(r) for r in results]
+            if args.json:
+                print_json(rows)
+            else:
+                print(f"cancelled {sum(not r.rejected for r in results)} order(s)")
+            return 0
+        result = await client.cancel_order(
+            args.symbol, args.order_id or 0, client_order_id=args.client_order_id
+        )
     _show(args, render.cancel_json(result), render.result_text, result)
+    return 0
+
+
+def _cluster_client(args: argparse.Namespace) -> Client | None:
+    """For ``cancel --all`` over every symbol of a local cluster: a client through its
+    discovery, which calls each symbol's primary (one engine leads only some)."""
+    if not args.all or args.symbol or args.target or os.environ.get("DOME_TARGET"):
+        return None
+    try:
+        discovery = local_discovery(resolve_data_dir(args))
+    except NoLocalExchange:
+        return None
+    if discovery is None:
+        return None
+    args.resolved_target = discovery
+    return Client(
+        discovery=discovery,
+        token=resolve_token(args),
+        timeout=args.timeout,
+        retry_deadline=args.timeout,
+        check=False,
+        tls=load_tls(args),
+    )
+
+
+async def _history(args: argparse.Namespace) -> int:
+    reports = []
+    async with connect(args, token=True) as client:
+        from_seq = args.from_seq
+        while True:
+            page = await client.history_page(args.symbol, from_seq)
+            reports += page.reports
+            if not page.next_from_seq or (args.limit and len(reports) >= args.limit):
+                break
+            from_seq = page.next_from_seq
+    rows = [render.execution_json(r) for r in reports[: args.limit or None]]
+    if args.json:
+        print_json(rows)
+    else:
+        header = ["seq", "exec_type", "order_id", "client_order_id", "side", "status"]
+        header += ["price", "fill_qty", "fill_price", "remaining_qty"]
+        print(render.table([[str(r[h]) for h in header] for r in rows], header))
     return 0
 
 

@@ -30,6 +30,8 @@ from dome.client.models import (
     AmendOrder,
     BookSnapshot,
     CancelOrder,
+    HistoryPage,
+    Limits,
     NewOrder,
     OpenOrder,
     OrderResult,
@@ -48,6 +50,7 @@ from dome.client.retry_policy import (
     marked,
 )
 from dome.client.routing import Router
+from dome.client.sessions import DisconnectSession
 from dome.client.streams import Streams
 from dome.client.wire import Encoder
 from dome.core.types import OrderType, SelfTradePrevention, Side
@@ -77,7 +80,8 @@ class Client(Streams):
     retried with the same client order id, so a retry after a failover answers the
     original result (``duplicate``). Cancels are retried too: if an attempt whose
     answer was lost had applied the cancel, the retry answers REJECTED with
-    UNKNOWN_ORDER and ``OrderResult.retried`` set, meaning the order is no longer open
+    TOO_LATE_TO_CANCEL (UNKNOWN_ORDER for an order the exchange no longer remembers)
+    and ``OrderResult.retried`` set, meaning the order is no longer open
     (cancelled by the lost attempt, or filled; the execution stream tells which).
     Amends are retried only after FAILED_PRECONDITION (surely not applied); after
     UNAVAILABLE they raise ``UnavailableError`` and the caller checks ``open_orders``.
@@ -130,6 +134,10 @@ class Client(Streams):
         self._loaded = False
         self._ids = itertools.count(1)
         self._window = asyncio.Semaphore(max_in_flight)
+        self._session: DisconnectSession | None = None
+        #: What the engine allows (rate, streams, message size, calls in progress), as
+        #: it said when the instruments were loaded (``connect``); None before.
+        self.limits: Limits | None = None
 
     @classmethod
     def local(
@@ -169,10 +177,48 @@ class Client(Streams):
             await self.open_orders(min(specs))
 
     async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
         if self._channel is not None:
             await self._channel.close(None)
         if self._router is not None:
             await self._router.close()
+
+    async def cancel_on_disconnect(self, grace: float = 2.0) -> str:
+        """Have the exchange cancel this account's open orders if this client goes away.
+
+        Opens a session on every engine (``dome.client.sessions``) and returns once it is
+        open on all; from then on, when this client dies or loses the network, or calls
+        ``close``, each engine cancels the account's open orders on the symbols it
+        leads after ``grace`` seconds (up to 60), unless the client is back within it.
+        Survives a failover: every engine holds the session. Returns the session id.
+        """
+        if self._session is not None:
+            return self._session.session_id
+        router = self._router
+
+        async def changed(within: float) -> None:
+            if router is None:
+                await asyncio.sleep(within)
+            else:
+                await router.wait_for_change(router.version, within)
+
+        def engines() -> list[str]:
+            return [self.target] if router is None else router.engines()
+
+        def channel(address: str) -> grpc.aio.Channel:
+            if router is None:
+                assert self._channel is not None
+                return self._channel
+            return router.channel(address)
+
+        session = DisconnectSession(
+            f"{self._id_prefix}-cod", grace, self._metadata, engines, channel, changed
+        )
+        await session.start(self.retry_deadline)
+        self._session = session
+        return session.session_id
 
     def next_client_order_id(self) -> str:
         """A fresh id, unique per client instance (random prefix, counter)."""
@@ -190,6 +236,7 @@ class Client(Streams):
             for inst in resp.instruments:
                 specs[inst.symbol] = spec_from_proto(inst)
             self._encoder.specs = specs
+            self.limits = Limits.from_proto(resp.limits)
             self._loaded = True
         return self._encoder.specs
 
@@ -221,15 +268,46 @@ class Client(Streams):
             resp, _ = await self._routed_unary(symbol, "SubmitOrder", request, REROUTE)
         return OrderResult.from_proto(resp)
 
-    async def cancel_order(self, symbol: str, order_id: int) -> OrderResult:
-        """Cancel the open quantity of one of the caller's orders."""
-        request = self._encoder.cancel(CancelOrder(symbol, order_id))
+    async def cancel_order(
+        self, symbol: str, order_id: int = 0, *, client_order_id: str | None = None
+    ) -> OrderResult:
+        """Cancel the open quantity of one of the caller's orders, named by its exchange
+        ``order_id`` or by its ``client_order_id``.
+
+        REJECTED with TOO_LATE_TO_CANCEL: the order was the caller's and is filled or
+        cancelled already; UNKNOWN_ORDER: no order of the caller's has (or, long ago,
+        had) this id.
+        """
+        if not order_id and not client_order_id:
+            raise ValueError("cancel_order needs an order_id or a client_order_id")
+        request = self._encoder.cancel(CancelOrder(symbol, order_id, client_order_id or ""))
         if self._router is None:
             return OrderResult.from_proto(
                 await self._unary(self._trading.CancelOrder, request, REFUSED)
             )
         resp, uncertain = await self._routed_unary(symbol, "CancelOrder", request, REROUTE)
         return marked(OrderResult.from_proto(resp), uncertain)
+
+    async def cancel_all(self, symbol: str | None = None) -> list[OrderResult]:
+        """Cancel every open order of the account (on ``symbol`` only, if given) on the
+        exchange side, in one call per engine: one result per order cancelled.
+
+        The engine cancels the orders open when the call reaches it (orders still in
+        flight are not covered). Safe to repeat, so retried like a read; in a cluster,
+        one call per symbol goes to its primary, concurrently.
+        """
+        if self._router is None:
+            request = trading_pb2.CancelAllOrdersRequest(symbol=symbol or "")
+            resp = await self._unary(self._trading.CancelAllOrders, request, REROUTE)
+            return [OrderResult.from_proto(r) for r in resp.results]
+        symbols = [symbol] if symbol else sorted(await self.instruments())
+
+        async def one(s: str) -> list[OrderResult]:
+            request = trading_pb2.CancelAllOrdersRequest(symbol=s)
+            resp, _ = await self._routed_unary(s, "CancelAllOrders", request, REROUTE)
+            return [OrderResult.from_proto(r) for r in resp.results]
+
+        return [r for rs in await asyncio.gather(*(one(s) for s in symbols)) for r in rs]
 
     async def amend_order(
         self,
@@ -300,9 +378,19 @@ class Client(Streams):
         fees: Mapping[str, FeeSchedule] | None = None,
     ) -> Portfolio:
         """Positions and PnL from the account's fills the exchange holds (every symbol
-        if None), counting only orders whose client order id starts with ``prefix``."""
+        if None, read with ``history_page``), counting only orders whose client order
+        id starts with ``prefix``."""
         wanted = sorted(await self.instruments()) if symbols is None else list(symbols)
         return portfolio_of(await history(self, wanted), prefix=prefix, fees=fees)
+
+    async def history_page(self, symbol: str, from_seq: int = 0, limit: int = 0) -> HistoryPage:
+        """One page of the account's own reports on ``symbol`` from ``from_seq`` (0: the
+        oldest the engine holds), oldest first: fills and every state change, closed
+        orders' final status included. ``HistoryUnavailableError`` if the engine no
+        longer holds reports from ``from_seq``; ``limit`` 0 is the engine's page (1,000).
+        """
+        request = trading_pb2.GetHistoryRequest(symbol=symbol, from_seq=from_seq, limit=limit)
+        return HistoryPage.from_proto(await self._read(symbol, "GetHistory", request))
 
     async def open_orders(self, symbol: str | None = None) -> list[OpenOrder]:
         """The caller's open orders on ``symbol`` (every symbol if None), in priority order.

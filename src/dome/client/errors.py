@@ -67,20 +67,25 @@ class NotPrimaryError(RpcError):
 
 
 class RateLimitedError(RpcError):
-    """A limit was hit: rate, message size or open streams (RESOURCE_EXHAUSTED).
+    """A limit was hit: rate, message size, open streams or calls in progress
+    (RESOURCE_EXHAUSTED); ``details`` names the limit.
 
-    The engine's defaults: 50,000 commands per second per account (a token bucket with a
-    burst of as many), 16 open streams per account, 4 MiB per request message. Submits
-    and reads are retried with backoff before this is raised.
+    The engine's defaults (docs/limits.md; ``dome engine --help`` sets them): 50,000
+    commands per second per account (a token bucket with a burst of as many; a mass
+    cancel counts one per order it cancels), 16 open streams per account, 1 MiB per
+    request message, 20,000 unary calls in progress per engine (beyond, "engine busy
+    ... retry with backoff"), 20,000 commands queued per account and symbol. Submits,
+    reads and mass cancels are retried with backoff before this is raised.
     """
 
 
 class CallCancelledError(RpcError):
     """The server or the transport dropped the call (CANCELLED), not the caller.
 
-    A gRPC server sheds calls it has no room to queue this way (see ``Client``'s
-    ``max_in_flight``). The command may or may not have been applied: submits are retried
-    by client order id; a cancel or amend that raises this must be checked.
+    The engine sheds calls it has no room for typed (``RateLimitedError``); CANCELLED
+    comes from a transport that dropped the call (or an engine older than that). The
+    command may or may not have been applied: submits are retried by client order id;
+    a cancel or amend that raises this must be checked.
     """
 
 

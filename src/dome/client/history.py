@@ -1,11 +1,13 @@
 """One's own past on the exchange: the execution history read back, up to now.
 
-The engines hold each symbol's recent execution reports (100,000 by default) and replay
-an account's from any seq (``subscribe_executions(from_seq=...)``). A stream has no end,
-so "up to now" needs a mark: a cancel of an order id no order has is refused, and its
-REJECTED report, sequenced after the subscription, comes after every report before it.
-There is no history RPC yet (a server-side change): what the engines no longer hold
-cannot be read this way (``HistoryUnavailableError``).
+The engines hold each symbol's recent execution reports (100,000 by default, all
+accounts together) and page out an account's own (``GetHistory``): every fill and
+state change, so a closed order's final status too. ``history`` reads every page of
+each symbol up to what is applied now; what the engines no longer hold cannot be read
+(``HistoryUnavailableError`` when asked from a seq before it; from 0 a read starts at
+the oldest held). ``mark`` is kept for readers of a stream (``BotRunner``): a cancel
+of an id no order has is refused, and its REJECTED report, sequenced after the
+subscription, comes after every report before it.
 """
 
 from __future__ import annotations
@@ -31,17 +33,15 @@ async def mark(client: Client, symbol: str) -> int:
 
 async def history(client: Client, symbols: Iterable[str]) -> list[Execution]:
     """Every report of the account's on ``symbols`` the engines hold, oldest first."""
-    wanted = list(symbols)
-    reports = await client.subscribe_executions(wanted, from_seq=dict.fromkeys(wanted, 0))
-    marks = {symbol: await mark(client, symbol) for symbol in wanted}
     seen: list[Execution] = []
-    async for report in reports:
-        if report.seq >= marks.get(report.symbol, 0):
-            marks.pop(report.symbol, None)  # the mark's own report, or later ones
-        else:
-            seen.append(report)
-        if not marks:
-            break
+    for symbol in symbols:
+        from_seq = 0
+        while True:
+            page = await client.history_page(symbol, from_seq)
+            seen += page.reports
+            if not page.next_from_seq:
+                break
+            from_seq = page.next_from_seq
     return seen
 
 

@@ -65,7 +65,8 @@ class OrderResult:
     seq: int
     duplicate: bool
     #: In a cluster: an earlier attempt of this cancel failed after it may have been
-    #: applied, so a REJECTED UNKNOWN_ORDER here means "no longer open" (see ``Client``).
+    #: applied, so a REJECTED TOO_LATE_TO_CANCEL or UNKNOWN_ORDER here means "no longer
+    #: open" (see ``Client``).
     retried: bool = False
 
     @property
@@ -257,11 +258,63 @@ class NewOrder:
 
 
 @dataclass(frozen=True)
-class CancelOrder:
-    """A cancel for bulk flow."""
+class Limits:
+    """What the engine allows (``Client.limits``; docs/limits.md). Past any of them a call
+    fails with ``RateLimitedError``, its details naming the limit."""
+
+    #: Commands per second per account (a token bucket), and how many at once.
+    commands_per_second: float
+    command_burst: float
+    #: Open streams per account: SubmitOrders, StreamExecutions and sessions together.
+    max_streams_per_account: int
+    #: Largest request message, bytes.
+    max_message_bytes: int
+    #: Unary calls in progress on one engine, all accounts together.
+    max_calls: int
+    #: Commands one account may have queued per symbol.
+    max_pending_per_account: int
+
+    @classmethod
+    def from_proto(cls, msg: market_data_pb2.Limits) -> Limits:
+        return cls(
+            commands_per_second=msg.commands_per_second,
+            command_burst=msg.command_burst,
+            max_streams_per_account=msg.max_streams_per_account,
+            max_message_bytes=msg.max_message_bytes,
+            max_calls=msg.max_calls,
+            max_pending_per_account=msg.max_pending_per_account,
+        )
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """One page of the account's own reports on a symbol (``Client.history_page``)."""
 
     symbol: str
-    order_id: int
+    #: Oldest first.
+    reports: list[Execution]
+    #: Ask from this seq for the next page; 0 once the page reaches what is applied now.
+    next_from_seq: int
+    #: The oldest seq from which the engine still holds every report.
+    first_held_seq: int
+
+    @classmethod
+    def from_proto(cls, msg: trading_pb2.GetHistoryResponse) -> HistoryPage:
+        return cls(
+            symbol=msg.symbol,
+            reports=[Execution.from_proto(r) for r in msg.reports],
+            next_from_seq=msg.next_from_seq,
+            first_held_seq=msg.first_held_seq,
+        )
+
+
+@dataclass(frozen=True)
+class CancelOrder:
+    """A cancel for bulk flow: by exchange order id, or (order id 0) by client order id."""
+
+    symbol: str
+    order_id: int = 0
+    client_order_id: str = ""
 
 
 @dataclass(frozen=True)

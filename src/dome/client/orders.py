@@ -223,12 +223,16 @@ class OrderBook:
         )
 
     def on_cancel(self, order: Order, result: OrderResult) -> list[OrderEvent]:
-        """A cancel's result. UNKNOWN_ORDER: no longer open, its fills still to come."""
+        """A cancel's result. TOO_LATE_TO_CANCEL (or UNKNOWN_ORDER, for an order the
+        exchange no longer remembers): no longer open, its fills still to come."""
         current = self.orders.get(order.client_order_id)
         if current is None or current.state.final:
             return []
         if result.rejected:
-            if result.reject_reason is RejectReason.UNKNOWN_ORDER:
+            if result.reject_reason in (
+                RejectReason.TOO_LATE_TO_CANCEL,
+                RejectReason.UNKNOWN_ORDER,
+            ):
                 # Too late: it traded (or was cancelled) before; the stream tells which,
                 # and until it does the open quantity still counts.
                 return self._set(current, state=_too_late(current))

@@ -35,12 +35,18 @@ MAYBE_APPLIED = frozenset({UNAVAILABLE, CANCELLED})
 #: Unary calls one client has in flight at most. A gRPC server queues the calls its
 #: application has not picked up yet and sheds those beyond ``grpc.server.max_pending_requests``
 #: (1,000 by default) with CANCELLED; one asyncio engine picks them up one at a time, so
-#: a burst of 1,500 concurrent submits from one client lost some of them that way.
+#: a burst of 1,500 concurrent submits from one client lost some of them that way. The
+#: engine now raises that queue and sheds typed itself (RESOURCE_EXHAUSTED, retried);
+#: the window still keeps one client from filling an engine's calls-in-progress limit.
 MAX_IN_FLIGHT = 256
+
+
+#: What a cancel's repeat answers when the lost attempt had applied it.
+_NO_LONGER_OPEN = frozenset({RejectReason.UNKNOWN_ORDER, RejectReason.TOO_LATE_TO_CANCEL})
 
 
 def marked(result: OrderResult, uncertain: bool) -> OrderResult:
     """Flag a cancel's answer that may follow an applied attempt whose ack was lost."""
-    if uncertain and result.reject_reason is RejectReason.UNKNOWN_ORDER:
+    if uncertain and result.reject_reason in _NO_LONGER_OPEN:
         return dataclasses.replace(result, retried=True)
     return result

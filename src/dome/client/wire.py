@@ -124,7 +124,11 @@ class Encoder:
         )
 
     def cancel(self, action: CancelOrder) -> trading_pb2.CancelOrderRequest:
-        return trading_pb2.CancelOrderRequest(symbol=action.symbol, order_id=action.order_id)
+        return trading_pb2.CancelOrderRequest(
+            symbol=action.symbol,
+            order_id=action.order_id,
+            client_order_id=action.client_order_id,
+        )
 
     def amend(self, action: AmendOrder) -> trading_pb2.AmendOrderRequest:
         return trading_pb2.AmendOrderRequest(

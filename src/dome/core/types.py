@@ -80,6 +80,8 @@ class RejectReason(IntEnum):
     INVALID_QTY = 21
     INVALID_STP = 22
     ORDER_ID_IN_USE = 23
+    TOO_LATE_TO_CANCEL = 24
+    CLIENT_ORDER_ID_REUSED = 25
 
     @property
     def message(self) -> str:
@@ -112,4 +114,8 @@ _MESSAGES: dict[RejectReason, str] = {
     RejectReason.INVALID_QTY: "quantity is not a decimal number",
     RejectReason.INVALID_STP: "unknown self-trade prevention mode",
     RejectReason.ORDER_ID_IN_USE: "the order id is already on the book",
+    RejectReason.TOO_LATE_TO_CANCEL: "the order is already filled or cancelled",
+    RejectReason.CLIENT_ORDER_ID_REUSED: (
+        "client order id already used for an order with other parameters"
+    ),
 }

@@ -63,6 +63,10 @@ class EngineConfig:
     max_public_streams: int = 1_024
     #: Largest request message; bigger ones fail with RESOURCE_EXHAUSTED.
     max_message_bytes: int = 1 * MiB
+    #: Calls the engine holds at once, waiting in gRPC or being served; beyond, it sheds
+    #: them with RESOURCE_EXHAUSTED (grpc-core's own queue of 1,000 would shed them with
+    #: a bare CANCELLED that no client can tell from a dropped connection).
+    max_calls: int = 20_000
     #: Client order ids remembered per symbol for idempotent retries.
     dedup_window: int = 100_000
     #: Seconds in-flight calls get to finish on shutdown.
@@ -142,6 +146,12 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-message-bytes", type=int, default=d.max_message_bytes, help="largest request"
     )
     parser.add_argument(
+        "--max-calls",
+        type=int,
+        default=d.max_calls,
+        help="calls held at once (waiting or served); beyond, RESOURCE_EXHAUSTED",
+    )
+    parser.add_argument(
         "--dedup-window", type=int, default=d.dedup_window, help="client order ids remembered"
     )
     parser.add_argument("--grace", type=float, default=d.grace, help="shutdown grace, seconds")
@@ -198,6 +208,7 @@ def config_from_args(args: argparse.Namespace) -> EngineConfig:
         rate_limit=args.rate_limit,
         max_streams_per_account=args.max_streams,
         max_message_bytes=args.max_message_bytes,
+        max_calls=args.max_calls,
         dedup_window=args.dedup_window,
         grace=args.grace,
         drain_timeout=args.drain_timeout,

@@ -35,8 +35,15 @@ def _depth(requested: int) -> int:
 class MarketDataServicer(md_grpc.MarketDataServiceServicer):
     """Books and trades as this engine sees them."""
 
-    def __init__(self, node: EngineNode, streams: StreamSlots, metrics: EngineMetrics) -> None:
+    def __init__(
+        self,
+        node: EngineNode,
+        streams: StreamSlots,
+        metrics: EngineMetrics,
+        limits: md.Limits | None = None,
+    ) -> None:
         self._node = node
+        self._limits = limits or md.Limits()
         self._streams = streams
         self._refused = metrics.refused
         self._open = metrics.open_streams
@@ -98,6 +105,7 @@ class MarketDataServicer(md_grpc.MarketDataServiceServicer):
     ) -> md.ListInstrumentsResponse:
         async with guard(context, "ListInstruments", self._refused):
             return md.ListInstrumentsResponse(
-                instruments=[codec.instrument(s.spec) for s in self._node.symbols.values()]
+                instruments=[codec.instrument(s.spec) for s in self._node.symbols.values()],
+                limits=self._limits,
             )
         raise AssertionError("unreachable: guard aborts")  # pragma: no cover

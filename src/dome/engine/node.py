@@ -28,7 +28,7 @@ from dome.engine.market_feed import MarketFeed
 from dome.engine.metrics import EngineMetrics, SymbolMetrics
 from dome.engine.replica import Replica
 from dome.engine.reports import ExecutionReporter
-from dome.engine.requests import Request
+from dome.engine.requests import CancelRequest, Request
 from dome.engine.sequencer import Sequencer
 from dome.instrument_spec import InstrumentSpec
 from dome.v1 import common_pb2 as pb
@@ -56,11 +56,17 @@ class SymbolState:
         return self.applier.market
 
     def rewire(self) -> None:
-        """Register this symbol's publish stages with its applier, in order: reports
-        (which annotate each command with its order's client id), market data, then
-        metrics (which summarise each command's outcome for the answer). Called again
-        whenever one of them is replaced."""
-        self.applier.sinks = [self.reporter.publish, self.feed.publish, self.counter.publish]
+        """Register this symbol's publish stages with its applier, in order: the order
+        memory (which refines rejects the book cannot tell apart), reports (which
+        annotate each command with its order's client id), market data, then metrics
+        (which summarise each command's outcome for the answer). Called again whenever
+        one of them is replaced."""
+        self.applier.sinks = [
+            self.reporter.orders.publish,
+            self.reporter.publish,
+            self.feed.publish,
+            self.counter.publish,
+        ]
 
 
 @dataclass(frozen=True)
@@ -200,7 +206,13 @@ class EngineNode:
                 continue
             msg: tr.SubmitOrderRequest | tr.CancelOrderRequest | tr.AmendOrderRequest
             msg = getattr(action, kind)
-            coid = action.submit.client_order_id if kind == "submit" else ""
+            coid = (
+                action.submit.client_order_id
+                if kind == "submit"
+                else action.cancel.client_order_id
+                if kind == "cancel"
+                else ""
+            )
             state = self.symbols.get(msg.symbol)
             if state is None:
                 answers[i] = codec.rejected(msg.symbol, RejectReason.UNKNOWN_SYMBOL, coid)
@@ -259,7 +271,15 @@ class EngineNode:
         if kind == "submit":
             return codec.decode_submit(state.units, account, action.submit)
         if kind == "cancel":
-            return codec.decode_cancel(account, action.cancel)
+            cancel = action.cancel
+            if cancel.order_id == 0 and cancel.client_order_id:
+                # By client order id: resolved here, once, so the log holds a plain
+                # cancel and followers replay it without knowing how it was named.
+                order_id = state.reporter.orders.order_id_of(account, cancel.client_order_id)
+                if order_id == 0:
+                    raise codec.EdgeReject(RejectReason.UNKNOWN_ORDER)
+                return CancelRequest(account, order_id)
+            return codec.decode_cancel(account, cancel)
         return codec.decode_amend(state.units, account, action.amend)
 
     def _count_edge_reject(
@@ -309,6 +329,51 @@ class EngineNode:
             applied.result.duplicate,
             status,
             summary,
+        )
+
+    def cancel_all_actions(
+        self, account: str, symbol: str
+    ) -> tuple[list[str], list[tr.OrderAction]]:
+        """A mass cancel expanded: the symbols it covers and one plain cancel per order of
+        the account's open on them now.
+
+        ``symbol`` empty covers every symbol this engine may write (all of them on a
+        standalone engine); a named one this engine does not lead raises ``NotPrimary``
+        (or ``Unavailable``), like any write. Expanded here, at admission, the log holds
+        only ordinary cancels, so neither core nor any follower knows of mass cancels.
+        """
+        if symbol:
+            state = self.symbol(symbol)
+            if state.replica is not None and not state.replica.writable():
+                state.replica.check_writable()
+            states = [state]
+        else:
+            states = [
+                s
+                for _, s in sorted(self.symbols.items())
+                if s.replica is None or s.replica.writable()
+            ]
+        actions = [
+            tr.OrderAction(
+                cancel=tr.CancelOrderRequest(symbol=state.spec.symbol, order_id=o.order_id)
+            )
+            for state in states
+            for o in state.market.book.orders()
+            if o.account == account
+        ]
+        return [s.spec.symbol for s in states], actions
+
+    def history(
+        self, account: str, symbol: str, from_seq: int, limit: int
+    ) -> tr.GetHistoryResponse:
+        """One page of the account's reports on ``symbol`` (``ExecutionReporter.page``)."""
+        reporter = self.symbol(symbol).reporter
+        records, next_from = reporter.page(account, from_seq, limit)
+        return tr.GetHistoryResponse(
+            symbol=symbol,
+            reports=[reporter.message(r) for r in records],
+            next_from_seq=next_from,
+            first_held_seq=reporter.first_held_seq,
         )
 
     # -------------------------------------------------------------------- queries

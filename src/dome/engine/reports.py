@@ -28,6 +28,7 @@ from dome.engine.applier import Applied
 from dome.engine.codec import Units
 from dome.engine.errors import OutOfRange
 from dome.engine.feeds import Topic
+from dome.engine.order_memory import OrderMemory
 from dome.instrument_spec import InstrumentSpec
 from dome.v1 import common_pb2 as pb
 from dome.v1 import trading_pb2 as tr
@@ -75,6 +76,9 @@ class ExecutionReporter:
         self._floor = 0
         #: Seq of the last command this reporter has seen.
         self._seq = 0
+        #: Accepted orders, closed ones too: refines rejects before this reports them
+        #: (its ``publish`` is the sink before this one), and is snapshotted with it.
+        self.orders = OrderMemory()
 
     # ------------------------------------------------------------------ snapshots
 
@@ -87,6 +91,7 @@ class ExecutionReporter:
                 [order_id, str(entry[0]), bool(entry[1])]
                 for order_id, entry in sorted(self._resting.items())
             ],
+            "orders": self.orders.state(),
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -94,6 +99,7 @@ class ExecutionReporter:
         self._seq = int(state["seq"])
         self._prev = {str(k): int(v) for k, v in state["prev_seq"].items()}
         self._resting = {int(o): [str(c), bool(t)] for o, c, t in state["resting"]}
+        self.orders.restore(state.get("orders", []))
         self._history.clear()
         self._floor = self._seq
 
@@ -118,6 +124,27 @@ class ExecutionReporter:
                 f"held here (asked from seq {from_seq}); resubscribe without from_seq"
             )
         return [r for r in self._history if r[1] >= from_seq and r[0] == account]
+
+    def page(self, account: str, from_seq: int, limit: int) -> tuple[list[Record], int]:
+        """Up to ``limit`` of the account's held reports from ``from_seq`` (0: the oldest
+        held), and the seq the next page starts at (0: none yet).
+
+        A page ends between seqs, never inside one (a command may make several reports
+        for one account), so asking from the returned seq repeats and skips nothing; a
+        single seq with more than ``limit`` reports comes whole. ``OutOfRange`` as
+        ``replay``.
+        """
+        records = self.replay(account, from_seq or self.first_held_seq)
+        if len(records) <= limit:
+            return records, 0
+        boundary = records[limit][1]
+        cut = limit
+        while cut and records[cut - 1][1] == boundary:
+            cut -= 1
+        if cut == 0:
+            while cut < len(records) and records[cut][1] == boundary:
+                cut += 1
+        return records[:cut], records[cut][1] if cut < len(records) else 0
 
     def message(self, record: Record) -> tr.ExecutionReport:
         """The wire report of one history record."""
@@ -172,7 +199,10 @@ class ExecutionReporter:
             if type(cmd) is NewOrder:
                 applied.client_order_id = cmd.client_order_id
             else:
-                applied.client_order_id = self.client_order_id(cmd.order_id)
+                coid = self.client_order_id(cmd.order_id)
+                if not coid and (owner := self.orders.owner(cmd.order_id)) is not None:
+                    coid = owner[1] if owner[0] == cmd.account else ""
+                applied.client_order_id = coid
             if not applied.result.duplicate:
                 self._report(applied)
         if batch:

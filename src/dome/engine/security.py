@@ -22,7 +22,7 @@ from typing import Any
 import grpc
 
 from dome.accounts import HASH_PREFIX, is_hashed
-from dome.engine.errors import RateLimited, TooManyStreams, Unauthenticated
+from dome.engine.errors import Overloaded, RateLimited, TooManyStreams, Unauthenticated
 
 #: Bytes of a token's digest that pick its candidate accounts; the rest is compared.
 _SELECTOR_BYTES = 8
@@ -88,8 +88,35 @@ class StreamSlots:
                 del self._open[key]
 
 
+class CallSlots:
+    """At most ``limit`` unary calls in the engine's handlers at once, all accounts together.
+
+    A burst beyond what the engine can serve at once is shed here, typed and at once, so
+    the calls gRPC has queued for the handlers are picked up quickly and its own queue
+    (which sheds with a bare CANCELLED) never fills.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Hold one slot for the ``with`` block; ``Overloaded`` if none is free."""
+        if self.held >= self.limit:
+            raise Overloaded(
+                f"engine busy: {self.held} calls in progress (at most {self.limit}); "
+                "retry with backoff"
+            )
+        self.held += 1
+        try:
+            yield
+        finally:
+            self.held -= 1
+
+
 class Gate:
-    """Authentication, per-account command rate and per-account stream count.
+    """Authentication, per-account command rate and stream count, and calls in progress.
 
     ``accounts`` maps each account to its token's hash (``sha256:<hex>``, as
     ``dome.accounts.load_accounts`` returns them); a clear token is hashed here.
@@ -102,6 +129,7 @@ class Gate:
         burst: float | None = None,
         max_streams: int = 16,
         clock: Callable[[], float] = time.monotonic,
+        max_calls: int = 20_000,
     ) -> None:
         self._candidates: dict[bytes, list[tuple[bytes, str]]] = {}
         for account, value in accounts.items():
@@ -116,6 +144,7 @@ class Gate:
         self._clock = clock
         self._buckets: dict[str, TokenBucket] = {}
         self.streams = StreamSlots(max_streams)
+        self.calls = CallSlots(max_calls)
 
     def account(self, context: grpc.aio.ServicerContext[Any, Any]) -> str:
         """The account the call's bearer token names; ``Unauthenticated`` otherwise."""

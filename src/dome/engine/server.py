@@ -47,6 +47,9 @@ from dome.v1 import (
     trading_pb2_grpc,
 )
 
+#: grpc-core's queue of calls not yet picked up (its default is 1,000).
+CORE_PENDING_CALLS = 1_000_000
+
 log = logging.getLogger("dome.engine")
 
 SERVICE_NAMES = (
@@ -124,7 +127,12 @@ async def serve(
         market_factory=core.market_factory,
         markets={symbol: rec.market for symbol, rec in recovered.items()},
     )
-    gate = Gate(config.accounts, rate=config.rate_limit, max_streams=config.max_streams_per_account)
+    gate = Gate(
+        config.accounts,
+        rate=config.rate_limit,
+        max_streams=config.max_streams_per_account,
+        max_calls=config.max_calls,
+    )
     member: ClusterMember | None = None
     if config.discovery is not None:
         member = ClusterMember(
@@ -148,13 +156,32 @@ async def serve(
         options=[
             ("grpc.max_receive_message_length", config.max_message_bytes),
             ("grpc.so_reuseport", 0),
+            # grpc-core queues calls the asyncio server has not picked up yet and, past
+            # 1,000, sheds them with a bare CANCELLED the engine never hears of. Its
+            # queue is made deep enough never to fill; the engine sheds at admission
+            # instead, typed (``Gate.calls``: RESOURCE_EXHAUSTED, "retry with backoff").
+            ("grpc.server.max_pending_requests", CORE_PENDING_CALLS),
+            ("grpc.server.max_pending_requests_hard_limit", CORE_PENDING_CALLS),
         ],
     )
     trading_pb2_grpc.add_TradingServiceServicer_to_server(
         TradingServicer(node, gate, metrics), server
     )
     market_data_pb2_grpc.add_MarketDataServiceServicer_to_server(
-        MarketDataServicer(node, StreamSlots(config.max_public_streams), metrics), server
+        MarketDataServicer(
+            node,
+            StreamSlots(config.max_public_streams),
+            metrics,
+            market_data_pb2.Limits(
+                commands_per_second=config.rate_limit,
+                command_burst=config.rate_limit,
+                max_streams_per_account=config.max_streams_per_account,
+                max_message_bytes=config.max_message_bytes,
+                max_calls=config.max_calls,
+                max_pending_per_account=NodeLimits().max_pending_per_account,
+            ),
+        ),
+        server,
     )
     if member is not None:
         replication_pb2_grpc.add_ReplicationServiceServicer_to_server(

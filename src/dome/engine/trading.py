@@ -19,6 +19,8 @@ from dome.engine.forwarding import is_forwarded
 from dome.engine.metrics import EngineMetrics, gauged
 from dome.engine.node import EngineNode
 from dome.engine.security import Gate
+from dome.engine.sessions import Sessions
+from dome.v1 import common_pb2 as pb
 from dome.v1 import trading_pb2 as tr
 from dome.v1 import trading_pb2_grpc as tr_grpc
 
@@ -26,6 +28,9 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 #: Request batches a SubmitOrders stream may have in flight before it stops reading.
 _STREAM_WINDOW = 64
+#: Reports in a GetHistory page by default, and at most.
+HISTORY_PAGE = 1_000
+MAX_HISTORY_PAGE = 10_000
 
 
 class TradingServicer(tr_grpc.TradingServiceServicer):
@@ -36,20 +41,36 @@ class TradingServicer(tr_grpc.TradingServiceServicer):
         self._gate = gate
         self._latency = {
             name: metrics.order_latency.labels(name)
-            for name in ("SubmitOrder", "CancelOrder", "AmendOrder", "SubmitOrders")
+            for name in (
+                "SubmitOrder",
+                "CancelOrder",
+                "AmendOrder",
+                "SubmitOrders",
+                "CancelAllOrders",
+            )
         }
         self._streams = metrics.open_streams
         self._refused = metrics.refused
+        self.sessions = Sessions(self._cancel_everywhere)
+
+    async def _cancel_everywhere(self, account: str) -> int:
+        """Cancel the account's open orders on every symbol this engine leads now."""
+        _, actions = self._node.cancel_all_actions(account, "")
+        if not actions:
+            return 0
+        results = await self._node.submit(account, actions, forwarded=True)
+        return sum(r.status == pb.ORDER_STATUS_CANCELLED for r in results)
 
     async def _one(self, method: str, action: tr.OrderAction, context: Context) -> tr.OrderResult:
         started = time.perf_counter()
         async with guard(context, method, self._refused):
-            account = self._gate.account(context)
-            self._gate.admit(account, 1)
-            forwarded = is_forwarded(context.invocation_metadata())
-            result = await self._node.submit_one(account, action, forwarded=forwarded)
-            self._latency[method].observe(time.perf_counter() - started)
-            return result
+            with self._gate.calls.hold():
+                account = self._gate.account(context)
+                self._gate.admit(account, 1)
+                forwarded = is_forwarded(context.invocation_metadata())
+                result = await self._node.submit_one(account, action, forwarded=forwarded)
+                self._latency[method].observe(time.perf_counter() - started)
+                return result
         raise AssertionError("unreachable: guard aborts")  # pragma: no cover
 
     async def SubmitOrder(self, request: tr.SubmitOrderRequest, context: Context) -> tr.OrderResult:
@@ -105,13 +126,60 @@ class TradingServicer(tr_grpc.TradingServiceServicer):
             raise
         await inflight.put(None)
 
+    async def CancelAllOrders(
+        self, request: tr.CancelAllOrdersRequest, context: Context
+    ) -> tr.CancelAllOrdersResponse:
+        started = time.perf_counter()
+        async with guard(context, "CancelAllOrders", self._refused):
+            with self._gate.calls.hold():
+                account = self._gate.account(context)
+                symbols, actions = self._node.cancel_all_actions(account, request.symbol)
+                # Charged as the cancels it makes: a mass cancel is not a way around the rate.
+                self._gate.admit(account, max(1, len(actions)))
+                results = await self._node.submit(account, actions, forwarded=True)
+                self._latency["CancelAllOrders"].observe(time.perf_counter() - started)
+                return tr.CancelAllOrdersResponse(results=results, symbols=symbols)
+        raise AssertionError("unreachable: guard aborts")  # pragma: no cover
+
+    async def GetHistory(
+        self, request: tr.GetHistoryRequest, context: Context
+    ) -> tr.GetHistoryResponse:
+        async with guard(context, "GetHistory", self._refused):
+            with self._gate.calls.hold():
+                account = self._gate.account(context)
+                limit = min(request.limit or HISTORY_PAGE, MAX_HISTORY_PAGE)
+                return self._node.history(account, request.symbol, request.from_seq, limit)
+        raise AssertionError("unreachable: guard aborts")  # pragma: no cover
+
     async def ListOpenOrders(
         self, request: tr.ListOpenOrdersRequest, context: Context
     ) -> tr.ListOpenOrdersResponse:
         async with guard(context, "ListOpenOrders", self._refused):
-            account = self._gate.account(context)
-            return self._node.open_orders(account, request.symbol)
+            with self._gate.calls.hold():
+                account = self._gate.account(context)
+                return self._node.open_orders(account, request.symbol)
         raise AssertionError("unreachable: guard aborts")  # pragma: no cover
+
+    async def OpenSession(
+        self, request: tr.OpenSessionRequest, context: Context
+    ) -> AsyncIterator[tr.SessionEvent]:
+        async with guard(context, "OpenSession", self._refused):
+            account = self._gate.account(context)
+            grace = self.sessions.grace_of(request.grace_ms)
+            cod = request.cancel_on_disconnect
+            with self._gate.streams.hold(account), self._track("sessions"):
+                self.sessions.open(account, request.session_id, cod, grace)
+                try:
+                    await context.send_initial_metadata(())
+                    yield tr.SessionEvent(
+                        session_id=request.session_id,
+                        grace_ms=round(grace * 1000),
+                        cancel_on_disconnect=cod,
+                    )
+                    # Held until the client goes: gRPC cancels this handler then.
+                    await asyncio.Event().wait()
+                finally:
+                    self.sessions.close(account, request.session_id)
 
     async def StreamExecutions(
         self, request: tr.StreamExecutionsRequest, context: Context

@@ -164,6 +164,7 @@ ORD_REJ_REASONS: dict[RejectReason, int] = {
     RejectReason.INVALID_QTY: t.ORD_REJ_INCORRECT_QUANTITY,
     RejectReason.UNKNOWN_ORDER: t.ORD_REJ_UNKNOWN_ORDER,
     RejectReason.NOT_ORDER_OWNER: t.ORD_REJ_UNKNOWN_ORDER,
+    RejectReason.CLIENT_ORDER_ID_REUSED: t.ORD_REJ_DUPLICATE_ORDER,
 }
 
 
@@ -180,6 +181,8 @@ def cxl_rej_reason(reason: RejectReason) -> int:
     """The CxlRejReason for a DOME reject of a cancel or amend."""
     if reason in (RejectReason.UNKNOWN_ORDER, RejectReason.NOT_ORDER_OWNER):
         return t.CXL_REJ_UNKNOWN_ORDER
+    if reason is RejectReason.TOO_LATE_TO_CANCEL:
+        return t.CXL_REJ_TOO_LATE
     return t.CXL_REJ_OTHER
 
 

@@ -198,6 +198,14 @@ class _RejectReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RejectRe
     """The new order's id names an order already on the book. Order ids are sequence
     numbers, so only a corrupt or hostile log can ask for this.
     """
+    REJECT_REASON_TOO_LATE_TO_CANCEL: _RejectReason.ValueType  # 24
+    """A cancel or amend of one of the caller's orders that is no longer open: it was
+    filled or cancelled (an id no order of the caller ever had is UNKNOWN_ORDER).
+    """
+    REJECT_REASON_CLIENT_ORDER_ID_REUSED: _RejectReason.ValueType  # 25
+    """A new order repeated a client order id the exchange still remembers with a different
+    side, type, price or quantity (the same parameters answer the original result).
+    """
 
 class RejectReason(_RejectReason, metaclass=_RejectReasonEnumTypeWrapper):
     """Why an exchange rule refused a command. Mirrors dome.core.types.RejectReason."""
@@ -251,6 +259,14 @@ REJECT_REASON_INVALID_STP: RejectReason.ValueType  # 22
 REJECT_REASON_ORDER_ID_IN_USE: RejectReason.ValueType  # 23
 """The new order's id names an order already on the book. Order ids are sequence
 numbers, so only a corrupt or hostile log can ask for this.
+"""
+REJECT_REASON_TOO_LATE_TO_CANCEL: RejectReason.ValueType  # 24
+"""A cancel or amend of one of the caller's orders that is no longer open: it was
+filled or cancelled (an id no order of the caller ever had is UNKNOWN_ORDER).
+"""
+REJECT_REASON_CLIENT_ORDER_ID_REUSED: RejectReason.ValueType  # 25
+"""A new order repeated a client order id the exchange still remembers with a different
+side, type, price or quantity (the same parameters answer the original result).
 """
 Global___RejectReason: _TypeAlias = RejectReason  # noqa: Y015
 

@@ -305,19 +305,69 @@ class ListInstrumentsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     INSTRUMENTS_FIELD_NUMBER: _builtins.int
+    LIMITS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def instruments(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Instrument]:
         """Instruments, by symbol."""
+
+    @_builtins.property
+    def limits(self) -> Global___Limits:
+        """The limits this engine enforces (docs/limits.md); beyond them calls fail with
+        RESOURCE_EXHAUSTED, the message naming the limit.
+        """
 
     def __init__(
         self,
         *,
         instruments: _abc.Iterable[_common_pb2.Instrument] | None = ...,
+        limits: Global___Limits | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["limits", b"limits"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["instruments", b"instruments"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["instruments", b"instruments", "limits", b"limits"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListInstrumentsResponse: _TypeAlias = ListInstrumentsResponse  # noqa: Y015
+
+@_typing.final
+class Limits(_message.Message):
+    """What one engine allows."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMANDS_PER_SECOND_FIELD_NUMBER: _builtins.int
+    COMMAND_BURST_FIELD_NUMBER: _builtins.int
+    MAX_STREAMS_PER_ACCOUNT_FIELD_NUMBER: _builtins.int
+    MAX_MESSAGE_BYTES_FIELD_NUMBER: _builtins.int
+    MAX_CALLS_FIELD_NUMBER: _builtins.int
+    MAX_PENDING_PER_ACCOUNT_FIELD_NUMBER: _builtins.int
+    commands_per_second: _builtins.float
+    """Commands per second per account (a token bucket)."""
+    command_burst: _builtins.float
+    """Commands an account may send at once from a full bucket."""
+    max_streams_per_account: _builtins.int
+    """Open streams per account (SubmitOrders, StreamExecutions, OpenSession together)."""
+    max_message_bytes: _builtins.int
+    """Largest request message, bytes."""
+    max_calls: _builtins.int
+    """Unary calls in progress on the engine, all accounts together."""
+    max_pending_per_account: _builtins.int
+    """Commands one account may have queued per symbol."""
+    def __init__(
+        self,
+        *,
+        commands_per_second: _builtins.float = ...,
+        command_burst: _builtins.float = ...,
+        max_streams_per_account: _builtins.int = ...,
+        max_message_bytes: _builtins.int = ...,
+        max_calls: _builtins.int = ...,
+        max_pending_per_account: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command_burst", b"command_burst", "commands_per_second", b"commands_per_second", "max_calls", b"max_calls", "max_message_bytes", b"max_message_bytes", "max_pending_per_account", b"max_pending_per_account", "max_streams_per_account", b"max_streams_per_account"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Limits: _TypeAlias = Limits  # noqa: Y015

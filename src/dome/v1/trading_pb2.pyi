@@ -113,29 +113,160 @@ Global___SubmitOrderRequest: _TypeAlias = SubmitOrderRequest  # noqa: Y015
 
 @_typing.final
 class CancelOrderRequest(_message.Message):
-    """Cancel an order."""
+    """Cancel an order, named by its exchange order id or by its client order id."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     SYMBOL_FIELD_NUMBER: _builtins.int
     ORDER_ID_FIELD_NUMBER: _builtins.int
+    CLIENT_ORDER_ID_FIELD_NUMBER: _builtins.int
     symbol: _builtins.str
     """Symbol the order is on."""
     order_id: _builtins.int
-    """Exchange order id."""
+    """Exchange order id; 0 names the order by client_order_id instead."""
+    client_order_id: _builtins.str
+    """The caller's client order id of the order (used only when order_id is 0). An id
+    the exchange no longer remembers (its window of recent orders) is UNKNOWN_ORDER.
+    """
     def __init__(
         self,
         *,
         symbol: _builtins.str = ...,
         order_id: _builtins.int = ...,
+        client_order_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["order_id", b"order_id", "symbol", b"symbol"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_order_id", b"client_order_id", "order_id", b"order_id", "symbol", b"symbol"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CancelOrderRequest: _TypeAlias = CancelOrderRequest  # noqa: Y015
+
+@_typing.final
+class CancelAllOrdersRequest(_message.Message):
+    """Which open orders to cancel."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    symbol: _builtins.str
+    """Symbol; empty cancels on every symbol this engine leads (every symbol it trades on
+    a standalone engine). A symbol it does not lead is FAILED_PRECONDITION naming the
+    primary.
+    """
+    def __init__(
+        self,
+        *,
+        symbol: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["symbol", b"symbol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelAllOrdersRequest: _TypeAlias = CancelAllOrdersRequest  # noqa: Y015
+
+@_typing.final
+class CancelAllOrdersResponse(_message.Message):
+    """What a mass cancel did."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    SYMBOLS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___OrderResult]:
+        """One result per order it cancelled (or found closed meanwhile), in symbol order."""
+
+    @_builtins.property
+    def symbols(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The symbols it covered."""
+
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___OrderResult] | None = ...,
+        symbols: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results", "symbols", b"symbols"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelAllOrdersResponse: _TypeAlias = CancelAllOrdersResponse  # noqa: Y015
+
+@_typing.final
+class GetHistoryRequest(_message.Message):
+    """A page of one's own history."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    FROM_SEQ_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    symbol: _builtins.str
+    """Symbol."""
+    from_seq: _builtins.int
+    """First sequence number to return (inclusive); 0 starts at the oldest held.
+    OUT_OF_RANGE if reports from there are no longer held.
+    """
+    limit: _builtins.int
+    """Most reports to return; 0 means the engine default (1,000), at most 10,000."""
+    def __init__(
+        self,
+        *,
+        symbol: _builtins.str = ...,
+        from_seq: _builtins.int = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_seq", b"from_seq", "limit", b"limit", "symbol", b"symbol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetHistoryRequest: _TypeAlias = GetHistoryRequest  # noqa: Y015
+
+@_typing.final
+class GetHistoryResponse(_message.Message):
+    """One page of history."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    REPORTS_FIELD_NUMBER: _builtins.int
+    NEXT_FROM_SEQ_FIELD_NUMBER: _builtins.int
+    FIRST_HELD_SEQ_FIELD_NUMBER: _builtins.int
+    symbol: _builtins.str
+    """Symbol."""
+    next_from_seq: _builtins.int
+    """Ask from this sequence number for the next page; 0 when this page reaches the end
+    of what is applied now.
+    """
+    first_held_seq: _builtins.int
+    """The oldest sequence number from which every report is still held."""
+    @_builtins.property
+    def reports(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExecutionReport]:
+        """The caller's reports, oldest first."""
+
+    def __init__(
+        self,
+        *,
+        symbol: _builtins.str = ...,
+        reports: _abc.Iterable[Global___ExecutionReport] | None = ...,
+        next_from_seq: _builtins.int = ...,
+        first_held_seq: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["first_held_seq", b"first_held_seq", "next_from_seq", b"next_from_seq", "reports", b"reports", "symbol", b"symbol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetHistoryResponse: _TypeAlias = GetHistoryResponse  # noqa: Y015
 
 @_typing.final
 class AmendOrderRequest(_message.Message):
@@ -562,3 +693,65 @@ class ExecutionReport(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ExecutionReport: _TypeAlias = ExecutionReport  # noqa: Y015
+
+@_typing.final
+class OpenSessionRequest(_message.Message):
+    """Open (or reopen, with the same id) a session."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    CANCEL_ON_DISCONNECT_FIELD_NUMBER: _builtins.int
+    GRACE_MS_FIELD_NUMBER: _builtins.int
+    session_id: _builtins.str
+    """The client's id for the session, up to 64 printable ASCII characters; reopening
+    within the grace period keeps the orders.
+    """
+    cancel_on_disconnect: _builtins.bool
+    """Cancel the account's open orders once the session has been gone for grace_ms."""
+    grace_ms: _builtins.int
+    """Grace period in milliseconds; 0 takes the default (2,000), at most 60,000."""
+    def __init__(
+        self,
+        *,
+        session_id: _builtins.str = ...,
+        cancel_on_disconnect: _builtins.bool = ...,
+        grace_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_on_disconnect", b"cancel_on_disconnect", "grace_ms", b"grace_ms", "session_id", b"session_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OpenSessionRequest: _TypeAlias = OpenSessionRequest  # noqa: Y015
+
+@_typing.final
+class SessionEvent(_message.Message):
+    """What the engine says on a session; the first one confirms it is open."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    GRACE_MS_FIELD_NUMBER: _builtins.int
+    CANCEL_ON_DISCONNECT_FIELD_NUMBER: _builtins.int
+    session_id: _builtins.str
+    """The session's id."""
+    grace_ms: _builtins.int
+    """The grace period in force, milliseconds."""
+    cancel_on_disconnect: _builtins.bool
+    """Whether cancel on disconnect is on."""
+    def __init__(
+        self,
+        *,
+        session_id: _builtins.str = ...,
+        grace_ms: _builtins.int = ...,
+        cancel_on_disconnect: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_on_disconnect", b"cancel_on_disconnect", "grace_ms", b"grace_ms", "session_id", b"session_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SessionEvent: _TypeAlias = SessionEvent  # noqa: Y015

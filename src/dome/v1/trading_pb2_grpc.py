@@ -55,10 +55,25 @@ class TradingServiceStub:
                 request_serializer=dome_dot_v1_dot_trading__pb2.OrderBatch.SerializeToString,
                 response_deserializer=dome_dot_v1_dot_trading__pb2.OrderBatchResult.FromString,
                 _registered_method=True)
+        self.CancelAllOrders = channel.unary_unary(
+                '/dome.v1.TradingService/CancelAllOrders',
+                request_serializer=dome_dot_v1_dot_trading__pb2.CancelAllOrdersRequest.SerializeToString,
+                response_deserializer=dome_dot_v1_dot_trading__pb2.CancelAllOrdersResponse.FromString,
+                _registered_method=True)
+        self.GetHistory = channel.unary_unary(
+                '/dome.v1.TradingService/GetHistory',
+                request_serializer=dome_dot_v1_dot_trading__pb2.GetHistoryRequest.SerializeToString,
+                response_deserializer=dome_dot_v1_dot_trading__pb2.GetHistoryResponse.FromString,
+                _registered_method=True)
         self.ListOpenOrders = channel.unary_unary(
                 '/dome.v1.TradingService/ListOpenOrders',
                 request_serializer=dome_dot_v1_dot_trading__pb2.ListOpenOrdersRequest.SerializeToString,
                 response_deserializer=dome_dot_v1_dot_trading__pb2.ListOpenOrdersResponse.FromString,
+                _registered_method=True)
+        self.OpenSession = channel.unary_stream(
+                '/dome.v1.TradingService/OpenSession',
+                request_serializer=dome_dot_v1_dot_trading__pb2.OpenSessionRequest.SerializeToString,
+                response_deserializer=dome_dot_v1_dot_trading__pb2.SessionEvent.FromString,
                 _registered_method=True)
         self.StreamExecutions = channel.unary_stream(
                 '/dome.v1.TradingService/StreamExecutions',
@@ -99,8 +114,36 @@ class TradingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CancelAllOrders(self, request, context):
+        """Cancel every open order of the caller on one symbol, or on every symbol this engine
+        leads (empty symbol). The engine expands it, when admitted, into one ordinary
+        cancel per order open then; orders still in flight are not covered.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetHistory(self, request, context):
+        """The caller's own execution reports on one symbol, oldest first, a page at a time:
+        fills and every state change, so closed orders' final status too.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListOpenOrders(self, request, context):
         """The caller's open orders on one symbol.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def OpenSession(self, request, context):
+        """A session: held open while the client lives. With cancel_on_disconnect, once it has
+        been gone from this engine for its grace period, the engine cancels the account's
+        open orders on every symbol it leads then (and on those it comes to lead for a
+        while after). A cluster client holds one on every engine, so whichever becomes a
+        symbol's primary after a failover enforces it too.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -136,10 +179,25 @@ def add_TradingServiceServicer_to_server(servicer, server):
                     request_deserializer=dome_dot_v1_dot_trading__pb2.OrderBatch.FromString,
                     response_serializer=dome_dot_v1_dot_trading__pb2.OrderBatchResult.SerializeToString,
             ),
+            'CancelAllOrders': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelAllOrders,
+                    request_deserializer=dome_dot_v1_dot_trading__pb2.CancelAllOrdersRequest.FromString,
+                    response_serializer=dome_dot_v1_dot_trading__pb2.CancelAllOrdersResponse.SerializeToString,
+            ),
+            'GetHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetHistory,
+                    request_deserializer=dome_dot_v1_dot_trading__pb2.GetHistoryRequest.FromString,
+                    response_serializer=dome_dot_v1_dot_trading__pb2.GetHistoryResponse.SerializeToString,
+            ),
             'ListOpenOrders': grpc.unary_unary_rpc_method_handler(
                     servicer.ListOpenOrders,
                     request_deserializer=dome_dot_v1_dot_trading__pb2.ListOpenOrdersRequest.FromString,
                     response_serializer=dome_dot_v1_dot_trading__pb2.ListOpenOrdersResponse.SerializeToString,
+            ),
+            'OpenSession': grpc.unary_stream_rpc_method_handler(
+                    servicer.OpenSession,
+                    request_deserializer=dome_dot_v1_dot_trading__pb2.OpenSessionRequest.FromString,
+                    response_serializer=dome_dot_v1_dot_trading__pb2.SessionEvent.SerializeToString,
             ),
             'StreamExecutions': grpc.unary_stream_rpc_method_handler(
                     servicer.StreamExecutions,
@@ -267,6 +325,60 @@ class TradingService:
             _registered_method=True)
 
     @staticmethod
+    def CancelAllOrders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dome.v1.TradingService/CancelAllOrders',
+            dome_dot_v1_dot_trading__pb2.CancelAllOrdersRequest.SerializeToString,
+            dome_dot_v1_dot_trading__pb2.CancelAllOrdersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dome.v1.TradingService/GetHistory',
+            dome_dot_v1_dot_trading__pb2.GetHistoryRequest.SerializeToString,
+            dome_dot_v1_dot_trading__pb2.GetHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def ListOpenOrders(request,
             target,
             options=(),
@@ -283,6 +395,33 @@ class TradingService:
             '/dome.v1.TradingService/ListOpenOrders',
             dome_dot_v1_dot_trading__pb2.ListOpenOrdersRequest.SerializeToString,
             dome_dot_v1_dot_trading__pb2.ListOpenOrdersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OpenSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dome.v1.TradingService/OpenSession',
+            dome_dot_v1_dot_trading__pb2.OpenSessionRequest.SerializeToString,
+            dome_dot_v1_dot_trading__pb2.SessionEvent.FromString,
             options,
             channel_credentials,
             insecure,

@@ -48,8 +48,24 @@ class TradingServiceStub:
     """Change price and/or open quantity of one of the caller's orders."""
     SubmitOrders: _grpc.StreamStreamMultiCallable[_trading_pb2.OrderBatch, _trading_pb2.OrderBatchResult]
     """Bulk flow: batches of actions in, one result batch per request batch out, in order."""
+    CancelAllOrders: _grpc.UnaryUnaryMultiCallable[_trading_pb2.CancelAllOrdersRequest, _trading_pb2.CancelAllOrdersResponse]
+    """Cancel every open order of the caller on one symbol, or on every symbol this engine
+    leads (empty symbol). The engine expands it, when admitted, into one ordinary
+    cancel per order open then; orders still in flight are not covered.
+    """
+    GetHistory: _grpc.UnaryUnaryMultiCallable[_trading_pb2.GetHistoryRequest, _trading_pb2.GetHistoryResponse]
+    """The caller's own execution reports on one symbol, oldest first, a page at a time:
+    fills and every state change, so closed orders' final status too.
+    """
     ListOpenOrders: _grpc.UnaryUnaryMultiCallable[_trading_pb2.ListOpenOrdersRequest, _trading_pb2.ListOpenOrdersResponse]
     """The caller's open orders on one symbol."""
+    OpenSession: _grpc.UnaryStreamMultiCallable[_trading_pb2.OpenSessionRequest, _trading_pb2.SessionEvent]
+    """A session: held open while the client lives. With cancel_on_disconnect, once it has
+    been gone from this engine for its grace period, the engine cancels the account's
+    open orders on every symbol it leads then (and on those it comes to lead for a
+    while after). A cluster client holds one on every engine, so whichever becomes a
+    symbol's primary after a failover enforces it too.
+    """
     StreamExecutions: _grpc.UnaryStreamMultiCallable[_trading_pb2.StreamExecutionsRequest, _trading_pb2.ExecutionReport]
     """Execution reports for the caller's account, pushed as they happen."""
 
@@ -66,8 +82,24 @@ class TradingServiceAsyncStub(TradingServiceStub):
     """Change price and/or open quantity of one of the caller's orders."""
     SubmitOrders: _aio.StreamStreamMultiCallable[_trading_pb2.OrderBatch, _trading_pb2.OrderBatchResult]  # type: ignore[assignment]
     """Bulk flow: batches of actions in, one result batch per request batch out, in order."""
+    CancelAllOrders: _aio.UnaryUnaryMultiCallable[_trading_pb2.CancelAllOrdersRequest, _trading_pb2.CancelAllOrdersResponse]  # type: ignore[assignment]
+    """Cancel every open order of the caller on one symbol, or on every symbol this engine
+    leads (empty symbol). The engine expands it, when admitted, into one ordinary
+    cancel per order open then; orders still in flight are not covered.
+    """
+    GetHistory: _aio.UnaryUnaryMultiCallable[_trading_pb2.GetHistoryRequest, _trading_pb2.GetHistoryResponse]  # type: ignore[assignment]
+    """The caller's own execution reports on one symbol, oldest first, a page at a time:
+    fills and every state change, so closed orders' final status too.
+    """
     ListOpenOrders: _aio.UnaryUnaryMultiCallable[_trading_pb2.ListOpenOrdersRequest, _trading_pb2.ListOpenOrdersResponse]  # type: ignore[assignment]
     """The caller's open orders on one symbol."""
+    OpenSession: _aio.UnaryStreamMultiCallable[_trading_pb2.OpenSessionRequest, _trading_pb2.SessionEvent]  # type: ignore[assignment]
+    """A session: held open while the client lives. With cancel_on_disconnect, once it has
+    been gone from this engine for its grace period, the engine cancels the account's
+    open orders on every symbol it leads then (and on those it comes to lead for a
+    while after). A cluster client holds one on every engine, so whichever becomes a
+    symbol's primary after a failover enforces it too.
+    """
     StreamExecutions: _aio.UnaryStreamMultiCallable[_trading_pb2.StreamExecutionsRequest, _trading_pb2.ExecutionReport]  # type: ignore[assignment]
     """Execution reports for the caller's account, pushed as they happen."""
 
@@ -107,12 +139,46 @@ class TradingServiceServicer(metaclass=_abc_1.ABCMeta):
         """Bulk flow: batches of actions in, one result batch per request batch out, in order."""
 
     @_abc_1.abstractmethod
+    def CancelAllOrders(
+        self,
+        request: _trading_pb2.CancelAllOrdersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_trading_pb2.CancelAllOrdersResponse, _abc.Awaitable[_trading_pb2.CancelAllOrdersResponse]]:
+        """Cancel every open order of the caller on one symbol, or on every symbol this engine
+        leads (empty symbol). The engine expands it, when admitted, into one ordinary
+        cancel per order open then; orders still in flight are not covered.
+        """
+
+    @_abc_1.abstractmethod
+    def GetHistory(
+        self,
+        request: _trading_pb2.GetHistoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_trading_pb2.GetHistoryResponse, _abc.Awaitable[_trading_pb2.GetHistoryResponse]]:
+        """The caller's own execution reports on one symbol, oldest first, a page at a time:
+        fills and every state change, so closed orders' final status too.
+        """
+
+    @_abc_1.abstractmethod
     def ListOpenOrders(
         self,
         request: _trading_pb2.ListOpenOrdersRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_trading_pb2.ListOpenOrdersResponse, _abc.Awaitable[_trading_pb2.ListOpenOrdersResponse]]:
         """The caller's open orders on one symbol."""
+
+    @_abc_1.abstractmethod
+    def OpenSession(
+        self,
+        request: _trading_pb2.OpenSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_trading_pb2.SessionEvent], _abc.AsyncIterator[_trading_pb2.SessionEvent]]:
+        """A session: held open while the client lives. With cancel_on_disconnect, once it has
+        been gone from this engine for its grace period, the engine cancels the account's
+        open orders on every symbol it leads then (and on those it comes to lead for a
+        while after). A cluster client holds one on every engine, so whichever becomes a
+        symbol's primary after a failover enforces it too.
+        """
 
     @_abc_1.abstractmethod
     def StreamExecutions(

@@ -110,3 +110,23 @@ def test_an_amend_replaces_the_version() -> None:
     assert [e.order.state for e in events] == [OrderState.REPLACED, OrderState.NEW]
     current = book.orders["t/r-1"]
     assert (current.price, current.open_qty) == (D(11), D(2))
+
+
+def test_too_late_to_cancel_is_read_as_no_longer_open() -> None:
+    # The exchange's own word for the race above: the order stays counted, not rejected.
+    book, order = placed()
+    book.pending_cancel(book.orders["t/r-1"])
+    late = result(OrderStatus.REJECTED, 3, reason=RejectReason.TOO_LATE_TO_CANCEL)
+    assert book.on_cancel(order, late) == []
+    assert book.orders["t/r-1"].state is OrderState.PENDING_CANCEL
+    assert book.exposure("X", Side.SELL) == 4
+
+
+def test_a_retried_cancel_that_was_too_late_is_marked() -> None:
+    from dome.client.retry_policy import marked
+
+    late = result(OrderStatus.REJECTED, 3, reason=RejectReason.TOO_LATE_TO_CANCEL)
+    assert marked(late, True).retried
+    assert not marked(late, False).retried
+    other = result(OrderStatus.REJECTED, 3, reason=RejectReason.NOT_ORDER_OWNER)
+    assert not marked(other, True).retried

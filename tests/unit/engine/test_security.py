@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
 from dome import cli
@@ -202,3 +203,17 @@ def dome_cli(*argv: str) -> int:
     args = cli.build_parser().parse_args(list(argv))
     code: int = args.func(args)
     return code
+
+
+def test_call_slots_shed_typed_past_the_limit() -> None:
+    from dome.engine.errors import Overloaded, status_code
+    from dome.engine.security import CallSlots
+
+    slots = CallSlots(2)
+    with slots.hold(), slots.hold():
+        with pytest.raises(Overloaded, match="retry with backoff") as refused, slots.hold():
+            pass  # pragma: no cover
+        assert status_code(refused.value) is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert slots.held == 0
+    with slots.hold():
+        assert slots.held == 1
