@@ -183,6 +183,9 @@ def _discovery_service(exchange: Exchange) -> dict[str, Any]:
         ),
         "spec": {
             "type": "ClusterIP",
+            # Discovery's readiness is "every symbol placed", which needs the engines to
+            # register through this Service first: not-ready must not mean unreachable.
+            "publishNotReadyAddresses": True,
             "selector": selector_labels(exchange, "discovery"),
             "ports": [
                 _port("grpc", commands.DISCOVERY_PORT),

@@ -55,7 +55,11 @@ def discovery_deployment(exchange: Exchange, instruments_checksum: str) -> dict[
         exchange,
         "discovery",
         commands.discovery_args(exchange),
-        ports={"grpc": commands.DISCOVERY_PORT, "metrics": commands.METRICS_PORT},
+        ports={
+            "grpc": commands.DISCOVERY_PORT,
+            "metrics": commands.METRICS_PORT,
+            "health": commands.HEALTH_PORT,
+        },
         startup_seconds=DISCOVERY_STARTUP_SECONDS,
         mounts=_config_mounts(exchange, with_accounts=False),
         env=[],
@@ -91,7 +95,11 @@ def engine_stateful_set(exchange: Exchange, instruments_checksum: str) -> dict[s
         exchange,
         "engine",
         commands.engine_args(exchange),
-        ports={"grpc": commands.ENGINE_PORT, "metrics": commands.METRICS_PORT},
+        ports={
+            "grpc": commands.ENGINE_PORT,
+            "metrics": commands.METRICS_PORT,
+            "health": commands.HEALTH_PORT,
+        },
         startup_seconds=ENGINE_STARTUP_SECONDS,
         mounts=[
             {"name": "data", "mountPath": commands.DATA_DIR},
@@ -200,7 +208,7 @@ def _container(
     env: list[dict[str, Any]],
     resources: dict[str, dict[str, str]],
 ) -> dict[str, Any]:
-    grpc_port = ports["grpc"]
+    health = ports["health"]
     return container_spec(
         name,
         image=exchange.image,
@@ -208,13 +216,18 @@ def _container(
         command=[commands.EXECUTABLE],
         args=args,
         ports=ports,
-        # Standard gRPC health checking, which both processes serve: SERVING means ready.
+        # Standard gRPC health checking on the plaintext health port (the service port
+        # may be mutual TLS, which kubelet probes cannot speak): "" is SERVING while the
+        # process serves (startup, liveness); READINESS_SERVICE while an engine holds
+        # every replica in sync, or discovery has placed every symbol (dome.health).
         probes={
             "startupProbe": _grpc_probe(
-                grpc_port, failure_threshold=startup_seconds // _PROBE_PERIOD_SECONDS
+                health, failure_threshold=startup_seconds // _PROBE_PERIOD_SECONDS
             ),
-            "readinessProbe": _grpc_probe(grpc_port, failure_threshold=2),
-            "livenessProbe": _grpc_probe(grpc_port, failure_threshold=6),
+            "readinessProbe": _grpc_probe(
+                health, failure_threshold=2, service=commands.READINESS_SERVICE
+            ),
+            "livenessProbe": _grpc_probe(health, failure_threshold=6),
         },
         mounts=mounts,
         env=env,
@@ -222,9 +235,9 @@ def _container(
     )
 
 
-def _grpc_probe(port: int, *, failure_threshold: int) -> dict[str, Any]:
+def _grpc_probe(port: int, *, failure_threshold: int, service: str = "") -> dict[str, Any]:
     return {
-        "grpc": {"port": port},
+        "grpc": {"port": port, **({"service": service} if service else {})},
         "periodSeconds": _PROBE_PERIOD_SECONDS,
         "timeoutSeconds": 2,
         "failureThreshold": failure_threshold,
