@@ -13,10 +13,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from dome.instrument_spec import InstrumentFileError, InstrumentSpec
+from dome_operator.pod_settings import (
+    ExtraMetadata,
+    InvalidPodSettings,
+    PodSettings,
+    read_pod_settings,
+)
 from dome_operator.pods import image_reference
 
 GROUP = "dome.dev"
@@ -119,6 +125,12 @@ class Exchange:
     prometheus_rule: bool
     #: None when spec.fix is absent or not enabled.
     fix: FixGateway | None = None
+    #: spec.pods: scheduling and metadata of every pod (``pod_settings``).
+    pods: PodSettings = field(default_factory=PodSettings)
+    #: spec.service: extra metadata of the client Service.
+    service: ExtraMetadata = field(default_factory=ExtraMetadata)
+    #: spec.discovery.resources; None: ``workloads.DISCOVERY_RESOURCES``.
+    discovery_resources: Resources | None = None
 
 
 def read_exchange(obj: Mapping[str, Any]) -> Exchange:
@@ -160,6 +172,16 @@ def read_exchange(obj: Mapping[str, Any]) -> Exchange:
     digest = _optional(image, "digest", "spec.image.digest")
     if digest is not None and not _IMAGE_DIGEST.fullmatch(digest):
         raise InvalidExchange(f"spec.image.digest {digest!r}: expected sha256:<64 hex digits>")
+    try:
+        pods, service = read_pod_settings(spec)
+    except InvalidPodSettings as exc:
+        raise InvalidExchange(str(exc)) from None
+    discovery = _section(spec, "discovery", "spec.discovery")
+    discovery_resources = (
+        _read_resources(discovery, "spec.discovery.resources")
+        if discovery.get("resources")
+        else None
+    )
     return Exchange(
         name=name,
         namespace=_required(metadata, "namespace", str, "metadata.namespace"),
@@ -182,6 +204,9 @@ def read_exchange(obj: Mapping[str, Any]) -> Exchange:
             metrics, "prometheusRule", bool, "spec.metrics.prometheusRule", False
         ),
         fix=_read_fix(spec),
+        pods=pods,
+        service=service,
+        discovery_resources=discovery_resources,
     )
 
 
@@ -230,17 +255,17 @@ def _read_instruments(spec: Mapping[str, Any]) -> tuple[InstrumentSpec, ...]:
     return tuple(specs.values())
 
 
-def _read_resources(spec: Mapping[str, Any]) -> Resources:
-    raw = _section(spec, "resources", "spec.resources") or DEFAULT_RESOURCES
+def _read_resources(spec: Mapping[str, Any], where: str = "spec.resources") -> Resources:
+    raw = _section(spec, "resources", where) or DEFAULT_RESOURCES
     kinds: dict[str, tuple[tuple[str, str], ...]] = {}
     for kind in ("requests", "limits"):
-        quantities = _section(raw, kind, f"spec.resources.{kind}")
+        quantities = _section(raw, kind, f"{where}.{kind}")
         pairs = []
         for resource in sorted(quantities):
             value = quantities[resource]
             # int-or-string in the CRD, as in a Pod; a string keeps the manifest uniform.
             if isinstance(value, bool) or not isinstance(value, int | str):
-                raise InvalidExchange(f"spec.resources.{kind}.{resource}: not a quantity")
+                raise InvalidExchange(f"{where}.{kind}.{resource}: not a quantity")
             pairs.append((resource, str(value)))
         kinds[kind] = tuple(pairs)
     return Resources(requests=kinds["requests"], limits=kinds["limits"])

@@ -224,7 +224,7 @@ def _client_service(exchange: Exchange) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": object_metadata(exchange, exchange.name, "engine"),
+        "metadata": exchange.service.onto(object_metadata(exchange, exchange.name, "engine")),
         "spec": {
             "type": "ClusterIP",
             "selector": selector_labels(exchange, "engine"),

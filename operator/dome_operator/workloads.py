@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from dome_operator import commands
-from dome_operator.exchange import Exchange
+from dome_operator.exchange import Exchange, Resources
 from dome_operator.metadata import Component, object_metadata, selector_labels, standard_labels
+from dome_operator.pod_settings import ZONE_KEY
 from dome_operator.pods import checkov_skips, container_spec, image_skips, pod_spec
 
 INSTRUMENTS_CHECKSUM_ANNOTATION = "dome.dev/instruments-checksum"
@@ -63,7 +64,11 @@ def discovery_deployment(exchange: Exchange, instruments_checksum: str) -> dict[
         startup_seconds=DISCOVERY_STARTUP_SECONDS,
         mounts=_config_mounts(exchange, with_accounts=False),
         env=[],
-        resources=DISCOVERY_RESOURCES,
+        resources=(
+            DISCOVERY_RESOURCES
+            if exchange.discovery_resources is None
+            else _resources(exchange.discovery_resources)
+        ),
     )
     return {
         "apiVersion": "apps/v1",
@@ -76,12 +81,14 @@ def discovery_deployment(exchange: Exchange, instruments_checksum: str) -> dict[
             "selector": {"matchLabels": selector_labels(exchange, "discovery")},
             "template": {
                 "metadata": _pod_metadata(exchange, "discovery", instruments_checksum),
-                "spec": pod_spec(
-                    container,
-                    service_account=name,
-                    # It reads and writes Leases, so it needs its token.
-                    api_access=True,
-                    volumes=_config_volumes(exchange, with_accounts=False),
+                "spec": exchange.pods.onto(
+                    pod_spec(
+                        container,
+                        service_account=name,
+                        # It reads and writes Leases, so it needs its token.
+                        api_access=True,
+                        volumes=_config_volumes(exchange, with_accounts=False),
+                    )
                 ),
             },
         },
@@ -111,31 +118,32 @@ def engine_stateful_set(exchange: Exchange, instruments_checksum: str) -> dict[s
                 "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
             }
         ],
-        resources={
-            kind: dict(pairs)
-            for kind, pairs in (
-                ("requests", exchange.resources.requests),
-                ("limits", exchange.resources.limits),
-            )
-            if pairs
-        },
+        resources=_resources(exchange.resources),
     )
-    engine_pod = pod_spec(
-        container,
-        service_account=name,
-        api_access=False,
-        volumes=_config_volumes(exchange, with_accounts=True),
+    engine_pod = exchange.pods.onto(
+        pod_spec(
+            container,
+            service_account=name,
+            api_access=False,
+            volumes=_config_volumes(exchange, with_accounts=True),
+        )
     )
     engine_pod["terminationGracePeriodSeconds"] = ENGINE_TERMINATION_GRACE_SECONDS
     # Replicas of a symbol only protect it if they are on different nodes; ScheduleAnyway
     # keeps a one-node cluster (kind) working.
+    # spec.pods.zoneSpread adds zones, so a zone outage takes at most its share of engines.
     engine_pod["topologySpreadConstraints"] = [
         {
             "maxSkew": 1,
-            "topologyKey": "kubernetes.io/hostname",
+            "topologyKey": key,
             "whenUnsatisfiable": "ScheduleAnyway",
             "labelSelector": {"matchLabels": selector_labels(exchange, "engine")},
         }
+        for key in (
+            ("kubernetes.io/hostname", ZONE_KEY)
+            if exchange.pods.zone_spread
+            else ("kubernetes.io/hostname",)
+        )
     ]
     claim_spec: dict[str, Any] = {
         "accessModes": ["ReadWriteOnce"],
@@ -179,12 +187,22 @@ def engine_stateful_set(exchange: Exchange, instruments_checksum: str) -> dict[s
 
 
 def _pod_metadata(exchange: Exchange, component: Component, checksum: str) -> dict[str, Any]:
+    return exchange.pods.metadata.onto(
+        {
+            "labels": standard_labels(exchange, component),
+            "annotations": {
+                INSTRUMENTS_CHECKSUM_ANNOTATION: checksum,
+                "kubectl.kubernetes.io/default-container": component,
+            },
+        }
+    )
+
+
+def _resources(resources: Resources) -> dict[str, dict[str, str]]:
     return {
-        "labels": standard_labels(exchange, component),
-        "annotations": {
-            INSTRUMENTS_CHECKSUM_ANNOTATION: checksum,
-            "kubectl.kubernetes.io/default-container": component,
-        },
+        kind: dict(pairs)
+        for kind, pairs in (("requests", resources.requests), ("limits", resources.limits))
+        if pairs
     }
 
 

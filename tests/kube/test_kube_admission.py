@@ -50,6 +50,13 @@ REFUSED = {
     "fix-without-tokens": "spec.fix.tokensSecret: Invalid value: "
     "an enabled FIX gateway needs tokensSecret (the accounts' tokens)",
     "unknown-field": 'strict decoding error: unknown field "spec.replicas"',
+    # spec.pods: a typed toleration, CEL over maps' keys.
+    "toleration-operator-typo": 'spec.pods.tolerations[0].operator: Unsupported value: "Exist": '
+    'supported values: "Exists", "Equal"',
+    "pod-label-reserved": 'spec.pods.labels: Invalid value: "object": '
+    "app.kubernetes.io/ and dome.dev/ keys are the operator's",
+    "affinity-typo": 'spec.pods.affinity: Invalid value: "object": '
+    "affinity holds only nodeAffinity, podAffinity and podAntiAffinity",
     "zero-lot": 'spec.instruments[0].lotSize: Invalid value: "0": '
     f"spec.instruments[0].lotSize in body should match {DECIMAL}",
 }

@@ -7,8 +7,9 @@ them to ``dome-local``, where the local kubelet runs them as real ``dome discove
 ``dome engine`` processes; the PersistentVolume binder gives each engine claim one of
 the pre-created volumes. The Exchange must then report Ready with its placement, take
 orders through its client Service, agree on every replica, put back a deleted Service
-and NetworkPolicy and revert a ``kubectl edit`` of its StatefulSet (drift repair), and on
-``kubectl delete`` leave nothing behind that it owned. The tests share one Exchange and run in order.
+and NetworkPolicy and revert a ``kubectl edit`` of its StatefulSet (drift repair), and
+on ``kubectl delete`` leave nothing behind that it owned. The tests share one Exchange
+and run in order.
 """
 
 from __future__ import annotations
