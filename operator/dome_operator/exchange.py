@@ -38,6 +38,7 @@ ACKS_MODES = ("all", "majority")
 #: one-engine exchange is valid without spelling out factor 1 (DESIGN.md §3).
 DEFAULT_MAX_REPLICATION_FACTOR = 3
 DEFAULT_STORAGE_SIZE = "1Gi"
+DEFAULT_RETAIN_VOLUMES = True
 DEFAULT_IMAGE_REPOSITORY = "dome"
 DEFAULT_IMAGE_TAG = "0.1.0"
 DEFAULT_PULL_POLICY = "IfNotPresent"
@@ -116,6 +117,8 @@ class Exchange:
     acks: str
     storage_size: str
     storage_class: str | None
+    #: spec.storage.retainOnDelete: keep the engine volumes when the Exchange is deleted.
+    retain_volumes: bool
     resources: Resources
     image: str
     pull_policy: str
@@ -192,6 +195,9 @@ def read_exchange(obj: Mapping[str, Any]) -> Exchange:
         acks=acks,
         storage_size=_field(storage, "size", str, "spec.storage.size", DEFAULT_STORAGE_SIZE),
         storage_class=_optional(storage, "storageClassName", "spec.storage.storageClassName"),
+        retain_volumes=_field(
+            storage, "retainOnDelete", bool, "spec.storage.retainOnDelete", DEFAULT_RETAIN_VOLUMES
+        ),
         resources=_read_resources(spec),
         image=image_reference(repository, tag, digest),
         pull_policy=_field(image, "pullPolicy", str, "spec.image.pullPolicy", DEFAULT_PULL_POLICY),

@@ -166,9 +166,10 @@ def engine_stateful_set(exchange: Exchange, instruments_checksum: str) -> dict[s
             "podManagementPolicy": "Parallel",
             "updateStrategy": {"type": "RollingUpdate"},
             "revisionHistoryLimit": 3,
-            # Journals are the exchange's record: scaling down or deleting keeps them.
+            # Journals are the exchange's record: scaling down keeps them (scaling up
+            # resumes them); deleting keeps them unless spec.storage.retainOnDelete is false.
             "persistentVolumeClaimRetentionPolicy": {
-                "whenDeleted": "Retain",
+                "whenDeleted": "Retain" if exchange.retain_volumes else "Delete",
                 "whenScaled": "Retain",
             },
             "selector": {"matchLabels": selector_labels(exchange, "engine")},
