@@ -310,10 +310,17 @@ class Cluster:
                     ready=fix is not None
                     and int(fix.get("status", {}).get("readyReplicas", 0)) >= 1,
                 )
+            external = None
+            if exchange.external_service is not None:
+                service = await self._get_or_none(
+                    resource_url("v1", "services", namespace, f"{exchange.name}-external")
+                )
+                external = None if service is None else _load_balancer_endpoint(service)
         return Children(
             engines=None if engines is None else _engine_set(engines),
             discovery_available=discovery is not None and _available(discovery),
             fix=gateway,
+            external_endpoint=external,
         )
 
     async def read_exchange(self, namespace: str, name: str) -> dict[str, Any] | None:
@@ -453,6 +460,17 @@ def _engine_set(obj: Mapping[str, Any]) -> EngineSet:
         observed_generation=int(status.get("observedGeneration", 0)),
         generation=int(obj.get("metadata", {}).get("generation", 0)),
     )
+
+
+def _load_balancer_endpoint(service: Mapping[str, Any]) -> str | None:
+    """``address:port`` of a Service's load balancer; None before it has one (or for a
+    NodePort Service, whose nodes' addresses the Service does not know)."""
+    ingress = service.get("status", {}).get("loadBalancer", {}).get("ingress") or []
+    ports = service.get("spec", {}).get("ports") or []
+    if not ingress or not ports:
+        return None
+    address = ingress[0].get("hostname") or ingress[0].get("ip")
+    return f"{address}:{ports[0]['port']}" if address else None
 
 
 def _available(deployment: Mapping[str, Any]) -> bool:

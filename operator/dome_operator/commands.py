@@ -156,6 +156,11 @@ def discovery_address(exchange: Exchange) -> str:
     return f"{exchange.name}-discovery.{exchange.namespace}.svc:{DISCOVERY_PORT}"
 
 
+def external_service_name(exchange: Exchange) -> str:
+    """The Service that exposes the client port outside the cluster (spec.service.external)."""
+    return f"{exchange.name}-external"
+
+
 def client_endpoint(exchange: Exchange) -> str:
     """host:port of the client Service, the endpoint the Exchange's status reports."""
     return f"{exchange.name}.{exchange.namespace}.svc:{ENGINE_PORT}"

@@ -39,6 +39,7 @@ ACKS_MODES = ("all", "majority")
 DEFAULT_MAX_REPLICATION_FACTOR = 3
 DEFAULT_STORAGE_SIZE = "1Gi"
 DEFAULT_RETAIN_VOLUMES = True
+EXTERNAL_SERVICE_TYPES = ("LoadBalancer", "NodePort")
 DEFAULT_IMAGE_REPOSITORY = "dome"
 DEFAULT_IMAGE_TAG = "0.1.0"
 DEFAULT_PULL_POLICY = "IfNotPresent"
@@ -132,6 +133,8 @@ class Exchange:
     pods: PodSettings = field(default_factory=PodSettings)
     #: spec.service: extra metadata of the client Service.
     service: ExtraMetadata = field(default_factory=ExtraMetadata)
+    #: spec.service.external: LoadBalancer or NodePort; None: no external Service.
+    external_service: str | None = None
     #: spec.discovery.resources; None: ``workloads.DISCOVERY_RESOURCES``.
     discovery_resources: Resources | None = None
 
@@ -213,7 +216,17 @@ def read_exchange(obj: Mapping[str, Any]) -> Exchange:
         pods=pods,
         service=service,
         discovery_resources=discovery_resources,
+        external_service=_external_service(spec),
     )
+
+
+def _external_service(spec: Mapping[str, Any]) -> str | None:
+    kind = _optional(_section(spec, "service", "spec.service"), "external", "spec.service.external")
+    if kind is not None and kind not in EXTERNAL_SERVICE_TYPES:
+        raise InvalidExchange(
+            f"spec.service.external is {kind!r}: expected one of {EXTERNAL_SERVICE_TYPES}"
+        )
+    return kind
 
 
 def _read_fix(spec: Mapping[str, Any]) -> FixGateway | None:

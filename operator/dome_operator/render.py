@@ -73,6 +73,7 @@ def render(
         _discovery_service(spec),
         _headless_service(spec),
         _client_service(spec),
+        *_external_service(spec),
         engine_stateful_set(spec, checksum),
         _disruption_budget(spec),
         *_network_policies(spec, operator_namespace),
@@ -231,6 +232,26 @@ def _client_service(exchange: Exchange) -> dict[str, Any]:
             "ports": [_port("grpc", commands.ENGINE_PORT)],
         },
     }
+
+
+def _external_service(exchange: Exchange) -> list[dict[str, Any]]:
+    """spec.service.external: the client port outside the cluster (a load balancer or a
+    port on every node); the NetworkPolicy already lets any source reach it."""
+    if exchange.external_service is None:
+        return []
+    metadata = object_metadata(exchange, commands.external_service_name(exchange), "engine")
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": exchange.service.onto(metadata),
+            "spec": {
+                "type": exchange.external_service,
+                "selector": selector_labels(exchange, "engine"),
+                "ports": [_port("grpc", commands.ENGINE_PORT)],
+            },
+        }
+    ]
 
 
 def _port(name: str, port: int) -> dict[str, Any]:

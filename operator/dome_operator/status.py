@@ -81,6 +81,8 @@ class Children:
     discovery_available: bool
     #: None when the Exchange has no FIX gateway (spec.fix not enabled).
     fix: FixGatewayState | None = None
+    #: host:port of the external Service's load balancer, once it has one.
+    external_endpoint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,9 @@ def exchange_status(
     if selector is not None:
         status["selector"] = selector
     if endpoint is not None:
-        status["endpoint"] = endpoint
+        # Reachable from outside once a load balancer has an address: that is then the
+        # address clients need (inside, the client Service's name still works).
+        status["endpoint"] = children.external_endpoint or endpoint
     if children.fix is not None and fix_endpoint is not None:
         status["fix"] = fix_status(children.fix, fix_endpoint)
     elif "fix" in exchange.get("status", {}):

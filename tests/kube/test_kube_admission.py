@@ -52,6 +52,8 @@ REFUSED = {
     "fix-without-tokens": "spec.fix.tokensSecret: Invalid value: "
     "an enabled FIX gateway needs tokensSecret (the accounts' tokens)",
     "unknown-field": 'strict decoding error: unknown field "spec.replicas"',
+    "external-service-type": 'spec.service.external: Unsupported value: "Ingress": '
+    'supported values: "LoadBalancer", "NodePort"',
     # spec.pods: a typed toleration, CEL over maps' keys.
     "toleration-operator-typo": 'spec.pods.tolerations[0].operator: Unsupported value: "Exist": '
     'supported values: "Exists", "Equal"',
