@@ -82,6 +82,7 @@ def discovery_args(exchange: Exchange) -> list[str]:
         "--store", LEASE_STORE,
         "--lease-namespace", exchange.namespace,
         "--lease-prefix", exchange.name,
+        "--lease-owner-uid", exchange.uid,
         "--engines-expected", str(exchange.engines),
         "--replication-factor", str(exchange.replication_factor),
         "--acks", exchange.acks,

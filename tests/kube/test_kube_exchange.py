@@ -355,5 +355,13 @@ def test_kubectl_delete_exchange_garbage_collects_every_child(scene: Scene) -> N
     ]  # fmt: skip
     pods = lambda: api.items(f"/api/v1/namespaces/{NAMESPACE}/pods",  # noqa: E731
                              f"app.kubernetes.io/instance={NAME}")  # fmt: skip
-    scene.wait(lambda: not left() and not pods(), "the GC to remove every child", 120)
+    # Discovery's Leases too: they carry an owner reference to the Exchange.
+    leases = lambda: [  # noqa: E731
+        lease["metadata"]["name"]
+        for lease in api.items(f"/apis/coordination.k8s.io/v1/namespaces/{NAMESPACE}/leases")
+        if lease["metadata"]["name"].startswith(f"{NAME}.")
+    ]  # fmt: skip
+    scene.wait(
+        lambda: not left() and not pods() and not leases(), "the GC to remove every child", 120
+    )
     scene.wait(lambda: not scene.kubelet.running, "the local kubelet to stop every pod process", 60)

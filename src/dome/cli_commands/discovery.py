@@ -59,6 +59,11 @@ def add_discovery_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lease-namespace", help="namespace of the Leases (--store kubernetes)")
     p.add_argument("--lease-prefix", default="dome", help="Lease name prefix (default: dome)")
     p.add_argument(
+        "--lease-owner-uid",
+        help="uid of the Exchange named --lease-prefix: its Leases get an owner reference "
+        "to it, so Kubernetes deletes them with it (--store kubernetes)",
+    )
+    p.add_argument(
         "--engines-expected",
         type=int,
         default=1,
@@ -177,6 +182,7 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
         data_dir=args.data_dir,
         lease_namespace=args.lease_namespace or "",
         lease_prefix=args.lease_prefix,
+        lease_owner_uid=args.lease_owner_uid or None,
         ready_file=args.ready_file,
         tls_dir=args.tls_dir,
         peer_auth=peer_auth,

@@ -34,6 +34,9 @@ from dome import kube
 from dome.discovery.records import SymbolRecord, Versioned
 from dome.discovery.store import StoreConflict, StoreError
 
+#: What owns the Leases when discovery is told an owner (``--lease-owner-uid``).
+OWNER_API_VERSION = "dome.dev/v1alpha1"
+OWNER_KIND = "Exchange"
 #: The annotation holding the record as JSON.
 ANNOTATION = "dome.dev/placement"
 #: Where a pod finds its service account, and the variable naming another directory
@@ -80,9 +83,21 @@ class KubernetesStore:
         token_file: Path | None = None,
         ca_file: Path | None = None,
         timeout: float = 5.0,
+        owner_uid: str | None = None,
     ) -> None:
         self.namespace = namespace
         self.prefix = prefix
+        #: The Exchange (named ``prefix``) that owns the Leases, so the garbage collector
+        #: deletes them with it; no blockOwnerDeletion, which would need more RBAC.
+        self._owners = (
+            [
+                client.V1OwnerReference(
+                    api_version=OWNER_API_VERSION, kind=OWNER_KIND, name=prefix, uid=owner_uid
+                )
+            ]
+            if owner_uid
+            else None
+        )
         self.api_url = api_url.rstrip("/")
         self._timeout = timeout
         configuration = kube.token_configuration(
@@ -92,7 +107,9 @@ class KubernetesStore:
         self._leases = client.CoordinationV1Api(self._client)
 
     @classmethod
-    def in_cluster(cls, namespace: str, prefix: str) -> KubernetesStore:
+    def in_cluster(
+        cls, namespace: str, prefix: str, *, owner_uid: str | None = None
+    ) -> KubernetesStore:
         """Use the pod's service account, as every in-cluster client does.
 
         The API server is ``KUBERNETES_SERVICE_HOST``:``KUBERNETES_SERVICE_PORT`` (set in
@@ -111,6 +128,7 @@ class KubernetesStore:
             configuration.host,
             token_file=account / "token",
             ca_file=ca if ca.is_file() else None,
+            owner_uid=owner_uid,
         )
 
     def check_names(self, symbols: Sequence[str]) -> None:
@@ -178,6 +196,7 @@ class KubernetesStore:
                 namespace=self.namespace,
                 labels={"app.kubernetes.io/managed-by": "dome-discovery"},
                 annotations={ANNOTATION: json.dumps({"symbol": symbol, **record.to_json()})},
+                owner_references=self._owners,
                 # The compare in compare-and-set: a replace of any other version is a 409.
                 resource_version=expected,
             ),

@@ -56,6 +56,8 @@ class DiscoverySettings:
     data_dir: Path = Path(".dome")
     lease_namespace: str = ""
     lease_prefix: str = "dome"
+    #: The uid of the Exchange named ``lease_prefix``, which then owns the Leases.
+    lease_owner_uid: str | None = None
     ready_file: Path | None = None
     #: A directory with tls.crt and tls.key (and ca.crt to verify client certificates).
     tls_dir: Path | None = None
@@ -68,7 +70,9 @@ class DiscoverySettings:
 
 def make_store(settings: DiscoverySettings) -> PlacementStore:
     if settings.store == "kubernetes":
-        return KubernetesStore.in_cluster(settings.lease_namespace, settings.lease_prefix)
+        return KubernetesStore.in_cluster(
+            settings.lease_namespace, settings.lease_prefix, owner_uid=settings.lease_owner_uid
+        )
     return FileStore(settings.data_dir / DEFAULT_NAME)
 
 

@@ -188,3 +188,26 @@ async def test_a_lease_under_the_former_name_is_carried_over_with_its_record(
     finally:
         await mine.close()
         await theirs.close()
+
+
+async def test_leases_are_owned_by_the_exchange_when_told_its_uid(
+    api: tuple[LeaseServer, str],
+) -> None:
+    server, url = api
+    owned = KubernetesStore("ns1", "demo", url, owner_uid="uid-1")
+    unowned = KubernetesStore("ns1", "other", url)
+    try:
+        version = await owned.put("BTC-USD", RECORD, None)
+        await owned.put("BTC-USD", SymbolRecord(2, "e1", ("e0",), ("e1", "e0")), version)
+        await unowned.put("BTC-USD", RECORD, None)
+    finally:
+        await owned.close()
+        await unowned.close()
+    (owner,) = server.leases["ns1", "demo.btc-usd"]["metadata"]["ownerReferences"]
+    assert owner == {
+        "apiVersion": "dome.dev/v1alpha1",
+        "kind": "Exchange",
+        "name": "demo",
+        "uid": "uid-1",
+    }
+    assert not server.leases["ns1", "other.btc-usd"]["metadata"].get("ownerReferences")
