@@ -148,7 +148,10 @@ def _discovery_identity(exchange: Exchange) -> list[dict[str, Any]]:
                 {
                     "apiGroups": ["coordination.k8s.io"],
                     "resources": ["leases"],
-                    "verbs": ["get", "list", "watch", "create", "update", "patch"],
+                    # delete: setting the Leases' owner reference (to the Exchange) needs
+                    # it where the OwnerReferencesPermissionEnforcement plugin is on
+                    # (OpenShift); discovery itself deletes none.
+                    "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
                 }
             ],
         },
