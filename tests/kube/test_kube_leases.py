@@ -110,7 +110,7 @@ async def test_two_writers_one_winner_per_version(plane: ControlPlane, in_cluste
             assert stored.version == results[won.index(True)]
         assert sum(wins.values()) == ROUNDS + 1  # no round lost and none won twice
         lease = plane.api.get(resource_path("coordination.k8s.io/v1", "leases", NAMESPACE,
-                                            "race-btc-usd"))  # fmt: skip
+                                            "race.btc-usd"))  # fmt: skip
         assert lease["spec"]["holderIdentity"] == stored.record.primary
     finally:
         await asyncio.gather(one.close(), two.close())
