@@ -9,7 +9,7 @@ annotations always win: its selectors and checksums must mean what they say, so 
 
 Affinity is passed through as written: the API server checks it, as a Pod's, when the
 operator applies the workloads (an invalid one is refused there and reported Degraded
-``ApplyRejected``); the CRD only checks its top-level keys.
+``ApplyRejected``); the CRD only knows its three kinds, so a misspelt one is refused.
 """
 
 from __future__ import annotations

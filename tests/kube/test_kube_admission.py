@@ -57,10 +57,9 @@ REFUSED = {
     # spec.pods: a typed toleration, CEL over maps' keys.
     "toleration-operator-typo": 'spec.pods.tolerations[0].operator: Unsupported value: "Exist": '
     'supported values: "Exists", "Equal"',
-    "pod-label-reserved": 'spec.pods.labels: Invalid value: "object": '
+    "pod-label-reserved": "spec.pods.labels: Invalid value: "
     "app.kubernetes.io/ and dome.dev/ keys are the operator's",
-    "affinity-typo": 'spec.pods.affinity: Invalid value: "object": '
-    "affinity holds only nodeAffinity, podAffinity and podAntiAffinity",
+    "affinity-typo": 'strict decoding error: unknown field "spec.pods.affinity.nodeAfinity"',
     "zero-lot": 'spec.instruments[0].lotSize: Invalid value: "0": '
     f"spec.instruments[0].lotSize in body should match {DECIMAL}",
 }
