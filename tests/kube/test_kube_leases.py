@@ -123,7 +123,7 @@ async def test_a_write_from_anyone_else_makes_the_old_version_stale(
     try:
         version = await store.put(SYMBOL, _record(1, "e1"), None)
         # Someone else (here, the administrator with kubectl) edits the Lease.
-        plane.kubectl("annotate", f"--namespace={NAMESPACE}", "lease/stale-btc-usd", "x=y")
+        plane.kubectl("annotate", f"--namespace={NAMESPACE}", "lease/stale.btc-usd", "x=y")
         with pytest.raises(StoreConflict):
             await store.put(SYMBOL, _record(2, "e2"), version)
         (stored,) = (await store.load([SYMBOL])).values()
