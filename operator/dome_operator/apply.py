@@ -12,10 +12,15 @@ every call runs in a worker thread (``kube.off_loop``) and kopf's loop keeps wat
 Applying is server-side apply (field manager ``dome-operator``, forced, so the operator
 wins a conflict over fields it renders). Each applied object carries a hash of itself
 in the ``dome.dev/applied-hash`` annotation; an object whose live hash matches is not
-sent at all, so a reconcile that changes nothing issues no PATCH. The price: a hand
-edit of a child is not reverted until the Exchange changes. Objects the Exchange no
-longer renders (a ServiceMonitor or PrometheusRule switched off) are found by label and
-owner and deleted.
+sent at all, so a reconcile that changes nothing issues no PATCH. A hand edit keeps the
+hash, so the reconcile alone would not revert it: ``repair`` (run by the periodic resync,
+``dome_operator.drift``) also compares what it renders with the live object, field by
+field (every rendered field must be there with the rendered value; fields others add are
+ignored), and applies the objects that are missing or differ; the API server, which
+persists no write that changes nothing, then says by the resourceVersion which of them
+had really drifted (a value it only normalised, ``0.5`` CPU read back as ``500m``, costs a
+PATCH that changes nothing). Objects the Exchange no longer renders (a ServiceMonitor or
+PrometheusRule switched off) are found by label and owner and deleted.
 
 A Secret whose values are generated (the peer secret: ``GENERATED_KEYS_ANNOTATION``) is
 the exception: it is created once, with fresh random values, by a plain create that a
@@ -27,6 +32,7 @@ pods, and the operator needs to create Secrets but never to read one.
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import json
 import logging
@@ -46,6 +52,8 @@ from dome_operator.metadata import GENERATED_KEYS_ANNOTATION, MANAGED_BY
 from dome_operator.status import Children, EngineSet, FixGatewayState
 
 FIELD_MANAGER = "dome-operator"
+#: The operator's Events are named as kopf names them (``settings.posting``).
+EVENT_NAME_PREFIX = "dome-"
 APPLIED_HASH_ANNOTATION = "dome.dev/applied-hash"
 EXCHANGES = "exchanges"
 #: Server-side apply's media type; the client sends the object as JSON, which is YAML.
@@ -174,6 +182,71 @@ class Cluster:
             changed.append(object_key(obj))
         return changed
 
+    async def repair(self, objects: Iterable[Mapping[str, Any]]) -> list[str]:
+        """Apply each object that is missing or differs from the render, whatever its
+        hash; the ``Kind/name`` of those that had drifted.
+
+        One that was deleted is created again, one whose rendered fields were edited by
+        hand gets them back; fields nobody renders (what controllers add) are left alone.
+        """
+        repaired = []
+        for obj in objects:
+            if generated_keys(obj):
+                if await self._create_once(obj):
+                    repaired.append(object_key(obj))
+                continue
+            desired = with_applied_hash(obj)
+            url = _object_url(desired)
+            with _translated(f"reading {object_key(obj)}"):
+                live = await self._get_or_none(url)
+            if live is not None and contains(live, desired):
+                continue
+            with _translated(f"repairing {object_key(obj)}"):
+                answer = await self._request(
+                    "PATCH",
+                    url,
+                    query={"fieldManager": FIELD_MANAGER, "force": "true"},
+                    body=desired,
+                    content_type=APPLY_PATCH,
+                )
+            if live is None or _resource_version(answer) != _resource_version(live):
+                repaired.append(object_key(obj))
+        return repaired
+
+    async def post_event(
+        self, involved: Mapping[str, Any], *, reason: str, message: str, warning: bool
+    ) -> None:
+        """A core Event about ``involved`` (as ``kubectl describe`` shows them).
+
+        kopf's ``kopf.info``/``kopf.warn`` post only from inside a handler; the resync
+        runs in the operator's own task, so it posts the same Event itself.
+        """
+        metadata = involved["metadata"]
+        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": EVENT_NAME_PREFIX, "namespace": metadata["namespace"]},
+            "involvedObject": {
+                "apiVersion": involved["apiVersion"],
+                "kind": involved["kind"],
+                "name": metadata["name"],
+                "namespace": metadata["namespace"],
+                "uid": metadata["uid"],
+            },
+            "type": "Warning" if warning else "Normal",
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": FIELD_MANAGER},
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        with _translated(f"posting a {reason} event"):
+            await self._request(
+                "POST", resource_url("v1", "events", metadata["namespace"]), body=event
+            )
+
     async def _create_once(self, obj: Mapping[str, Any]) -> bool:
         """Create ``obj`` with generated values; False when it exists (it is kept as is)."""
         metadata = obj["metadata"]
@@ -237,10 +310,17 @@ class Cluster:
                     ready=fix is not None
                     and int(fix.get("status", {}).get("readyReplicas", 0)) >= 1,
                 )
+            external = None
+            if exchange.external_service is not None:
+                service = await self._get_or_none(
+                    resource_url("v1", "services", namespace, f"{exchange.name}-external")
+                )
+                external = None if service is None else _load_balancer_endpoint(service)
         return Children(
             engines=None if engines is None else _engine_set(engines),
             discovery_available=discovery is not None and _available(discovery),
             fix=gateway,
+            external_endpoint=external,
         )
 
     async def read_exchange(self, namespace: str, name: str) -> dict[str, Any] | None:
@@ -333,6 +413,35 @@ def _annotation(obj: Mapping[str, Any], key: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def contains(live: Any, desired: Any) -> bool:
+    """Whether ``live`` holds every field of ``desired`` with its value.
+
+    Mappings may have more keys (defaults, controllers' fields); lists must have the
+    same length, item by item.
+
+    >>> contains({"a": 1, "b": {"c": [{"d": 2, "e": 3}]}}, {"b": {"c": [{"d": 2}]}})
+    True
+    >>> contains({"spec": {"replicas": 5}}, {"spec": {"replicas": 3}})
+    False
+    """
+    if isinstance(desired, Mapping):
+        return isinstance(live, Mapping) and all(
+            key in live and contains(live[key], value) for key, value in desired.items()
+        )
+    if isinstance(desired, list):
+        return (
+            isinstance(live, list)
+            and len(live) == len(desired)
+            and all(contains(have, want) for have, want in zip(live, desired, strict=True))
+        )
+    return bool(live == desired)
+
+
+def _resource_version(obj: Any) -> str | None:
+    version = obj.get("metadata", {}).get("resourceVersion") if isinstance(obj, dict) else None
+    return version if isinstance(version, str) else None
+
+
 def _owned_by(obj: Mapping[str, Any], uid: str) -> bool:
     references = obj.get("metadata", {}).get("ownerReferences", [])
     return any(reference.get("uid") == uid for reference in references)
@@ -351,6 +460,17 @@ def _engine_set(obj: Mapping[str, Any]) -> EngineSet:
         observed_generation=int(status.get("observedGeneration", 0)),
         generation=int(obj.get("metadata", {}).get("generation", 0)),
     )
+
+
+def _load_balancer_endpoint(service: Mapping[str, Any]) -> str | None:
+    """``address:port`` of a Service's load balancer; None before it has one (or for a
+    NodePort Service, whose nodes' addresses the Service does not know)."""
+    ingress = service.get("status", {}).get("loadBalancer", {}).get("ingress") or []
+    ports = service.get("spec", {}).get("ports") or []
+    if not ingress or not ports:
+        return None
+    address = ingress[0].get("hostname") or ingress[0].get("ip")
+    return f"{address}:{ports[0]['port']}" if address else None
 
 
 def _available(deployment: Mapping[str, Any]) -> bool:

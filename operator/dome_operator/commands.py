@@ -14,6 +14,12 @@ ENGINE_PORT = 7100
 DISCOVERY_PORT = 7000
 #: Prometheus port of both processes (each in its own pod, so one number suffices).
 METRICS_PORT = 9100
+#: Plaintext gRPC health port of both processes, for the kubelet's probes: the service
+#: port may be mutual TLS, which a kubelet probe cannot speak (``dome.health``).
+HEALTH_PORT = 8081
+#: The health service name whose status is readiness (``dome.health.READINESS``); the
+#: overall service ("") is liveness.
+READINESS_SERVICE = "readiness"
 
 DATA_DIR = "/var/lib/dome"
 INSTRUMENTS_DIR = "/etc/dome/instruments"
@@ -49,6 +55,7 @@ def engine_args(exchange: Exchange) -> list[str]:
         "--host", "0.0.0.0",
         "--port", str(ENGINE_PORT),
         "--metrics-port", str(METRICS_PORT),
+        "--health-port", str(HEALTH_PORT),
         "--advertise", f"{pod}.{headless_service_host(exchange)}:{ENGINE_PORT}",
         "--discovery", discovery_address(exchange),
         "--data-dir", DATA_DIR,
@@ -71,9 +78,11 @@ def discovery_args(exchange: Exchange) -> list[str]:
         "--host", "0.0.0.0",
         "--port", str(DISCOVERY_PORT),
         "--metrics-port", str(METRICS_PORT),
+        "--health-port", str(HEALTH_PORT),
         "--store", LEASE_STORE,
         "--lease-namespace", exchange.namespace,
         "--lease-prefix", exchange.name,
+        "--lease-owner-uid", exchange.uid,
         "--engines-expected", str(exchange.engines),
         "--replication-factor", str(exchange.replication_factor),
         "--acks", exchange.acks,
@@ -146,6 +155,11 @@ def headless_service_host(exchange: Exchange) -> str:
 def discovery_address(exchange: Exchange) -> str:
     """host:port of the discovery Service, as engines dial it."""
     return f"{exchange.name}-discovery.{exchange.namespace}.svc:{DISCOVERY_PORT}"
+
+
+def external_service_name(exchange: Exchange) -> str:
+    """The Service that exposes the client port outside the cluster (spec.service.external)."""
+    return f"{exchange.name}-external"
 
 
 def client_endpoint(exchange: Exchange) -> str:

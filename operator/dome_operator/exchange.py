@@ -13,10 +13,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from dome.instrument_spec import InstrumentFileError, InstrumentSpec
+from dome_operator.pod_settings import (
+    ExtraMetadata,
+    InvalidPodSettings,
+    PodSettings,
+    read_pod_settings,
+)
 from dome_operator.pods import image_reference
 
 GROUP = "dome.dev"
@@ -32,6 +38,8 @@ ACKS_MODES = ("all", "majority")
 #: one-engine exchange is valid without spelling out factor 1 (DESIGN.md §3).
 DEFAULT_MAX_REPLICATION_FACTOR = 3
 DEFAULT_STORAGE_SIZE = "1Gi"
+DEFAULT_RETAIN_VOLUMES = True
+EXTERNAL_SERVICE_TYPES = ("LoadBalancer", "NodePort")
 DEFAULT_IMAGE_REPOSITORY = "dome"
 DEFAULT_IMAGE_TAG = "0.1.0"
 DEFAULT_PULL_POLICY = "IfNotPresent"
@@ -110,6 +118,8 @@ class Exchange:
     acks: str
     storage_size: str
     storage_class: str | None
+    #: spec.storage.retainOnDelete: keep the engine volumes when the Exchange is deleted.
+    retain_volumes: bool
     resources: Resources
     image: str
     pull_policy: str
@@ -119,6 +129,14 @@ class Exchange:
     prometheus_rule: bool
     #: None when spec.fix is absent or not enabled.
     fix: FixGateway | None = None
+    #: spec.pods: scheduling and metadata of every pod (``pod_settings``).
+    pods: PodSettings = field(default_factory=PodSettings)
+    #: spec.service: extra metadata of the client Service.
+    service: ExtraMetadata = field(default_factory=ExtraMetadata)
+    #: spec.service.external: LoadBalancer or NodePort; None: no external Service.
+    external_service: str | None = None
+    #: spec.discovery.resources; None: ``workloads.DISCOVERY_RESOURCES``.
+    discovery_resources: Resources | None = None
 
 
 def read_exchange(obj: Mapping[str, Any]) -> Exchange:
@@ -160,6 +178,16 @@ def read_exchange(obj: Mapping[str, Any]) -> Exchange:
     digest = _optional(image, "digest", "spec.image.digest")
     if digest is not None and not _IMAGE_DIGEST.fullmatch(digest):
         raise InvalidExchange(f"spec.image.digest {digest!r}: expected sha256:<64 hex digits>")
+    try:
+        pods, service = read_pod_settings(spec)
+    except InvalidPodSettings as exc:
+        raise InvalidExchange(str(exc)) from None
+    discovery = _section(spec, "discovery", "spec.discovery")
+    discovery_resources = (
+        _read_resources(discovery, "spec.discovery.resources")
+        if discovery.get("resources")
+        else None
+    )
     return Exchange(
         name=name,
         namespace=_required(metadata, "namespace", str, "metadata.namespace"),
@@ -170,6 +198,9 @@ def read_exchange(obj: Mapping[str, Any]) -> Exchange:
         acks=acks,
         storage_size=_field(storage, "size", str, "spec.storage.size", DEFAULT_STORAGE_SIZE),
         storage_class=_optional(storage, "storageClassName", "spec.storage.storageClassName"),
+        retain_volumes=_field(
+            storage, "retainOnDelete", bool, "spec.storage.retainOnDelete", DEFAULT_RETAIN_VOLUMES
+        ),
         resources=_read_resources(spec),
         image=image_reference(repository, tag, digest),
         pull_policy=_field(image, "pullPolicy", str, "spec.image.pullPolicy", DEFAULT_PULL_POLICY),
@@ -182,7 +213,20 @@ def read_exchange(obj: Mapping[str, Any]) -> Exchange:
             metrics, "prometheusRule", bool, "spec.metrics.prometheusRule", False
         ),
         fix=_read_fix(spec),
+        pods=pods,
+        service=service,
+        discovery_resources=discovery_resources,
+        external_service=_external_service(spec),
     )
+
+
+def _external_service(spec: Mapping[str, Any]) -> str | None:
+    kind = _optional(_section(spec, "service", "spec.service"), "external", "spec.service.external")
+    if kind is not None and kind not in EXTERNAL_SERVICE_TYPES:
+        raise InvalidExchange(
+            f"spec.service.external is {kind!r}: expected one of {EXTERNAL_SERVICE_TYPES}"
+        )
+    return kind
 
 
 def _read_fix(spec: Mapping[str, Any]) -> FixGateway | None:
@@ -230,17 +274,17 @@ def _read_instruments(spec: Mapping[str, Any]) -> tuple[InstrumentSpec, ...]:
     return tuple(specs.values())
 
 
-def _read_resources(spec: Mapping[str, Any]) -> Resources:
-    raw = _section(spec, "resources", "spec.resources") or DEFAULT_RESOURCES
+def _read_resources(spec: Mapping[str, Any], where: str = "spec.resources") -> Resources:
+    raw = _section(spec, "resources", where) or DEFAULT_RESOURCES
     kinds: dict[str, tuple[tuple[str, str], ...]] = {}
     for kind in ("requests", "limits"):
-        quantities = _section(raw, kind, f"spec.resources.{kind}")
+        quantities = _section(raw, kind, f"{where}.{kind}")
         pairs = []
         for resource in sorted(quantities):
             value = quantities[resource]
             # int-or-string in the CRD, as in a Pod; a string keeps the manifest uniform.
             if isinstance(value, bool) or not isinstance(value, int | str):
-                raise InvalidExchange(f"spec.resources.{kind}.{resource}: not a quantity")
+                raise InvalidExchange(f"{where}.{kind}.{resource}: not a quantity")
             pairs.append((resource, str(value)))
         kinds[kind] = tuple(pairs)
     return Resources(requests=kinds["requests"], limits=kinds["limits"])

@@ -12,7 +12,9 @@ Deployment refresh the owning Exchange's status (``reporting``), written only wh
 changes. The placement summary also follows discovery, whose elections and moves change
 no Kubernetes object: so every Exchange this operator has reconciled is refreshed every
 ``STATUS_REFRESH_S`` too, by one task of the operator's (a real API server showed a
-status saying ``electing`` for minutes after discovery had elected).
+status saying ``electing`` for minutes after discovery had elected). The same task
+repairs drift first (``drift``): a child deleted or edited by hand is restored within
+one refresh, with a ``DriftRepaired`` warning event naming it.
 
 There is no deletion handler and so no finalizer: every child carries an owner reference
 to its Exchange, Kubernetes' garbage collector deletes them, and the operator holds no
@@ -34,13 +36,14 @@ import kopf
 from kubernetes import client
 
 from dome import kube
+from dome_operator import drift
 from dome_operator.apply import Cluster, KubernetesError, Logger
 from dome_operator.exchange import GROUP, VERSION, InvalidExchange, read_exchange
 from dome_operator.metadata import MANAGED_BY
 from dome_operator.metrics import METRICS
 from dome_operator.render import render
 from dome_operator.reporting import Reconciled, publish_status
-from dome_operator.status import Degradation
+from dome_operator.status import Degradation, current_degradation
 
 PLURAL = "exchanges"
 #: Seconds before retrying a reconcile whose API calls failed.
@@ -95,14 +98,46 @@ async def _refresh_statuses(memo: kopf.Memo, logger: Logger) -> None:
         cluster = Cluster(_api(memo), logger)
         for namespace, name in sorted(watched):
             try:
-                if await cluster.read_exchange(namespace, name) is None:
+                exchange = await cluster.read_exchange(namespace, name)
+                if exchange is None:
                     watched.discard((namespace, name))  # deleted: nothing to follow
                     continue
+                await _repair_drift(cluster, exchange)
                 await publish_status(cluster, namespace, name)
             except KubernetesError as exc:
                 logger.warning(
                     f"could not refresh the status of Exchange {namespace}/{name}: {exc}"
                 )
+            except Exception:
+                # This one task refreshes and repairs every Exchange: one that fails in a
+                # way nobody foresaw must not silently end it for all of them.
+                logger.exception(f"refreshing Exchange {namespace}/{name} failed")
+
+
+async def _repair_drift(cluster: Cluster, exchange: dict[str, Any]) -> None:
+    """Restore the children of a settled Exchange that drifted (``drift``); a failure is
+    reported as Degraded until a later resync succeeds."""
+    if exchange.get("metadata", {}).get("deletionTimestamp") or not drift.settled(exchange):
+        return
+    metadata = exchange["metadata"]
+    namespace, name = metadata["namespace"], metadata["name"]
+    generation = int(metadata["generation"])
+    try:
+        repaired = await drift.repair(
+            cluster, exchange, os.environ.get(OPERATOR_NAMESPACE_ENV) or None
+        )
+    except KubernetesError as exc:
+        failure = Degradation(drift.REPAIR_FAILED, str(exc))
+        await publish_status(cluster, namespace, name, Reconciled(generation, failure))
+        return
+    if repaired:
+        METRICS.handled_objects(applied=len(repaired), unchanged=0, pruned=0)
+        message = f"restored {', '.join(repaired)}"
+        cluster.logger.warning(f"Exchange {namespace}/{name}: {message}")
+        await cluster.post_event(exchange, reason="DriftRepaired", message=message, warning=True)
+    degraded = current_degradation(exchange)
+    if degraded is not None and degraded.reason == drift.REPAIR_FAILED:
+        await publish_status(cluster, namespace, name, Reconciled(generation, None))
 
 
 @kopf.on.cleanup()

@@ -73,6 +73,7 @@ def render(
         _discovery_service(spec),
         _headless_service(spec),
         _client_service(spec),
+        *_external_service(spec),
         engine_stateful_set(spec, checksum),
         _disruption_budget(spec),
         *_network_policies(spec, operator_namespace),
@@ -147,7 +148,10 @@ def _discovery_identity(exchange: Exchange) -> list[dict[str, Any]]:
                 {
                     "apiGroups": ["coordination.k8s.io"],
                     "resources": ["leases"],
-                    "verbs": ["get", "list", "watch", "create", "update", "patch"],
+                    # delete: setting the Leases' owner reference (to the Exchange) needs
+                    # it where the OwnerReferencesPermissionEnforcement plugin is on
+                    # (OpenShift); discovery itself deletes none.
+                    "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
                 }
             ],
         },
@@ -183,6 +187,9 @@ def _discovery_service(exchange: Exchange) -> dict[str, Any]:
         ),
         "spec": {
             "type": "ClusterIP",
+            # Discovery's readiness is "every symbol placed", which needs the engines to
+            # register through this Service first: not-ready must not mean unreachable.
+            "publishNotReadyAddresses": True,
             "selector": selector_labels(exchange, "discovery"),
             "ports": [
                 _port("grpc", commands.DISCOVERY_PORT),
@@ -221,13 +228,33 @@ def _client_service(exchange: Exchange) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": object_metadata(exchange, exchange.name, "engine"),
+        "metadata": exchange.service.onto(object_metadata(exchange, exchange.name, "engine")),
         "spec": {
             "type": "ClusterIP",
             "selector": selector_labels(exchange, "engine"),
             "ports": [_port("grpc", commands.ENGINE_PORT)],
         },
     }
+
+
+def _external_service(exchange: Exchange) -> list[dict[str, Any]]:
+    """spec.service.external: the client port outside the cluster (a load balancer or a
+    port on every node); the NetworkPolicy already lets any source reach it."""
+    if exchange.external_service is None:
+        return []
+    metadata = object_metadata(exchange, commands.external_service_name(exchange), "engine")
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": exchange.service.onto(metadata),
+            "spec": {
+                "type": exchange.external_service,
+                "selector": selector_labels(exchange, "engine"),
+                "ports": [_port("grpc", commands.ENGINE_PORT)],
+            },
+        }
+    ]
 
 
 def _port(name: str, port: int) -> dict[str, Any]:

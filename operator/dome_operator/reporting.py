@@ -21,9 +21,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, cast
-
-import kopf
+from typing import Any
 
 from dome_operator.apply import Cluster, KubernetesError
 from dome_operator.discovery_client import read_placement
@@ -88,7 +86,7 @@ async def publish_status(
             if exc.status == 409:
                 continue  # someone wrote since we read: read again
             raise
-        _announce_readiness(exchange, previous, status)
+        await _announce_readiness(cluster, exchange, previous, status)
         return
     raise KubernetesError(
         f"the status of Exchange {namespace}/{name} kept changing while being written",
@@ -144,16 +142,26 @@ class _PlacementOnce:
         return self._reading
 
 
-def _announce_readiness(
-    exchange: dict[str, Any], old: Mapping[str, Any], new: Mapping[str, Any]
+async def _announce_readiness(
+    cluster: Cluster, exchange: dict[str, Any], old: Mapping[str, Any], new: Mapping[str, Any]
 ) -> None:
-    """An Event when the exchange becomes ready, a Warning when it stops being ready."""
+    """An Event when the exchange becomes ready, a Warning when it stops being ready.
+
+    Posted through ``cluster``, not ``kopf.info``: the status refresher runs outside any
+    kopf handler, where kopf cannot post (it raised, and ended the refresher). An Event
+    is auxiliary, so failing to post one is logged, not raised.
+    """
     was = condition(old, READY)
     now = condition(new, READY)
     if now is None or (was is not None and was.get("status") == now.get("status")):
         return
-    body = kopf.Body(cast("kopf.RawBody", exchange))
     if now.get("status") == "True":
-        kopf.info(body, reason="Ready", message=str(now.get("message")))
+        reason, message, warning = "Ready", str(now.get("message")), False
     elif was is not None:
-        kopf.warn(body, reason="NotReady", message=f"{now.get('reason')}: {now.get('message')}")
+        reason, message, warning = "NotReady", f"{now.get('reason')}: {now.get('message')}", True
+    else:
+        return
+    try:
+        await cluster.post_event(exchange, reason=reason, message=message, warning=warning)
+    except KubernetesError as exc:
+        cluster.logger.warning(f"could not post a {reason} event: {exc}")

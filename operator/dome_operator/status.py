@@ -30,6 +30,10 @@ CONDITION_TYPES = (READY, PROGRESSING, DEGRADED)
 ELECTING = "SymbolsElecting"
 UNDER_REPLICATED = "UnderReplicated"
 PLACEMENT_REASONS = (ELECTING, UNDER_REPLICATED)
+#: Ready and Progressing while the engine StatefulSet, which existed, is gone (deleted by
+#: hand): the drift repair recreates it on the same claims.
+MISSING = "EnginesMissing"
+_MISSING_MESSAGE = "the engine StatefulSet was deleted; the operator is recreating it"
 #: Symbols a condition message names before it says "and N more".
 _NAMED_SYMBOLS = 10
 
@@ -77,6 +81,8 @@ class Children:
     discovery_available: bool
     #: None when the Exchange has no FIX gateway (spec.fix not enabled).
     fix: FixGatewayState | None = None
+    #: host:port of the external Service's load balancer, once it has one.
+    external_endpoint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -111,9 +117,11 @@ def exchange_status(
     ready_engines = engines.ready if engines is not None else 0
     existing = engines.replicas if engines is not None else 0
     summary = placement_summary(placement, exchange.get("status", {}).get("placement") or {})
+    # Engines reported before and no StatefulSet now: it was deleted, not not-yet-made.
+    missing = engines is None and int(exchange.get("status", {}).get("engines") or 0) > 0
     conditions = [
-        _ready(children, wanted, degraded),
-        _progressing(children, degraded),
+        _ready(children, wanted, degraded, missing=missing),
+        _progressing(children, degraded, missing=missing),
         _degraded(degraded or placement_degradation(summary)),
     ]
     status: dict[str, Any] = {
@@ -131,7 +139,9 @@ def exchange_status(
     if selector is not None:
         status["selector"] = selector
     if endpoint is not None:
-        status["endpoint"] = endpoint
+        # Reachable from outside once a load balancer has an address: that is then the
+        # address clients need (inside, the client Service's name still works).
+        status["endpoint"] = children.external_endpoint or endpoint
     if children.fix is not None and fix_endpoint is not None:
         status["fix"] = fix_status(children.fix, fix_endpoint)
     elif "fix" in exchange.get("status", {}):
@@ -246,10 +256,14 @@ def merge_conditions(
     return merged
 
 
-def _ready(children: Children, wanted: Any, degraded: Degradation | None) -> dict[str, Any]:
+def _ready(
+    children: Children, wanted: Any, degraded: Degradation | None, *, missing: bool
+) -> dict[str, Any]:
     engines = children.engines
     if degraded is not None:
         return _condition(READY, False, degraded.reason, degraded.message)
+    if engines is None and missing:
+        return _condition(READY, False, MISSING, _MISSING_MESSAGE)
     if engines is None:
         return _condition(READY, False, "Creating", "the engine StatefulSet does not exist yet")
     if not children.discovery_available:
@@ -264,10 +278,14 @@ def _ready(children: Children, wanted: Any, degraded: Degradation | None) -> dic
     return _condition(READY, True, "AllEnginesReady", f"{engines.ready} engines ready")
 
 
-def _progressing(children: Children, degraded: Degradation | None) -> dict[str, Any]:
+def _progressing(
+    children: Children, degraded: Degradation | None, *, missing: bool
+) -> dict[str, Any]:
     engines = children.engines
     if degraded is not None:
         return _condition(PROGRESSING, False, degraded.reason, degraded.message)
+    if engines is None and missing:
+        return _condition(PROGRESSING, True, MISSING, _MISSING_MESSAGE)
     if engines is None:
         return _condition(PROGRESSING, True, "Creating", "creating the exchange's objects")
     if engines.scaling:

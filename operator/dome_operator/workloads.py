@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from dome_operator import commands
-from dome_operator.exchange import Exchange
+from dome_operator.exchange import Exchange, Resources
 from dome_operator.metadata import Component, object_metadata, selector_labels, standard_labels
+from dome_operator.pod_settings import ZONE_KEY
 from dome_operator.pods import checkov_skips, container_spec, image_skips, pod_spec
 
 INSTRUMENTS_CHECKSUM_ANNOTATION = "dome.dev/instruments-checksum"
@@ -55,11 +56,19 @@ def discovery_deployment(exchange: Exchange, instruments_checksum: str) -> dict[
         exchange,
         "discovery",
         commands.discovery_args(exchange),
-        ports={"grpc": commands.DISCOVERY_PORT, "metrics": commands.METRICS_PORT},
+        ports={
+            "grpc": commands.DISCOVERY_PORT,
+            "metrics": commands.METRICS_PORT,
+            "health": commands.HEALTH_PORT,
+        },
         startup_seconds=DISCOVERY_STARTUP_SECONDS,
         mounts=_config_mounts(exchange, with_accounts=False),
         env=[],
-        resources=DISCOVERY_RESOURCES,
+        resources=(
+            DISCOVERY_RESOURCES
+            if exchange.discovery_resources is None
+            else _resources(exchange.discovery_resources)
+        ),
     )
     return {
         "apiVersion": "apps/v1",
@@ -72,12 +81,14 @@ def discovery_deployment(exchange: Exchange, instruments_checksum: str) -> dict[
             "selector": {"matchLabels": selector_labels(exchange, "discovery")},
             "template": {
                 "metadata": _pod_metadata(exchange, "discovery", instruments_checksum),
-                "spec": pod_spec(
-                    container,
-                    service_account=name,
-                    # It reads and writes Leases, so it needs its token.
-                    api_access=True,
-                    volumes=_config_volumes(exchange, with_accounts=False),
+                "spec": exchange.pods.onto(
+                    pod_spec(
+                        container,
+                        service_account=name,
+                        # It reads and writes Leases, so it needs its token.
+                        api_access=True,
+                        volumes=_config_volumes(exchange, with_accounts=False),
+                    )
                 ),
             },
         },
@@ -91,7 +102,11 @@ def engine_stateful_set(exchange: Exchange, instruments_checksum: str) -> dict[s
         exchange,
         "engine",
         commands.engine_args(exchange),
-        ports={"grpc": commands.ENGINE_PORT, "metrics": commands.METRICS_PORT},
+        ports={
+            "grpc": commands.ENGINE_PORT,
+            "metrics": commands.METRICS_PORT,
+            "health": commands.HEALTH_PORT,
+        },
         startup_seconds=ENGINE_STARTUP_SECONDS,
         mounts=[
             {"name": "data", "mountPath": commands.DATA_DIR},
@@ -103,31 +118,32 @@ def engine_stateful_set(exchange: Exchange, instruments_checksum: str) -> dict[s
                 "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
             }
         ],
-        resources={
-            kind: dict(pairs)
-            for kind, pairs in (
-                ("requests", exchange.resources.requests),
-                ("limits", exchange.resources.limits),
-            )
-            if pairs
-        },
+        resources=_resources(exchange.resources),
     )
-    engine_pod = pod_spec(
-        container,
-        service_account=name,
-        api_access=False,
-        volumes=_config_volumes(exchange, with_accounts=True),
+    engine_pod = exchange.pods.onto(
+        pod_spec(
+            container,
+            service_account=name,
+            api_access=False,
+            volumes=_config_volumes(exchange, with_accounts=True),
+        )
     )
     engine_pod["terminationGracePeriodSeconds"] = ENGINE_TERMINATION_GRACE_SECONDS
     # Replicas of a symbol only protect it if they are on different nodes; ScheduleAnyway
     # keeps a one-node cluster (kind) working.
+    # spec.pods.zoneSpread adds zones, so a zone outage takes at most its share of engines.
     engine_pod["topologySpreadConstraints"] = [
         {
             "maxSkew": 1,
-            "topologyKey": "kubernetes.io/hostname",
+            "topologyKey": key,
             "whenUnsatisfiable": "ScheduleAnyway",
             "labelSelector": {"matchLabels": selector_labels(exchange, "engine")},
         }
+        for key in (
+            ("kubernetes.io/hostname", ZONE_KEY)
+            if exchange.pods.zone_spread
+            else ("kubernetes.io/hostname",)
+        )
     ]
     claim_spec: dict[str, Any] = {
         "accessModes": ["ReadWriteOnce"],
@@ -150,9 +166,10 @@ def engine_stateful_set(exchange: Exchange, instruments_checksum: str) -> dict[s
             "podManagementPolicy": "Parallel",
             "updateStrategy": {"type": "RollingUpdate"},
             "revisionHistoryLimit": 3,
-            # Journals are the exchange's record: scaling down or deleting keeps them.
+            # Journals are the exchange's record: scaling down keeps them (scaling up
+            # resumes them); deleting keeps them unless spec.storage.retainOnDelete is false.
             "persistentVolumeClaimRetentionPolicy": {
-                "whenDeleted": "Retain",
+                "whenDeleted": "Retain" if exchange.retain_volumes else "Delete",
                 "whenScaled": "Retain",
             },
             "selector": {"matchLabels": selector_labels(exchange, "engine")},
@@ -171,12 +188,22 @@ def engine_stateful_set(exchange: Exchange, instruments_checksum: str) -> dict[s
 
 
 def _pod_metadata(exchange: Exchange, component: Component, checksum: str) -> dict[str, Any]:
+    return exchange.pods.metadata.onto(
+        {
+            "labels": standard_labels(exchange, component),
+            "annotations": {
+                INSTRUMENTS_CHECKSUM_ANNOTATION: checksum,
+                "kubectl.kubernetes.io/default-container": component,
+            },
+        }
+    )
+
+
+def _resources(resources: Resources) -> dict[str, dict[str, str]]:
     return {
-        "labels": standard_labels(exchange, component),
-        "annotations": {
-            INSTRUMENTS_CHECKSUM_ANNOTATION: checksum,
-            "kubectl.kubernetes.io/default-container": component,
-        },
+        kind: dict(pairs)
+        for kind, pairs in (("requests", resources.requests), ("limits", resources.limits))
+        if pairs
     }
 
 
@@ -200,7 +227,7 @@ def _container(
     env: list[dict[str, Any]],
     resources: dict[str, dict[str, str]],
 ) -> dict[str, Any]:
-    grpc_port = ports["grpc"]
+    health = ports["health"]
     return container_spec(
         name,
         image=exchange.image,
@@ -208,13 +235,18 @@ def _container(
         command=[commands.EXECUTABLE],
         args=args,
         ports=ports,
-        # Standard gRPC health checking, which both processes serve: SERVING means ready.
+        # Standard gRPC health checking on the plaintext health port (the service port
+        # may be mutual TLS, which kubelet probes cannot speak): "" is SERVING while the
+        # process serves (startup, liveness); READINESS_SERVICE while an engine holds
+        # every replica in sync, or discovery has placed every symbol (dome.health).
         probes={
             "startupProbe": _grpc_probe(
-                grpc_port, failure_threshold=startup_seconds // _PROBE_PERIOD_SECONDS
+                health, failure_threshold=startup_seconds // _PROBE_PERIOD_SECONDS
             ),
-            "readinessProbe": _grpc_probe(grpc_port, failure_threshold=2),
-            "livenessProbe": _grpc_probe(grpc_port, failure_threshold=6),
+            "readinessProbe": _grpc_probe(
+                health, failure_threshold=2, service=commands.READINESS_SERVICE
+            ),
+            "livenessProbe": _grpc_probe(health, failure_threshold=6),
         },
         mounts=mounts,
         env=env,
@@ -222,9 +254,9 @@ def _container(
     )
 
 
-def _grpc_probe(port: int, *, failure_threshold: int) -> dict[str, Any]:
+def _grpc_probe(port: int, *, failure_threshold: int, service: str = "") -> dict[str, Any]:
     return {
-        "grpc": {"port": port},
+        "grpc": {"port": port, **({"service": service} if service else {})},
         "periodSeconds": _PROBE_PERIOD_SECONDS,
         "timeoutSeconds": 2,
         "failureThreshold": failure_threshold,

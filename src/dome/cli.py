@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from dome.cli_commands import (
     accounts,
+    backup,
     bench,
     check,
     discovery,
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.register(sub)
     fix.register(sub)
     accounts.register(sub)
+    backup.register(sub)
     return parser
 
 

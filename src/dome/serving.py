@@ -35,6 +35,8 @@ class ReadyInfo:
     metrics: str
     #: The book core an engine runs (``dome.cores``: native or python); empty for others.
     core: str = ""
+    #: host:port of the plaintext health port (``dome.health``); empty when it serves none.
+    health: str = ""
 
 
 def client_host(host: str) -> str:

@@ -35,7 +35,16 @@ OPERATOR_NEEDS: dict[tuple[str, str], set[str]] = {
     ("monitoring.coreos.com", "prometheusrules"): MANAGE,
     # Exactly what the discovery pods' Role grants: RBAC only lets the operator grant
     # what it holds.
-    ("coordination.k8s.io", "leases"): {"get", "list", "watch", "create", "update", "patch"},
+    # (delete: owner references on the Leases, under OwnerReferencesPermissionEnforcement).
+    ("coordination.k8s.io", "leases"): {
+        "get",
+        "list",
+        "watch",
+        "create",
+        "update",
+        "patch",
+        "delete",
+    },
     ("", "events"): {"create"},
     # Each Exchange's peer secret, created once; never read (see below).
     ("", "secrets"): {"create"},

@@ -109,6 +109,8 @@ class Cluster:
         engine_host: Callable[[int], str] | None = None,
         discovery_host: str = "127.0.0.1",
         tls_dir: Path | None = None,
+        health_ports: bool = False,
+        discovery_args: tuple[str, ...] = (),
     ) -> None:
         self.directory = directory
         self.symbols = symbols
@@ -135,6 +137,9 @@ class Cluster:
         self.peer_secret_file = directory / "peer-secret"
         write_text(self.peer_secret_file, f"{self.peer.secret}\n", private=True)
         tls_args += ["--peer-secret-file", str(self.peer_secret_file)]
+        if health_ports:
+            # The probes' plaintext health port (dome.health), a free one each.
+            tls_args += ["--health-port", "0"]
         self.accounts = directory / "accounts.json"
         self.accounts.write_text(json.dumps(ACCOUNTS))
         self.discovery = Proc(
@@ -161,6 +166,7 @@ class Cluster:
                 "--ready-file",
                 str(directory / "discovery.ready"),
                 *tls_args,
+                *discovery_args,
             ],
             directory / "discovery.log",
             directory / "discovery.ready",

@@ -51,7 +51,8 @@ class Running:
     name: str
     namespace: str
     process: LocalPod
-    grpc_port: int | None
+    #: The readiness probe's local port and gRPC health service (None: no probe).
+    probe: tuple[int, str] | None
     ready: bool = False
     restarts: int = 0
     started: str = ""
@@ -117,8 +118,8 @@ class LocalKubelet:
     def _start(self, pod: Mapping[str, Any]) -> None:
         meta = pod["metadata"]
         process = self._translate(pod)
-        grpc_port = _probe_port(pod, process)
-        entry = Running(meta["uid"], meta["name"], meta["namespace"], process, grpc_port)
+        probe = _readiness_probe(pod, process)
+        entry = Running(meta["uid"], meta["name"], meta["namespace"], process, probe)
         entry.started = _now()
         process.start()
         self.running[entry.uid] = entry
@@ -130,7 +131,7 @@ class LocalKubelet:
             entry.restarts += 1
             entry.ready = False
             entry.process.start()
-        ready = entry.grpc_port is None or _serving(entry.grpc_port)
+        ready = entry.probe is None or _serving(*entry.probe)
         if ready != entry.ready or _reported_ready(pod) != ready:
             entry.ready = ready
             self._report(pod, entry)
@@ -329,21 +330,22 @@ def _owner(api: Kube, pod: Mapping[str, Any]) -> str:
     return ",".join(f"{r['kind']}/{r['name']}" for r in refs) or "none"
 
 
-def _probe_port(pod: Mapping[str, Any], process: LocalPod) -> int | None:
-    """The local port of the container's gRPC readiness probe (None: no probe)."""
+def _readiness_probe(pod: Mapping[str, Any], process: LocalPod) -> tuple[int, str] | None:
+    """The local port and service of the container's gRPC readiness probe (None: none)."""
     (container,) = pod["spec"]["containers"]
     probe = container.get("readinessProbe", {}).get("grpc")
     if probe is None:
         return None
     by_number = {p["containerPort"]: p["name"] for p in container["ports"]}
-    return process.ports[by_number[probe["port"]]]
+    return process.ports[by_number[probe["port"]]], probe.get("service", "")
 
 
-def _serving(port: int) -> bool:
+def _serving(port: int, service: str) -> bool:
+    """What the kubelet's gRPC probe asks: plaintext, no certificate, ``service``."""
     with grpc.insecure_channel(f"{LOCALHOST}:{port}") as channel:
         try:
             answer = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(), timeout=1
+                health_pb2.HealthCheckRequest(service=service), timeout=1
             )
         except grpc.RpcError:
             return False

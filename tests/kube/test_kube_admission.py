@@ -11,11 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from control_plane import ControlPlane
 from kube_chart import CRD, NAMESPACE, Chart
 
 REPO = Path(__file__).resolve().parents[2]
 BAD_EXCHANGES = REPO / "tests" / "operator" / "bad_exchanges"
+GOOD_EXCHANGES = REPO / "tests" / "operator" / "exchanges"
 #: What kube-apiserver answers for each bad Exchange (a part of its message that names
 #: the field and the rule). A new bad Exchange needs a line here: the test fails without.
 DECIMAL = r"'^([1-9][0-9]*(\.[0-9]+)?|0\.[0-9]*[1-9][0-9]*)$'"
@@ -50,6 +52,14 @@ REFUSED = {
     "fix-without-tokens": "spec.fix.tokensSecret: Invalid value: "
     "an enabled FIX gateway needs tokensSecret (the accounts' tokens)",
     "unknown-field": 'strict decoding error: unknown field "spec.replicas"',
+    "external-service-type": 'spec.service.external: Unsupported value: "Ingress": '
+    'supported values: "LoadBalancer", "NodePort"',
+    # spec.pods: a typed toleration, CEL over maps' keys.
+    "toleration-operator-typo": 'spec.pods.tolerations[0].operator: Unsupported value: "Exist": '
+    'supported values: "Exists", "Equal"',
+    "pod-label-reserved": "spec.pods.labels: Invalid value: "
+    "app.kubernetes.io/ and dome.dev/ keys are the operator's",
+    "affinity-typo": 'strict decoding error: unknown field "spec.pods.affinity.nodeAfinity"',
     "zero-lot": 'spec.instruments[0].lotSize: Invalid value: "0": '
     f"spec.instruments[0].lotSize in body should match {DECIMAL}",
 }
@@ -84,3 +94,26 @@ def test_the_api_server_refuses_each_bad_exchange(
     assert REFUSED[path.stem] in out, out
     assert "is invalid" in out or "strict decoding error" in out, out
     assert stored == "", f"stored although refused: {stored}"
+
+
+def test_retain_on_delete_may_change_but_size_and_class_may_not(
+    plane: ControlPlane, chart: Chart, tmp_path: Path
+) -> None:
+    # In a namespace the operator does not watch: only admission is under test here.
+    exchange = yaml.safe_load((GOOD_EXCHANGES / "minimal.yaml").read_text())
+    name = exchange["metadata"]["name"]
+    path = tmp_path / "exchange.yaml"
+    path.write_text(yaml.safe_dump(exchange))
+    plane.kubectl("create", "--namespace=default", "-f", str(path))
+    try:
+        where = ["exchange", name, "--namespace=default", "--type=merge", "-p"]
+        plane.kubectl("patch", *where, '{"spec":{"storage":{"retainOnDelete":false}}}')
+        for change in ('{"size":"2Gi"}', '{"storageClassName":"other"}'):
+            out = plane.kubectl("patch", *where, f'{{"spec":{{"storage":{change}}}}}', check=False)
+            assert "storage size and class cannot change once set" in out, out
+        stored = plane.api.get(f"/apis/dome.dev/v1alpha1/namespaces/default/exchanges/{name}")[
+            "spec"
+        ]["storage"]
+        assert stored == {"size": "1Gi", "retainOnDelete": False}, stored
+    finally:
+        plane.kubectl("delete", "exchange", name, "--namespace=default", "--wait=true")

@@ -6,8 +6,10 @@ Deployment, ReplicaSet and StatefulSet controllers make the pods; the scheduler 
 them to ``dome-local``, where the local kubelet runs them as real ``dome discovery`` and
 ``dome engine`` processes; the PersistentVolume binder gives each engine claim one of
 the pre-created volumes. The Exchange must then report Ready with its placement, take
-orders through its client Service, agree on every replica, and on ``kubectl delete``
-leave nothing behind that it owned. The tests share one Exchange and run in order.
+orders through its client Service, agree on every replica, put back a deleted Service
+and NetworkPolicy and revert a ``kubectl edit`` of its StatefulSet (drift repair), and
+on ``kubectl delete`` leave nothing behind that it owned. The tests share one Exchange
+and run in order.
 """
 
 from __future__ import annotations
@@ -163,6 +165,70 @@ def test_kubectl_get_exchanges_shows_the_printer_columns(scene: Scene) -> None:
     assert row.split()[:5] == [NAME, "3", "3", "True", endpoint], out
 
 
+#: How long a drifted child may stay drifted: the operator resyncs every 10 s (the
+#: issue's bound is 30 s); twice that, for two loaded cores.
+REPAIR_SECONDS = 60.0
+
+
+def _drift_repaired_events(scene: Scene) -> list[str]:
+    events = scene.plane.api.items(f"/api/v1/namespaces/{NAMESPACE}/events")
+    return [
+        e["message"]
+        for e in events
+        if e["reason"] == "DriftRepaired" and e["involvedObject"]["name"] == NAME
+    ]
+
+
+def test_a_deleted_service_and_network_policy_are_restored(scene: Scene) -> None:
+    api = scene.plane.api
+    service = resource_path("v1", "services", NAMESPACE, NAME)
+    policy = resource_path("networking.k8s.io/v1", "networkpolicies", NAMESPACE, NAME)
+    before = api.get(service)
+    scene.plane.kubectl("delete", "service", NAME, f"--namespace={NAMESPACE}", "--wait=true")
+    scene.plane.kubectl("delete", "networkpolicy", NAME, f"--namespace={NAMESPACE}", "--wait=true")
+    restored = scene.wait(
+        lambda: (
+            (s := api.find(service)) and s["metadata"]["uid"] != before["metadata"]["uid"] and s
+        ),
+        "the client Service restored",
+        REPAIR_SECONDS,
+    )
+    assert restored["spec"]["ports"] == before["spec"]["ports"]
+    assert restored["spec"]["selector"] == before["spec"]["selector"]
+    scene.wait(lambda: api.find(policy), "the NetworkPolicy restored", REPAIR_SECONDS)
+    scene.wait(lambda: _drift_repaired_events(scene), "a DriftRepaired event", REPAIR_SECONDS)
+    # Still serving through the restored Service.
+    with service_proxy(scene.plane, scene.kubelet, NAMESPACE, NAME, "grpc") as address:
+        _book(address)
+
+
+def test_a_kubectl_edit_of_the_stateful_set_is_reverted(
+    scene: Scene, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = scene.plane.api
+    engines = resource_path("apps/v1", "statefulsets", NAMESPACE, f"{NAME}-engine")
+    assert api.get(engines)["spec"]["revisionHistoryLimit"] == 3
+    # kubectl edit, non-interactively: the "editor" rewrites the field in the file.
+    editor = tmp_path / "editor.py"
+    editor.write_text(
+        "import sys, pathlib\n"
+        "p = pathlib.Path(sys.argv[1])\n"
+        "old, new = 'revisionHistoryLimit: 3', 'revisionHistoryLimit: 9'\n"
+        "p.write_text(p.read_text().replace(old, new))\n"
+    )
+    monkeypatch.setenv("KUBE_EDITOR", f"{sys.executable} {editor}")
+    scene.plane.kubectl("edit", "statefulset", f"{NAME}-engine", f"--namespace={NAMESPACE}")
+    edited = api.get(engines)
+    managers = {m["manager"] for m in edited["metadata"]["managedFields"]}
+    assert edited["spec"]["revisionHistoryLimit"] == 9, managers
+    scene.wait(
+        lambda: api.get(engines)["spec"]["revisionHistoryLimit"] == 3,
+        "the hand edit reverted",
+        REPAIR_SECONDS,
+    )
+    _settled(scene, 3)
+
+
 def _order(target: str, token: str, side: str, qty: str, order_id: str) -> dict[str, Any]:
     result = subprocess.run(
         [DOME, "order", f"--target={target}", f"--token={token}", "--symbol=BTC-USD",
@@ -289,5 +355,13 @@ def test_kubectl_delete_exchange_garbage_collects_every_child(scene: Scene) -> N
     ]  # fmt: skip
     pods = lambda: api.items(f"/api/v1/namespaces/{NAMESPACE}/pods",  # noqa: E731
                              f"app.kubernetes.io/instance={NAME}")  # fmt: skip
-    scene.wait(lambda: not left() and not pods(), "the GC to remove every child", 120)
+    # Discovery's Leases too: they carry an owner reference to the Exchange.
+    leases = lambda: [  # noqa: E731
+        lease["metadata"]["name"]
+        for lease in api.items(f"/apis/coordination.k8s.io/v1/namespaces/{NAMESPACE}/leases")
+        if lease["metadata"]["name"].startswith(f"{NAME}.")
+    ]  # fmt: skip
+    scene.wait(
+        lambda: not left() and not pods() and not leases(), "the GC to remove every child", 120
+    )
     scene.wait(lambda: not scene.kubelet.running, "the local kubelet to stop every pod process", 60)

@@ -110,7 +110,7 @@ async def test_two_writers_one_winner_per_version(plane: ControlPlane, in_cluste
             assert stored.version == results[won.index(True)]
         assert sum(wins.values()) == ROUNDS + 1  # no round lost and none won twice
         lease = plane.api.get(resource_path("coordination.k8s.io/v1", "leases", NAMESPACE,
-                                            "race-btc-usd"))  # fmt: skip
+                                            "race.btc-usd"))  # fmt: skip
         assert lease["spec"]["holderIdentity"] == stored.record.primary
     finally:
         await asyncio.gather(one.close(), two.close())
@@ -123,7 +123,7 @@ async def test_a_write_from_anyone_else_makes_the_old_version_stale(
     try:
         version = await store.put(SYMBOL, _record(1, "e1"), None)
         # Someone else (here, the administrator with kubectl) edits the Lease.
-        plane.kubectl("annotate", f"--namespace={NAMESPACE}", "lease/stale-btc-usd", "x=y")
+        plane.kubectl("annotate", f"--namespace={NAMESPACE}", "lease/stale.btc-usd", "x=y")
         with pytest.raises(StoreConflict):
             await store.put(SYMBOL, _record(2, "e2"), version)
         (stored,) = (await store.load([SYMBOL])).values()

@@ -41,6 +41,7 @@ CASES = [
         frozenset({SERVICE_MONITOR_API, PROMETHEUS_RULE_API, "apps/v1"}),
     ),
     RenderCase("tls-storage-resources", GOOD_EXCHANGES / "tls-storage-resources.yaml"),
+    RenderCase("pod-settings", GOOD_EXCHANGES / "pod-settings.yaml"),
     RenderCase(
         "fix-gateway",
         GOOD_EXCHANGES / "fix-gateway.yaml",

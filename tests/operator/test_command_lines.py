@@ -82,10 +82,17 @@ def test_ports_on_the_command_line_are_the_ports_declared_and_probed(case: Rende
         args = container["args"]
         assert args[args.index("--port") + 1] == str(grpc_port)
         assert args[args.index("--metrics-port") + 1] == str(commands.METRICS_PORT)
+        assert args[args.index("--health-port") + 1] == str(commands.HEALTH_PORT)
         declared = {port["name"]: port["containerPort"] for port in container["ports"]}
-        assert declared == {"grpc": grpc_port, "metrics": commands.METRICS_PORT}
+        assert declared == {
+            "grpc": grpc_port,
+            "metrics": commands.METRICS_PORT,
+            "health": commands.HEALTH_PORT,
+        }
+        # The plaintext health port, not the (maybe mutual-TLS) gRPC port: kubelet probes
+        # speak plaintext (test_render_probes.py).
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            assert container[probe]["grpc"]["port"] == grpc_port
+            assert container[probe]["grpc"]["port"] == commands.HEALTH_PORT
 
 
 def test_tls_dir_is_passed_exactly_when_the_secret_is_mounted() -> None:

@@ -53,7 +53,8 @@ trading.svc:7000``                                                  with one pod
 
 Everything else is as rendered (``--host 0.0.0.0`` included). Not reproduced: the
 securityContext, resources, the NetworkPolicy and topology spread; the probes are
-replaced by polling the same gRPC health service they call. Everything waits on a
+replaced by polling the same gRPC health services they call, on the plaintext
+health port. Everything waits on a
 condition with a deadline; the processes are stopped with SIGTERM, then SIGKILL, and on
 failure each one's command line and log are printed.
 """
@@ -211,14 +212,21 @@ async def _trade(
     name, namespace = exchange
     by_id = {pod.name: pod for pod in engines}
 
-    # Serving, as the readiness probes ask it: gRPC health "" on the gRPC port.
-    async def serving(pod: LocalPod) -> bool:
-        stub = health_pb2_grpc.HealthStub(channels(pod.address))
-        reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=CALL_SECONDS)
+    # As the probes ask it: gRPC health on the plaintext health port, "" (startup,
+    # liveness) once the process serves, then "readiness" once discovery has placed
+    # every symbol and each engine holds its replicas in sync.
+    async def serving(pod: LocalPod, service: str) -> bool:
+        stub = health_pb2_grpc.HealthStub(channels(f"127.0.0.1:{pod.ports['health']}"))
+        request = health_pb2.HealthCheckRequest(service=service)
+        reply = await stub.Check(request, timeout=CALL_SECONDS)
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
     for pod in everyone:
-        await until(partial(serving, pod), f"{pod.name} serving", everyone, START_SECONDS)
+        await until(partial(serving, pod, ""), f"{pod.name} serving", everyone, START_SECONDS)
+    for pod in everyone:
+        await until(
+            partial(serving, pod, "readiness"), f"{pod.name} ready", everyone, START_SECONDS
+        )
     for pod in everyone:
         scrape = partial(asyncio.to_thread, _metrics_answer, pod)
         await until(scrape, f"{pod.name} metrics on its metrics port", everyone)

@@ -194,7 +194,7 @@ here.
 # create that Role only if it holds them itself.
 - apiGroups: ["coordination.k8s.io"]
   resources: ["leases"]
-  verbs: ["get", "list", "watch", "create", "update", "patch"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
 # kopf posts the operator's Events as core events.
 - apiGroups: [""]
   resources: ["events"]

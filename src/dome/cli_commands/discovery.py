@@ -38,6 +38,13 @@ def add_discovery_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=0, help="gRPC port (0: any free; see --ready-file)")
     p.add_argument("--metrics-port", type=int, default=0, help="metrics port (0: any, -1: off)")
     p.add_argument(
+        "--health-port",
+        type=int,
+        default=-1,
+        help="plaintext gRPC health port for probes, even with --tls-dir; its readiness "
+        "is 'every symbol placed' (0: any, -1: off, the default)",
+    )
+    p.add_argument(
         "--store",
         choices=["file", "kubernetes"],
         default="file",
@@ -51,6 +58,11 @@ def add_discovery_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--lease-namespace", help="namespace of the Leases (--store kubernetes)")
     p.add_argument("--lease-prefix", default="dome", help="Lease name prefix (default: dome)")
+    p.add_argument(
+        "--lease-owner-uid",
+        help="uid of the Exchange named --lease-prefix: its Leases get an owner reference "
+        "to it, so Kubernetes deletes them with it (--store kubernetes)",
+    )
     p.add_argument(
         "--engines-expected",
         type=int,
@@ -123,6 +135,8 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
         parser.error(f"--port must be 0..65535, not {args.port}")
     if not -1 <= args.metrics_port <= 65535:
         parser.error(f"--metrics-port must be -1..65535, not {args.metrics_port}")
+    if not -1 <= args.health_port <= 65535:
+        parser.error(f"--health-port must be -1..65535, not {args.health_port}")
     if args.engines_expected < 1:
         parser.error("--engines-expected must be at least 1")
     if args.replication_factor < 1:
@@ -163,10 +177,12 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
         host=args.host,
         port=args.port,
         metrics_port=args.metrics_port,
+        health_port=args.health_port,
         store=args.store,
         data_dir=args.data_dir,
         lease_namespace=args.lease_namespace or "",
         lease_prefix=args.lease_prefix,
+        lease_owner_uid=args.lease_owner_uid or None,
         ready_file=args.ready_file,
         tls_dir=args.tls_dir,
         peer_auth=peer_auth,

@@ -1,6 +1,11 @@
 """The Kubernetes store: one ``coordination.k8s.io/v1`` Lease per symbol.
 
-The Lease is named ``<prefix>-<symbol in lower case, other characters as '-'>``; its
+The Lease is named ``<prefix>.<symbol in lower case, other characters as '-'>``. The
+dot keeps names of different exchanges apart: the prefix is the Exchange's name, a DNS
+label without dots, so ``demo`` + ``X-Y`` and ``demo-x`` + ``Y`` give ``demo.x-y`` and
+``demo-x.y``; the former ``<prefix>-<symbol>`` gave both ``demo-x-y``. A Lease under the
+former name whose record is this symbol's is carried over on the first load (copied to
+the new name, left in place), so an upgraded discovery keeps its epochs. Its
 ``spec.holderIdentity`` is the primary (readable with ``kubectl get leases``) and the
 whole record sits in the ``dome.dev/placement`` annotation. A compare-and-set is a
 replace carrying the ``metadata.resourceVersion`` that was read (or a create for a new
@@ -29,6 +34,9 @@ from dome import kube
 from dome.discovery.records import SymbolRecord, Versioned
 from dome.discovery.store import StoreConflict, StoreError
 
+#: What owns the Leases when discovery is told an owner (``--lease-owner-uid``).
+OWNER_API_VERSION = "dome.dev/v1alpha1"
+OWNER_KIND = "Exchange"
 #: The annotation holding the record as JSON.
 ANNOTATION = "dome.dev/placement"
 #: Where a pod finds its service account, and the variable naming another directory
@@ -40,13 +48,27 @@ T = TypeVar("T")
 
 
 def lease_name(prefix: str, symbol: str) -> str:
-    """The Lease of ``symbol``: a valid object name.
+    """The Lease of ``symbol``: a valid object name, unique across prefixes without dots.
 
     >>> lease_name("demo", "BTC-USD"), lease_name("demo", "eth/usd_perp")
-    ('demo-btc-usd', 'demo-eth-usd-perp')
+    ('demo.btc-usd', 'demo.eth-usd-perp')
+    >>> lease_name("demo", "X-Y") != lease_name("demo-x", "Y")
+    True
     """
-    cleaned = re.sub(r"[^a-z0-9]+", "-", symbol.lower()).strip("-")
-    return f"{prefix}-{cleaned}"[:253].rstrip("-")
+    return f"{prefix}.{_cleaned(symbol)}"[:253].rstrip("-")
+
+
+def legacy_lease_name(prefix: str, symbol: str) -> str:
+    """The name discovery gave the Lease before ``lease_name`` (read to carry it over).
+
+    >>> legacy_lease_name("demo", "BTC-USD")
+    'demo-btc-usd'
+    """
+    return f"{prefix}-{_cleaned(symbol)}"[:253].rstrip("-")
+
+
+def _cleaned(symbol: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", symbol.lower()).strip("-")
 
 
 class KubernetesStore:
@@ -61,9 +83,21 @@ class KubernetesStore:
         token_file: Path | None = None,
         ca_file: Path | None = None,
         timeout: float = 5.0,
+        owner_uid: str | None = None,
     ) -> None:
         self.namespace = namespace
         self.prefix = prefix
+        #: The Exchange (named ``prefix``) that owns the Leases, so the garbage collector
+        #: deletes them with it; no blockOwnerDeletion, which would need more RBAC.
+        self._owners = (
+            [
+                client.V1OwnerReference(
+                    api_version=OWNER_API_VERSION, kind=OWNER_KIND, name=prefix, uid=owner_uid
+                )
+            ]
+            if owner_uid
+            else None
+        )
         self.api_url = api_url.rstrip("/")
         self._timeout = timeout
         configuration = kube.token_configuration(
@@ -73,7 +107,9 @@ class KubernetesStore:
         self._leases = client.CoordinationV1Api(self._client)
 
     @classmethod
-    def in_cluster(cls, namespace: str, prefix: str) -> KubernetesStore:
+    def in_cluster(
+        cls, namespace: str, prefix: str, *, owner_uid: str | None = None
+    ) -> KubernetesStore:
         """Use the pod's service account, as every in-cluster client does.
 
         The API server is ``KUBERNETES_SERVICE_HOST``:``KUBERNETES_SERVICE_PORT`` (set in
@@ -92,6 +128,7 @@ class KubernetesStore:
             configuration.host,
             token_file=account / "token",
             ca_file=ca if ca.is_file() else None,
+            owner_uid=owner_uid,
         )
 
     def check_names(self, symbols: Sequence[str]) -> None:
@@ -107,18 +144,47 @@ class KubernetesStore:
         self.check_names(symbols)
         loaded: dict[str, Versioned] = {}
         for symbol in symbols:
-            try:
-                lease = await self._call(
-                    self._leases.read_namespaced_lease,
-                    lease_name(self.prefix, symbol),
-                    self.namespace,
-                )
-            except client.ApiException as exc:
-                if exc.status == 404:
-                    continue
-                raise StoreError(f"reading the Lease of {symbol}: {_described(exc)}") from None
+            lease = await self._read(lease_name(self.prefix, symbol), symbol)
+            if lease is None:
+                found = await self._carried_over(symbol)
+                if found is not None:
+                    loaded[symbol] = found
+                continue
             loaded[symbol] = _versioned(symbol, lease)
         return loaded
+
+    async def _read(self, name: str, symbol: str) -> client.V1Lease | None:
+        try:
+            return await self._call(self._leases.read_namespaced_lease, name, self.namespace)
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise StoreError(f"reading the Lease of {symbol}: {_described(exc)}") from None
+
+    async def _carried_over(self, symbol: str) -> Versioned | None:
+        """The record under the former name, written under the new one; None if none.
+
+        Only a Lease whose record names this symbol is taken: under the former names,
+        another exchange's symbol could sit there (``demo-x`` + ``Y``).
+        """
+        legacy = await self._read(legacy_lease_name(self.prefix, symbol), symbol)
+        if legacy is None:
+            return None
+        annotations = (legacy.metadata.annotations if legacy.metadata else None) or {}
+        try:
+            owner = json.loads(annotations.get(ANNOTATION, "{}")).get("symbol")
+        except ValueError:
+            owner = None
+        if owner != symbol:
+            return None
+        record = _versioned(symbol, legacy).record
+        try:
+            version = await self.put(symbol, record, None)
+        except StoreConflict:
+            # Another discovery carried it over first: read what it wrote.
+            lease = await self._read(lease_name(self.prefix, symbol), symbol)
+            return None if lease is None else _versioned(symbol, lease)
+        return Versioned(record, version)
 
     async def put(self, symbol: str, record: SymbolRecord, expected: str | None) -> str:
         name = lease_name(self.prefix, symbol)
@@ -130,6 +196,7 @@ class KubernetesStore:
                 namespace=self.namespace,
                 labels={"app.kubernetes.io/managed-by": "dome-discovery"},
                 annotations={ANNOTATION: json.dumps({"symbol": symbol, **record.to_json()})},
+                owner_references=self._owners,
                 # The compare in compare-and-set: a replace of any other version is a 409.
                 resource_version=expected,
             ),

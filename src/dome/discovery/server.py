@@ -28,6 +28,7 @@ from dome.discovery.metrics import DiscoveryMetrics
 from dome.discovery.service import Discovery
 from dome.discovery.servicer import DiscoveryServicer
 from dome.discovery.store import PlacementStore
+from dome.health import health_port
 from dome.malformed import RefuseMalformed
 from dome.peer_auth import PeerAuth, RequirePeer
 from dome.serving import ReadyInfo, announced, client_host, metrics_endpoint, stop_on_signals
@@ -47,11 +48,16 @@ class DiscoverySettings:
     port: int = 0
     #: 0: any free port; -1: no metrics server.
     metrics_port: int = 0
+    #: Plaintext port of the probes' health service (``dome.health``), whose readiness
+    #: is "every symbol placed"; 0: any free port; -1: none.
+    health_port: int = -1
     #: "file" or "kubernetes".
     store: str = "file"
     data_dir: Path = Path(".dome")
     lease_namespace: str = ""
     lease_prefix: str = "dome"
+    #: The uid of the Exchange named ``lease_prefix``, which then owns the Leases.
+    lease_owner_uid: str | None = None
     ready_file: Path | None = None
     #: A directory with tls.crt and tls.key (and ca.crt to verify client certificates).
     tls_dir: Path | None = None
@@ -64,7 +70,9 @@ class DiscoverySettings:
 
 def make_store(settings: DiscoverySettings) -> PlacementStore:
     if settings.store == "kubernetes":
-        return KubernetesStore.in_cluster(settings.lease_namespace, settings.lease_prefix)
+        return KubernetesStore.in_cluster(
+            settings.lease_namespace, settings.lease_prefix, owner_uid=settings.lease_owner_uid
+        )
     return FileStore(settings.data_dir / DEFAULT_NAME)
 
 
@@ -123,14 +131,26 @@ async def serve(
         await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
 
     placed_task = asyncio.create_task(serving_once_placed())
-    with contextlib.ExitStack() as around:
+    async with contextlib.AsyncExitStack() as around:
         around.callback(log.info, "discovery stopped")  # last: after everything below
         metrics_url = around.enter_context(
             metrics_endpoint(metrics.registry, settings.host, settings.metrics_port)
         )
+        health_bound = await around.enter_async_context(
+            health_port(
+                settings.host,
+                settings.health_port,
+                lambda: not stop.is_set() and discovery.placed.is_set(),
+            )
+        )
         around.enter_context(stop_on_signals(stop, handle_signals))
         address = f"{client_host(settings.host)}:{port}"
-        info = ReadyInfo("discovery", "discovery", address, os.getpid(), metrics_url)
+        health_address = (
+            "" if health_bound is None else f"{client_host(settings.host)}:{health_bound}"
+        )
+        info = ReadyInfo(
+            "discovery", "discovery", address, os.getpid(), metrics_url, health=health_address
+        )
         log.info(
             "discovery serving",
             extra={

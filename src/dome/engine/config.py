@@ -32,6 +32,9 @@ class EngineConfig:
     port: int = 0
     #: Prometheus port; 0 picks a free one, -1 serves no metrics.
     metrics_port: int = 0
+    #: Plaintext port of the probes' health service (``dome.health``); 0 picks a free
+    #: one, -1 (the default) serves none.
+    health_port: int = -1
     instruments: tuple[InstrumentSpec, ...] = DEFAULT_INSTRUMENTS
     #: account name -> bearer token.
     accounts: dict[str, str] = field(default_factory=dict)
@@ -89,6 +92,12 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=d.port, help="gRPC port (0: any free)")
     parser.add_argument(
         "--metrics-port", type=int, default=d.metrics_port, help="metrics port (0: any, -1: off)"
+    )
+    parser.add_argument(
+        "--health-port",
+        type=int,
+        default=d.health_port,
+        help="plaintext gRPC health port for probes, even with --tls-dir (0: any, -1: off)",
     )
     parser.add_argument(
         "--instruments", type=Path, help="instruments JSON file (default: built-in)"
@@ -178,6 +187,8 @@ def config_from_args(args: argparse.Namespace) -> EngineConfig:
         raise ConfigError("--segment-bytes must be at least 4096")
     if args.drain_timeout < 0:
         raise ConfigError("--drain-timeout must be at least 0")
+    if not -1 <= args.health_port <= 65535:
+        raise ConfigError(f"--health-port must be -1..65535, not {args.health_port}")
     try:
         # A standalone engine makes and serves no peer call: it needs no secret.
         peer_auth = peer_auth_from_args(args, needed=bool(args.discovery))
@@ -193,6 +204,7 @@ def config_from_args(args: argparse.Namespace) -> EngineConfig:
         host=args.host,
         port=args.port,
         metrics_port=args.metrics_port,
+        health_port=args.health_port,
         instruments=instruments,
         accounts=load_accounts(args.accounts) if args.accounts else {},
         data_dir=args.data_dir,

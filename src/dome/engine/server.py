@@ -24,6 +24,7 @@ from grpc_reflection.v1alpha import reflection
 from dome.accounts import AccountsFileError
 from dome.cores import CoreError, select_core
 from dome.engine.config import ConfigError, EngineConfig, config_from_args
+from dome.engine.health import engine_ready
 from dome.engine.market_data import MarketDataServicer
 from dome.engine.member import ClusterMember, RecoveredSymbol, recover_symbol
 from dome.engine.metrics import EngineMetrics
@@ -31,6 +32,7 @@ from dome.engine.node import EngineNode, NodeLimits
 from dome.engine.replication_service import ReplicationServicer
 from dome.engine.security import Gate, StreamSlots
 from dome.engine.trading import TradingServicer
+from dome.health import health_port
 from dome.instrument_spec import InstrumentFileError
 from dome.json_logs import configure as configure_logs
 from dome.log.journal import FsyncPolicy
@@ -208,10 +210,19 @@ async def serve(
 
     node.start()
     await server.start()
-    with contextlib.ExitStack() as around:
+    async with contextlib.AsyncExitStack() as around:
         around.callback(log.info, "engine stopped")  # last: after everything below
         metrics_url = around.enter_context(
             metrics_endpoint(metrics.registry, config.host, config.metrics_port)
+        )
+        # Up before joining: the startup and liveness probes ask only that the process
+        # serves; readiness turns SERVING once every replica here is in sync.
+        health_bound = await around.enter_async_context(
+            health_port(
+                config.host,
+                config.health_port,
+                lambda: not stop.is_set() and engine_ready(member),
+            )
         )
         address = f"{client_host(config.host)}:{port}"
         if member is not None and config.discovery is not None:
@@ -220,7 +231,13 @@ async def serve(
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         around.enter_context(stop_on_signals(stop, handle_signals))
         info = ReadyInfo(
-            "engine", config.engine_id, address, os.getpid(), metrics_url, core=core.name
+            "engine",
+            config.engine_id,
+            address,
+            os.getpid(),
+            metrics_url,
+            core=core.name,
+            health="" if health_bound is None else f"{client_host(config.host)}:{health_bound}",
         )
         log.info(
             "engine serving",
