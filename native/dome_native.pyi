@@ -13,7 +13,7 @@ answered; prices and quantities of any size get the reject the Python core gives
 
 from collections.abc import Iterable, Iterator, Sequence
 
-from dome.core.book_api import BookSnapshot, Level, RestingOrder
+from dome.core.book_api import BookState, Level, RestingOrder
 from dome.core.commands import AmendOrder, CancelOrder, Command, NewOrder
 from dome.core.events import Event
 from dome.core.instrument import Instrument
@@ -49,8 +49,8 @@ class Book:
     def check_invariants(self) -> None:
         """Raise ``dome.core.book_api.InvariantError`` if internal state is inconsistent."""
     def state_hash(self) -> str: ...
-    def snapshot(self) -> BookSnapshot: ...
-    def restore(self, snapshot: BookSnapshot) -> None:
+    def snapshot(self) -> BookState: ...
+    def restore(self, snapshot: BookState) -> None:
         """Replace the state with ``snapshot``'s; ``ValueError`` (changing nothing) if it
         is inconsistent (``dome.core.book_api.check_snapshot``)."""
 

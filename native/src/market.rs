@@ -8,7 +8,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use crate::book::{Book, BookSnapshot};
+use crate::book::{Book, BookState};
 use crate::hash::hash_market;
 use crate::types::{Command, Event};
 use crate::validate::client_order_id_ok;
@@ -47,7 +47,7 @@ impl Outcome {
 /// A market's whole replicated state as plain data (`dome.core.market.MarketSnapshot`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MarketSnapshot {
-    pub book: BookSnapshot,
+    pub book: BookState,
     pub last_seq: u64,
     pub seen: Vec<(Arc<str>, Arc<str>, Vec<Event>)>,
 }

@@ -109,9 +109,9 @@ struct Taker {
     stp: Stp,
 }
 
-/// A book's whole replicated state as plain data (`dome.core.book_api.BookSnapshot`).
+/// A book's whole replicated state as plain data (`dome.core.book_api.BookState`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BookSnapshot {
+pub struct BookState {
     pub last_seq: u64,
     pub next_trade_id: u64,
     pub orders: Vec<RestingOrder>,

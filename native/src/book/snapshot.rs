@@ -1,6 +1,6 @@
 //! The book's whole replicated state: its hash, its snapshot and restoring from one.
 
-use super::{Book, BookSnapshot, NIL, Order};
+use super::{Book, BookState, NIL, Order};
 use crate::hash::hash_book;
 
 impl Book {
@@ -11,8 +11,8 @@ impl Book {
         hasher.finish()
     }
 
-    pub fn snapshot(&self) -> BookSnapshot {
-        BookSnapshot {
+    pub fn snapshot(&self) -> BookState {
+        BookState {
             last_seq: self.last_seq,
             next_trade_id: self.next_trade_id,
             orders: self.orders(),
@@ -24,7 +24,7 @@ impl Book {
     /// The caller has checked the snapshot's consistency (`check_snapshot`); this only
     /// refuses what would break the book's own structure (a duplicate id), and changes
     /// nothing when it refuses.
-    pub fn restore(&mut self, snapshot: &BookSnapshot) -> Result<(), String> {
+    pub fn restore(&mut self, snapshot: &BookState) -> Result<(), String> {
         let mut book = Book::new(self.instrument.clone());
         for o in &snapshot.orders {
             if book.by_id.contains_key(&o.order_id) {

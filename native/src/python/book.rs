@@ -5,9 +5,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyIterator, PyList, PyString, PyTuple};
 
 use super::classes::core;
-use super::from_py::{book_snapshot, command, signed, wide};
+use super::from_py::{book_state, command, signed, wide};
 use super::to_py::{Builder, CACHE_SLOTS, ObjectCache};
-use crate::book::{Book, BookSnapshot};
+use crate::book::{Book, BookState};
 use crate::types::{Command, Instrument, Side};
 
 /// `dome_native.Book(instrument)`: the `dome.core.book_api.Book` protocol in Rust.
@@ -76,7 +76,7 @@ impl PyBook {
             .iter()
             .map(|o| b.resting_order(o))
             .collect::<PyResult<Vec<_>>>()?;
-        c.book_snapshot.make(
+        c.book_state.make(
             py,
             [
                 self.symbol(py)?,
@@ -92,12 +92,12 @@ impl PyBook {
         &self,
         py: Python<'_>,
         snapshot: &Bound<'_, PyAny>,
-    ) -> PyResult<BookSnapshot> {
+    ) -> PyResult<BookState> {
         core(py)?
             .check_snapshot
             .bind(py)
             .call1((self.instrument.bind(py), snapshot))?;
-        book_snapshot(snapshot)
+        book_state(snapshot)
     }
 }
 

@@ -134,7 +134,7 @@ pub(super) struct PyCore {
     pub(super) rejected: TupleClass,
     pub(super) resting_order: TupleClass,
     pub(super) level: TupleClass,
-    pub(super) book_snapshot: TupleClass,
+    pub(super) book_state: TupleClass,
     pub(super) market_result: TupleClass,
     pub(super) market_snapshot: TupleClass,
     pub(super) sides: [Py<PyAny>; 3],
@@ -261,10 +261,10 @@ impl PyCore {
                 ],
             )?,
             level: TupleClass::load(py, API, "Level", &["price", "qty", "count"])?,
-            book_snapshot: TupleClass::load(
+            book_state: TupleClass::load(
                 py,
                 API,
-                "BookSnapshot",
+                "BookState",
                 &["symbol", "last_seq", "next_trade_id", "orders"],
             )?,
             market_result: TupleClass::load(

@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple, PyType};
 
 use super::classes::{PyCore, TupleClass};
-use crate::book::BookSnapshot;
+use crate::book::BookState;
 use crate::types::{
     AmendOrder, CancelOrder, CancelReason, Command, Event, NewOrder, OrderType, RejectReason,
     RestingOrder, Side, Stp, empty_text,
@@ -236,8 +236,8 @@ pub(super) fn event(core: &PyCore, value: &Bound<'_, PyAny>) -> PyResult<Event> 
     Err(PyTypeError::new_err(format!("not an event: {value:?}")))
 }
 
-/// A `BookSnapshot` that `check_snapshot` accepted, as Rust data.
-pub(super) fn book_snapshot(value: &Bound<'_, PyAny>) -> PyResult<BookSnapshot> {
+/// A `BookState` that `check_snapshot` accepted, as Rust data.
+pub(super) fn book_state(value: &Bound<'_, PyAny>) -> PyResult<BookState> {
     let last_seq = unsigned(&value.getattr("last_seq")?, "last_seq")?;
     let next_trade_id = unsigned(&value.getattr("next_trade_id")?, "next_trade_id")?;
     if next_trade_id > i64::MAX as u64 {
@@ -262,7 +262,7 @@ pub(super) fn book_snapshot(value: &Bound<'_, PyAny>) -> PyResult<BookSnapshot> 
             stp: enum_value(&get("stp")?, "stp", Stp::from_value)?,
         });
     }
-    Ok(BookSnapshot {
+    Ok(BookState {
         last_seq,
         next_trade_id,
         orders,

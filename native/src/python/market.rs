@@ -232,7 +232,7 @@ impl PyMarket {
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let c = core(py)?;
         let book = self.book.bind(py).try_borrow()?;
-        let book_snapshot = book.snapshot_object(py)?;
+        let book_state = book.snapshot_object(py)?;
         let mut cache = ObjectCache::new(64);
         let mut b = Builder::new(py, c, &mut cache);
         let seen = self
@@ -246,7 +246,7 @@ impl PyMarket {
         c.market_snapshot.make(
             py,
             [
-                book_snapshot,
+                book_state,
                 b.uint(self.core.last_seq()),
                 PyTuple::new(py, seen)?.into_any(),
             ],

@@ -57,7 +57,7 @@ _SIDES = (("buy", 1), ("sell", 2))
 
 
 @dataclass(frozen=True)
-class BookState:
+class BookTotals:
     """What the engine says about one symbol after the run, in lots."""
 
     seq: int
@@ -229,7 +229,7 @@ def _cpu_seconds(pid: int) -> float:
 
 async def _book_states(
     target: str, specs: list[InstrumentSpec], tokens: dict[str, str]
-) -> dict[str, BookState]:
+) -> dict[str, BookTotals]:
     options = [("grpc.max_receive_message_length", 256 * 1024 * 1024)]
     states = {}
     async with grpc.aio.insecure_channel(target, options=options) as channel:
@@ -245,14 +245,14 @@ async def _book_states(
                     metadata=(("authorization", f"Bearer {token}"),),
                 )
                 open_qty += sum(Decimal(o.remaining_qty) for o in orders.orders)
-            states[spec.symbol] = BookState(
+            states[spec.symbol] = BookTotals(
                 snap.seq, int(book / spec.lot_size), int(open_qty / spec.lot_size)
             )
     return states
 
 
 def summarize(
-    loads: list[dict[str, Any]], books: dict[str, BookState]
+    loads: list[dict[str, Any]], books: dict[str, BookTotals]
 ) -> tuple[dict[str, Any], list[str]]:
     """The benchmark's JSON result, and what (if anything) failed verification."""
     problems = []

@@ -48,7 +48,7 @@ class InvariantError(AssertionError):
     """A book's internal state contradicts itself: a bug, never a user error."""
 
 
-class BookSnapshot(NamedTuple):
+class BookState(NamedTuple):
     """A book's whole replicated state as plain data: enough to rebuild an equal book.
 
     Plain immutable data (no implementation's internals), so a snapshot taken from one
@@ -69,14 +69,14 @@ _RESTING_TYPES = frozenset((OrderType.LIMIT, OrderType.POST_ONLY))
 _SNAPSHOT_STPS = frozenset(SelfTradePrevention)
 
 
-def check_snapshot(instrument: Instrument, snapshot: BookSnapshot) -> None:
+def check_snapshot(instrument: Instrument, snapshot: BookState) -> None:
     """Raise ``ValueError`` unless ``snapshot`` is a consistent book of ``instrument``.
 
     Snapshots cross the network between engines, so a book refuses one that could not
     have come from a book (crossed, out of priority order, duplicate ids) rather than
     turn into one no command sequence could produce.
 
-    >>> check_snapshot(Instrument("XYZ"), BookSnapshot("ABC", 0, 1, ()))
+    >>> check_snapshot(Instrument("XYZ"), BookState("ABC", 0, 1, ()))
     Traceback (most recent call last):
     ...
     ValueError: snapshot is of ABC, not XYZ
@@ -186,11 +186,11 @@ class Book(Protocol):
         """Hex digest of the canonical state; equal on every replica at one sequence."""
         ...
 
-    def snapshot(self) -> BookSnapshot:
-        """The whole state as plain data (see ``BookSnapshot``)."""
+    def snapshot(self) -> BookState:
+        """The whole state as plain data (see ``BookState``)."""
         ...
 
-    def restore(self, snapshot: BookSnapshot) -> None:
+    def restore(self, snapshot: BookState) -> None:
         """Replace this book's state with ``snapshot``'s; ``ValueError`` if inconsistent.
 
         Afterwards the book hashes like the one the snapshot was taken from and answers

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from dome.core.book_api import Book, BookSnapshot
+from dome.core.book_api import Book, BookState
 from dome.core.commands import Command, NewOrder
 from dome.core.events import Event
 from dome.core.instrument import Instrument
@@ -46,7 +46,7 @@ class BatchFailed(Exception):
 class MarketSnapshot(NamedTuple):
     """A market's whole replicated state as plain data (see ``Market.snapshot``)."""
 
-    book: BookSnapshot
+    book: BookState
     #: ``Market.last_seq``: may be past the book's own when the last commands were duplicates.
     last_seq: int
     #: The window, oldest first: (account, client order id, the original events).

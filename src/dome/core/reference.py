@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
 
-from dome.core.book_api import BookSnapshot, InvariantError, Level, RestingOrder, check_snapshot
+from dome.core.book_api import BookState, InvariantError, Level, RestingOrder, check_snapshot
 from dome.core.book_side import BookSide, PriceLevel, QueuedOrder, price_reaches
 from dome.core.commands import AmendOrder, CancelOrder, Command, NewOrder
 from dome.core.events import (
@@ -302,12 +302,12 @@ class ReferenceBook:
     def state_hash(self) -> str:
         return hash_book(self.instrument.symbol, self._last_seq, self._next_trade_id, self.orders())
 
-    def snapshot(self) -> BookSnapshot:
-        return BookSnapshot(
+    def snapshot(self) -> BookState:
+        return BookState(
             self.instrument.symbol, self._last_seq, self._next_trade_id, tuple(self.orders())
         )
 
-    def restore(self, snapshot: BookSnapshot) -> None:
+    def restore(self, snapshot: BookState) -> None:
         """Start from empty and rest every order of ``snapshot`` in ``orders()`` order."""
         check_snapshot(self.instrument, snapshot)
         self._sides = {Side.BUY: BookSide(Side.BUY), Side.SELL: BookSide(Side.SELL)}

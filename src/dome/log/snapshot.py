@@ -19,7 +19,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from dome.core.book_api import BookSnapshot, InvariantError
+from dome.core.book_api import BookState, InvariantError
 from dome.core.instrument import Instrument
 from dome.core.market import MarketSnapshot
 from dome.cores import MarketCore, MarketFactory
@@ -97,7 +97,7 @@ def decode_snapshot(
         if doc["symbol"] != instrument.symbol:
             raise LogFormatError(f"snapshot of {doc['symbol']}, expected {instrument.symbol}")
         raw_book = doc["book"]
-        book = BookSnapshot(
+        book = BookState(
             instrument.symbol,
             _int(raw_book["last_seq"]),
             _int(raw_book["next_trade_id"]),

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from dome.bench.engine import BookState, bench_instruments, summarize
+from dome.bench.engine import BookTotals, bench_instruments, summarize
 
 
 def _load(count: int, acked_lots: int, taker_lots: int) -> dict[str, Any]:
@@ -32,7 +32,7 @@ def _load(count: int, acked_lots: int, taker_lots: int) -> dict[str, Any]:
 
 # 4 orders of 10 lots: 12 lots traded (each trade fills a maker and a taker), 16 open.
 GOOD = _load(4, 40, 12)
-BOOK = {"XYZ": BookState(seq=4, book_lots=16, open_lots=16)}
+BOOK = {"XYZ": BookTotals(seq=4, book_lots=16, open_lots=16)}
 
 
 def test_a_consistent_run_is_verified() -> None:
@@ -72,7 +72,7 @@ def test_a_lossy_run_is_not_verified(path: tuple[str, ...], value: int, complain
 
 
 def test_book_and_open_orders_must_agree() -> None:
-    _, problems = summarize([GOOD], {"XYZ": BookState(seq=4, book_lots=15, open_lots=16)})
+    _, problems = summarize([GOOD], {"XYZ": BookTotals(seq=4, book_lots=15, open_lots=16)})
     assert any("book levels" in p for p in problems)
 
 

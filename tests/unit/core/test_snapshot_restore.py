@@ -15,7 +15,7 @@ from book_helpers import IMPLEMENTATIONS, BookFactory
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dome.core.book_api import Book, BookSnapshot, RestingOrder
+from dome.core.book_api import Book, BookState, RestingOrder
 from dome.core.commands import AmendOrder, CancelOrder, Command, NewOrder
 from dome.core.instrument import Instrument
 from dome.core.market import Market, MarketSnapshot
@@ -143,13 +143,13 @@ def _order(
 BUY, SELL = Side.BUY, Side.SELL
 
 
-def _snap(orders: tuple[RestingOrder, ...]) -> BookSnapshot:
-    return BookSnapshot("SNAP", 5, 1, orders)
+def _snap(orders: tuple[RestingOrder, ...]) -> BookState:
+    return BookState("SNAP", 5, 1, orders)
 
 
 #: name -> (what the error says, a snapshot no book could have produced)
-BAD_SNAPSHOTS: dict[str, tuple[str, BookSnapshot]] = {
-    "other symbol": ("not SNAP", BookSnapshot("XYZ", 5, 1, ())),
+BAD_SNAPSHOTS: dict[str, tuple[str, BookState]] = {
+    "other symbol": ("not SNAP", BookState("XYZ", 5, 1, ())),
     "crossed": ("crossed", _snap((_order(1, BUY, 100, 1), _order(2, SELL, 100, 2)))),
     "duplicate id": ("twice", _snap((_order(1, BUY, 100, 1), _order(1, BUY, 99, 2)))),
     "priority out of order": (
