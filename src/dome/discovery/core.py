@@ -330,6 +330,9 @@ class Coordinator(PlacementDecisions):
             members = record.members
             assert len(set(members)) == len(members), f"{symbol}: duplicate member {record}"
             assert set(record.in_sync) <= set(members), f"{symbol}: in_sync outside set"
+            # One form per meaning: an unsorted list would be "repaired" into a new version.
+            assert record.followers == tuple(sorted(record.followers)), f"{symbol}: unsorted"
+            assert record.in_sync == tuple(sorted(record.in_sync)), f"{symbol}: unsorted in_sync"
             if record.primary:
                 assert symbol not in self._elections, f"{symbol}: primary during election"
                 assert record.primary in record.in_sync, f"{symbol}: primary not in sync"

@@ -53,7 +53,7 @@ class PlacementDecisions(CoordinatorState):
             return None
         r = replica_count(self.config.replication_factor, len(alive))
         chosen = sorted(alive, key=lambda e: (self._load(e), e))[:r]
-        record = SymbolRecord(1, chosen[0], tuple(chosen[1:]), tuple(sorted(chosen)))
+        record = SymbolRecord(1, chosen[0], tuple(sorted(chosen[1:])), tuple(sorted(chosen)))
         return Proposal(symbol, record, None, "new_symbol")
 
     def _load(self, engine_id: str) -> tuple[int, int]:

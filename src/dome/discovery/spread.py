@@ -26,6 +26,8 @@ def initial_placement(
 ) -> dict[str, SymbolRecord]:
     """Primaries round-robin over sorted engines; followers are the next engines on the ring.
 
+    Followers are listed sorted, the one form every record keeps (a repair sorts them
+    too), so a fresh placement is already settled and its first tick changes nothing.
     Every replica starts in sync: nothing has been written yet. O(symbols x R).
 
     >>> p = initial_placement(["B", "A", "C"], ["e2", "e1"], 3)
@@ -39,7 +41,9 @@ def initial_placement(
     placement: dict[str, SymbolRecord] = {}
     for i, symbol in enumerate(sorted(set(symbols))):
         members = tuple(ring[(i + k) % len(ring)] for k in range(r))
-        placement[symbol] = SymbolRecord(epoch, members[0], members[1:], tuple(sorted(members)))
+        placement[symbol] = SymbolRecord(
+            epoch, members[0], tuple(sorted(members[1:])), tuple(sorted(members))
+        )
     return placement
 
 

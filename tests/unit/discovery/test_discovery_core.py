@@ -294,3 +294,19 @@ def test_a_primary_reporting_its_symbol_failed_loses_it_and_is_never_elected() -
     sim.register("e0", [at_epoch("A", sim.record("A").epoch, 40)], inc="i2")
     sim.run(0.3, ["e0", "e1"])
     assert "e0" in sim.record("A").members
+
+
+@pytest.mark.parametrize("n_engines", [2, 3, 4])
+@pytest.mark.parametrize("n_symbols", [1, 2, 5])
+def test_a_settled_placement_proposes_nothing_more(n_engines: int, n_symbols: int) -> None:
+    """Found by the peer-auth cluster test: the ring order of a fresh placement's
+    followers was "repaired" into sorted order, a new version that meant nothing new."""
+    syms = symbols(n_symbols)
+    engines = [f"e{i}" for i in range(n_engines)]
+    sim = placed(make(syms, expected=n_engines), engines, syms)
+    settled = dict(sim.store)
+    for _ in range(10):
+        for engine in engines:
+            sim.beat(engine, sim.live_reports(engine, {}))
+        assert sim.step() == []
+    assert sim.store == settled
