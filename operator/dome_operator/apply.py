@@ -1,7 +1,8 @@
 """All of the operator's Kubernetes I/O: apply, prune, read children, write status.
 
-Nothing else in dome_operator talks to the API server; the render and the status rules
-are pure, and the kopf handlers only glue them to this module. Requests go through the
+Nothing else in dome_operator talks to the API server; the render, the status rules and
+what an applied object is (``manifests``: kinds, paths, the applied hash, ``contains``) are
+pure, and the kopf handlers only glue them to this module. Requests go through the
 official ``kubernetes`` client (``dome.kube``: the login, in the cluster through the
 service account and in tests through a kubeconfig, is the same one kopf's watches use),
 through its public ``ApiClient`` (``param_serialize``, ``call_api``,
@@ -31,12 +32,9 @@ pods, and the operator needs to create Secrets but never to read one.
 
 from __future__ import annotations
 
-import base64
 import datetime
-import hashlib
 import json
 import logging
-import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,15 +44,28 @@ import urllib3
 from kubernetes import client
 
 from dome import kube
-from dome.peer_auth import new_secret
 from dome_operator.exchange import API_VERSION, Exchange
-from dome_operator.metadata import GENERATED_KEYS_ANNOTATION, MANAGED_BY
+from dome_operator.manifests import (
+    APPLIED_HASH_ANNOTATION,
+    CREATED_ONCE,
+    RESOURCES,
+    annotation,
+    contains,
+    generated_keys,
+    object_key,
+    object_url,
+    owned_by,
+    resource_url,
+    resource_version,
+    with_applied_hash,
+    with_generated_values,
+)
+from dome_operator.metadata import MANAGED_BY
 from dome_operator.status import Children, EngineSet, FixGatewayState
 
 FIELD_MANAGER = "dome-operator"
 #: The operator's Events are named as kopf names them (``settings.posting``).
 EVENT_NAME_PREFIX = "dome-"
-APPLIED_HASH_ANNOTATION = "dome.dev/applied-hash"
 EXCHANGES = "exchanges"
 #: Server-side apply's media type; the client sends the object as JSON, which is YAML.
 APPLY_PATCH = "application/apply-patch+yaml"
@@ -62,25 +73,6 @@ MERGE_PATCH = "application/merge-patch+json"
 #: (connect, read) seconds for one API call: a reconcile's calls fail and are retried
 #: rather than hang on a silent API server.
 REQUEST_TIMEOUT = (10.0, 30.0)
-
-#: Every kind the render can produce, with its resource (plural) name. Pruning looks at
-#: these kinds only: the operator never deletes what it could not have created.
-RESOURCES: Mapping[tuple[str, str], str] = {
-    ("v1", "ConfigMap"): "configmaps",
-    ("v1", "ServiceAccount"): "serviceaccounts",
-    ("v1", "Service"): "services",
-    ("rbac.authorization.k8s.io/v1", "Role"): "roles",
-    ("rbac.authorization.k8s.io/v1", "RoleBinding"): "rolebindings",
-    ("apps/v1", "Deployment"): "deployments",
-    ("apps/v1", "StatefulSet"): "statefulsets",
-    ("policy/v1", "PodDisruptionBudget"): "poddisruptionbudgets",
-    ("networking.k8s.io/v1", "NetworkPolicy"): "networkpolicies",
-    ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitors",
-    ("monitoring.coreos.com/v1", "PrometheusRule"): "prometheusrules",
-}
-#: Kinds the render produces that are created once and then left alone (not compared,
-#: updated or pruned): Secrets with generated values.
-CREATED_ONCE: Mapping[tuple[str, str], str] = {("v1", "Secret"): "secrets"}
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 
@@ -92,52 +84,6 @@ class KubernetesError(Exception):
         super().__init__(message)
         self.status = status
         self.retryable = retryable
-
-
-def resource_url(
-    api_version: str,
-    plural: str,
-    namespace: str,
-    name: str | None = None,
-    *,
-    subresource: str | None = None,
-    params: Mapping[str, str] | None = None,
-) -> str:
-    """The path of a namespaced object (or of its collection when ``name`` is None)."""
-    root = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-    path = f"{root}/namespaces/{namespace}/{plural}"
-    if name is not None:
-        path += f"/{name}"
-    if subresource is not None:
-        path += f"/{subresource}"
-    if params:
-        path += "?" + urllib.parse.urlencode(params)
-    return path
-
-
-def with_applied_hash(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """``obj`` annotated with a hash of its own content (stable across key order)."""
-    digest = hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
-    metadata = dict(obj["metadata"])
-    metadata["annotations"] = {**metadata.get("annotations", {}), APPLIED_HASH_ANNOTATION: digest}
-    return {**obj, "metadata": metadata}
-
-
-def generated_keys(obj: Mapping[str, Any]) -> list[str]:
-    """The keys the apply step fills with random values when it creates ``obj``."""
-    listed = _annotation(obj, GENERATED_KEYS_ANNOTATION) or ""
-    return [key for key in listed.split(",") if key]
-
-
-def with_generated_values(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """``obj`` with a fresh random value (base64, as Secret ``data`` is) per generated key."""
-    data = {key: base64.b64encode(new_secret().encode()).decode() for key in generated_keys(obj)}
-    return {**obj, "data": data}
-
-
-def object_key(obj: Mapping[str, Any]) -> str:
-    """``Kind/name``: how events and logs name a child."""
-    return f"{obj['kind']}/{obj['metadata']['name']}"
 
 
 @dataclass(frozen=True)
@@ -165,11 +111,11 @@ class Cluster:
                     changed.append(object_key(obj))
                 continue
             desired = with_applied_hash(obj)
-            url = _object_url(desired)
+            url = object_url(desired)
             with _translated(f"reading {object_key(obj)}"):
                 live = await self._get_or_none(url)
             wanted_hash = desired["metadata"]["annotations"][APPLIED_HASH_ANNOTATION]
-            if live is not None and _annotation(live, APPLIED_HASH_ANNOTATION) == wanted_hash:
+            if live is not None and annotation(live, APPLIED_HASH_ANNOTATION) == wanted_hash:
                 continue
             with _translated(f"applying {object_key(obj)}"):
                 await self._request(
@@ -196,7 +142,7 @@ class Cluster:
                     repaired.append(object_key(obj))
                 continue
             desired = with_applied_hash(obj)
-            url = _object_url(desired)
+            url = object_url(desired)
             with _translated(f"reading {object_key(obj)}"):
                 live = await self._get_or_none(url)
             if live is not None and contains(live, desired):
@@ -209,7 +155,7 @@ class Cluster:
                     body=desired,
                     content_type=APPLY_PATCH,
                 )
-            if live is None or _resource_version(answer) != _resource_version(live):
+            if live is None or resource_version(answer) != resource_version(live):
                 repaired.append(object_key(obj))
         return repaired
 
@@ -282,7 +228,7 @@ class Cluster:
                 listing = await self._get(url, query={"labelSelector": selector})
             for item in listing.get("items", []):
                 name = item["metadata"]["name"]
-                if (api_version, kind, name) in wanted or not _owned_by(item, exchange.uid):
+                if (api_version, kind, name) in wanted or not owned_by(item, exchange.uid):
                     continue
                 with _translated(f"deleting {kind}/{name}"):
                     await self._delete(resource_url(api_version, plural, exchange.namespace, name))
@@ -400,51 +346,6 @@ class Cluster:
 
 def _exchange_url(namespace: str, name: str, *, subresource: str | None = None) -> str:
     return resource_url(API_VERSION, EXCHANGES, namespace, name, subresource=subresource)
-
-
-def _object_url(obj: Mapping[str, Any]) -> str:
-    plural = RESOURCES[(obj["apiVersion"], obj["kind"])]
-    metadata = obj["metadata"]
-    return resource_url(obj["apiVersion"], plural, metadata["namespace"], metadata["name"])
-
-
-def _annotation(obj: Mapping[str, Any], key: str) -> str | None:
-    value = obj.get("metadata", {}).get("annotations", {}).get(key)
-    return value if isinstance(value, str) else None
-
-
-def contains(live: Any, desired: Any) -> bool:
-    """Whether ``live`` holds every field of ``desired`` with its value.
-
-    Mappings may have more keys (defaults, controllers' fields); lists must have the
-    same length, item by item.
-
-    >>> contains({"a": 1, "b": {"c": [{"d": 2, "e": 3}]}}, {"b": {"c": [{"d": 2}]}})
-    True
-    >>> contains({"spec": {"replicas": 5}}, {"spec": {"replicas": 3}})
-    False
-    """
-    if isinstance(desired, Mapping):
-        return isinstance(live, Mapping) and all(
-            key in live and contains(live[key], value) for key, value in desired.items()
-        )
-    if isinstance(desired, list):
-        return (
-            isinstance(live, list)
-            and len(live) == len(desired)
-            and all(contains(have, want) for have, want in zip(live, desired, strict=True))
-        )
-    return bool(live == desired)
-
-
-def _resource_version(obj: Any) -> str | None:
-    version = obj.get("metadata", {}).get("resourceVersion") if isinstance(obj, dict) else None
-    return version if isinstance(version, str) else None
-
-
-def _owned_by(obj: Mapping[str, Any], uid: str) -> bool:
-    references = obj.get("metadata", {}).get("ownerReferences", [])
-    return any(reference.get("uid") == uid for reference in references)
 
 
 def _engine_set(obj: Mapping[str, Any]) -> EngineSet:

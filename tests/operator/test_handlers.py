@@ -355,7 +355,7 @@ def _reconciled_after(cluster: ClusterEmulator, mark: int) -> bool:
 
 
 def _plural(obj: dict[str, Any]) -> str:
-    from dome_operator.apply import CREATED_ONCE, RESOURCES
+    from dome_operator.manifests import CREATED_ONCE, RESOURCES
 
     key = (obj["apiVersion"], obj["kind"])
     return RESOURCES[key] if key in RESOURCES else CREATED_ONCE[key]

@@ -37,7 +37,7 @@ accounts Secret volume    a temp directory with the example         the Secret i
                           secret.yaml), in the volume's mode
 peer Secret volume        a temp directory with the rendered        the operator's apply
 (/etc/dome/peer)          Secret filled as the apply step fills it  step creates it once
-                          (``apply.with_generated_values``)         with a random value
+                          (``manifests.with_generated_values``)     with a random value
 ``data`` claim template   one temp directory per engine pod         a PersistentVolume
 (/var/lib/dome)
 ``tmp`` emptyDir (/tmp)   a temp directory per pod (no argument     scratch space
@@ -87,7 +87,7 @@ from dome.v1 import replication_pb2_grpc as rp_grpc
 from dome.v1 import trading_pb2 as tr
 from dome.v1 import trading_pb2_grpc as tr_grpc
 from dome_operator import render
-from dome_operator.apply import generated_keys, with_generated_values
+from dome_operator.manifests import generated_keys, with_generated_values
 
 pytestmark = pytest.mark.timeout(180)
 
