@@ -15,14 +15,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
 
-from dome.client.errors import UnavailableError, from_grpc
 from dome.client.history import history, portfolio_of
 from dome.client.local import DEFAULT_DATA_DIR, local_discovery, local_target
 from dome.client.models import (
@@ -42,21 +41,20 @@ from dome.client.portfolio import FeeSchedule, Portfolio
 from dome.client.resuming import Replicas
 from dome.client.retry_policy import (
     MAX_IN_FLIGHT,
-    MAYBE_APPLIED,
     NOT_APPLIED,
     REFUSED,
     REROUTE,
-    UNAVAILABLE,
     marked,
 )
 from dome.client.routing import Router
 from dome.client.sessions import DisconnectSession
 from dome.client.streams import Streams
+from dome.client.transport import Transport
 from dome.client.wire import Encoder
 from dome.core.types import OrderType, SelfTradePrevention, Side
 from dome.instrument_spec import InstrumentSpec
 from dome.tls import TlsFiles, open_channel
-from dome.v1 import market_data_pb2, market_data_pb2_grpc, trading_pb2, trading_pb2_grpc
+from dome.v1 import market_data_pb2, trading_pb2
 
 _Req = TypeVar("_Req")
 _Resp = TypeVar("_Resp")
@@ -114,26 +112,29 @@ class Client(Streams):
             raise ValueError("Client needs exactly one of target (an engine) or discovery")
         self.target = target or ""
         self.discovery = discovery
-        self.timeout = timeout
-        self.retry_deadline = retry_deadline
-        self._metadata: tuple[tuple[str, str], ...] = (
+        metadata: tuple[tuple[str, str], ...] = (
             (("authorization", f"Bearer {token}"),) if token else ()
         )
         self._id_prefix = id_prefix or secrets.token_hex(6)
-        self._router = (
-            Router(discovery, client_id or self._id_prefix, tls=tls) if discovery else None
+        router = Router(discovery, client_id or self._id_prefix, tls=tls) if discovery else None
+        self._transport = Transport(
+            open_channel(target, tls) if target is not None else None,
+            router,
+            metadata,
+            timeout=timeout,
+            retry_deadline=retry_deadline,
+            max_in_flight=max_in_flight,
         )
-        self._replicas = Replicas(self._router, retry_deadline) if self._router else None
-        self._channel = open_channel(target, tls) if target is not None else None
-        # In a cluster every call picks its engine's stubs from the router's pool instead.
-        self._trading: Any = self._channel and trading_pb2_grpc.TradingServiceStub(self._channel)
-        self._market: Any = self._channel and market_data_pb2_grpc.MarketDataServiceStub(
-            self._channel
-        )
+        # The names the streams (``Streams``) read; the transport owns each.
+        self._router = router
+        self._channel = self._transport.channel
+        self._metadata = metadata
+        self._trading: Any = self._transport.trading
+        self._market: Any = self._transport.market
+        self._replicas = Replicas(router, retry_deadline) if router else None
         self._encoder = Encoder({}, check=check)
         self._loaded = False
         self._ids = itertools.count(1)
-        self._window = asyncio.Semaphore(max_in_flight)
         self._session: DisconnectSession | None = None
         #: What the engine allows (rate, streams, message size, calls in progress), as
         #: it said when the instruments were loaded (``connect``); None before.
@@ -153,6 +154,24 @@ class Client(Streams):
         if discovery is not None:
             return cls(discovery=discovery, token=token, **options)
         return cls(local_target(data_dir), token, **options)
+
+    @property
+    def timeout(self) -> float:
+        """Seconds one attempt may take."""
+        return self._transport.timeout
+
+    @timeout.setter
+    def timeout(self, seconds: float) -> None:
+        self._transport.timeout = seconds
+
+    @property
+    def retry_deadline(self) -> float:
+        """Seconds all attempts of one call may take."""
+        return self._transport.retry_deadline
+
+    @retry_deadline.setter
+    def retry_deadline(self, seconds: float) -> None:
+        self._transport.retry_deadline = seconds
 
     async def __aenter__(self) -> Client:
         await self.connect()
@@ -229,7 +248,7 @@ class Client(Streams):
     async def instruments(self, refresh: bool = False) -> dict[str, InstrumentSpec]:
         """Every instrument the engine trades, by symbol."""
         if refresh or not self._loaded:
-            resp = await self._read(
+            resp = await self._transport.read(
                 None, "ListInstruments", market_data_pb2.ListInstrumentsRequest()
             )
             specs = {}
@@ -263,9 +282,9 @@ class Client(Streams):
         order = NewOrder(symbol, side, qty, price, type, client_order_id, stp)
         request = self._encoder.submit(order, client_order_id or self.next_client_order_id())
         if self._router is None:
-            resp = await self._unary(self._trading.SubmitOrder, request, REROUTE)
+            resp = await self._transport.unary(self._trading.SubmitOrder, request, REROUTE)
         else:
-            resp, _ = await self._routed_unary(symbol, "SubmitOrder", request, REROUTE)
+            resp, _ = await self._transport.routed_unary(symbol, "SubmitOrder", request, REROUTE)
         return OrderResult.from_proto(resp)
 
     async def cancel_order(
@@ -283,9 +302,11 @@ class Client(Streams):
         request = self._encoder.cancel(CancelOrder(symbol, order_id, client_order_id or ""))
         if self._router is None:
             return OrderResult.from_proto(
-                await self._unary(self._trading.CancelOrder, request, REFUSED)
+                await self._transport.unary(self._trading.CancelOrder, request, REFUSED)
             )
-        resp, uncertain = await self._routed_unary(symbol, "CancelOrder", request, REROUTE)
+        resp, uncertain = await self._transport.routed_unary(
+            symbol, "CancelOrder", request, REROUTE
+        )
         return marked(OrderResult.from_proto(resp), uncertain)
 
     async def cancel_all(self, symbol: str | None = None) -> list[OrderResult]:
@@ -298,13 +319,13 @@ class Client(Streams):
         """
         if self._router is None:
             request = trading_pb2.CancelAllOrdersRequest(symbol=symbol or "")
-            resp = await self._unary(self._trading.CancelAllOrders, request, REROUTE)
+            resp = await self._transport.unary(self._trading.CancelAllOrders, request, REROUTE)
             return [OrderResult.from_proto(r) for r in resp.results]
         symbols = [symbol] if symbol else sorted(await self.instruments())
 
         async def one(s: str) -> list[OrderResult]:
             request = trading_pb2.CancelAllOrdersRequest(symbol=s)
-            resp, _ = await self._routed_unary(s, "CancelAllOrders", request, REROUTE)
+            resp, _ = await self._transport.routed_unary(s, "CancelAllOrders", request, REROUTE)
             return [OrderResult.from_proto(r) for r in resp.results]
 
         return [r for rs in await asyncio.gather(*(one(s) for s in symbols)) for r in rs]
@@ -322,9 +343,9 @@ class Client(Streams):
         request = self._encoder.amend(AmendOrder(symbol, order_id, qty, price))
         if self._router is None:
             return OrderResult.from_proto(
-                await self._unary(self._trading.AmendOrder, request, REFUSED)
+                await self._transport.unary(self._trading.AmendOrder, request, REFUSED)
             )
-        resp, _ = await self._routed_unary(symbol, "AmendOrder", request, NOT_APPLIED)
+        resp, _ = await self._transport.routed_unary(symbol, "AmendOrder", request, NOT_APPLIED)
         return OrderResult.from_proto(resp)
 
     async def submit_orders(
@@ -343,32 +364,8 @@ class Client(Streams):
         actions = list(actions)
         wire = [self._action(a) for a in actions]
         if self._router is not None:
-            return await self._routed_bulk(actions, wire, batch_size)
-        batches = [
-            trading_pb2.OrderBatch(batch_id=i, actions=wire[start : start + batch_size])
-            for i, start in enumerate(range(0, len(wire), batch_size))
-        ]
-        retry = REROUTE if all(isinstance(a, NewOrder) for a in actions) else frozenset()
-
-        async def attempt(_: None, metadata: Any, limit: float) -> list[OrderResult]:
-            async def requests() -> AsyncIterator[trading_pb2.OrderBatch]:
-                # Write only once the engine has accepted the stream (it sends headers
-                # then): a write racing its refusal would make grpc.aio report INTERNAL
-                # in place of the engine's status (grpc/grpc#36066).
-                await call.initial_metadata()
-                if call.done():
-                    return
-                for batch in batches:
-                    yield batch
-
-            call = self._trading.SubmitOrders(requests(), metadata=metadata, timeout=limit)
-            by_batch: dict[int, list[OrderResult]] = {}
-            async for resp in call:
-                by_batch[resp.batch_id] = [OrderResult.from_proto(r) for r in resp.results]
-            return [r for b in batches for r in by_batch.get(b.batch_id, [])]
-
-        # A stream needs longer than one call; allow a little per batch on top.
-        return await self._attempts(attempt, None, retry, self.timeout + 0.1 * len(batches))
+            return await self._transport.routed_bulk(actions, wire, batch_size)
+        return await self._transport.direct_bulk(actions, wire, batch_size)
 
     async def portfolio(
         self,
@@ -390,7 +387,7 @@ class Client(Streams):
         longer holds reports from ``from_seq``; ``limit`` 0 is the engine's page (1,000).
         """
         request = trading_pb2.GetHistoryRequest(symbol=symbol, from_seq=from_seq, limit=limit)
-        return HistoryPage.from_proto(await self._read(symbol, "GetHistory", request))
+        return HistoryPage.from_proto(await self._transport.read(symbol, "GetHistory", request))
 
     async def open_orders(self, symbol: str | None = None) -> list[OpenOrder]:
         """The caller's open orders on ``symbol`` (every symbol if None), in priority order.
@@ -403,7 +400,7 @@ class Client(Streams):
             lists = await asyncio.gather(*(self.open_orders(s) for s in symbols))
             return [o for orders in lists for o in orders]
         request = trading_pb2.ListOpenOrdersRequest(symbol=symbol)
-        resp = await self._read(symbol, "ListOpenOrders", request)
+        resp = await self._transport.read(symbol, "ListOpenOrders", request)
         return [OpenOrder.from_proto(o, symbol) for o in resp.orders]
 
     # -- market data ----------------------------------------------------------------
@@ -411,131 +408,13 @@ class Client(Streams):
     async def book(self, symbol: str, depth: int = 0) -> BookSnapshot:
         """A depth snapshot (engine default depth when 0) with the seq it reflects."""
         request = market_data_pb2.GetBookRequest(symbol=symbol, depth=depth)
-        return BookSnapshot.from_proto(await self._read(symbol, "GetBook", request))
+        return BookSnapshot.from_proto(await self._transport.read(symbol, "GetBook", request))
 
     async def trades(self, symbol: str, limit: int = 0) -> list[Trade]:
         """The most recent trades, oldest first (engine default count when 0)."""
         request = market_data_pb2.ListTradesRequest(symbol=symbol, limit=limit)
-        resp = await self._read(symbol, "ListTrades", request)
+        resp = await self._transport.read(symbol, "ListTrades", request)
         return [Trade.from_proto(t) for t in resp.trades]
-
-    # -- cluster routing ------------------------------------------------------------
-
-    async def _read(self, symbol: str | None, method: str, request: Any) -> Any:
-        """A read that is safe to repeat: the symbol's primary (home engine if no symbol)."""
-        if self._router is None:
-            stub = self._trading if hasattr(self._trading, method) else self._market
-            return await self._unary(getattr(stub, method), request, REROUTE)
-        resp, _ = await self._routed_unary(symbol, method, request, REROUTE)
-        return resp
-
-    async def _routed_unary(
-        self, symbol: str | None, method: str, request: Any, retry_on: frozenset[grpc.StatusCode]
-    ) -> tuple[Any, bool]:
-        async def attempt(address: str, limit: float, _: bool) -> Any:
-            channel = self._pool(address)
-            stub: Any = trading_pb2_grpc.TradingServiceStub(channel)
-            if not hasattr(stub, method):
-                stub = market_data_pb2_grpc.MarketDataServiceStub(channel)
-            async with self._window:
-                return await getattr(stub, method)(request, metadata=self._metadata, timeout=limit)
-
-        return await self._routed(symbol, attempt, retry_on, self.timeout)
-
-    def _pool(self, address: str) -> grpc.aio.Channel:
-        assert self._router is not None
-        return self._router.channel(address)
-
-    async def _routed(
-        self,
-        symbol: str | None,
-        attempt: Callable[[str, float, bool], Awaitable[_Resp]],
-        retry_on: frozenset[grpc.StatusCode],
-        per_attempt: float,
-    ) -> tuple[_Resp, bool]:
-        """Run ``attempt(address, timeout, uncertain)`` on the symbol's primary until done.
-
-        Returns the answer and whether an earlier attempt failed in a way that may have
-        applied it (UNAVAILABLE). Waits while the symbol has no primary.
-        """
-        router = self._router
-        assert router is not None
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.retry_deadline
-        delay = 0.05
-        uncertain = False
-        tried = 0
-        while True:
-            seen = router.version
-            if symbol is None:
-                engines = router.engines()
-                address = engines[tried % len(engines)] if engines else None
-            else:
-                address = router.primary(symbol)
-                if address is None and symbol not in router.routes:
-                    address = router.home  # not placed: the home engine answers for it
-            left = deadline - loop.time()
-            if address is not None:
-                tried += 1
-                try:
-                    limit = max(min(per_attempt, left), 0.05)
-                    return await attempt(address, limit, uncertain), uncertain
-                except grpc.aio.AioRpcError as exc:
-                    if exc.code() not in retry_on or loop.time() + delay >= deadline:
-                        raise from_grpc(exc) from None
-                    uncertain = uncertain or exc.code() in MAYBE_APPLIED
-                await router.wait_for_change(seen, delay)
-                delay = min(delay * 2, 1.0)
-            elif left <= 0:
-                raise UnavailableError(
-                    UNAVAILABLE, f"{symbol}: no primary within {self.retry_deadline:g}s"
-                )
-            else:
-                await router.wait_for_change(seen, left)
-
-    async def _routed_bulk(
-        self, actions: list[Action], wire: list[trading_pb2.OrderAction], batch_size: int
-    ) -> list[OrderResult]:
-        shares: dict[str, list[int]] = {}
-        for i, action in enumerate(actions):
-            shares.setdefault(action.symbol, []).append(i)
-        results: list[OrderResult | None] = [None] * len(actions)
-
-        async def send(symbol: str, indexes: list[int]) -> None:
-            chunks = [indexes[at : at + batch_size] for at in range(0, len(indexes), batch_size)]
-            batches = [
-                trading_pb2.OrderBatch(batch_id=b, actions=[wire[i] for i in chunk])
-                for b, chunk in enumerate(chunks)
-            ]
-            answered: dict[int, tuple[list[OrderResult], bool]] = {}
-
-            async def attempt(address: str, limit: float, uncertain: bool) -> None:
-                pending = [b for b in batches if b.batch_id not in answered]
-                stub = trading_pb2_grpc.TradingServiceStub(self._pool(address))
-
-                async def requests() -> AsyncIterator[trading_pb2.OrderBatch]:
-                    await call.initial_metadata()  # see submit_orders: grpc/grpc#36066
-                    if call.done():
-                        return
-                    for batch in pending:
-                        yield batch
-
-                call = stub.SubmitOrders(requests(), metadata=self._metadata, timeout=limit)
-                async for resp in call:
-                    done = [OrderResult.from_proto(r) for r in resp.results]
-                    answered[resp.batch_id] = (done, uncertain)
-
-            amends = any(isinstance(actions[i], AmendOrder) for i in indexes)
-            per_attempt = self.timeout + 0.1 * len(batches)
-            await self._routed(symbol, attempt, NOT_APPLIED if amends else REROUTE, per_attempt)
-            for b, chunk in enumerate(chunks):
-                done, uncertain = answered.get(b, ([], False))
-                for i, result in zip(chunk, done, strict=False):
-                    is_cancel = isinstance(actions[i], CancelOrder)
-                    results[i] = marked(result, uncertain and is_cancel)
-
-        await asyncio.gather(*(send(symbol, idx) for symbol, idx in shares.items()))
-        return [r for r in results if r is not None]
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -550,36 +429,3 @@ class Client(Streams):
         if isinstance(action, CancelOrder):
             return trading_pb2.OrderAction(cancel=self._encoder.cancel(action))
         return trading_pb2.OrderAction(amend=self._encoder.amend(action))
-
-    async def _unary(
-        self,
-        method: Callable[..., Awaitable[_Resp]],
-        request: _Req,
-        retry_on: frozenset[grpc.StatusCode],
-    ) -> _Resp:
-        async def attempt(req: _Req, metadata: Any, limit: float) -> _Resp:
-            async with self._window:
-                return await method(req, metadata=metadata, timeout=limit)
-
-        return await self._attempts(attempt, request, retry_on, self.timeout)
-
-    async def _attempts(
-        self,
-        attempt: Callable[[_Req, Any, float], Awaitable[_Resp]],
-        request: _Req,
-        retry_on: frozenset[grpc.StatusCode],
-        per_attempt: float,
-    ) -> _Resp:
-        """Run ``attempt`` until it answers, repeating after ``retry_on`` with a backoff."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.retry_deadline
-        delay = 0.05
-        while True:
-            left = max(deadline - loop.time(), 0.05) if retry_on else per_attempt
-            try:
-                return await attempt(request, self._metadata, min(per_attempt, left))
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() not in retry_on or loop.time() + delay >= deadline:
-                    raise from_grpc(exc) from None
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 1.0)
