@@ -38,6 +38,8 @@ class EngineConfig:
     instruments: tuple[InstrumentSpec, ...] = DEFAULT_INSTRUMENTS
     #: account name -> bearer token.
     accounts: dict[str, str] = field(default_factory=dict)
+    #: Where ``accounts`` came from; the engine follows its changes while it runs.
+    accounts_file: Path | None = None
     #: Journals and snapshots, one directory per symbol (needed with ``discovery``).
     data_dir: Path | None = None
     #: host:port of the discovery service; None runs a standalone engine (no log).
@@ -106,7 +108,8 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
         "--accounts",
         type=Path,
         help='accounts JSON file: {"alice": "sha256:<hex of its token>", ...} '
-        "(dome accounts hash; tokens in clear still work, with a warning) (default: none)",
+        "(dome accounts hash; tokens in clear still work, with a warning); re-read when it "
+        "changes, so tokens rotate without a restart (default: none)",
     )
     parser.add_argument("--data-dir", type=Path, help="data directory (journals, snapshots)")
     parser.add_argument(
@@ -207,6 +210,7 @@ def config_from_args(args: argparse.Namespace) -> EngineConfig:
         health_port=args.health_port,
         instruments=instruments,
         accounts=load_accounts(args.accounts) if args.accounts else {},
+        accounts_file=Path(args.accounts) if args.accounts else None,
         data_dir=args.data_dir,
         discovery=args.discovery,
         advertise=args.advertise,

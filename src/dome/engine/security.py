@@ -115,6 +115,15 @@ class CallSlots:
             self.held -= 1
 
 
+def _candidates(accounts: Mapping[str, str]) -> dict[bytes, list[tuple[bytes, str]]]:
+    """Stored digests grouped by their first bytes, so a lookup compares only a few."""
+    candidates: dict[bytes, list[tuple[bytes, str]]] = {}
+    for account, value in accounts.items():
+        digest = _stored_digest(value)
+        candidates.setdefault(digest[:_SELECTOR_BYTES], []).append((digest, account))
+    return candidates
+
+
 class Gate:
     """Authentication, per-account command rate and stream count, and calls in progress.
 
@@ -131,10 +140,7 @@ class Gate:
         clock: Callable[[], float] = time.monotonic,
         max_calls: int = 20_000,
     ) -> None:
-        self._candidates: dict[bytes, list[tuple[bytes, str]]] = {}
-        for account, value in accounts.items():
-            digest = _stored_digest(value)
-            self._candidates.setdefault(digest[:_SELECTOR_BYTES], []).append((digest, account))
+        self._candidates = _candidates(accounts)
         #: The token each account last authenticated with on this engine, in memory only:
         #: forwarding an account's order to its symbol's primary presents it there (the
         #: accounts file holds no token to forward with).
@@ -145,6 +151,17 @@ class Gate:
         self._buckets: dict[str, TokenBucket] = {}
         self.streams = StreamSlots(max_streams)
         self.calls = CallSlots(max_calls)
+
+    def replace_accounts(self, accounts: Mapping[str, str]) -> None:
+        """Authenticate against ``accounts`` from now on (the accounts file changed).
+
+        Tokens remembered for forwarding are dropped where they no longer verify, so a
+        revoked token is not presented to a primary on its account's behalf.
+        """
+        self._candidates = _candidates(accounts)
+        for account, token in list(self.presented_tokens.items()):
+            if self._verify(token) != account:
+                del self.presented_tokens[account]
 
     def account(self, context: grpc.aio.ServicerContext[Any, Any]) -> str:
         """The account the call's bearer token names; ``Unauthenticated`` otherwise."""

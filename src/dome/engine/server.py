@@ -23,6 +23,7 @@ from grpc_reflection.v1alpha import reflection
 
 from dome.accounts import AccountsFileError
 from dome.cores import CoreError, select_core
+from dome.engine import accounts_watch
 from dome.engine.config import ConfigError, EngineConfig, config_from_args
 from dome.engine.health import engine_ready
 from dome.engine.market_data import MarketDataServicer
@@ -224,6 +225,10 @@ async def serve(
                 lambda: not stop.is_set() and engine_ready(member),
             )
         )
+        if config.accounts_file is not None:
+            await around.enter_async_context(
+                accounts_watch.following(config.accounts_file, gate, config.accounts)
+            )
         address = f"{client_host(config.host)}:{port}"
         if member is not None and config.discovery is not None:
             await member.join(config.discovery, config.advertise or address, metrics_url)

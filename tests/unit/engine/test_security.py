@@ -194,6 +194,19 @@ def test_the_gate_remembers_presented_tokens_for_forwarding() -> None:
     assert gate.presented_tokens == {"alice": token}
 
 
+def test_replaced_accounts_take_over_and_a_revoked_token_is_no_longer_forwarded() -> None:
+    kept, revoked, added = new_token(), new_token(), new_token()
+    gate = Gate({"alice": hash_token(kept), "bob": hash_token(revoked)}, rate=10)
+    gate.account(bearer(kept))
+    gate.account(bearer(revoked))
+    gate.replace_accounts({"alice": hash_token(kept), "carol": hash_token(added)})
+    assert gate.account(bearer(added)) == "carol"
+    assert gate.account(bearer(kept)) == "alice"
+    with pytest.raises(Unauthenticated):
+        gate.account(bearer(revoked))
+    assert gate.presented_tokens == {"alice": kept, "carol": added}
+
+
 def bearer(token: str) -> Any:
     return FakeContext(("authorization", f"Bearer {token}"))
 
