@@ -38,14 +38,12 @@ class AccountsWatch:
         self.gate = gate
         self._in_force = dict(in_force)
         self._seen: bytes | None = None
-        #: Times the accounts were replaced (tests and logs read it).
-        self.reloads = 0
 
-    def check(self) -> bool:
-        """One look at the file; True when the accounts in force were replaced."""
+    def check(self) -> None:
+        """One look at the file: replace the accounts in force if it says others."""
         digest = self._digest()
         if digest is None or digest == self._seen:
-            return False
+            return
         self._seen = digest
         try:
             accounts = load_accounts(self.path)
@@ -54,14 +52,12 @@ class AccountsWatch:
                 "accounts file changed but is unusable; the accounts in force stay",
                 extra={"path": str(self.path), "error": str(exc)},
             )
-            return False
+            return
         if accounts == self._in_force:
-            return False
+            return
         self._in_force = accounts
         self.gate.replace_accounts(accounts)
-        self.reloads += 1
         log.info("accounts reloaded", extra={"path": str(self.path), "accounts": len(accounts)})
-        return True
 
     async def run(self, interval: float = POLL_SECONDS) -> None:
         """``check`` every ``interval`` seconds until cancelled."""
