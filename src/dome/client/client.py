@@ -281,10 +281,7 @@ class Client(Streams):
         await self._ensure_instruments()
         order = NewOrder(symbol, side, qty, price, type, client_order_id, stp)
         request = self._encoder.submit(order, client_order_id or self.next_client_order_id())
-        if self._router is None:
-            resp = await self._transport.unary(self._trading.SubmitOrder, request, REROUTE)
-        else:
-            resp, _ = await self._transport.routed_unary(symbol, "SubmitOrder", request, REROUTE)
+        resp, _ = await self._transport.call(symbol, "SubmitOrder", request, REROUTE)
         return OrderResult.from_proto(resp)
 
     async def cancel_order(
@@ -300,12 +297,8 @@ class Client(Streams):
         if not order_id and not client_order_id:
             raise ValueError("cancel_order needs an order_id or a client_order_id")
         request = self._encoder.cancel(CancelOrder(symbol, order_id, client_order_id or ""))
-        if self._router is None:
-            return OrderResult.from_proto(
-                await self._transport.unary(self._trading.CancelOrder, request, REFUSED)
-            )
-        resp, uncertain = await self._transport.routed_unary(
-            symbol, "CancelOrder", request, REROUTE
+        resp, uncertain = await self._transport.call(
+            symbol, "CancelOrder", request, REFUSED, routed=REROUTE
         )
         return marked(OrderResult.from_proto(resp), uncertain)
 
@@ -341,11 +334,9 @@ class Client(Streams):
         """Change open quantity and/or price; ``None`` keeps the current value."""
         await self._ensure_instruments()
         request = self._encoder.amend(AmendOrder(symbol, order_id, qty, price))
-        if self._router is None:
-            return OrderResult.from_proto(
-                await self._transport.unary(self._trading.AmendOrder, request, REFUSED)
-            )
-        resp, _ = await self._transport.routed_unary(symbol, "AmendOrder", request, NOT_APPLIED)
+        resp, _ = await self._transport.call(
+            symbol, "AmendOrder", request, REFUSED, routed=NOT_APPLIED
+        )
         return OrderResult.from_proto(resp)
 
     async def submit_orders(
@@ -363,9 +354,7 @@ class Client(Streams):
         await self._ensure_instruments()
         actions = list(actions)
         wire = [self._action(a) for a in actions]
-        if self._router is not None:
-            return await self._transport.routed_bulk(actions, wire, batch_size)
-        return await self._transport.direct_bulk(actions, wire, batch_size)
+        return await self._transport.bulk(actions, wire, batch_size)
 
     async def portfolio(
         self,

@@ -56,13 +56,42 @@ class Transport:
         self.market: Any = channel and market_data_pb2_grpc.MarketDataServiceStub(channel)
         self.window = asyncio.Semaphore(max_in_flight)
 
-    async def read(self, symbol: str | None, method: str, request: Any) -> Any:
-        """A read that is safe to repeat: the symbol's primary (home engine if no symbol)."""
+    async def call(
+        self,
+        symbol: str | None,
+        method: str,
+        request: Any,
+        retry_on: frozenset[grpc.StatusCode],
+        *,
+        routed: frozenset[grpc.StatusCode] | None = None,
+    ) -> tuple[Any, bool]:
+        """``method`` on the engine, or in a cluster on ``symbol``'s primary (the home
+        engine if no symbol), repeated after ``retry_on`` (``routed`` in a cluster, where
+        a refusal may only mean "not the primary any more").
+
+        Returns the answer and whether an earlier attempt may have applied it (routed
+        calls only: one engine's retry sets are never uncertain).
+        """
         if self.router is None:
             stub = self.trading if hasattr(self.trading, method) else self.market
-            return await self.unary(getattr(stub, method), request, REROUTE)
-        resp, _ = await self.routed_unary(symbol, method, request, REROUTE)
+            return await self.unary(getattr(stub, method), request, retry_on), False
+        return await self.routed_unary(
+            symbol, method, request, retry_on if routed is None else routed
+        )
+
+    async def read(self, symbol: str | None, method: str, request: Any) -> Any:
+        """A read: safe to repeat after any failure that did not answer."""
+        resp, _ = await self.call(symbol, method, request, REROUTE)
         return resp
+
+    async def bulk(
+        self, actions: list[Action], wire: list[trading_pb2.OrderAction], batch_size: int
+    ) -> list[OrderResult]:
+        """``actions`` (encoded as ``wire``) over SubmitOrders: one stream to the engine,
+        or in a cluster one per symbol to its primary."""
+        if self.router is not None:
+            return await self.routed_bulk(actions, wire, batch_size)
+        return await self.direct_bulk(actions, wire, batch_size)
 
     async def routed_unary(
         self, symbol: str | None, method: str, request: Any, retry_on: frozenset[grpc.StatusCode]
