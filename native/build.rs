@@ -6,7 +6,9 @@
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let proto_root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../proto");
+    // Read at run time, not with `env!`: a build script binary reused from a shared target
+    // directory must look in the tree being built, not the one it was compiled in.
+    let proto_root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../proto");
     // Only the log's messages and a batch's effects: the rest of the wire contract never
     // reaches the core.
     let files = ["replication.proto", "effects.proto"].map(|f| proto_root.join("dome/v1").join(f));

@@ -58,7 +58,7 @@ class MarketMaker(Bot):
         self.spread_ticks = spread_ticks
         self.max_position = lot * LIMIT_LOTS
         #: The position as of the last view and the fills since (the runner's is exact:
-        #: it is seeded from the exchange's history at start).
+        #: it is seeded from the exchange's position record at start).
         self.position = Decimal(0)
         #: The largest |position| the bot ever saw (the test checks the exchange's too).
         self.widest = Decimal(0)

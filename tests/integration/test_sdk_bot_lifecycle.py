@@ -32,6 +32,7 @@ from dome.client import (
     Replace,
     Side,
 )
+from dome.client.history import history, portfolio_of
 
 
 class Quoter(Bot):
@@ -71,7 +72,7 @@ class Quoter(Bot):
 
 async def own_fills(client: Client, symbol: str, prefix: str) -> Decimal:
     """The exchange's record of a bot's fills: its position from the execution history."""
-    return (await client.portfolio([symbol], prefix=prefix)).position(symbol).qty
+    return portfolio_of(await history(client, [symbol]), prefix=prefix).position(symbol).qty
 
 
 @pytest.fixture

@@ -115,6 +115,16 @@ def test_cli_cancel_all_by_client_id_and_history(engine: EngineProcess) -> None:
     table = dome("history", *auth, "--symbol", sym)
     assert table.returncode == 0
     assert "cli-1" in table.stdout
+    dome_json("order", *auth, "--symbol", sym, "--side", "sell", "--qty", "2", "--price", "7",
+              "--client-order-id", "desk/1")  # fmt: skip
+    bob = ("--target", engine.address, "--token", engine.accounts["bob"])
+    dome_json("order", *bob, "--symbol", sym, "--side", "buy", "--qty", "2", "--price", "7")
+    positions = dome_json("positions", *auth, "--symbol", sym, "--book", "desk")
+    assert positions["complete"]
+    assert positions["as_of_seq"] > 0
+    assert [(p["book"], p["qty"], p["avg_price"], p["fills"]) for p in positions["positions"]] == [
+        ("desk", "-2", "7", 1)
+    ]
     usage = dome("cancel", *auth, "--order-id", "1")
     assert usage.returncode == 2
     assert "--symbol" in usage.stderr

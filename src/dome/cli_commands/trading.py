@@ -1,5 +1,5 @@
-"""``dome order``, ``dome cancel``, ``dome amend``, ``dome orders``, ``dome history``: one
-account's order entry and its own record.
+"""``dome order``, ``dome cancel``, ``dome amend``, ``dome orders``, ``dome history``,
+``dome positions``: one account's order entry and its own record.
 
 The CLI sends prices and quantities as typed (``check=False``) so that the exchange, the
 single judge of its rules, answers an off-grid value with its own reject reason.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -65,6 +66,12 @@ def register(sub: Any) -> None:
     p.add_argument("--from-seq", type=int, default=0, help="first seq (0: the oldest held)")
     p.add_argument("--limit", type=int, default=0, help="most reports (0: all held)")
     p.set_defaults(func=lambda a: run_command(a, _history))
+
+    p = sub.add_parser("positions", help="the exchange's record of your positions on a symbol")
+    add_connection_arguments(p, token=True)
+    p.add_argument("--symbol", required=True)
+    p.add_argument("--book", default="", help="one book only (client order ids BOOK/...)")
+    p.set_defaults(func=lambda a: run_command(a, _positions))
 
     p = sub.add_parser("orders", help="list your open orders")
     add_connection_arguments(p, token=True)
@@ -159,6 +166,34 @@ async def _history(args: argparse.Namespace) -> int:
         header = ["seq", "exec_type", "order_id", "client_order_id", "side", "status"]
         header += ["price", "fill_qty", "fill_price", "remaining_qty"]
         print(render.table([[str(r[h]) for h in header] for r in rows], header))
+    return 0
+
+
+async def _positions(args: argparse.Namespace) -> int:
+    async with connect(args, token=True) as client:
+        record = await client.positions(args.symbol, args.book)
+    header = ["book", "qty", "avg_price", "gross_realised", "bought", "sold", "fills"]
+    rows = [
+        {
+            "book": r.book,
+            "qty": str(r.position.qty),
+            "avg_price": str(r.position.avg_price),
+            "gross_realised": str(r.position.gross),
+            "bought": str(r.position.bought),
+            "sold": str(r.position.sold),
+            "fills": r.position.fills,
+            "maker_notional": str(r.maker_notional),
+            "taker_notional": str(r.taker_notional),
+        }
+        for r in record.books.values()
+    ]
+    if args.json:
+        print_json({"symbol": record.symbol, "as_of_seq": record.as_of_seq,
+                    "complete": record.complete, "positions": rows})  # fmt: skip
+    else:
+        print(render.table([[str(r[h]) for h in header] for r in rows], header))
+        if not record.complete:
+            print("(the engine lacks early fills: an older snapshot)", file=sys.stderr)
     return 0
 
 

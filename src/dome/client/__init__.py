@@ -56,7 +56,13 @@ from dome.client.orders import (
     OrderState,
     OrderUpdated,
 )
-from dome.client.portfolio import FeeSchedule, Portfolio, Position
+from dome.client.portfolio import (
+    BookRecord,
+    ExchangePositions,
+    FeeSchedule,
+    Portfolio,
+    Position,
+)
 from dome.client.retry_policy import MAX_IN_FLIGHT
 from dome.client.runner import BotRunner
 from dome.core.types import OrderStatus, OrderType, RejectReason, SelfTradePrevention, Side
@@ -67,6 +73,7 @@ __all__ = [
     "STOP_GRACE_S",
     "AmendOrder",
     "AuthError",
+    "BookRecord",
     "BookSnapshot",
     "Bot",
     "BotAction",
@@ -77,6 +84,7 @@ __all__ = [
     "CancelOrder",
     "Client",
     "DomeError",
+    "ExchangePositions",
     "ExecType",
     "Execution",
     "FeeSchedule",

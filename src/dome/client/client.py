@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 
 import grpc
 
-from dome.client.history import history, portfolio_of
 from dome.client.local import DEFAULT_DATA_DIR, local_discovery, local_target
 from dome.client.models import (
     Action,
@@ -37,7 +36,7 @@ from dome.client.models import (
     Trade,
     spec_from_proto,
 )
-from dome.client.portfolio import FeeSchedule, Portfolio
+from dome.client.portfolio import ExchangePositions, FeeSchedule, Portfolio
 from dome.client.resuming import Replicas
 from dome.client.retry_policy import (
     MAX_IN_FLIGHT,
@@ -356,18 +355,31 @@ class Client(Streams):
         wire = [self._action(a) for a in actions]
         return await self._transport.bulk(actions, wire, batch_size)
 
+    async def positions(self, symbol: str, book: str = "") -> ExchangePositions:
+        """The exchange's record of the account's positions on ``symbol``: one per book
+        (the part of a client order id before its first ``/``; ``BotRunner`` books each
+        bot under its tag), from every fill since the symbol began, unlike the history.
+        ``book`` non-empty: that book only."""
+        request = trading_pb2.GetPositionsRequest(symbol=symbol, book=book)
+        return ExchangePositions.from_proto(
+            await self._transport.read(symbol, "GetPositions", request)
+        )
+
     async def portfolio(
         self,
         symbols: Iterable[str] | None = None,
         *,
-        prefix: str = "",
+        book: str = "",
         fees: Mapping[str, FeeSchedule] | None = None,
     ) -> Portfolio:
-        """Positions and PnL from the account's fills the exchange holds (every symbol
-        if None, read with ``history_page``), counting only orders whose client order
-        id starts with ``prefix``."""
+        """``book``'s positions and PnL on ``symbols`` (every symbol if None) from the
+        exchange's record (``positions``), fees booked by ``fees``. The default book
+        holds orders whose client order id has no ``/``, as ``next_client_order_id``'s."""
         wanted = sorted(await self.instruments()) if symbols is None else list(symbols)
-        return portfolio_of(await history(self, wanted), prefix=prefix, fees=fees)
+        book_of = Portfolio(dict(fees or {}))
+        for symbol in wanted:
+            book_of.seed(symbol, (await self.positions(symbol, book)).book(book))
+        return book_of
 
     async def history_page(self, symbol: str, from_seq: int = 0, limit: int = 0) -> HistoryPage:
         """One page of the account's own reports on ``symbol`` from ``from_seq`` (0: the

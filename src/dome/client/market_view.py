@@ -14,9 +14,10 @@ from decimal import Decimal
 
 from dome.client.models import Level, Trade
 from dome.client.orders import Order, OrderState
-from dome.client.portfolio import ZERO, Position
+from dome.client.portfolio import Position
 from dome.core.types import Side
 from dome.instrument_spec import InstrumentSpec
+from dome.positions import ZERO
 
 
 @dataclass(frozen=True)

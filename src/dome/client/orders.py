@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from dome.client.models import ExecType, Execution, Fill, OrderResult
-from dome.client.portfolio import ZERO, Portfolio
+from dome.client.portfolio import Portfolio
 from dome.core.types import OrderStatus, OrderType, RejectReason, Side
+from dome.positions import ZERO
 
 
 class OrderState(enum.Enum):

@@ -4,10 +4,9 @@ A fill is known to its owner twice or more: in the submit's result (the taker's 
 in the execution stream, again after a stream resumes on another replica, and again
 when a restarted bot replays its history. Each (symbol, trade id, order id) is one
 side of one trade, so that triple is the execution key, and a fill whose key was seen
-is ignored. Positions use the average-cost method: a fill that adds to the position
-moves the average entry price, one that reduces it realises
-``(price - average) * qty`` (signed by the side closed), and one that crosses zero
-does both, opening the rest at its own price.
+is ignored. Positions use the average-cost method (``dome.positions``, the same code
+the exchange keeps its own record with, so ``Client.portfolio``'s positions equal what
+a replay of the fills gives).
 
 Fees: instruments declare none today, so a ``FeeSchedule`` is given per symbol by the
 caller (rates of the traded notional, maker and taker); realised PnL is net of them.
@@ -21,8 +20,17 @@ from decimal import Decimal
 
 from dome.client.models import Fill
 from dome.core.types import Side
+from dome.positions import ZERO, Position
+from dome.v1 import trading_pb2
 
-ZERO = Decimal(0)
+__all__ = [
+    "BookRecord",
+    "ExchangePositions",
+    "ExecutionKey",
+    "FeeSchedule",
+    "Portfolio",
+    "Position",
+]
 
 #: One side of one trade: (symbol, trade id, order id).
 ExecutionKey = tuple[str, int, int]
@@ -37,51 +45,6 @@ class FeeSchedule:
 
     def fee(self, fill: Fill) -> Decimal:
         return (self.maker if fill.maker else self.taker) * fill.price * fill.qty
-
-
-@dataclass
-class Position:
-    """One symbol's position: signed quantity (long > 0), average entry, PnL so far."""
-
-    symbol: str
-    qty: Decimal = ZERO
-    avg_price: Decimal = ZERO
-    #: Closed PnL in quote currency, net of fees.
-    realised: Decimal = ZERO
-    fees: Decimal = ZERO
-    bought: Decimal = ZERO
-    sold: Decimal = ZERO
-    fills: int = 0
-
-    def unrealised(self, mark: Decimal | None) -> Decimal:
-        """Open PnL at ``mark`` (zero without a mark or a position)."""
-        if mark is None or not self.qty:
-            return ZERO
-        return (mark - self.avg_price) * self.qty
-
-    def apply(self, side: Side, fill: Fill, fee: Decimal) -> None:
-        """Book one fill (already known to be new)."""
-        signed = fill.qty if side is Side.BUY else -fill.qty
-        self.fills += 1
-        self.fees += fee
-        self.realised -= fee
-        if side is Side.BUY:
-            self.bought += fill.qty
-        else:
-            self.sold += fill.qty
-        if not self.qty or (self.qty > 0) == (signed > 0):
-            total = self.qty + signed
-            self.avg_price = (self.avg_price * abs(self.qty) + fill.price * fill.qty) / abs(total)
-            self.qty = total
-            return
-        closed = min(abs(signed), abs(self.qty))
-        direction = 1 if self.qty > 0 else -1
-        self.realised += (fill.price - self.avg_price) * closed * direction
-        self.qty += signed
-        if not self.qty:
-            self.avg_price = ZERO
-        elif (self.qty > 0) != (direction > 0):
-            self.avg_price = fill.price  # crossed zero: the rest opened at this price
 
 
 @dataclass
@@ -119,8 +82,14 @@ class Portfolio:
         self._seen.add(key)
         schedule = self.fees.get(symbol)
         fee = schedule.fee(fill) if schedule is not None else ZERO
-        self.position(symbol).apply(side, fill, fee)
+        self.position(symbol).apply(side, fill.price, fill.qty, fee)
         return True
+
+    def seed(self, symbol: str, record: BookRecord) -> Position:
+        """Start ``symbol``'s position from the exchange's record (fees by this schedule);
+        fills after the record's seq are then applied as usual."""
+        position = self.positions[symbol] = record.booked(self.fees.get(symbol))
+        return position
 
     def seen(self, symbol: str, trade_id: int, order_id: int) -> bool:
         """Whether this execution is booked already."""
@@ -135,3 +104,61 @@ class Portfolio:
 
     def symbols(self) -> Iterable[str]:
         return self.positions.keys()
+
+
+@dataclass(frozen=True)
+class BookRecord:
+    """The exchange's record of one book's position (``Client.positions``): fees unbooked,
+    since the exchange does not know them; ``booked`` applies a schedule."""
+
+    book: str
+    #: ``fees`` zero, ``realised`` therefore gross.
+    position: Position
+    maker_notional: Decimal
+    taker_notional: Decimal
+
+    def booked(self, schedule: FeeSchedule | None) -> Position:
+        """The position as ``Portfolio`` books it with ``schedule``'s fees."""
+        p = self.position
+        fees = ZERO
+        if schedule is not None:
+            fees = schedule.maker * self.maker_notional + schedule.taker * self.taker_notional
+        return Position(p.symbol, p.qty, p.avg_price, p.gross, fees, p.bought, p.sold, p.fills)
+
+
+@dataclass(frozen=True)
+class ExchangePositions:
+    """One symbol's positions as the exchange records them, as of one sequence number."""
+
+    symbol: str
+    #: Every fill up to this seq is counted, none after it: an execution stream resumed
+    #: from ``as_of_seq + 1`` continues the record exactly.
+    as_of_seq: int
+    #: False when the engine lacks fills before some seq (restored from a snapshot of
+    #: an engine that kept no record); the positions then count only later fills.
+    complete: bool
+    books: Mapping[str, BookRecord]
+
+    def book(self, name: str) -> BookRecord:
+        """``name``'s record (flat if it never traded)."""
+        found = self.books.get(name)
+        if found is None:
+            return BookRecord(name, Position(self.symbol), ZERO, ZERO)
+        return found
+
+    @classmethod
+    def from_proto(cls, msg: trading_pb2.GetPositionsResponse) -> ExchangePositions:
+        def record(r: trading_pb2.PositionRecord) -> BookRecord:
+            position = Position(
+                msg.symbol, Decimal(r.qty), Decimal(r.avg_price), Decimal(r.gross_realised),
+                ZERO, Decimal(r.bought), Decimal(r.sold), r.fills,
+            )  # fmt: skip
+            notionals = Decimal(r.maker_notional), Decimal(r.taker_notional)
+            return BookRecord(r.book, position, *notionals)
+
+        return cls(
+            msg.symbol,
+            msg.as_of_seq,
+            msg.missing_through_seq == 0,
+            {r.book: record(r) for r in msg.positions},
+        )

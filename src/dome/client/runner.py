@@ -1,7 +1,9 @@
 """Runs one bot: streams in, actions out, orders and position kept, a clean stop.
 
-Start: the runner subscribes to the account's execution reports from the start of the
-exchange's history for the symbol and reads them up to a marker of its own (a cancel of
+Start: the runner reads the exchange's record of its book's position (every fill of
+every earlier run with the same tag: ``Client.positions``, which outlives the bounded
+execution history and engine restarts), subscribes to the account's execution reports
+from just after the record's seq, and reads them up to a marker of its own (a cancel of
 an order id that never exists, whose REJECTED report is sequenced after the
 subscription), so the position, and every order the previous runs with the same tag
 left open, are known before the bot is first asked. Those orders are then adopted
@@ -60,6 +62,8 @@ RESUBSCRIBE_FIRST_S = 0.1
 RESUBSCRIBE_MAX_S = 2.0
 #: How long a stop may wait for cancels to be confirmed and fills delivered.
 DRAIN_S = 3.0
+#: Reads of the position record at the start before giving up on seeding it.
+SEED_ATTEMPTS = 3
 
 Restart = Literal["adopt", "cancel"]
 
@@ -101,8 +105,8 @@ class BotRunner:
         self.stats = BotStats()
         self.portfolio = Portfolio({bot.symbol: fees} if fees else {})
         self.orders = OrderBook(self.portfolio)
-        #: False when the exchange no longer held the history: the position then counts
-        #: this run's fills only.
+        #: Whether the position started from the exchange's complete record of the book
+        #: (else it counts this run's fills, or misses early ones).
         self.seeded = False
         self._bids: tuple[Level, ...] = ()
         self._asks: tuple[Level, ...] = ()
@@ -202,15 +206,25 @@ class BotRunner:
     # -- start ----------------------------------------------------------------------
 
     async def _subscribe(self) -> AsyncIterator[Execution]:
-        """Reports from the start of the held history; live only if it is gone."""
+        """Seed the position from the exchange's record of this bot's book, and follow the
+        reports from just after it; live only if they are gone in between, every time."""
         symbol = self.bot.symbol
-        try:
-            reports = await self.client.subscribe_executions([symbol], from_seq={symbol: 0})
-        except HistoryUnavailableError as exc:
-            log.warning("%s: no history (%s): position counts this run only", self.tag, exc)
-            return await self.client.subscribe_executions([symbol])
-        self.seeded = True
-        return reports
+        for _ in range(SEED_ATTEMPTS):
+            record = await self.client.positions(symbol, self.tag)
+            try:
+                reports = await self.client.subscribe_executions(
+                    [symbol], from_seq={symbol: record.as_of_seq + 1}
+                )
+            except HistoryUnavailableError:
+                continue  # evicted between the two reads: a busy book; read the record again
+            self.portfolio.seed(symbol, record.book(self.tag))
+            self.seeded = record.complete
+            if not record.complete:
+                log.warning("%s: the exchange's record lacks early fills: position partial",
+                            self.tag)  # fmt: skip
+            return reports
+        log.warning("%s: could not seed the position: it counts this run only", self.tag)
+        return await self.client.subscribe_executions([symbol])
 
     async def _catch_up(self, following: asyncio.Task[None]) -> None:
         """Read the stream up to the marker: history (and predecessors' orders) known."""

@@ -12,7 +12,8 @@ Every report is also kept, for every account, in a bounded per-symbol history of
 compact tuples (a protobuf is built only when one is sent), so a subscriber arriving
 from a dead replica can resume from any sequence the history still holds
 (``replay``). The history is a function of the applied commands alone, so it is the
-same on every replica; the chain and resting map go into snapshots (``state``).
+same on every replica; the chain and resting map go into snapshots (``state``), with
+the positions the trades make (``dome.engine.ledger``), which outlive the history.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dome.engine.applier import Applied
 from dome.engine.codec import Units
 from dome.engine.errors import OutOfRange
 from dome.engine.feeds import Topic
+from dome.engine.ledger import PositionLedger
 from dome.engine.order_memory import OrderMemory
 from dome.instrument_spec import InstrumentSpec
 from dome.v1 import common_pb2 as pb
@@ -79,6 +81,8 @@ class ExecutionReporter:
         #: Accepted orders, closed ones too: refines rejects before this reports them
         #: (its ``publish`` is the sink before this one), and is snapshotted with it.
         self.orders = OrderMemory()
+        #: Every account's positions, fed with the trades reported (``dome.engine.ledger``).
+        self.ledger = PositionLedger(self._units)
 
     # ------------------------------------------------------------------ snapshots
 
@@ -92,6 +96,7 @@ class ExecutionReporter:
                 for order_id, entry in sorted(self._resting.items())
             ],
             "orders": self.orders.state(),
+            "positions": self.ledger.state(),
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -100,10 +105,16 @@ class ExecutionReporter:
         self._prev = {str(k): int(v) for k, v in state["prev_seq"].items()}
         self._resting = {int(o): [str(c), bool(t)] for o, c, t in state["resting"]}
         self.orders.restore(state.get("orders", []))
+        self.ledger.restore(state.get("positions"), self._seq)
         self._history.clear()
         self._floor = self._seq
 
     # --------------------------------------------------------------------- resume
+
+    @property
+    def seq(self) -> int:
+        """Seq of the last command reported on: the ledger holds every fill up to it."""
+        return self._seq
 
     @property
     def first_held_seq(self) -> int:
@@ -205,6 +216,7 @@ class ExecutionReporter:
                 applied.client_order_id = coid
             if not applied.result.duplicate:
                 self._report(applied)
+        self.ledger.fold()
         if batch:
             self._seq = batch[-1].cmd.seq
 
@@ -229,8 +241,11 @@ class ExecutionReporter:
                 if ev.taker_remaining == 0:
                     resting.pop(ev.taker_order_id, None)
                 price, qty = ev.price, ev.qty
+                maker_side = _other(ev.aggressor)
+                self.ledger.fill(ev.maker_account, maker_coid, maker_side, price, qty, True)
+                self.ledger.fill(ev.taker_account, coid, ev.aggressor, price, qty, False)
                 send(ev.maker_account, ev.seq, ts, _TRADE, ev.maker_order_id, maker_coid,
-                     _other(ev.aggressor), _filled(ev.maker_remaining), price,
+                     maker_side, _filled(ev.maker_remaining), price,
                      ev.maker_remaining, (ev.trade_id, price, qty, True))  # fmt: skip
                 send(ev.taker_account, ev.seq, ts, _TRADE, ev.taker_order_id, coid,
                      ev.aggressor, _filled(ev.taker_remaining), _taker_price(cmd, price),

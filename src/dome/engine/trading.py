@@ -151,6 +151,15 @@ class TradingServicer(tr_grpc.TradingServiceServicer):
                 return self._node.history(account, request.symbol, request.from_seq, limit)
         raise AssertionError("unreachable: guard aborts")  # pragma: no cover
 
+    async def GetPositions(
+        self, request: tr.GetPositionsRequest, context: Context
+    ) -> tr.GetPositionsResponse:
+        async with guard(context, "GetPositions", self._refused):
+            with self._gate.calls.hold():
+                account = self._gate.account(context)
+                return self._node.positions(account, request.symbol, request.book)
+        raise AssertionError("unreachable: guard aborts")  # pragma: no cover
+
     async def ListOpenOrders(
         self, request: tr.ListOpenOrdersRequest, context: Context
     ) -> tr.ListOpenOrdersResponse:

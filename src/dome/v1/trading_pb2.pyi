@@ -755,3 +755,125 @@ class SessionEvent(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SessionEvent: _TypeAlias = SessionEvent  # noqa: Y015
+
+@_typing.final
+class GetPositionsRequest(_message.Message):
+    """Ask for the caller's positions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    BOOK_FIELD_NUMBER: _builtins.int
+    symbol: _builtins.str
+    """Symbol."""
+    book: _builtins.str
+    """Only this book; empty: every book of the caller."""
+    def __init__(
+        self,
+        *,
+        symbol: _builtins.str = ...,
+        book: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["book", b"book", "symbol", b"symbol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPositionsRequest: _TypeAlias = GetPositionsRequest  # noqa: Y015
+
+@_typing.final
+class PositionRecord(_message.Message):
+    """One book's position, average-cost method, decimals as text."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BOOK_FIELD_NUMBER: _builtins.int
+    QTY_FIELD_NUMBER: _builtins.int
+    AVG_PRICE_FIELD_NUMBER: _builtins.int
+    GROSS_REALISED_FIELD_NUMBER: _builtins.int
+    BOUGHT_FIELD_NUMBER: _builtins.int
+    SOLD_FIELD_NUMBER: _builtins.int
+    FILLS_FIELD_NUMBER: _builtins.int
+    MAKER_NOTIONAL_FIELD_NUMBER: _builtins.int
+    TAKER_NOTIONAL_FIELD_NUMBER: _builtins.int
+    book: _builtins.str
+    """The book: the client order ids' part before their first '/' ("" for ids without
+    one; "*" holds the fills of every book past an account's first 256).
+    """
+    qty: _builtins.str
+    """Signed quantity: long > 0."""
+    avg_price: _builtins.str
+    """Average entry price of the open quantity ("0" when flat)."""
+    gross_realised: _builtins.str
+    """Closed PnL before fees, quote currency."""
+    bought: _builtins.str
+    """Total bought and sold quantity."""
+    sold: _builtins.str
+    fills: _builtins.int
+    """Fills booked."""
+    maker_notional: _builtins.str
+    """Traded notional (price times quantity) as maker and as taker: fees of any
+    schedule follow from them.
+    """
+    taker_notional: _builtins.str
+    def __init__(
+        self,
+        *,
+        book: _builtins.str = ...,
+        qty: _builtins.str = ...,
+        avg_price: _builtins.str = ...,
+        gross_realised: _builtins.str = ...,
+        bought: _builtins.str = ...,
+        sold: _builtins.str = ...,
+        fills: _builtins.int = ...,
+        maker_notional: _builtins.str = ...,
+        taker_notional: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["avg_price", b"avg_price", "book", b"book", "bought", b"bought", "fills", b"fills", "gross_realised", b"gross_realised", "maker_notional", b"maker_notional", "qty", b"qty", "sold", b"sold", "taker_notional", b"taker_notional"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PositionRecord: _TypeAlias = PositionRecord  # noqa: Y015
+
+@_typing.final
+class GetPositionsResponse(_message.Message):
+    """The caller's positions as of one sequence number."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    AS_OF_SEQ_FIELD_NUMBER: _builtins.int
+    MISSING_THROUGH_SEQ_FIELD_NUMBER: _builtins.int
+    POSITIONS_FIELD_NUMBER: _builtins.int
+    symbol: _builtins.str
+    """Symbol."""
+    as_of_seq: _builtins.int
+    """Every fill up to this sequence number is in the record, none after it: resume the
+    execution stream from as_of_seq + 1 to continue from it exactly.
+    """
+    missing_through_seq: _builtins.int
+    """Fills of sequence numbers up to this one are missing (an engine restored from a
+    snapshot written before engines kept positions); 0: the record is complete.
+    """
+    @_builtins.property
+    def positions(self) -> _containers.RepeatedCompositeFieldContainer[Global___PositionRecord]:
+        """One per book with a fill, by book."""
+
+    def __init__(
+        self,
+        *,
+        symbol: _builtins.str = ...,
+        as_of_seq: _builtins.int = ...,
+        missing_through_seq: _builtins.int = ...,
+        positions: _abc.Iterable[Global___PositionRecord] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of_seq", b"as_of_seq", "missing_through_seq", b"missing_through_seq", "positions", b"positions", "symbol", b"symbol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPositionsResponse: _TypeAlias = GetPositionsResponse  # noqa: Y015

@@ -80,6 +80,11 @@ class TradingServiceStub:
                 request_serializer=dome_dot_v1_dot_trading__pb2.StreamExecutionsRequest.SerializeToString,
                 response_deserializer=dome_dot_v1_dot_trading__pb2.ExecutionReport.FromString,
                 _registered_method=True)
+        self.GetPositions = channel.unary_unary(
+                '/dome.v1.TradingService/GetPositions',
+                request_serializer=dome_dot_v1_dot_trading__pb2.GetPositionsRequest.SerializeToString,
+                response_deserializer=dome_dot_v1_dot_trading__pb2.GetPositionsResponse.FromString,
+                _registered_method=True)
 
 
 class TradingServiceServicer:
@@ -156,6 +161,15 @@ class TradingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetPositions(self, request, context):
+        """The exchange's record of the caller's positions on one symbol, one per book (the
+        part of a client order id before its first '/'), from every fill since the symbol
+        began: unlike GetHistory, it is not bounded and survives restarts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TradingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -203,6 +217,11 @@ def add_TradingServiceServicer_to_server(servicer, server):
                     servicer.StreamExecutions,
                     request_deserializer=dome_dot_v1_dot_trading__pb2.StreamExecutionsRequest.FromString,
                     response_serializer=dome_dot_v1_dot_trading__pb2.ExecutionReport.SerializeToString,
+            ),
+            'GetPositions': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPositions,
+                    request_deserializer=dome_dot_v1_dot_trading__pb2.GetPositionsRequest.FromString,
+                    response_serializer=dome_dot_v1_dot_trading__pb2.GetPositionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -449,6 +468,33 @@ class TradingService:
             '/dome.v1.TradingService/StreamExecutions',
             dome_dot_v1_dot_trading__pb2.StreamExecutionsRequest.SerializeToString,
             dome_dot_v1_dot_trading__pb2.ExecutionReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPositions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dome.v1.TradingService/GetPositions',
+            dome_dot_v1_dot_trading__pb2.GetPositionsRequest.SerializeToString,
+            dome_dot_v1_dot_trading__pb2.GetPositionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

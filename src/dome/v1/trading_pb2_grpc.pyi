@@ -68,6 +68,11 @@ class TradingServiceStub:
     """
     StreamExecutions: _grpc.UnaryStreamMultiCallable[_trading_pb2.StreamExecutionsRequest, _trading_pb2.ExecutionReport]
     """Execution reports for the caller's account, pushed as they happen."""
+    GetPositions: _grpc.UnaryUnaryMultiCallable[_trading_pb2.GetPositionsRequest, _trading_pb2.GetPositionsResponse]
+    """The exchange's record of the caller's positions on one symbol, one per book (the
+    part of a client order id before its first '/'), from every fill since the symbol
+    began: unlike GetHistory, it is not bounded and survives restarts.
+    """
 
 @_typing.type_check_only
 class TradingServiceAsyncStub(TradingServiceStub):
@@ -102,6 +107,11 @@ class TradingServiceAsyncStub(TradingServiceStub):
     """
     StreamExecutions: _aio.UnaryStreamMultiCallable[_trading_pb2.StreamExecutionsRequest, _trading_pb2.ExecutionReport]  # type: ignore[assignment]
     """Execution reports for the caller's account, pushed as they happen."""
+    GetPositions: _aio.UnaryUnaryMultiCallable[_trading_pb2.GetPositionsRequest, _trading_pb2.GetPositionsResponse]  # type: ignore[assignment]
+    """The exchange's record of the caller's positions on one symbol, one per book (the
+    part of a client order id before its first '/'), from every fill since the symbol
+    began: unlike GetHistory, it is not bounded and survives restarts.
+    """
 
 class TradingServiceServicer(metaclass=_abc_1.ABCMeta):
     """Places, amends and cancels orders; streams the account's executions."""
@@ -187,5 +197,16 @@ class TradingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_trading_pb2.ExecutionReport], _abc.AsyncIterator[_trading_pb2.ExecutionReport]]:
         """Execution reports for the caller's account, pushed as they happen."""
+
+    @_abc_1.abstractmethod
+    def GetPositions(
+        self,
+        request: _trading_pb2.GetPositionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_trading_pb2.GetPositionsResponse, _abc.Awaitable[_trading_pb2.GetPositionsResponse]]:
+        """The exchange's record of the caller's positions on one symbol, one per book (the
+        part of a client order id before its first '/'), from every fill since the symbol
+        began: unlike GetHistory, it is not bounded and survives restarts.
+        """
 
 def add_TradingServiceServicer_to_server(servicer: TradingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
