@@ -60,6 +60,12 @@ async def _exchange_record(discovery: str, token: str, prefix: str) -> list[Deci
     return positions
 
 
+async def _position_record(discovery: str, token: str, tag: str) -> Decimal:
+    """The maker's position as the exchange records it (``GetPositions``, its book)."""
+    async with Client(discovery=discovery, token=token) as client:
+        return (await client.positions(SYMBOL, tag)).book(tag).position.qty
+
+
 def test_market_maker_survives_a_primary_kill_and_its_own_restart(tmp_path: Path) -> None:
     data = tmp_path / "state"
     up = subprocess.Popen(
@@ -111,6 +117,8 @@ def test_market_maker_survives_a_primary_kill_and_its_own_restart(tmp_path: Path
         assert Decimal(summary["position"]) == record[-1], (summary, record[-10:])
         assert max(abs(p) for p in record) <= LIMIT, f"the limit was breached: {record}"
         assert Decimal(summary["widest"]) <= LIMIT
+        booked = asyncio.run(_position_record(discovery, tokens["alice"], summary["tag"]))
+        assert booked == record[-1], "the exchange's position record disagrees with its history"
     finally:
         for proc in (first, second):
             if proc is not None and proc.poll() is None:
