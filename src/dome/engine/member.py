@@ -42,7 +42,7 @@ from dome.log.recovery import recover
 from dome.log.snapshot import decode_snapshot, encode_snapshot
 from dome.log.snapshot_store import SnapshotStore
 from dome.peer_auth import PeerAuth
-from dome.tls import TlsFiles
+from dome.tls_renewal import TlsSource
 from dome.v1 import discovery_pb2 as ds
 
 log = logging.getLogger("dome.engine.member")
@@ -113,7 +113,7 @@ class ClusterMember:
         market_factory: MarketFactory,
         dedup_window: int,
         snapshot_every: int,
-        tls: TlsFiles | None,
+        tls: TlsSource | None,
         peer_auth: PeerAuth,
     ) -> None:
         self.engine_id = engine_id
@@ -181,7 +181,7 @@ class ClusterMember:
             metrics_url,
             reports=self.reports,
             on_placement=self.on_placement,
-            credentials=self._tls.channel_credentials() if self._tls else None,
+            tls=self._tls,
             metadata=self.peers.metadata,
         )
         await self.agent.start()

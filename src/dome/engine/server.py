@@ -40,7 +40,7 @@ from dome.log.journal import FsyncPolicy
 from dome.malformed import RefuseMalformed
 from dome.peer_auth import RequirePeer
 from dome.serving import ReadyInfo, announced, client_host, metrics_endpoint, stop_on_signals
-from dome.tls import TlsFiles
+from dome.tls_renewal import TlsSource, following
 from dome.v1 import (
     market_data_pb2,
     market_data_pb2_grpc,
@@ -110,7 +110,7 @@ async def serve(
     core = config.core or select_core()
     log.info("engine starting", extra={"core": core.name})
     metrics = EngineMetrics(config.engine_id, core=core.name)
-    tls = TlsFiles.from_dir(config.tls_dir) if config.tls_dir is not None else None
+    tls = TlsSource(config.tls_dir) if config.tls_dir is not None else None
     recovered: dict[str, RecoveredSymbol] = {}
     if config.discovery is not None:
         assert config.data_dir is not None  # config_from_args insists
@@ -225,6 +225,8 @@ async def serve(
                 lambda: not stop.is_set() and engine_ready(member),
             )
         )
+        # Renewed certificates: new connections and new outbound channels use them.
+        await around.enter_async_context(following(tls))
         if config.accounts_file is not None:
             await around.enter_async_context(
                 accounts_watch.following(config.accounts_file, gate, config.accounts)
