@@ -61,11 +61,14 @@ class DiscoveryAgent:
         call_timeout: float = 1.0,
         incarnation: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        peer_address: str = "",
     ) -> None:
         self.address = address
         self.engine_id = engine_id
         self.advertise_address = advertise_address
         self.metrics_url = metrics_url
+        #: Where this engine serves replication; empty: at ``advertise_address``.
+        self.peer_address = peer_address
         #: Changes with every process start (every agent): discovery tells restarts apart.
         self.incarnation = incarnation or uuid.uuid4().hex
         self.lease_ttl = 1.0
@@ -225,6 +228,7 @@ class DiscoveryAgent:
                 engine_id=self.engine_id,
                 address=self.advertise_address,
                 metrics_url=self.metrics_url,
+                peer_address=self.peer_address,
                 replicas=self._reports(),
                 incarnation=self.incarnation,
             ),
