@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from dome.discovery.agent import DiscoveryAgent
 from dome.engine.peers import Peers
 from dome.tls import TlsFiles, TlsFilesError
 from dome.tls_renewal import TlsSource
@@ -120,3 +121,24 @@ async def test_peers_open_new_channels_after_a_renewal(
     assert after is not before
     assert peers.channel("engine-1") is after
     await peers.close()
+
+
+async def test_the_discovery_agent_dials_with_renewed_files(
+    pair: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The agent's calls go through a channel opened with the files in force, so a
+    reconnection to discovery after a renewal presents the renewed certificate."""
+    first, renewed = pair
+    volume = SecretVolume(tmp_path / "tls", tls_files(first))
+    source = TlsSource(volume.root)
+    agent = DiscoveryAgent(
+        "127.0.0.1:1", "engine-0", "127.0.0.1:2", "", lambda: [], lambda _: None, tls=source
+    )
+    before = agent._stub
+    assert agent._stub is before
+    volume.project(tls_files(renewed))
+    source.check()
+    after = agent._stub
+    assert after is not before
+    assert agent._stub is after
+    await agent.stop()
