@@ -11,6 +11,9 @@ from __future__ import annotations
 from dome_operator.exchange import Exchange
 
 ENGINE_PORT = 7100
+#: An engine's replication port (``--peer-port``): only the exchange's engines may reach
+#: it (the NetworkPolicy); the engine registers it as its advertised host at this port.
+PEER_PORT = 7200
 DISCOVERY_PORT = 7000
 #: Prometheus port of both processes (each in its own pod, so one number suffices).
 METRICS_PORT = 9100
@@ -54,6 +57,7 @@ def engine_args(exchange: Exchange) -> list[str]:
         "--id", pod,
         "--host", "0.0.0.0",
         "--port", str(ENGINE_PORT),
+        "--peer-port", str(PEER_PORT),
         "--metrics-port", str(METRICS_PORT),
         "--health-port", str(HEALTH_PORT),
         "--advertise", f"{pod}.{headless_service_host(exchange)}:{ENGINE_PORT}",

@@ -217,6 +217,8 @@ def _headless_service(exchange: Exchange) -> dict[str, Any]:
             "selector": selector_labels(exchange, "engine"),
             "ports": [
                 _port("grpc", commands.ENGINE_PORT),
+                # Replication: what followers dial, at each pod's name (peer_address).
+                _port("peer", commands.PEER_PORT),
                 _port("metrics", commands.METRICS_PORT),
             ],
         },
@@ -278,10 +280,12 @@ def _disruption_budget(exchange: Exchange) -> dict[str, Any]:
 def _network_policies(exchange: Exchange, operator_namespace: str | None) -> list[dict[str, Any]]:
     """A default deny for every pod of the exchange, in and out, then explicit allows.
 
-    Inside the exchange everything is allowed (engines replicate to each other and
-    register with discovery); from outside only trading and scraping come in, and the
-    operator's placement reads. Out go DNS, and discovery's calls to the Kubernetes API
-    (its Leases), which is no pod a selector can name, so those go by port.
+    Inside the exchange, pods reach discovery's port (engines register, the FIX gateway
+    reads placement) and the client port; the engines' peer port (replication) only from
+    the exchange's engine pods, not from its FIX gateway nor anything else; from outside
+    only trading and scraping come in, and the operator's placement reads. Out go DNS,
+    and discovery's calls to the Kubernetes API (its Leases), which is no pod a selector
+    can name, so those go by port.
 
     Discovery's port stays closed to other pods: engines register there, and a stranger
     that could register would receive symbols' primaries. The operator's pods, in their
@@ -289,8 +293,13 @@ def _network_policies(exchange: Exchange, operator_namespace: str | None) -> lis
     kinds; the client port is open on discovery pods too, but nothing listens there.
     """
     own_pods = {"podSelector": {"matchLabels": instance_labels(exchange)}}
+    engine_pods = {"podSelector": {"matchLabels": selector_labels(exchange, "engine")}}
     ingress: list[dict[str, Any]] = [
-        {"from": [own_pods]},
+        {
+            "from": [own_pods],
+            "ports": [_policy_port(commands.DISCOVERY_PORT), _policy_port(commands.ENGINE_PORT)],
+        },
+        {"from": [engine_pods], "ports": [_policy_port(commands.PEER_PORT)]},
         {"ports": [_policy_port(commands.ENGINE_PORT)]},
         {"ports": [_policy_port(commands.METRICS_PORT)]},
     ]

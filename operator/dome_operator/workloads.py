@@ -104,6 +104,7 @@ def engine_stateful_set(exchange: Exchange, instruments_checksum: str) -> dict[s
         commands.engine_args(exchange),
         ports={
             "grpc": commands.ENGINE_PORT,
+            "peer": commands.PEER_PORT,
             "metrics": commands.METRICS_PORT,
             "health": commands.HEALTH_PORT,
         },

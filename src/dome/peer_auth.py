@@ -237,13 +237,13 @@ def peer_auth_from_args(args: argparse.Namespace, *, needed: bool) -> PeerAuth:
 # ----------------------------------------------------------------------------- server
 
 
-def _refusing(
-    handler: grpc.RpcMethodHandler[Any, Any], reason: str
+def refusing(
+    handler: grpc.RpcMethodHandler[Any, Any], reason: str, code: grpc.StatusCode = CODE
 ) -> grpc.RpcMethodHandler[Any, Any]:
-    """A handler of ``handler``'s kind that answers UNAUTHENTICATED without reading a byte."""
+    """A handler of ``handler``'s kind that answers ``code`` without reading a byte."""
 
     async def refuse(_: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-        await context.abort(CODE, reason)
+        await context.abort(code, reason)
 
     serialize = handler.response_serializer
     if handler.unary_unary is not None:
@@ -281,4 +281,4 @@ class RequirePeer(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]  # not 
         if reason is None:
             return handler
         log.info("peer call refused", extra={"method": method, "reason": reason})
-        return _refusing(handler, reason)
+        return refusing(handler, reason)

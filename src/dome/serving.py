@@ -37,6 +37,8 @@ class ReadyInfo:
     core: str = ""
     #: host:port of the plaintext health port (``dome.health``); empty when it serves none.
     health: str = ""
+    #: host:port of an engine's peer port (replication); empty when it has none.
+    peer: str = ""
 
 
 def client_host(host: str) -> str:

@@ -22,7 +22,7 @@ class TlsFilesError(ValueError):
 
 @dataclass(frozen=True)
 class TlsFiles:
-    """PEM bytes read once at start-up."""
+    """PEM bytes of one reading of a TLS directory (``dome.tls_renewal`` re-reads it)."""
 
     certificate: bytes
     private_key: bytes
@@ -50,14 +50,6 @@ class TlsFiles:
         certificate = read("tls.crt", True) or b""
         private_key = read("tls.key", True) or b""
         return cls(certificate, private_key, read("ca.crt", False))
-
-    def server_credentials(self) -> grpc.ServerCredentials:
-        """Serve TLS; require a client certificate signed by ``ca`` when there is one."""
-        return grpc.ssl_server_credentials(
-            [(self.private_key, self.certificate)],
-            root_certificates=self.ca,
-            require_client_auth=self.ca is not None,
-        )
 
     def channel_credentials(self) -> grpc.ChannelCredentials:
         """Dial TLS, trusting ``ca`` and presenting this process's certificate."""

@@ -72,6 +72,11 @@ class Proc:
     def address(self) -> str:
         return str(self.info["address"])
 
+    @property
+    def peer_address(self) -> str:
+        """Where an engine serves replication: its peer port, else its client address."""
+        return str(self.info.get("peer") or self.info["address"])
+
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
 
@@ -111,7 +116,12 @@ class Cluster:
         tls_dir: Path | None = None,
         health_ports: bool = False,
         discovery_args: tuple[str, ...] = (),
+        peer_ports: bool = False,
+        engine_command: Callable[[int], list[str]] | None = None,
     ) -> None:
+        """``peer_ports``: engines serve replication on a peer port of their own;
+        ``engine_command(i)``: what runs engine ``i`` instead of ``dome`` (another
+        version's code, say), without ``--peer-port``."""
         self.directory = directory
         self.symbols = symbols
         directory.mkdir(parents=True, exist_ok=True)
@@ -177,12 +187,14 @@ class Cluster:
         for i in range(engines):
             host = engine_host(i) if engine_host else "127.0.0.1"
             prefix = netns(i) if netns else []
+            command = engine_command(i) if engine_command else [DOME]
+            peer_args = ["--peer-port", "0"] if peer_ports and command == [DOME] else []
             self.engines.append(
                 Proc(
                     f"engine-{i}",
                     [
                         *prefix,
-                        DOME,
+                        *command,
                         "engine",
                         "--id",
                         f"engine-{i}",
@@ -209,6 +221,7 @@ class Cluster:
                         "--ready-file",
                         str(directory / f"engine-{i}.ready"),
                         *tls_args,
+                        *peer_args,
                     ],
                     directory / f"engine-{i}.log",
                     directory / f"engine-{i}.ready",
@@ -318,7 +331,7 @@ class Cluster:
 
     def journal(self, engine_id: str, symbol: str, from_seq: int = 1) -> list[bytes]:
         """``engine_id``'s journal of ``symbol`` from ``from_seq``, batch by batch (FetchLog)."""
-        stub = rp_grpc.ReplicationServiceStub(self.channel(self.address_of(engine_id)))
+        stub = rp_grpc.ReplicationServiceStub(self.channel(self.engine(engine_id).peer_address))
         request = rp.FetchLogRequest(symbol=symbol, from_seq=from_seq)
         batches: list[bytes] = []
         for part in stub.FetchLog(request, timeout=10, metadata=self.peer.metadata):

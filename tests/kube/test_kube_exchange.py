@@ -254,6 +254,18 @@ def test_orders_through_the_client_service_match_and_replicas_agree(scene: Scene
         capture_output=True, text=True, timeout=90,
     )  # fmt: skip
     assert check.returncode == 0, check.stdout + check.stderr
+    # They replicate over their peer ports: each registered its pod's `peer` port, which
+    # followers dial (the client port refuses replication; tests/cluster/test_peer_port.py).
+    placed = subprocess.run(
+        [DOME, "placement", f"--discovery=127.0.0.1:{discovery}", "--json"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert placed.returncode == 0, placed.stderr
+    engines = json.loads(placed.stdout)["engines"]
+    assert len(engines) == 3
+    for engine in engines:
+        peer = scene.kubelet.reserve(NAMESPACE, engine["id"], "peer")
+        assert engine["peer_address"] == f"127.0.0.1:{peer}", engine
 
 
 def _book(target: str) -> dict[str, Any]:

@@ -38,7 +38,12 @@ DOME = str(Path(sys.executable).with_name("dome"))
 LEASES = ("coordination.k8s.io/v1/leases", "Lease", True, set[str]())
 LOCALHOST = "127.0.0.1"
 #: Flags that carry a container port, by the name the container declares it under.
-PORT_FLAGS = {"--port": "grpc", "--metrics-port": "metrics", "--health-port": "health"}
+PORT_FLAGS = {
+    "--port": "grpc",
+    "--peer-port": "peer",
+    "--metrics-port": "metrics",
+    "--health-port": "health",
+}
 #: Where a pod that calls the Kubernetes API finds its token, CA and namespace.
 SERVICE_ACCOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 #: The downward API fields the rendered pods use.

@@ -66,6 +66,7 @@ def test_engine_command_line_parses_with_the_engine_parser(case: RenderCase) -> 
     args = _engine_parser().parse_args(argv)
     assert args.engine_id == POD_NAME
     assert args.port == commands.ENGINE_PORT
+    assert args.peer_port == commands.PEER_PORT
     assert args.metrics_port == commands.METRICS_PORT
     mounts = {mount["mountPath"] for mount in container["volumeMounts"]}
     for path in (args.data_dir, args.instruments.parent, args.accounts.parent):
@@ -74,18 +75,23 @@ def test_engine_command_line_parses_with_the_engine_parser(case: RenderCase) -> 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
 def test_ports_on_the_command_line_are_the_ports_declared_and_probed(case: RenderCase) -> None:
-    for kind, grpc_port in (
-        ("StatefulSet", commands.ENGINE_PORT),
-        ("Deployment", commands.DISCOVERY_PORT),
+    for kind, grpc_port, peer in (
+        ("StatefulSet", commands.ENGINE_PORT, {"peer": commands.PEER_PORT}),
+        ("Deployment", commands.DISCOVERY_PORT, {}),
     ):
         container = _container(case, kind)
         args = container["args"]
         assert args[args.index("--port") + 1] == str(grpc_port)
         assert args[args.index("--metrics-port") + 1] == str(commands.METRICS_PORT)
         assert args[args.index("--health-port") + 1] == str(commands.HEALTH_PORT)
+        if peer:
+            assert args[args.index("--peer-port") + 1] == str(commands.PEER_PORT)
+        else:
+            assert "--peer-port" not in args
         declared = {port["name"]: port["containerPort"] for port in container["ports"]}
         assert declared == {
             "grpc": grpc_port,
+            **peer,
             "metrics": commands.METRICS_PORT,
             "health": commands.HEALTH_PORT,
         }

@@ -251,8 +251,62 @@ def test_network_policy_opens_only_trading_and_scraping_to_other_pods() -> None:
         for port in rule["ports"]
     )  # fmt: skip
     assert open_ports == [7100, 9100]
-    (own_pods,) = [rule for rule in policy["spec"]["ingress"] if "from" in rule]
-    assert "ports" not in own_pods
+
+
+def test_network_policy_opens_the_peer_port_to_the_exchanges_engines_only() -> None:
+    """Replication (the peer port, 7200) is reached only from this exchange's engine pods.
+
+    NetworkPolicy allows add up, across rules and policies: the peer port must appear in
+    exactly one rule of all the exchange's policies, whose only peers are pods with the
+    engines' selector labels (the FIX gateway and discovery carry the exchange's instance
+    labels but another component, so they do not match). The other pods of the exchange
+    reach discovery's port and the client port as before. Whether a CNI enforces it is
+    not tested here (no CNI runs in tests/kube).
+    """
+    objects = render(_example())
+    engines = _one(objects, "StatefulSet")
+    (container,) = engines["spec"]["template"]["spec"]["containers"]
+    assert {"name": "peer", "containerPort": 7200, "protocol": "TCP"} in container["ports"]
+    engine_labels = engines["spec"]["template"]["metadata"]["labels"]
+    rules = [
+        (policy["metadata"]["name"], rule)
+        for policy in objects
+        if policy["kind"] == "NetworkPolicy"
+        for rule in policy["spec"].get("ingress", [])
+    ]
+    reaching_peer = [
+        (name, rule)
+        for name, rule in rules
+        if "ports" not in rule or any(p["port"] == 7200 for p in rule["ports"])
+    ]
+    ((name, peer_rule),) = reaching_peer
+    assert name == "demo"
+    assert peer_rule["ports"] == [{"port": 7200, "protocol": "TCP"}]
+    (source,) = peer_rule["from"]
+    assert set(source) == {"podSelector"}  # this namespace only
+    selector = source["podSelector"]["matchLabels"]
+    assert selector == {
+        "app.kubernetes.io/name": "dome",
+        "app.kubernetes.io/instance": "demo",
+        "app.kubernetes.io/component": "engine",
+    }
+    assert selector.items() <= engine_labels.items()  # the engines match it
+    discovery = _one(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert not selector.items() <= discovery.items()  # discovery does not
+    # The exchange's other pods: discovery's port and the client port, nothing else.
+    (own,) = [
+        rule
+        for _, rule in rules
+        if rule.get("from") == [{"podSelector": {"matchLabels": {
+            "app.kubernetes.io/name": "dome", "app.kubernetes.io/instance": "demo"}}}]
+    ]  # fmt: skip
+    assert own["ports"] == [{"port": 7000, "protocol": "TCP"}, {"port": 7100, "protocol": "TCP"}]
+    # The headless Service names the peer port; the client Service does not.
+    headless = _one(objects, "Service", "demo-engine-headless")
+    assert {"name": "peer", "port": 7200, "targetPort": "peer", "protocol": "TCP"} in headless[
+        "spec"
+    ]["ports"]
+    assert [p["port"] for p in _one(objects, "Service", "demo")["spec"]["ports"]] == [7100]
 
 
 @pytest.mark.parametrize(

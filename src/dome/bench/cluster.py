@@ -227,7 +227,9 @@ async def _measure(
     assert cluster.peer_secret_file is not None  # start_cluster made one
     # Reading journals is a peer's call (FetchLog): the audit presents the peer secret.
     peer = PeerAuth.from_file(cluster.peer_secret_file).metadata
-    audit = await audit_replicas(placement, addresses, loads, peer)
+    # Journals are read where replication is served: the peer port, when there is one.
+    peer_addresses = {e["id"]: e["peer_address"] or e["address"] for e in placement["engines"]}
+    audit = await audit_replicas(placement, peer_addresses, loads, peer)
     problems += audit.pop("problems")
     progress(f"audited {audit['audited']} (order, replica) pairs: {audit['lost']} lost, "
              f"{audit['duplicates']} repeated")  # fmt: skip

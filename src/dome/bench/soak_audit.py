@@ -33,6 +33,8 @@ async def audit_tail(
     from the highest first sequence number any replica of the symbol still holds.
     """
     addresses = {e["id"]: e["address"] for e in placement["engines"]}
+    # FetchLog is served on the peer port, when the engine has one.
+    peer_addresses = {e["id"]: e["peer_address"] or e["address"] for e in placement["engines"]}
     statuses = {e: await replica_status(a, _RPC_TIMEOUT) for e, a in addresses.items()}
     first: dict[str, int] = {}
     for symbol, placed in placement["symbols"].items():
@@ -46,7 +48,7 @@ async def audit_tail(
     for symbol, placed in placement["symbols"].items():
         for engine in [placed["primary"], *placed["followers"]]:
             journals[(symbol, engine)] = await fetch_orders(
-                addresses[engine], symbol, peer, from_seq=first[symbol]
+                peer_addresses[engine], symbol, peer, from_seq=first[symbol]
             )
     loads = []
     for proc in loaders:

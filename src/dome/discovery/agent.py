@@ -31,7 +31,8 @@ from typing import Any
 
 import grpc
 
-from dome.tls import RECONNECT_OPTIONS
+from dome.tls import open_channel
+from dome.tls_renewal import TlsSource
 from dome.v1 import discovery_pb2 as pb
 from dome.v1 import discovery_pb2_grpc as pb_grpc
 
@@ -55,16 +56,19 @@ class DiscoveryAgent:
         on_placement: Callable[[pb.Placement], None],
         *,
         channel_options: Sequence[tuple[str, Any]] | None = None,
-        credentials: grpc.ChannelCredentials | None = None,
+        tls: TlsSource | None = None,
         metadata: Sequence[tuple[str, str]] = (),
         call_timeout: float = 1.0,
         incarnation: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        peer_address: str = "",
     ) -> None:
         self.address = address
         self.engine_id = engine_id
         self.advertise_address = advertise_address
         self.metrics_url = metrics_url
+        #: Where this engine serves replication; empty: at ``advertise_address``.
+        self.peer_address = peer_address
         #: Changes with every process start (every agent): discovery tells restarts apart.
         self.incarnation = incarnation or uuid.uuid4().hex
         self.lease_ttl = 1.0
@@ -76,19 +80,34 @@ class DiscoveryAgent:
         #: The peer credential every call carries.
         self._metadata = tuple(metadata)
         self._clock = clock
-        # Reconnect fast once discovery is back (a restart): the lease depends on it.
-        options = [*RECONNECT_OPTIONS, *(channel_options or [])]
-        self._channel = (
-            grpc.aio.secure_channel(address, credentials, options=options)
-            if credentials is not None
-            else grpc.aio.insecure_channel(address, options=options)
-        )
-        self._stub = pb_grpc.DiscoveryServiceStub(self._channel)
+        # Reconnect fast (open_channel's RECONNECT_OPTIONS): the lease depends on it.
+        self._options = list(channel_options or [])
+        self._tls = tls
+        self._generation = 0 if tls is None else tls.generation
+        self._channel = open_channel(address, None if tls is None else tls.files, self._options)
+        self._stub_in_force = pb_grpc.DiscoveryServiceStub(self._channel)
+        #: Channels opened with TLS files since renewed; closed by ``stop``.
+        self._retired: list[grpc.aio.Channel] = []
         self._lease_sent: float | None = None
         self._poked = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._watch_restart = asyncio.Event()
         self._placement_changed = asyncio.Event()
+
+    @property
+    def _stub(self) -> pb_grpc.DiscoveryServiceAsyncStub:
+        """The stub of every call: on a channel with the TLS files in force.
+
+        After a renewal (``dome.tls_renewal``) calls go through a new channel, so a
+        reconnection to discovery never presents a certificate that has since expired;
+        the placement stream on the old channel runs on until it ends.
+        """
+        if self._tls is not None and self._tls.generation != self._generation:
+            self._generation = self._tls.generation
+            self._retired.append(self._channel)
+            self._channel = open_channel(self.address, self._tls.files, self._options)
+            self._stub_in_force = pb_grpc.DiscoveryServiceStub(self._channel)
+        return self._stub_in_force
 
     # -- public ---------------------------------------------------------------------
 
@@ -113,7 +132,9 @@ class DiscoveryAgent:
                 log.error("%s failed", task.get_name(), exc_info=task.exception())
         self._tasks = []
         self._lease_sent = None
-        await self._channel.close(None)
+        for channel in [*self._retired, self._channel]:
+            await channel.close(None)
+        self._retired = []
 
     def lease_valid(self) -> bool:
         """True while discovery certainly still counts this engine alive."""
@@ -207,6 +228,7 @@ class DiscoveryAgent:
                 engine_id=self.engine_id,
                 address=self.advertise_address,
                 metrics_url=self.metrics_url,
+                peer_address=self.peer_address,
                 replicas=self._reports(),
                 incarnation=self.incarnation,
             ),

@@ -42,6 +42,7 @@ def engine_to_pb(view: EngineView) -> pb.EngineInfo:
         alive=view.alive,
         metrics_url=view.metrics_url,
         draining=view.draining,
+        peer_address=view.peer_address,
     )
 
 
@@ -64,7 +65,7 @@ def placement_from_pb(placement: pb.Placement) -> PlacementView:
             for s in placement.symbols
         ),
         tuple(
-            EngineView(e.engine_id, e.address, e.metrics_url, e.alive, e.draining)
+            EngineView(e.engine_id, e.address, e.metrics_url, e.alive, e.draining, e.peer_address)
             for e in placement.engines
         ),
         placement.replication_factor,

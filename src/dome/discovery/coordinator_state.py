@@ -67,6 +67,8 @@ class EngineLease:
     reports: dict[str, Report]
     #: Handing off its primaries before it stops (``drain``); ends with the incarnation.
     draining: bool = False
+    #: Where it serves replication; empty: through ``address`` (no peer port, or older).
+    peer_address: str = ""
 
 
 @dataclass(frozen=True)

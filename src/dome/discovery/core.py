@@ -117,6 +117,7 @@ class Coordinator(PlacementDecisions):
         metrics_url: str,
         reports: list[Report],
         now: float,
+        peer_address: str = "",
     ) -> None:
         """An engine joins; a new incarnation of a known id replaces the old process.
 
@@ -127,7 +128,11 @@ class Coordinator(PlacementDecisions):
         if old is not None and old.incarnation != incarnation and self._primary_of(engine_id):
             self._reset.add(engine_id)
             self.events.append(Event("restarted", engine=engine_id))
-        changed = old is None or (old.address, old.metrics_url) != (address, metrics_url)
+        changed = old is None or (old.address, old.metrics_url, old.peer_address) != (
+            address,
+            metrics_url,
+            peer_address,
+        )
         # A lapsed lease renewed by the same process keeps draining; a new process does not.
         draining = old is not None and old.incarnation == incarnation and old.draining
         self._engines[engine_id] = EngineLease(
@@ -138,6 +143,7 @@ class Coordinator(PlacementDecisions):
             now,
             {r.symbol: r for r in reports},
             draining,
+            peer_address,
         )
         if old is not None and old.draining and not draining:
             changed = True
@@ -297,7 +303,14 @@ class Coordinator(PlacementDecisions):
 
     def engines(self, now: float) -> tuple[EngineView, ...]:
         return tuple(
-            EngineView(e.engine_id, e.address, e.metrics_url, self._alive_at(e, now), e.draining)
+            EngineView(
+                e.engine_id,
+                e.address,
+                e.metrics_url,
+                self._alive_at(e, now),
+                e.draining,
+                e.peer_address,
+            )
             for e in sorted(self._engines.values(), key=lambda e: e.engine_id)
         )
 

@@ -109,6 +109,8 @@ class EngineView:
     alive: bool
     #: Handing off its primaries before it stops.
     draining: bool = False
+    #: Where it serves replication; empty: through ``address``.
+    peer_address: str = ""
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from dome.health import health_port
 from dome.malformed import RefuseMalformed
 from dome.peer_auth import PeerAuth, RequirePeer
 from dome.serving import ReadyInfo, announced, client_host, metrics_endpoint, stop_on_signals
+from dome.tls_renewal import TlsSource, following
 from dome.v1 import discovery_pb2, discovery_pb2_grpc
 
 log = logging.getLogger("dome.discovery")
@@ -76,18 +77,6 @@ def make_store(settings: DiscoverySettings) -> PlacementStore:
     return FileStore(settings.data_dir / DEFAULT_NAME)
 
 
-def server_credentials(tls_dir: Path) -> grpc.ServerCredentials:
-    """TLS from a mounted Secret; with a ca.crt, client certificates are verified."""
-    key = (tls_dir / "tls.key").read_bytes()
-    cert = (tls_dir / "tls.crt").read_bytes()
-    ca = tls_dir / "ca.crt"
-    if ca.exists():
-        return grpc.ssl_server_credentials(
-            [(key, cert)], root_certificates=ca.read_bytes(), require_client_auth=True
-        )
-    return grpc.ssl_server_credentials([(key, cert)])
-
-
 async def serve(
     settings: DiscoverySettings,
     ready: Callable[[ReadyInfo], None] | None = None,
@@ -118,8 +107,10 @@ async def serve(
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     bind = f"{settings.host}:{settings.port}"
-    if settings.tls_dir is not None:
-        port = server.add_secure_port(bind, server_credentials(settings.tls_dir))
+    # Renewed certificates (``dome.tls_renewal``) are served to new connections.
+    tls = TlsSource(settings.tls_dir) if settings.tls_dir is not None else None
+    if tls is not None:
+        port = server.add_secure_port(bind, tls.server_credentials())
     else:
         port = server.add_insecure_port(bind)
     await server.start()
@@ -143,6 +134,7 @@ async def serve(
                 lambda: not stop.is_set() and discovery.placed.is_set(),
             )
         )
+        await around.enter_async_context(following(tls))
         around.enter_context(stop_on_signals(stop, handle_signals))
         address = f"{client_host(settings.host)}:{port}"
         health_address = (

@@ -132,9 +132,12 @@ class Discovery:
         address: str,
         metrics_url: str,
         reports: list[Report],
+        peer_address: str = "",
     ) -> PlacementView:
         now = self.clock()
-        self.core.register(engine_id, incarnation, address, metrics_url, reports, now)
+        self.core.register(
+            engine_id, incarnation, address, metrics_url, reports, now, peer_address=peer_address
+        )
         self._kick.set()
         self._after_change()
         return self.core.view(now)

@@ -35,6 +35,7 @@ class DiscoveryServicer(pb_grpc.DiscoveryServiceServicer):
                 request.address,
                 request.metrics_url,
                 reports_from_pb(request.replicas),
+                peer_address=request.peer_address,
             )
             return pb.RegisterEngineResponse(
                 lease_ttl_seconds=self._timings.lease_ttl,

@@ -32,6 +32,9 @@ class EngineConfig:
     port: int = 0
     #: Prometheus port; 0 picks a free one, -1 serves no metrics.
     metrics_port: int = 0
+    #: Port of replication (``dome.engine.peer_port``), for the exchange's engines only;
+    #: 0 picks a free one, -1 (the default) serves replication on ``port``.
+    peer_port: int = -1
     #: Plaintext port of the probes' health service (``dome.health``); 0 picks a free
     #: one, -1 (the default) serves none.
     health_port: int = -1
@@ -92,6 +95,15 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--id", dest="engine_id", default=d.engine_id, help="engine id")
     parser.add_argument("--host", default=d.host, help="address to listen on")
     parser.add_argument("--port", type=int, default=d.port, help="gRPC port (0: any free)")
+    parser.add_argument(
+        "--peer-port",
+        type=int,
+        default=d.peer_port,
+        help="serve replication (Replicate, FetchLog, FetchSnapshot) on this port, for the "
+        "other engines of the exchange, and no longer on --port, where a call gets "
+        "UNIMPLEMENTED; registered with discovery as --advertise's host with this port. "
+        "0: any free; -1 (default): replication on --port. Needs --discovery",
+    )
     parser.add_argument(
         "--metrics-port", type=int, default=d.metrics_port, help="metrics port (0: any, -1: off)"
     )
@@ -192,6 +204,10 @@ def config_from_args(args: argparse.Namespace) -> EngineConfig:
         raise ConfigError("--drain-timeout must be at least 0")
     if not -1 <= args.health_port <= 65535:
         raise ConfigError(f"--health-port must be -1..65535, not {args.health_port}")
+    if not -1 <= args.peer_port <= 65535:
+        raise ConfigError(f"--peer-port must be -1..65535, not {args.peer_port}")
+    if args.peer_port >= 0 and not args.discovery:
+        raise ConfigError("--peer-port needs --discovery: a standalone engine replicates nothing")
     try:
         # A standalone engine makes and serves no peer call: it needs no secret.
         peer_auth = peer_auth_from_args(args, needed=bool(args.discovery))
@@ -208,6 +224,7 @@ def config_from_args(args: argparse.Namespace) -> EngineConfig:
         port=args.port,
         metrics_port=args.metrics_port,
         health_port=args.health_port,
+        peer_port=args.peer_port,
         instruments=instruments,
         accounts=load_accounts(args.accounts) if args.accounts else {},
         accounts_file=Path(args.accounts) if args.accounts else None,

@@ -90,7 +90,7 @@ class FollowerSide(ReplicaState):
             backoff = min(backoff * 2, 0.5)
 
     async def _follow_once(self, epoch: int, primary_id: str) -> None:
-        stub = rp_grpc.ReplicationServiceStub(self._peers.channel(primary_id))
+        stub = rp_grpc.ReplicationServiceStub(self._peers.peer_channel(primary_id))
         # read/write style; the peer secret proves to the primary that we are a peer
         call: Any = stub.Replicate(metadata=self._peers.metadata)  # type: ignore[call-arg]
         try:
@@ -178,7 +178,7 @@ class FollowerSide(ReplicaState):
     async def _fetch_snapshot(self, primary_id: str) -> None:
         if self._install_snapshot is None:
             raise ValueError("this engine cannot install snapshots")
-        stub = rp_grpc.ReplicationServiceStub(self._peers.channel(primary_id))
+        stub = rp_grpc.ReplicationServiceStub(self._peers.peer_channel(primary_id))
         chunks: list[bytes] = []
         request = rp.FetchSnapshotRequest(symbol=self.symbol)
         async for chunk in stub.FetchSnapshot(request, metadata=self._peers.metadata):

@@ -42,7 +42,7 @@ from dome.log.recovery import recover
 from dome.log.snapshot import decode_snapshot, encode_snapshot
 from dome.log.snapshot_store import SnapshotStore
 from dome.peer_auth import PeerAuth
-from dome.tls import TlsFiles
+from dome.tls_renewal import TlsSource
 from dome.v1 import discovery_pb2 as ds
 
 log = logging.getLogger("dome.engine.member")
@@ -113,7 +113,7 @@ class ClusterMember:
         market_factory: MarketFactory,
         dedup_window: int,
         snapshot_every: int,
-        tls: TlsFiles | None,
+        tls: TlsSource | None,
         peer_auth: PeerAuth,
     ) -> None:
         self.engine_id = engine_id
@@ -172,8 +172,13 @@ class ClusterMember:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def join(self, discovery: str, advertise: str, metrics_url: str) -> None:
-        """Register with discovery and start following its placement."""
+    async def join(
+        self, discovery: str, advertise: str, metrics_url: str, peer_address: str = ""
+    ) -> None:
+        """Register with discovery and start following its placement.
+
+        ``peer_address``: where this engine serves replication (empty: at ``advertise``).
+        """
         self.agent = DiscoveryAgent(
             discovery,
             self.engine_id,
@@ -181,8 +186,9 @@ class ClusterMember:
             metrics_url,
             reports=self.reports,
             on_placement=self.on_placement,
-            credentials=self._tls.channel_credentials() if self._tls else None,
+            tls=self._tls,
             metadata=self.peers.metadata,
+            peer_address=peer_address,
         )
         await self.agent.start()
 
@@ -232,7 +238,11 @@ class ClusterMember:
 
     def on_placement(self, placement: ds.Placement) -> None:
         """Carry out a placement: addresses first, then each symbol's role."""
-        self.peers.update({e.engine_id: e.address for e in placement.engines if e.address})
+        self.peers.update(
+            {e.engine_id: e.address for e in placement.engines if e.address},
+            {e.engine_id: e.peer_address for e in placement.engines if e.peer_address},
+            frozenset(e.engine_id for e in placement.engines if e.alive and not e.peer_address),
+        )
         for sp in placement.symbols:
             replica = self.replicas.get(sp.symbol)
             if replica is not None:

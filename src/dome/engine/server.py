@@ -30,6 +30,7 @@ from dome.engine.market_data import MarketDataServicer
 from dome.engine.member import ClusterMember, RecoveredSymbol, recover_symbol
 from dome.engine.metrics import EngineMetrics
 from dome.engine.node import EngineNode, NodeLimits
+from dome.engine.peer_port import ClientPortRefusesReplication, with_port
 from dome.engine.replication_service import ReplicationServicer
 from dome.engine.security import Gate, StreamSlots
 from dome.engine.trading import TradingServicer
@@ -40,7 +41,7 @@ from dome.log.journal import FsyncPolicy
 from dome.malformed import RefuseMalformed
 from dome.peer_auth import RequirePeer
 from dome.serving import ReadyInfo, announced, client_host, metrics_endpoint, stop_on_signals
-from dome.tls import TlsFiles
+from dome.tls_renewal import TlsSource, following
 from dome.v1 import (
     market_data_pb2,
     market_data_pb2_grpc,
@@ -110,7 +111,7 @@ async def serve(
     core = config.core or select_core()
     log.info("engine starting", extra={"core": core.name})
     metrics = EngineMetrics(config.engine_id, core=core.name)
-    tls = TlsFiles.from_dir(config.tls_dir) if config.tls_dir is not None else None
+    tls = TlsSource(config.tls_dir) if config.tls_dir is not None else None
     recovered: dict[str, RecoveredSymbol] = {}
     if config.discovery is not None:
         assert config.data_dir is not None  # config_from_args insists
@@ -153,20 +154,29 @@ async def serve(
             tls=tls,
             peer_auth=config.peer_auth,
         )
-    server = grpc.aio.server(
-        # Peer authentication first: a refused peer call reaches no parser or handler.
-        interceptors=[RequirePeer(config.peer_auth), RefuseMalformed()],
-        options=[
-            ("grpc.max_receive_message_length", config.max_message_bytes),
-            ("grpc.so_reuseport", 0),
-            # grpc-core queues calls the asyncio server has not picked up yet and, past
-            # 1,000, sheds them with a bare CANCELLED the engine never hears of. Its
-            # queue is made deep enough never to fill; the engine sheds at admission
-            # instead, typed (``Gate.calls``: RESOURCE_EXHAUSTED, "retry with backoff").
-            ("grpc.server.max_pending_requests", CORE_PENDING_CALLS),
-            ("grpc.server.max_pending_requests_hard_limit", CORE_PENDING_CALLS),
-        ],
-    )
+    options = [
+        ("grpc.max_receive_message_length", config.max_message_bytes),
+        ("grpc.so_reuseport", 0),
+        # grpc-core queues calls the asyncio server has not picked up yet and, past
+        # 1,000, sheds them with a bare CANCELLED the engine never hears of. Its
+        # queue is made deep enough never to fill; the engine sheds at admission
+        # instead, typed (``Gate.calls``: RESOURCE_EXHAUSTED, "retry with backoff").
+        ("grpc.server.max_pending_requests", CORE_PENDING_CALLS),
+        ("grpc.server.max_pending_requests_hard_limit", CORE_PENDING_CALLS),
+    ]
+    # Peer authentication first: a refused peer call reaches no parser or handler.
+    interceptors: list[grpc.aio.ServerInterceptor] = [  # type: ignore[type-arg]
+        RequirePeer(config.peer_auth),
+        RefuseMalformed(),
+    ]
+    # With a peer port, replication has a server of its own there (same servicer), and
+    # the client port refuses it, before even the peer check (dome.engine.peer_port).
+    peer_server: grpc.aio.Server | None = None
+    if member is not None and config.peer_port >= 0:
+        peers = member.peers
+        peer_server = grpc.aio.server(interceptors=list(interceptors), options=options)
+        interceptors.insert(0, ClientPortRefusesReplication(lambda: bool(peers.without_peer_port)))
+    server = grpc.aio.server(interceptors=interceptors, options=options)
     trading_pb2_grpc.add_TradingServiceServicer_to_server(
         TradingServicer(node, gate, metrics), server
     )
@@ -186,31 +196,44 @@ async def serve(
         ),
         server,
     )
-    if member is not None:
-        replication_pb2_grpc.add_ReplicationServiceServicer_to_server(
-            ReplicationServicer(
-                config.engine_id,
-                member.replicas,
-                member.snapshot_now,
-                lambda symbol: node.symbols[symbol].market.state_hash(),
-            ),
-            server,
-        )
     # grpc-stubs predate the asyncio health servicer, hence the ignore.
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
+    if member is not None:
+        replication = ReplicationServicer(
+            config.engine_id,
+            member.replicas,
+            member.snapshot_now,
+            lambda symbol: node.symbols[symbol].market.state_hash(),
+        )
+        for serving in (server, peer_server):
+            if serving is not None:
+                replication_pb2_grpc.add_ReplicationServiceServicer_to_server(replication, serving)
+    if peer_server is not None:
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, peer_server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAMES[2], health.SERVICE_NAME, reflection.SERVICE_NAME), peer_server
+        )
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    if tls is None:
-        port = server.add_insecure_port(f"{config.host}:{config.port}")
-    else:
-        port = server.add_secure_port(f"{config.host}:{config.port}", tls.server_credentials())
+
+    def bind(serving: grpc.aio.Server, port: int) -> int:
+        where = f"{config.host}:{port}"
+        if tls is None:
+            return serving.add_insecure_port(where)
+        # One credentials object per port: each follows renewals on its own.
+        return serving.add_secure_port(where, tls.server_credentials())
+
+    port = bind(server, config.port)
+    peer_port = bind(peer_server, config.peer_port) if peer_server is not None else None
     if config.data_dir is not None:
         config.data_dir.mkdir(parents=True, exist_ok=True)
 
     node.start()
     await server.start()
+    if peer_server is not None:
+        await peer_server.start()
     async with contextlib.AsyncExitStack() as around:
         around.callback(log.info, "engine stopped")  # last: after everything below
         metrics_url = around.enter_context(
@@ -225,13 +248,18 @@ async def serve(
                 lambda: not stop.is_set() and engine_ready(member),
             )
         )
+        # Renewed certificates: new connections and new outbound channels use them.
+        await around.enter_async_context(following(tls))
         if config.accounts_file is not None:
             await around.enter_async_context(
                 accounts_watch.following(config.accounts_file, gate, config.accounts)
             )
         address = f"{client_host(config.host)}:{port}"
+        advertise = config.advertise or address
+        # Peers dial the advertised host at the peer port (on Kubernetes: the pod's DNS name).
+        peer_address = "" if peer_port is None else with_port(advertise, peer_port)
         if member is not None and config.discovery is not None:
-            await member.join(config.discovery, config.advertise or address, metrics_url)
+            await member.join(config.discovery, advertise, metrics_url, peer_address)
         for name in ("", *SERVICE_NAMES):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         around.enter_context(stop_on_signals(stop, handle_signals))
@@ -243,6 +271,7 @@ async def serve(
             metrics_url,
             core=core.name,
             health="" if health_bound is None else f"{client_host(config.host)}:{health_bound}",
+            peer="" if peer_port is None else f"{client_host(config.host)}:{peer_port}",
         )
         log.info(
             "engine serving",
@@ -273,5 +302,7 @@ async def serve(
                 # over to it; then stop heartbeating (whatever could not move fails over
                 # by lease) while the remaining in-flight calls finish.
                 await member.leave(config.drain_timeout)
-            await server.stop(config.grace)
+            await asyncio.gather(
+                *(s.stop(config.grace) for s in (server, peer_server) if s is not None)
+            )
             await node.stop()

@@ -40,7 +40,13 @@ def placement_json(placement: dp.Placement) -> dict[str, Any]:
             for s in sorted(placement.symbols, key=lambda s: s.symbol)
         },
         "engines": [
-            {"id": e.engine_id, "address": e.address, "alive": e.alive}
+            # peer_address: where the engine serves replication; empty: at its address.
+            {
+                "id": e.engine_id,
+                "address": e.address,
+                "alive": e.alive,
+                "peer_address": e.peer_address,
+            }
             for e in sorted(placement.engines, key=lambda e: e.engine_id)
         ],
         "version": placement.version,

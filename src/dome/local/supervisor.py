@@ -49,8 +49,9 @@ PLACEMENT_DEADLINE_S = 30.0
 STOP_DEADLINE_S = 10.0
 #: The file, in the data directory, holding a local cluster's peer secret.
 PEER_SECRET_FILE = "peer-secret"
-#: Keys of a ``cluster.json`` entry (``core``: an engine's book core, empty for discovery).
-RECORD_KEYS = ("role", "id", "address", "pid", "metrics", "core")
+#: Keys of a ``cluster.json`` entry (``core``: an engine's book core, empty for discovery;
+#: ``peer``: an engine's peer port, where the others replicate from it).
+RECORD_KEYS = ("role", "id", "address", "pid", "metrics", "core", "peer")
 
 
 class ClusterError(Exception):
@@ -301,6 +302,8 @@ async def start_engine(
         "--ready-file",
         str(ready),
         *(["--discovery", discovery] if discovery else []),
+        # Replication on a port of its own, as on Kubernetes (dome.engine.peer_port).
+        *(["--peer-port", "0"] if discovery else []),
         *(["--peer-secret-file", str(peer_secret_file)] if peer_secret_file else []),
         *extra_args,
     ]

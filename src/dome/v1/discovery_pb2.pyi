@@ -88,6 +88,7 @@ class RegisterEngineRequest(_message.Message):
     METRICS_URL_FIELD_NUMBER: _builtins.int
     REPLICAS_FIELD_NUMBER: _builtins.int
     INCARNATION_FIELD_NUMBER: _builtins.int
+    PEER_ADDRESS_FIELD_NUMBER: _builtins.int
     engine_id: _builtins.str
     """Stable engine id (the pod name on Kubernetes)."""
     address: _builtins.str
@@ -96,6 +97,11 @@ class RegisterEngineRequest(_message.Message):
     """URL of the engine's Prometheus metrics."""
     incarnation: _builtins.str
     """Changes every time the engine process starts."""
+    peer_address: _builtins.str
+    """host:port of the engine's peer port, where it serves ReplicationService to the other
+    engines of this exchange. Empty (an engine without a peer port, or one older than
+    the field): the other engines replicate through `address`.
+    """
     @_builtins.property
     def replicas(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReplicaReport]:
         """Every symbol the engine has state for."""
@@ -108,10 +114,11 @@ class RegisterEngineRequest(_message.Message):
         metrics_url: _builtins.str = ...,
         replicas: _abc.Iterable[Global___ReplicaReport] | None = ...,
         incarnation: _builtins.str = ...,
+        peer_address: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "engine_id", b"engine_id", "incarnation", b"incarnation", "metrics_url", b"metrics_url", "replicas", b"replicas"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "engine_id", b"engine_id", "incarnation", b"incarnation", "metrics_url", b"metrics_url", "peer_address", b"peer_address", "replicas", b"replicas"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -266,6 +273,7 @@ class EngineInfo(_message.Message):
     ALIVE_FIELD_NUMBER: _builtins.int
     METRICS_URL_FIELD_NUMBER: _builtins.int
     DRAINING_FIELD_NUMBER: _builtins.int
+    PEER_ADDRESS_FIELD_NUMBER: _builtins.int
     engine_id: _builtins.str
     """Engine id."""
     address: _builtins.str
@@ -276,6 +284,10 @@ class EngineInfo(_message.Message):
     """Metrics URL."""
     draining: _builtins.bool
     """Whether it is draining (DrainEngine): handing off its primaries before it stops."""
+    peer_address: _builtins.str
+    """host:port of its peer port (RegisterEngineRequest.peer_address); empty: replicate
+    through `address`.
+    """
     def __init__(
         self,
         *,
@@ -284,10 +296,11 @@ class EngineInfo(_message.Message):
         alive: _builtins.bool = ...,
         metrics_url: _builtins.str = ...,
         draining: _builtins.bool = ...,
+        peer_address: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "alive", b"alive", "draining", b"draining", "engine_id", b"engine_id", "metrics_url", b"metrics_url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "alive", b"alive", "draining", b"draining", "engine_id", b"engine_id", "metrics_url", b"metrics_url", "peer_address", b"peer_address"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

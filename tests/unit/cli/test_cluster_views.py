@@ -26,7 +26,9 @@ def _placement() -> dp.Placement:
         version=7,
         symbols=[xyz, abc],
         engines=[
-            dp.EngineInfo(engine_id="engine-1", address="h:2", alive=True, metrics_url="m"),
+            dp.EngineInfo(
+                engine_id="engine-1", address="h:2", alive=True, metrics_url="m", peer_address="h:9"
+            ),
             dp.EngineInfo(engine_id="engine-0", address="h:1", alive=True),
             dp.EngineInfo(engine_id="engine-2", address="h:3", alive=False),
         ],
@@ -47,9 +49,9 @@ def test_placement_json_shape() -> None:
     }
     assert doc["symbols"]["ABC"]["primary"] is None  # an election is open
     assert doc["engines"] == [
-        {"id": "engine-0", "address": "h:1", "alive": True},
-        {"id": "engine-1", "address": "h:2", "alive": True},
-        {"id": "engine-2", "address": "h:3", "alive": False},
+        {"id": "engine-0", "address": "h:1", "alive": True, "peer_address": ""},
+        {"id": "engine-1", "address": "h:2", "alive": True, "peer_address": "h:9"},
+        {"id": "engine-2", "address": "h:3", "alive": False, "peer_address": ""},
     ]
     assert (doc["replication_factor"], doc["acks"], doc["version"]) == (3, "all", 7)
     table = placement_table(doc)
@@ -164,6 +166,6 @@ def test_cluster_cores_come_from_the_engines_ready_files() -> None:
     assert record == {
         "processes": [
             {"role": "engine", "id": None, "address": None, "pid": None, "metrics": None,
-             "core": "python"}
+             "core": "python", "peer": None}
         ]
     }  # fmt: skip

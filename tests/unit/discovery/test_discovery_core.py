@@ -7,6 +7,7 @@ from collections import Counter
 import pytest
 from discovery_helpers import TIMINGS, at_epoch, make, placed, symbols
 
+from dome.discovery.codec import placement_from_pb, placement_to_pb
 from dome.discovery.core import UnknownEngine
 from dome.discovery.records import Acks, Report, SymbolRecord, Versioned
 
@@ -310,3 +311,25 @@ def test_a_settled_placement_proposes_nothing_more(n_engines: int, n_symbols: in
             sim.beat(engine, sim.live_reports(engine, {}))
         assert sim.step() == []
     assert sim.store == settled
+
+
+def test_peer_addresses_are_published_and_a_change_is_a_new_version() -> None:
+    """An engine's peer address (its replication port) reaches every engine's placement;
+    one registered without (an older engine) is published empty, so peers replicate
+    through its address; a restart at another peer port publishes the new one."""
+    sim = make(["A"], expected=2)
+    sim.core.register("e0", "i1", "e0:1", "", [], sim.now, peer_address="e0:2")
+    sim.core.register("e1", "i1", "e1:1", "", [], sim.now)
+    engines = {e.engine_id: e for e in sim.core.view(sim.now).engines}
+    assert (engines["e0"].address, engines["e0"].peer_address) == ("e0:1", "e0:2")
+    assert (engines["e1"].address, engines["e1"].peer_address) == ("e1:1", "")
+    version = sim.core.version
+    sim.core.register("e0", "i1", "e0:1", "", [], sim.now, peer_address="e0:3")
+    assert sim.core.version > version
+    assert {e.engine_id: e.peer_address for e in sim.core.view(sim.now).engines} == {
+        "e0": "e0:3",
+        "e1": "",
+    }
+    # And over the wire (EngineInfo.peer_address), both ways.
+    view = sim.core.view(sim.now)
+    assert placement_from_pb(placement_to_pb(view)).engines == view.engines
