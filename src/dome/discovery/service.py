@@ -15,6 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 
 from dome.discovery.core import Coordinator, CoreConfig, DrainStatus, Event, InSyncDecision
 from dome.discovery.errors import SlowWatcher, Unavailable
@@ -163,6 +164,24 @@ class Discovery:
             current = self.core.records().get(symbol)
             return accepted, self.core.symbol_view(symbol) if current is not None else None
 
+    async def reconfigure(self, config: CoreConfig) -> None:
+        """Apply a new configuration while running (a scale, an instruments edit)."""
+        async with self._lock:
+            self.config = replace(config, timings=self.config.timings)
+            self.core.reconfigure(self.config)
+            self.metrics.declare_symbols(self.config.symbols)
+            log.info(
+                "discovery reconfigured",
+                extra={
+                    "symbols": len(self.config.symbols),
+                    "replication_factor": self.config.replication_factor,
+                    "acks": self.config.acks.value,
+                    "engines_expected": self.config.engines_expected,
+                },
+            )
+            self._after_change()
+        self._kick.set()
+
     def placement(self) -> PlacementView:
         return self.core.view(self.clock())
 
@@ -283,5 +302,7 @@ class Discovery:
             log.info("engine draining", extra=fields)
         elif event.kind == "registered":
             log.info("engine registered", extra={**fields, "incarnation": event.detail})
+        elif event.kind == "reconfigured":
+            pass  # reconfigure() logs it with the new settings
         else:
             log.info(event.kind, extra=fields)
