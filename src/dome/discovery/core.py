@@ -109,11 +109,14 @@ class Coordinator(PlacementDecisions):
             self._recovering_until = now + self.timings.recovery
             self.version += 1
 
-    def reconfigure(self, config: CoreConfig) -> None:
+    def reconfigure(
+        self, config: CoreConfig, now: float, stored: dict[str, Versioned] | None = None
+    ) -> None:
         """Run on ``config`` from now on (``dome.discovery.runtime_config``); timings stay.
 
         What each change does follows from the rules above, with nothing moved at once:
-        a new symbol is placed by the next tick (on the least loaded engines), a removed
+        a new symbol is placed by the next tick (on the least loaded engines) unless
+        ``stored`` holds its record, which it resumes as ``load`` would, a removed
         one is forgotten as a restart with the new instruments would forget it (its
         record stays in the store), a larger replication factor is refilled by repair,
         and the acks mode is published with the next placement. ``engines_expected``
@@ -127,6 +130,14 @@ class Coordinator(PlacementDecisions):
             self._seq.pop(symbol, None)
             self._cooldown.pop(symbol, None)
             self._unconfirmed.discard(symbol)
+        for symbol, versioned in (stored or {}).items():
+            if symbol in self._records or symbol not in config.symbols:
+                continue
+            self._records[symbol] = versioned
+            if not versioned.record.primary:
+                self._elections[symbol] = Election(now, None, None)
+            else:
+                self._unconfirmed.add(symbol)
         if config != self.config:
             self.config = config
             self.version += 1

@@ -141,6 +141,7 @@ class ConfigFollower:
         self._on_refused = on_refused
         self._seen: str | None = None
         self._unreadable = ""
+        self._not_applied = ""
 
     async def check(self) -> RuntimeConfig | None:
         try:
@@ -152,13 +153,13 @@ class ConfigFollower:
                 log.warning("discovery configuration unreadable; the one in force stays",
                             extra={"error": str(exc)})  # fmt: skip
             return None
-        self._unreadable = ""
         if fetched is None:
             return None
         version, text = fetched
         if version == self._seen:
             return None
         self._seen = version
+        self._unreadable = ""
         try:
             config = parse_config(text)
         except RuntimeConfigError as exc:
@@ -189,9 +190,25 @@ class ConfigFollower:
     async def run(
         self, apply: Callable[[RuntimeConfig], Awaitable[None]], interval: float = POLL_SECONDS
     ) -> None:
-        """``check`` every ``interval`` seconds and ``apply`` each change, until cancelled."""
+        """``check`` every ``interval`` seconds and ``apply`` each change, until cancelled.
+
+        ``apply`` raises ``RuntimeConfigError`` to refuse a configuration it cannot take
+        (symbols whose Leases would collide, a store it cannot read now): the one in force
+        stays, and the same document is tried again on the next look.
+        """
         while True:
             await asyncio.sleep(interval)
+            previous = self.in_force
             config = await self.check()
-            if config is not None:
+            if config is None:
+                continue
+            try:
                 await apply(config)
+                self._not_applied = ""
+            except RuntimeConfigError as exc:
+                self.in_force, self._seen = previous, None
+                self._refused()
+                if str(exc) != self._not_applied:  # once per cause, not once a second
+                    self._not_applied = str(exc)
+                    log.error("discovery configuration not applied; the one in force stays",
+                              extra={"error": str(exc)})  # fmt: skip

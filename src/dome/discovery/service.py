@@ -20,7 +20,8 @@ from dataclasses import replace
 from dome.discovery.core import Coordinator, CoreConfig, DrainStatus, Event, InSyncDecision
 from dome.discovery.errors import SlowWatcher, Unavailable
 from dome.discovery.metrics import DiscoveryMetrics
-from dome.discovery.records import PlacementView, Proposal, Report, SymbolView
+from dome.discovery.records import PlacementView, Proposal, Report, SymbolView, Versioned
+from dome.discovery.runtime_config import RuntimeConfigError
 from dome.discovery.spread import assign_client
 from dome.discovery.store import PlacementStore, StoreConflict, StoreError
 
@@ -165,10 +166,25 @@ class Discovery:
             return accepted, self.core.symbol_view(symbol) if current is not None else None
 
     async def reconfigure(self, config: CoreConfig) -> None:
-        """Apply a new configuration while running (a scale, an instruments edit)."""
+        """Apply a new configuration while running (a scale, an instruments edit).
+
+        With symbols added, the store is read for them first, as a start reads it: that
+        refuses names whose records would collide (``StoreError``), and a symbol that had
+        a record (removed, then added back) resumes its epoch instead of starting over.
+        Raises ``RuntimeConfigError`` and changes nothing when the store refuses.
+        """
         async with self._lock:
-            self.config = replace(config, timings=self.config.timings)
-            self.core.reconfigure(self.config)
+            config = replace(config, timings=self.config.timings)
+            added = set(config.symbols) - set(self.config.symbols)
+            stored: dict[str, Versioned] = {}
+            if added:
+                try:
+                    loaded = await self.store.load(config.symbols)
+                except StoreError as exc:
+                    raise RuntimeConfigError(f"the store refused the new symbols: {exc}") from None
+                stored = {s: v for s, v in loaded.items() if s in added}
+            self.config = config
+            self.core.reconfigure(self.config, self.clock(), stored)
             self.metrics.declare_symbols(self.config.symbols)
             log.info(
                 "discovery reconfigured",

@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import pytest
 from discovery_fakes import PEER, FakeEngine, eventually, primaries
 
 from dome.discovery.core import CoreConfig, Timings
-from dome.discovery.records import Acks
+from dome.discovery.records import Acks, Versioned
 from dome.discovery.runtime_config import (
     ConfigFollower,
     RuntimeConfig,
@@ -21,7 +21,7 @@ from dome.discovery.runtime_config import (
     parse_config,
 )
 from dome.discovery.server import DiscoverySettings, ReadyInfo, serve
-from dome.discovery.store import MemoryStore
+from dome.discovery.store import MemoryStore, StoreError
 
 
 def document(**changes: object) -> str:
@@ -214,3 +214,74 @@ async def test_a_running_discovery_follows_its_configuration_without_a_restart(
         assert not served.task.done(), "discovery kept serving"
     finally:
         await asyncio.gather(*(e.agent.stop() for e in engines))
+
+
+async def test_a_configuration_the_discovery_cannot_apply_stays_refused_and_is_retried(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    source = Source(document())
+    follower = ConfigFollower(source)
+    first = await follower.first(interval=0.01)
+    refusing = True
+    applied: list[RuntimeConfig] = []
+
+    async def apply(config: RuntimeConfig) -> None:
+        if refusing:
+            raise RuntimeConfigError("the store refused the new symbols: Lease names collide")
+        applied.append(config)
+
+    running = asyncio.create_task(follower.run(apply, interval=0.01))
+    try:
+        with caplog.at_level(logging.ERROR, logger="dome.discovery"):
+            source.edit(document(symbols=["A", "B", "C"]))
+            await eventually(lambda: follower.errors >= 3, 5, "three refused attempts")
+        assert follower.in_force == first, "a refused configuration is not in force"
+        assert len([r for r in caplog.records if "not applied" in r.getMessage()]) == 1
+        refusing = False  # the store answers again: the same document now applies
+        await eventually(lambda: applied, 5, "the retried configuration applied")
+        assert applied[0].symbols == ("A", "B", "C")
+        assert follower.in_force == applied[0]
+    finally:
+        running.cancel()
+        await asyncio.wait({running})
+
+
+class RefusingStore(MemoryStore):
+    """A MemoryStore whose reads fail while ``refusing`` (an API server away)."""
+
+    refusing = False
+
+    async def load(self, symbols: Sequence[str]) -> dict[str, Versioned]:
+        if self.refusing:
+            raise StoreError("cannot reach the Kubernetes API")
+        return await super().load(symbols)
+
+
+async def test_added_symbols_wait_for_the_store_and_nothing_changes_meanwhile() -> None:
+    stop = asyncio.Event()
+    ready: asyncio.Future[ReadyInfo] = asyncio.get_running_loop().create_future()
+    source, store = Source(document()), RefusingStore()
+    settings = DiscoverySettings(
+        core=CoreConfig(("IGNORED",), 1, timings=Timings()), metrics_port=-1, peer_auth=PEER
+    )
+    task = asyncio.create_task(
+        serve(settings, ready.set_result, stop, store=store, config_source=source,
+              handle_signals=False)
+    )  # fmt: skip
+    info = await asyncio.wait_for(ready, 10)
+    engines = [FakeEngine(info.address, f"e{i}") for i in range(2)]
+    await asyncio.gather(*(e.agent.start() for e in engines))
+    try:
+        symbols = lambda: sorted(primaries(engines[0].agent.current_placement))  # noqa: E731
+        await eventually(lambda: symbols() == ["A", "B"], 10, "the first placement")
+        store.refusing = True
+        served_before = source.reads
+        source.edit(document(symbols=["A", "B", "C"]))
+        await eventually(lambda: source.reads >= served_before + 3, 10, "reads of the edit")
+        assert symbols() == ["A", "B"], "a symbol was placed without reading the store"
+        store.refusing = False
+        await eventually(lambda: symbols() == ["A", "B", "C"], 10, "C placed once the store reads")
+    finally:
+        await asyncio.gather(*(e.agent.stop() for e in engines))
+        stop.set()
+        await asyncio.wait_for(task, 10)
