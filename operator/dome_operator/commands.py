@@ -27,6 +27,8 @@ READINESS_SERVICE = "readiness"
 DATA_DIR = "/var/lib/dome"
 INSTRUMENTS_DIR = "/etc/dome/instruments"
 INSTRUMENTS_KEY = "instruments.json"
+#: The key of discovery's ConfigMap (``discovery_config_map_name``) holding its document.
+DISCOVERY_CONFIG_KEY = "discovery.json"
 ACCOUNTS_DIR = "/etc/dome/accounts"
 ACCOUNTS_KEY = "accounts.json"
 TLS_DIR = "/etc/dome/tls"
@@ -75,7 +77,9 @@ def engine_args(exchange: Exchange) -> list[str]:
 def discovery_args(exchange: Exchange) -> list[str]:
     """Arguments after ``dome`` for the discovery pod.
 
-    Discovery places symbols, so it reads the same instruments file as the engines.
+    Nothing here changes with a scale, the instruments or the replication settings:
+    discovery reads those from its ConfigMap while it runs (``--config-map``,
+    ``dome.discovery.runtime_config``), so changing them restarts no discovery pod.
     """
     args = [
         "discovery",
@@ -87,10 +91,7 @@ def discovery_args(exchange: Exchange) -> list[str]:
         "--lease-namespace", exchange.namespace,
         "--lease-prefix", exchange.name,
         "--lease-owner-uid", exchange.uid,
-        "--engines-expected", str(exchange.engines),
-        "--replication-factor", str(exchange.replication_factor),
-        "--acks", exchange.acks,
-        "--instruments", f"{INSTRUMENTS_DIR}/{INSTRUMENTS_KEY}",
+        "--config-map", discovery_config_map_name(exchange),
         "--peer-secret-file", PEER_SECRET_FILE,
     ]  # fmt: skip
     if exchange.tls_secret is not None:
@@ -144,6 +145,11 @@ def peer_secret_name(exchange: Exchange) -> str:
 def instruments_config_map_name(exchange: Exchange) -> str:
     """The ConfigMap both processes mount their instruments file from."""
     return f"{exchange.name}-instruments"
+
+
+def discovery_config_map_name(exchange: Exchange) -> str:
+    """The ConfigMap discovery follows while running (engines expected, replication, symbols)."""
+    return f"{exchange.name}-discovery"
 
 
 def headless_service_name(exchange: Exchange) -> str:

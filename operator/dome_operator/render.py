@@ -66,10 +66,11 @@ def render(
     checksum = hashlib.sha256(instruments.encode()).hexdigest()
     objects = [
         _instruments_config_map(spec, instruments),
+        _discovery_config_map(spec),
         _peer_secret(spec),
         *_discovery_identity(spec),
         _engine_service_account(spec),
-        discovery_deployment(spec, checksum),
+        discovery_deployment(spec),
         _discovery_service(spec),
         _headless_service(spec),
         _client_service(spec),
@@ -117,6 +118,31 @@ def _instruments_config_map(exchange: Exchange, document: str) -> dict[str, Any]
     }
 
 
+def discovery_document(exchange: Exchange) -> str:
+    """What discovery follows while running, in the form ``dome.discovery.runtime_config``
+    parses (the operator imports no discovery code; test_render_contract parses it)."""
+    document = {
+        "enginesExpected": exchange.engines,
+        "replicationFactor": exchange.replication_factor,
+        "acks": exchange.acks,
+        "symbols": sorted(spec.symbol for spec in exchange.instruments),
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def _discovery_config_map(exchange: Exchange) -> dict[str, Any]:
+    """Discovery's runtime configuration: a scale or an instruments edit changes this
+    object, never discovery's pod template, so discovery keeps running through them."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": object_metadata(
+            exchange, commands.discovery_config_map_name(exchange), "discovery"
+        ),
+        "data": {commands.DISCOVERY_CONFIG_KEY: discovery_document(exchange)},
+    }
+
+
 def _peer_secret(exchange: Exchange) -> dict[str, Any]:
     """The Secret with the exchange's peer secret, which engines and discovery present to
     each other (``dome.peer_auth``).
@@ -132,7 +158,8 @@ def _peer_secret(exchange: Exchange) -> dict[str, Any]:
 
 
 def _discovery_identity(exchange: Exchange) -> list[dict[str, Any]]:
-    """Discovery's ServiceAccount and the Lease rights it needs, in this namespace only."""
+    """Discovery's ServiceAccount and the rights it needs, in this namespace only: the
+    Leases, and a read of its own ConfigMap."""
     name = f"{exchange.name}-discovery"
     return [
         {
@@ -152,7 +179,14 @@ def _discovery_identity(exchange: Exchange) -> list[dict[str, Any]]:
                     # it where the OwnerReferencesPermissionEnforcement plugin is on
                     # (OpenShift); discovery itself deletes none.
                     "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
-                }
+                },
+                {
+                    # Its runtime configuration: read only, and only this one ConfigMap.
+                    "apiGroups": [""],
+                    "resources": ["configmaps"],
+                    "resourceNames": [commands.discovery_config_map_name(exchange)],
+                    "verbs": ["get"],
+                },
             ],
         },
         {

@@ -2,8 +2,11 @@
 
 Both pods are hardened the same way (``dome_operator.pods``: the restricted Pod Security
 Standard, a read-only root filesystem, no service-account token unless the process calls
-the Kubernetes API) and carry a checksum of the instruments they read, so editing the
-Exchange's instruments rolls them: a ConfigMap change alone restarts nothing.
+the Kubernetes API). Engines carry a checksum of the instruments they read, so editing
+the Exchange's instruments rolls them (a ConfigMap change alone restarts nothing).
+Discovery's pod template holds nothing that changes with a scale, the instruments or the
+replication settings: it follows those in its own ConfigMap while it runs
+(``dome.discovery.runtime_config``), so none of them restarts the placement authority.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ ENGINE_NO_CPU_LIMIT = (
 )
 
 
-def discovery_deployment(exchange: Exchange, instruments_checksum: str) -> dict[str, Any]:
+def discovery_deployment(exchange: Exchange) -> dict[str, Any]:
     """One discovery pod. Recreate, never two at once: discovery is the placement authority,
     and a short gap is safer than two pods publishing placements while the Lease moves."""
     name = f"{exchange.name}-discovery"
@@ -62,7 +65,7 @@ def discovery_deployment(exchange: Exchange, instruments_checksum: str) -> dict[
             "health": commands.HEALTH_PORT,
         },
         startup_seconds=DISCOVERY_STARTUP_SECONDS,
-        mounts=_config_mounts(exchange, with_accounts=False),
+        mounts=_config_mounts(exchange, engine=False),
         env=[],
         resources=(
             DISCOVERY_RESOURCES
@@ -80,14 +83,14 @@ def discovery_deployment(exchange: Exchange, instruments_checksum: str) -> dict[
             "strategy": {"type": "Recreate"},
             "selector": {"matchLabels": selector_labels(exchange, "discovery")},
             "template": {
-                "metadata": _pod_metadata(exchange, "discovery", instruments_checksum),
+                "metadata": _pod_metadata(exchange, "discovery", None),
                 "spec": exchange.pods.onto(
                     pod_spec(
                         container,
                         service_account=name,
                         # It reads and writes Leases, so it needs its token.
                         api_access=True,
-                        volumes=_config_volumes(exchange, with_accounts=False),
+                        volumes=_config_volumes(exchange, engine=False),
                     )
                 ),
             },
@@ -111,7 +114,7 @@ def engine_stateful_set(exchange: Exchange, instruments_checksum: str) -> dict[s
         startup_seconds=ENGINE_STARTUP_SECONDS,
         mounts=[
             {"name": "data", "mountPath": commands.DATA_DIR},
-            *_config_mounts(exchange, with_accounts=True),
+            *_config_mounts(exchange, engine=True),
         ],
         env=[
             {
@@ -126,7 +129,7 @@ def engine_stateful_set(exchange: Exchange, instruments_checksum: str) -> dict[s
             container,
             service_account=name,
             api_access=False,
-            volumes=_config_volumes(exchange, with_accounts=True),
+            volumes=_config_volumes(exchange, engine=True),
         )
     )
     engine_pod["terminationGracePeriodSeconds"] = ENGINE_TERMINATION_GRACE_SECONDS
@@ -188,15 +191,12 @@ def engine_stateful_set(exchange: Exchange, instruments_checksum: str) -> dict[s
     }
 
 
-def _pod_metadata(exchange: Exchange, component: Component, checksum: str) -> dict[str, Any]:
+def _pod_metadata(exchange: Exchange, component: Component, checksum: str | None) -> dict[str, Any]:
+    annotations: dict[str, str] = {"kubectl.kubernetes.io/default-container": component}
+    if checksum is not None:
+        annotations = {INSTRUMENTS_CHECKSUM_ANNOTATION: checksum, **annotations}
     return exchange.pods.metadata.onto(
-        {
-            "labels": standard_labels(exchange, component),
-            "annotations": {
-                INSTRUMENTS_CHECKSUM_ANNOTATION: checksum,
-                "kubectl.kubernetes.io/default-container": component,
-            },
-        }
+        {"labels": standard_labels(exchange, component), "annotations": annotations}
     )
 
 
@@ -264,11 +264,13 @@ def _grpc_probe(port: int, *, failure_threshold: int, service: str = "") -> dict
     }
 
 
-def _config_mounts(exchange: Exchange, *, with_accounts: bool) -> list[dict[str, Any]]:
-    mounts: list[dict[str, Any]] = [
-        {"name": "instruments", "mountPath": commands.INSTRUMENTS_DIR, "readOnly": True}
-    ]
-    if with_accounts:
+def _config_mounts(exchange: Exchange, *, engine: bool) -> list[dict[str, Any]]:
+    """An engine's files: instruments, accounts, peer secret, TLS; discovery's: the last two."""
+    mounts: list[dict[str, Any]] = []
+    if engine:
+        mounts.append(
+            {"name": "instruments", "mountPath": commands.INSTRUMENTS_DIR, "readOnly": True}
+        )
         mounts.append({"name": "accounts", "mountPath": commands.ACCOUNTS_DIR, "readOnly": True})
     mounts.append({"name": "peer-secret", "mountPath": commands.PEER_SECRET_DIR, "readOnly": True})
     if exchange.tls_secret is not None:
@@ -276,18 +278,19 @@ def _config_mounts(exchange: Exchange, *, with_accounts: bool) -> list[dict[str,
     return mounts
 
 
-def _config_volumes(exchange: Exchange, *, with_accounts: bool) -> list[dict[str, Any]]:
-    key = commands.INSTRUMENTS_KEY
-    volumes: list[dict[str, Any]] = [
-        {
-            "name": "instruments",
-            "configMap": {
-                "name": commands.instruments_config_map_name(exchange),
-                "items": [{"key": key, "path": key}],
-            },
-        }
-    ]
-    if with_accounts:
+def _config_volumes(exchange: Exchange, *, engine: bool) -> list[dict[str, Any]]:
+    volumes: list[dict[str, Any]] = []
+    if engine:
+        key = commands.INSTRUMENTS_KEY
+        volumes.append(
+            {
+                "name": "instruments",
+                "configMap": {
+                    "name": commands.instruments_config_map_name(exchange),
+                    "items": [{"key": key, "path": key}],
+                },
+            }
+        )
         key = commands.ACCOUNTS_KEY
         volumes.append(
             {

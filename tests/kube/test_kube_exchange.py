@@ -14,9 +14,11 @@ and run in order.
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -329,30 +331,88 @@ def test_a_deleted_engine_pod_comes_back_on_its_volume_with_nothing_lost(scene: 
         assert _book(address)["asks"], book
 
 
+def _discovery_pod(scene: Scene) -> tuple[str, int]:
+    """(uid, restarts) of the one discovery pod: a scale must change neither."""
+    (pod,) = scene.plane.api.items(f"/api/v1/namespaces/{NAMESPACE}/pods", component("discovery"))
+    running = next(
+        r for r in list(scene.kubelet.running.values()) if r.uid == pod["metadata"]["uid"]
+    )
+    return pod["metadata"]["uid"], running.restarts
+
+
+class Trader:
+    """Rests sell orders one after another through the client Service while it runs, and
+    keeps every answer: during a scale, each must be acknowledged (sells at 100.00 only
+    add to the book, so the later tests' resting order is untouched)."""
+
+    def __init__(self, scene: Scene) -> None:
+        self.scene = scene
+        self.token = json.loads((EXAMPLES / "tokens.json").read_text())["alice"]
+        self.acknowledged = 0
+        self.refused: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="trader", daemon=True)
+
+    def __enter__(self) -> Trader:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(120)
+
+    def _run(self) -> None:
+        with service_proxy(self.scene.plane, self.scene.kubelet, NAMESPACE, NAME, "grpc") as at:
+            for n in itertools.count():
+                if self._stop.is_set():
+                    return
+                try:
+                    answer = _order(at, self.token, "sell", "0.1", f"k8s-scale-{n}")
+                except (AssertionError, subprocess.TimeoutExpired) as error:
+                    self.refused.append(f"k8s-scale-{n}: {error}")
+                    continue
+                if answer.get("status") == "new":
+                    self.acknowledged += 1
+                else:
+                    self.refused.append(f"k8s-scale-{n}: {answer}")
+
+
 def test_scale_to_five_and_back_with_the_operator_killed_mid_reconcile(scene: Scene) -> None:
+    """Discovery follows the scale from its ConfigMap: the same pod, never restarted, and
+    orders are acknowledged throughout."""
     api = scene.plane.api
     engines = resource_path("apps/v1", "statefulsets", NAMESPACE, f"{NAME}-engine")
-    scene.plane.kubectl("scale", "exchange", NAME, "--replicas=5", f"--namespace={NAMESPACE}")
-    # kill -9 the moment the operator has applied the new StatefulSet: before it has
-    # reported the generation in status; a new operator must finish the reconcile.
-    scene.wait(lambda: api.get(engines)["spec"]["replicas"] == 5, "the operator to apply 5")
-    scene.operator.stop(kill=True)
-    scene.operator.start()
-    placement = _settled(scene, 5)
-    assert sorted(placement["led"]) == [f"{NAME}-engine-{i}" for i in range(5)]
-    statefulsets = api.items(f"/apis/apps/v1/namespaces/{NAMESPACE}/statefulsets")
-    assert [s["metadata"]["name"] for s in statefulsets] == [f"{NAME}-engine"]  # no duplicate
-    _check(scene)
-    scene.plane.kubectl("scale", "exchange", NAME, "--replicas=3", f"--namespace={NAMESPACE}")
-    placement = _settled(scene, 3)
-    assert sorted(placement["led"]) == [f"{NAME}-engine-{i}" for i in range(3)]
-    scene.wait(
-        lambda: (
-            scene.kubelet.process(f"{NAME}-engine-3") is None
-            and scene.kubelet.process(f"{NAME}-engine-4") is None
-        ),
-        "the two extra engines' processes to stop",
-    )
+    discovery = _discovery_pod(scene)
+    assert discovery[1] == 0, "discovery restarted before the scale"
+    with Trader(scene) as trader:
+        scene.wait(lambda: trader.acknowledged or trader.refused, "a first order", 60)
+        scene.plane.kubectl("scale", "exchange", NAME, "--replicas=5", f"--namespace={NAMESPACE}")
+        # kill -9 the moment the operator has applied the new StatefulSet: before it has
+        # reported the generation in status; a new operator must finish the reconcile.
+        scene.wait(lambda: api.get(engines)["spec"]["replicas"] == 5, "the operator to apply 5")
+        scene.operator.stop(kill=True)
+        scene.operator.start()
+        placement = _settled(scene, 5)
+        assert sorted(placement["led"]) == [f"{NAME}-engine-{i}" for i in range(5)]
+        statefulsets = api.items(f"/apis/apps/v1/namespaces/{NAMESPACE}/statefulsets")
+        assert [s["metadata"]["name"] for s in statefulsets] == [f"{NAME}-engine"]  # no duplicate
+        assert _discovery_pod(scene) == discovery, "the scale restarted discovery"
+        config_map = api.get(resource_path("v1", "configmaps", NAMESPACE, f"{NAME}-discovery"))
+        assert json.loads(config_map["data"]["discovery.json"])["enginesExpected"] == 5
+        _check(scene)
+        scene.plane.kubectl("scale", "exchange", NAME, "--replicas=3", f"--namespace={NAMESPACE}")
+        placement = _settled(scene, 3)
+        assert sorted(placement["led"]) == [f"{NAME}-engine-{i}" for i in range(3)]
+        scene.wait(
+            lambda: (
+                scene.kubelet.process(f"{NAME}-engine-3") is None
+                and scene.kubelet.process(f"{NAME}-engine-4") is None
+            ),
+            "the two extra engines' processes to stop",
+        )
+        assert _discovery_pod(scene) == discovery, "the scale restarted discovery"
+    assert not trader.refused, trader.refused
+    assert trader.acknowledged >= 3, "too few orders during the scaling to tell"
     _check(scene)
     with service_proxy(scene.plane, scene.kubelet, NAMESPACE, NAME, "grpc") as address:
         assert _book(address)["asks"], "the resting order survived the scaling"

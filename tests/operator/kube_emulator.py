@@ -101,6 +101,13 @@ class ClusterEmulator(kmock.KubernetesEmulator):
             return None
         return copy.deepcopy(self.objects[key].raw)
 
+    def put(self, path: str, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """Store ``obj`` as a create through the API would (a test's stand-in for apply)."""
+        metadata = obj["metadata"]
+        return self._create(
+            (kmock.resource(path), metadata.get("namespace"), metadata["name"]), obj
+        )
+
     def named(self, path: str, namespace: str | None = None) -> dict[str, dict[str, Any]]:
         """Live objects of one resource, by name."""
         resource = kmock.resource(path)

@@ -17,6 +17,8 @@ import yaml
 from operator_helpers import UID, schema_errors
 from render_cases import CASES, RenderCase
 
+from dome.discovery.records import Acks
+from dome.discovery.runtime_config import RuntimeConfig, parse_config
 from dome.instrument_spec import load_instruments
 from dome_operator import (
     OLDEST_SUPPORTED_KUBERNETES,
@@ -130,28 +132,51 @@ def test_objects_come_in_creation_order() -> None:
 
 def test_instruments_config_map_is_a_file_the_engine_loads(tmp_path: Path) -> None:
     exchange = _example()
-    config_map = _one(render(exchange), "ConfigMap")
+    config_map = _one(render(exchange), "ConfigMap", "demo-instruments")
     path = tmp_path / "instruments.json"
     path.write_text(config_map["data"]["instruments.json"])
     assert tuple(load_instruments(path).values()) == read_exchange(exchange).instruments
 
 
-def test_instrument_changes_roll_both_workloads_and_nothing_else_does() -> None:
+def test_instrument_changes_roll_the_engines_and_nothing_else_does() -> None:
     def checksums(exchange: dict[str, Any]) -> list[str]:
         return [
             obj["spec"]["template"]["metadata"]["annotations"]["dome.dev/instruments-checksum"]
             for obj in render(exchange)
-            if obj["kind"] in ("Deployment", "StatefulSet")
+            if obj["kind"] == "StatefulSet"
         ]
 
     exchange = _example()
     original = checksums(exchange)
-    content = _one(render(exchange), "ConfigMap")["data"]["instruments.json"]
-    assert original == [hashlib.sha256(content.encode()).hexdigest()] * 2
+    content = _one(render(exchange), "ConfigMap", "demo-instruments")["data"]["instruments.json"]
+    assert original == [hashlib.sha256(content.encode()).hexdigest()]
     exchange["spec"]["engines"] = 5
     assert checksums(exchange) == original
     exchange["spec"]["instruments"][0]["maxQty"] = "500"
     assert checksums(exchange) != original
+
+
+def test_discoverys_pod_template_does_not_change_with_scale_instruments_or_replication() -> None:
+    """Those go to discovery's ConfigMap, which it follows while running: changing them
+    must not restart the placement authority of the whole exchange."""
+
+    def discovery(exchange: dict[str, Any]) -> tuple[dict[str, Any], RuntimeConfig]:
+        objects = render(exchange)
+        template = _one(objects, "Deployment", "demo-discovery")["spec"]["template"]
+        document = _one(objects, "ConfigMap", "demo-discovery")["data"]["discovery.json"]
+        return template, parse_config(document)
+
+    exchange = _example()
+    template, config = discovery(exchange)
+    symbols = tuple(sorted(i["symbol"] for i in exchange["spec"]["instruments"]))
+    assert config == RuntimeConfig(symbols, 3, Acks.ALL, 3)
+    exchange["spec"]["engines"] = 5
+    exchange["spec"]["replication"] = {"factor": 5, "acks": "majority"}
+    added = {**exchange["spec"]["instruments"][0], "symbol": "NEW-USD", "maxQty": "7"}
+    exchange["spec"]["instruments"].append(added)
+    changed_template, changed = discovery(exchange)
+    assert changed_template == template
+    assert changed == RuntimeConfig(tuple(sorted((*symbols, "NEW-USD"))), 5, Acks.MAJORITY, 5)
 
 
 def test_replication_factor_defaults_to_three_or_the_engine_count() -> None:

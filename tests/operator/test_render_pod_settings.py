@@ -50,7 +50,7 @@ def test_every_pod_gets_the_scheduling_settings_and_metadata() -> None:
         assert metadata["annotations"].items() >= pods["annotations"].items()
         # The operator's own are all still there.
         assert metadata["labels"]["app.kubernetes.io/instance"] == "placed"
-        assert "dome.dev/instruments-checksum" in metadata["annotations"]
+        assert "kubectl.kubernetes.io/default-container" in metadata["annotations"]
 
 
 def test_engines_spread_over_zones_and_nodes_and_discovery_is_sized() -> None:

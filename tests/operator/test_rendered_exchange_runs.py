@@ -142,12 +142,21 @@ async def until(
         await asyncio.sleep(0.05)  # a polling interval; the deadline bounds the wait
 
 
-def _role_verbs(objects: list[dict[str, Any]], role_name: str) -> set[str]:
+def _role_verbs(
+    objects: list[dict[str, Any]],
+    role_name: str,
+    group: str = "coordination.k8s.io",
+    plural: str = "leases",
+    name: str | None = None,
+) -> set[str]:
+    """The verbs the rendered Role grants on ``plural`` (on the object ``name``)."""
     (role,) = [o for o in objects if o["kind"] == "Role" and o["metadata"]["name"] == role_name]
     return {
         verb
         for rule in role["rules"]
-        if "coordination.k8s.io" in rule["apiGroups"] and "leases" in rule["resources"]
+        if group in rule["apiGroups"]
+        and plural in rule["resources"]
+        and ("resourceNames" not in rule or name in rule["resourceNames"])
         for verb in rule["verbs"]
     }
 
@@ -176,6 +185,9 @@ async def test_the_rendered_pods_form_an_exchange_that_takes_and_matches_orders(
     objects = render(exchange, operator_namespace="dome-system")
 
     async with tls_api_server(tmp_path / "apiserver") as api:
+        # Configuration first, as the operator's apply step creates it before workloads.
+        for config_map in (o for o in objects if o["kind"] == "ConfigMap"):
+            api.emulator.put("v1/configmaps", config_map)
         # The peer Secret as the operator's apply step creates it: with a random value.
         generated = [with_generated_values(o) for o in objects if generated_keys(o)]
         pods = local_pods(objects, secrets=[secret, *generated], api=api, root=tmp_path)
@@ -342,15 +354,16 @@ async def _submit(
 def _check_lease_calls(
     api: ApiServer, objects: list[dict[str, Any]], role: str, namespace: str
 ) -> None:
-    """Discovery called the API only with the mounted token, only for Leases in its
-    namespace, and only with verbs the rendered Role grants."""
+    """Discovery called the API only with the mounted token, only for Leases and its own
+    ConfigMap in its namespace, and only with verbs the rendered Role grants."""
     calls = [r for r in api.emulator.requests if r.resource is not None]
     assert calls, "discovery never called the Kubernetes API"
-    granted = _role_verbs(objects, role)
     for call in calls:
         assert call.headers.get("Authorization") == f"Bearer {api.token}", call
         assert call.resource is not None
-        assert (call.resource.group, call.resource.plural) == ("coordination.k8s.io", "leases")
+        where = (call.resource.group, call.resource.plural)
+        assert where in (("coordination.k8s.io", "leases"), ("", "configmaps")), call.url
         assert call.namespace == namespace
+        granted = _role_verbs(objects, role, *where, call.name)
         verb = VERBS.get(call.method.value, call.method.value)
         assert verb in granted, f"{call.method} {call.url}: the Role grants {sorted(granted)}"

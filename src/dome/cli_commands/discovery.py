@@ -64,6 +64,14 @@ def add_discovery_arguments(p: argparse.ArgumentParser) -> None:
         "to it, so Kubernetes deletes them with it (--store kubernetes)",
     )
     p.add_argument(
+        "--config-map",
+        default="",
+        help="follow this ConfigMap in --lease-namespace (key discovery.json: enginesExpected, "
+        "replicationFactor, acks, symbols) instead of --engines-expected, "
+        "--replication-factor, --acks and --instruments, at start and while running "
+        "(--store kubernetes)",
+    )
+    p.add_argument(
         "--engines-expected",
         type=int,
         default=1,
@@ -149,6 +157,8 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
         parser.error("--lease-grace, --election-timeout and --startup-grace must be >= 0")
     if args.store == "kubernetes" and not args.lease_namespace:
         parser.error("--store kubernetes needs --lease-namespace")
+    if args.config_map and args.store != "kubernetes":
+        parser.error("--config-map needs --store kubernetes")
     if args.tls_dir is not None and not (args.tls_dir / "tls.crt").is_file():
         parser.error(f"--tls-dir {args.tls_dir} holds no tls.crt")
     try:
@@ -186,6 +196,7 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
         ready_file=args.ready_file,
         tls_dir=args.tls_dir,
         peer_auth=peer_auth,
+        config_map=args.config_map,
     )
 
 
@@ -194,6 +205,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     import asyncio
 
     from dome.cli_commands.common import fail
+    from dome.discovery.runtime_config import RuntimeConfigError
     from dome.discovery.server import serve
     from dome.discovery.store import StoreError
     from dome.json_logs import configure
@@ -204,4 +216,6 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         asyncio.run(serve(settings))
     except StoreError as exc:
         return fail(f"discovery store: {exc}", 1)
+    except RuntimeConfigError as exc:
+        return fail(f"discovery configuration: {exc}", 1)
     return 0

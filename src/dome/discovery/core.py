@@ -109,6 +109,40 @@ class Coordinator(PlacementDecisions):
             self._recovering_until = now + self.timings.recovery
             self.version += 1
 
+    def reconfigure(
+        self, config: CoreConfig, now: float, stored: dict[str, Versioned] | None = None
+    ) -> None:
+        """Run on ``config`` from now on (``dome.discovery.runtime_config``); timings stay.
+
+        What each change does follows from the rules above, with nothing moved at once:
+        a new symbol is placed by the next tick (on the least loaded engines) unless
+        ``stored`` holds its record, which it resumes as ``load`` would, a removed
+        one is forgotten as a restart with the new instruments would forget it (its
+        record stays in the store), a larger replication factor is refilled by repair,
+        and the acks mode is published with the next placement. ``engines_expected``
+        only matters before the first placement.
+        """
+        config = replace(config, timings=self.timings)
+        dropped = set(self.config.symbols) - set(config.symbols)
+        for symbol in dropped:
+            self._records.pop(symbol, None)
+            self._elections.pop(symbol, None)
+            self._seq.pop(symbol, None)
+            self._cooldown.pop(symbol, None)
+            self._unconfirmed.discard(symbol)
+        for symbol, versioned in (stored or {}).items():
+            if symbol in self._records or symbol not in config.symbols:
+                continue
+            self._records[symbol] = versioned
+            if not versioned.record.primary:
+                self._elections[symbol] = Election(now, None, None)
+            else:
+                self._unconfirmed.add(symbol)
+        if config != self.config:
+            self.config = config
+            self.version += 1
+            self.events.append(Event("reconfigured", detail=f"{len(config.symbols)} symbols"))
+
     def register(
         self,
         engine_id: str,

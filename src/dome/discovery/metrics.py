@@ -61,6 +61,11 @@ class DiscoveryMetrics:
             "Watchers cut off because they fell behind.",
             registry=r,
         )
+        self.config_errors = Counter(
+            "dome_discovery_config_errors_total",
+            "Configuration documents (or reads of them) refused; the one in force stayed.",
+            registry=r,
+        )
         self.declare_symbols(symbols)
 
     def declare_symbols(self, symbols: Iterable[str]) -> None:

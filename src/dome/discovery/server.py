@@ -21,10 +21,12 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from dome.discovery.config_map import ConfigMapSource
 from dome.discovery.core import CoreConfig
 from dome.discovery.file_store import DEFAULT_NAME, FileStore
 from dome.discovery.kube_store import KubernetesStore
 from dome.discovery.metrics import DiscoveryMetrics
+from dome.discovery.runtime_config import ConfigFollower, Fetch
 from dome.discovery.service import Discovery
 from dome.discovery.servicer import DiscoveryServicer
 from dome.discovery.store import PlacementStore
@@ -67,6 +69,10 @@ class DiscoverySettings:
     peer_auth: PeerAuth = field(default_factory=PeerAuth)
     grace: float = 2.0
     tick_interval: float = 0.05
+    #: A ConfigMap in ``lease_namespace`` to follow (``dome.discovery.runtime_config``):
+    #: its document overrides ``core``'s symbols, replication factor, acks and engines
+    #: expected, at start and whenever it changes. Empty: ``core`` as given, for good.
+    config_map: str = ""
 
 
 def make_store(settings: DiscoverySettings) -> PlacementStore:
@@ -83,18 +89,39 @@ async def serve(
     stop: asyncio.Event | None = None,
     *,
     store: PlacementStore | None = None,
+    config_source: Fetch | None = None,
     handle_signals: bool = True,
 ) -> None:
-    """Serve until ``stop`` is set or SIGINT/SIGTERM arrives, then shut down gracefully."""
+    """Serve until ``stop`` is set or SIGINT/SIGTERM arrives, then shut down gracefully.
+
+    ``config_source`` stands in for ``settings.config_map`` (tests give documents).
+    """
     stop = stop or asyncio.Event()
-    metrics = DiscoveryMetrics(settings.core.symbols)
+    metrics = DiscoveryMetrics()
+    config_map: ConfigMapSource | None = None
+    if config_source is None and settings.config_map:
+        config_source = config_map = ConfigMapSource(settings.lease_namespace, settings.config_map)
+    core = settings.core
+    follower: ConfigFollower | None = None
+    if config_source is not None:
+        follower = ConfigFollower(config_source, on_refused=metrics.config_errors.inc)
+        core = (await follower.first()).onto(core)
+    metrics.declare_symbols(core.symbols)
     discovery = Discovery(
-        settings.core,
+        core,
         store or make_store(settings),
         metrics,
         tick_interval=settings.tick_interval,
     )
     await discovery.start()
+    following = (
+        None
+        if follower is None
+        else asyncio.create_task(
+            follower.run(lambda runtime: discovery.reconfigure(runtime.onto(discovery.config))),
+            name="discovery-config",
+        )
+    )
     server = grpc.aio.server(
         interceptors=[RequirePeer(settings.peer_auth), RefuseMalformed()],
         options=[("grpc.so_reuseport", 0)],
@@ -149,9 +176,10 @@ async def serve(
                 "address": address,
                 "metrics": metrics_url,
                 "store": settings.store,
-                "symbols": len(settings.core.symbols),
-                "replication_factor": settings.core.replication_factor,
-                "acks": settings.core.acks.value,
+                "symbols": len(core.symbols),
+                "replication_factor": core.replication_factor,
+                "acks": core.acks.value,
+                "config_map": settings.config_map,
                 "peer_auth": settings.peer_auth.mode,
             },
         )
@@ -167,9 +195,13 @@ async def serve(
             await stop.wait()
         finally:
             log.info("discovery stopping", extra={"grace": settings.grace})
-            placed_task.cancel()
-            await asyncio.wait({placed_task})
+            tasks = {placed_task} if following is None else {placed_task, following}
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks)
             await health_servicer.enter_graceful_shutdown()
             discovery.close_watchers()
             await server.stop(settings.grace)
             await discovery.stop()
+            if config_map is not None:
+                await config_map.close()

@@ -15,11 +15,13 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 
 from dome.discovery.core import Coordinator, CoreConfig, DrainStatus, Event, InSyncDecision
 from dome.discovery.errors import SlowWatcher, Unavailable
 from dome.discovery.metrics import DiscoveryMetrics
-from dome.discovery.records import PlacementView, Proposal, Report, SymbolView
+from dome.discovery.records import PlacementView, Proposal, Report, SymbolView, Versioned
+from dome.discovery.runtime_config import RuntimeConfigError
 from dome.discovery.spread import assign_client
 from dome.discovery.store import PlacementStore, StoreConflict, StoreError
 
@@ -166,6 +168,39 @@ class Discovery:
             current = self.core.records().get(symbol)
             return accepted, self.core.symbol_view(symbol) if current is not None else None
 
+    async def reconfigure(self, config: CoreConfig) -> None:
+        """Apply a new configuration while running (a scale, an instruments edit).
+
+        With symbols added, the store is read for them first, as a start reads it: that
+        refuses names whose records would collide (``StoreError``), and a symbol that had
+        a record (removed, then added back) resumes its epoch instead of starting over.
+        Raises ``RuntimeConfigError`` and changes nothing when the store refuses.
+        """
+        async with self._lock:
+            config = replace(config, timings=self.config.timings)
+            added = set(config.symbols) - set(self.config.symbols)
+            stored: dict[str, Versioned] = {}
+            if added:
+                try:
+                    loaded = await self.store.load(config.symbols)
+                except StoreError as exc:
+                    raise RuntimeConfigError(f"the store refused the new symbols: {exc}") from None
+                stored = {s: v for s, v in loaded.items() if s in added}
+            self.config = config
+            self.core.reconfigure(self.config, self.clock(), stored)
+            self.metrics.declare_symbols(self.config.symbols)
+            log.info(
+                "discovery reconfigured",
+                extra={
+                    "symbols": len(self.config.symbols),
+                    "replication_factor": self.config.replication_factor,
+                    "acks": self.config.acks.value,
+                    "engines_expected": self.config.engines_expected,
+                },
+            )
+            self._after_change()
+        self._kick.set()
+
     def placement(self) -> PlacementView:
         return self.core.view(self.clock())
 
@@ -286,5 +321,7 @@ class Discovery:
             log.info("engine draining", extra=fields)
         elif event.kind == "registered":
             log.info("engine registered", extra={**fields, "incarnation": event.detail})
+        elif event.kind == "reconfigured":
+            pass  # reconfigure() logs it with the new settings
         else:
             log.info(event.kind, extra=fields)

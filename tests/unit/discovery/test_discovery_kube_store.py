@@ -1,89 +1,21 @@
-"""KubernetesStore against a small real HTTP server that keeps Leases like the API server.
-
-kmock's plain emulator does not set ``resourceVersion`` or refuse stale replaces (the
-operator tests' ``ClusterEmulator`` adds that, but lives in another test tree), so this
-emulates exactly the three Lease endpoints the store uses, with 409 on a stale
-``metadata.resourceVersion`` and on creating what exists.
+"""KubernetesStore against a small real HTTP server that keeps Leases like the API server
+(``lease_server``: 409 on a stale ``metadata.resourceVersion`` and on creating what exists).
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from aiohttp import web
+from lease_server import LeaseServer
 
 from dome.discovery.kube_store import ANNOTATION, KubernetesStore, lease_name, legacy_lease_name
 from dome.discovery.records import SymbolRecord
 from dome.discovery.store import StoreConflict, StoreError
 
 RECORD = SymbolRecord(1, "e0", ("e1",), ("e0", "e1"))
-BASE = "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases"
-
-
-@dataclass
-class LeaseServer:
-    leases: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    revision: int = 0
-    tokens: list[str] = field(default_factory=list)
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get(BASE + "/{name}", self.get)
-        app.router.add_post(BASE, self.create)
-        app.router.add_put(BASE + "/{name}", self.replace)
-        return app
-
-    def _bump(self, obj: dict[str, Any]) -> dict[str, Any]:
-        self.revision += 1
-        obj["metadata"]["resourceVersion"] = str(self.revision)
-        return obj
-
-    async def get(self, request: web.Request) -> web.Response:
-        self.tokens.append(request.headers.get("Authorization", ""))
-        lease = self.leases.get((request.match_info["ns"], request.match_info["name"]))
-        if lease is None:
-            return web.json_response({"kind": "Status", "code": 404}, status=404)
-        return web.json_response(lease)
-
-    async def create(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        key = (request.match_info["ns"], body["metadata"]["name"])
-        if key in self.leases:
-            return web.json_response({"kind": "Status", "reason": "AlreadyExists"}, status=409)
-        body["metadata"].pop("resourceVersion", None)
-        self.leases[key] = self._bump(copy.deepcopy(body))
-        return web.json_response(self.leases[key], status=201)
-
-    async def replace(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        key = (request.match_info["ns"], request.match_info["name"])
-        live = self.leases.get(key)
-        if live is None:
-            return web.json_response({"kind": "Status", "code": 404}, status=404)
-        if body["metadata"].get("resourceVersion") != live["metadata"]["resourceVersion"]:
-            return web.json_response({"kind": "Status", "reason": "Conflict"}, status=409)
-        self.leases[key] = self._bump(copy.deepcopy(body))
-        return web.json_response(self.leases[key])
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[tuple[LeaseServer, str]]:
-    server = LeaseServer()
-    runner = web.AppRunner(server.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield server, f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
 
 
 async def test_leases_hold_the_record_and_refuse_stale_writes(
