@@ -114,7 +114,7 @@ async def serve(
         tick_interval=settings.tick_interval,
     )
     await discovery.start()
-    following = (
+    config_task = (
         None
         if follower is None
         else asyncio.create_task(
@@ -195,7 +195,7 @@ async def serve(
             await stop.wait()
         finally:
             log.info("discovery stopping", extra={"grace": settings.grace})
-            tasks = {placed_task} if following is None else {placed_task, following}
+            tasks = {placed_task} if config_task is None else {placed_task, config_task}
             for task in tasks:
                 task.cancel()
             await asyncio.wait(tasks)
