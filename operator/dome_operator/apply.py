@@ -1,4 +1,5 @@
-"""All of the operator's Kubernetes I/O: apply, prune, read children, write status.
+"""All of the operator's Kubernetes I/O: apply, prune, read children, write status,
+grow volume claims.
 
 Nothing else in dome_operator talks to the API server; the render, the status rules and
 what an applied object is (``manifests``: kinds, paths, the applied hash, ``contains``) are
@@ -32,6 +33,7 @@ pods, and the operator needs to create Secrets but never to read one.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
 import logging
@@ -62,6 +64,7 @@ from dome_operator.manifests import (
 )
 from dome_operator.metadata import MANAGED_BY
 from dome_operator.status import Children, EngineSet, FixGatewayState
+from dome_operator.volumes import growing
 
 FIELD_MANAGER = "dome-operator"
 #: The operator's Events are named as kopf names them (``settings.posting``).
@@ -256,6 +259,7 @@ class Cluster:
                     ready=fix is not None
                     and int(fix.get("status", {}).get("readyReplicas", 0)) >= 1,
                 )
+            claims = await self.read_claims(exchange, f"data-{exchange.name}-engine-")
             external = None
             if exchange.external_service is not None:
                 service = await self._get_or_none(
@@ -267,7 +271,64 @@ class Cluster:
             discovery_available=discovery is not None and _available(discovery),
             fix=gateway,
             external_endpoint=external,
+            volumes_growing=tuple(growing(claims)),
         )
+
+    async def read_stateful_set(self, namespace: str, name: str) -> dict[str, Any] | None:
+        with _translated(f"reading StatefulSet/{name}"):
+            return await self._get_or_none(resource_url("apps/v1", "statefulsets", namespace, name))
+
+    async def read_claims(self, exchange: Exchange, prefix: str) -> list[dict[str, Any]]:
+        """The engines' PersistentVolumeClaims: the Exchange's whose name starts ``prefix``
+        (the StatefulSet's controller names them CLAIM-STATEFULSET-ORDINAL)."""
+        selector = f"app.kubernetes.io/instance={exchange.name},app.kubernetes.io/component=engine"
+        with _translated("listing the engine volume claims"):
+            listing = await self._get(
+                resource_url("v1", "persistentvolumeclaims", exchange.namespace),
+                query={"labelSelector": selector},
+            )
+        items: list[dict[str, Any]] = listing.get("items", [])
+        return [item for item in items if str(item["metadata"]["name"]).startswith(prefix)]
+
+    async def resize_claim(self, namespace: str, name: str, size: str) -> None:
+        """Ask for ``size`` on a claim; refused (``KubernetesError``, not retryable) where its
+        StorageClass does not allow expansion."""
+        with _translated(f"resizing PersistentVolumeClaim/{name}"):
+            await self._request(
+                "PATCH",
+                resource_url("v1", "persistentvolumeclaims", namespace, name),
+                body={"spec": {"resources": {"requests": {"storage": size}}}},
+                content_type=MERGE_PATCH,
+            )
+
+    async def delete_orphaning(self, obj: Mapping[str, Any], *, within: float) -> None:
+        """Delete ``obj`` (that very one: its uid is a precondition) and leave its dependents
+        (pods, revisions) running; returns once it is gone, within ``within`` seconds."""
+        metadata = obj["metadata"]
+        url = object_url(obj)
+        options = {
+            "apiVersion": "v1",
+            "kind": "DeleteOptions",
+            "propagationPolicy": "Orphan",
+            "preconditions": {"uid": metadata["uid"]},
+        }
+        with _translated(f"deleting {object_key(obj)} (orphaning its pods)"):
+            try:
+                await self._request("DELETE", url, body=options)
+            except client.ApiException as exc:
+                if exc.status not in (404, 409):  # gone, or already a new one (another uid)
+                    raise
+            # The garbage collector removes the orphan finalizer once it has released the
+            # dependents; a poll with a deadline, as there is nothing to watch on but this.
+            deadline = asyncio.get_running_loop().time() + within
+            while (live := await self._get_or_none(url)) is not None and live["metadata"][
+                "uid"
+            ] == metadata["uid"]:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise client.ApiException(
+                        status=504, reason=f"still being deleted after {within:.0f} s"
+                    )
+                await asyncio.sleep(0.2)
 
     async def read_exchange(self, namespace: str, name: str) -> dict[str, Any] | None:
         with _translated(f"reading Exchange {namespace}/{name}"):

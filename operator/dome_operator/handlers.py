@@ -1,7 +1,8 @@
 """The kopf handlers: glue from kopf's causes to render, apply and status.
 
 Every Exchange change (create, an operator restart, a spec edit, ``kubectl scale``) runs
-one reconcile: validate and render (pure), apply and prune (``apply``), then report. An
+one reconcile: validate and render (pure), grow the engine volumes if spec.storage.size
+grew (``expansion``), apply and prune (``apply``), then report. An
 Exchange that cannot be rendered is a ``PermanentError`` with a Degraded condition:
 retrying the same spec cannot help. A failed API call is a ``TemporaryError`` when
 retrying may help (5xx, timeouts, conflicts) and permanent otherwise (the server refused
@@ -39,6 +40,7 @@ from dome import kube
 from dome_operator import drift
 from dome_operator.apply import Cluster, KubernetesError, Logger
 from dome_operator.exchange import GROUP, VERSION, InvalidExchange, read_exchange
+from dome_operator.expansion import expand
 from dome_operator.metadata import MANAGED_BY
 from dome_operator.metrics import METRICS
 from dome_operator.render import render
@@ -48,6 +50,8 @@ from dome_operator.status import Degradation, current_degradation
 PLURAL = "exchanges"
 #: Seconds before retrying a reconcile whose API calls failed.
 RETRY_DELAY = 10
+#: Seconds before asking again to grow volumes the API server refused to grow.
+EXPANSION_RETRY_DELAY = 30
 #: Set by the chart from the downward API: the namespace the operator's pod runs in, whose
 #: pods each Exchange's NetworkPolicy lets read placement from discovery.
 OPERATOR_NAMESPACE_ENV = "POD_NAMESPACE"
@@ -226,8 +230,9 @@ async def _reconcile(
             available_apis=apis,
             operator_namespace=os.environ.get(OPERATOR_NAMESPACE_ENV) or None,
         )
-        changed = await cluster.apply(objects)
-        pruned = await cluster.prune(spec, objects, apis)
+        expansion = await expand(cluster, spec, objects)
+        changed = await cluster.apply(expansion.objects)
+        pruned = await cluster.prune(spec, expansion.objects, apis)
     except InvalidExchange as exc:
         degraded = Degradation("InvalidSpec", str(exc))
         await _report_failure(cluster, body, Reconciled(generation, degraded))
@@ -242,6 +247,17 @@ async def _reconcile(
         applied=len(changed), unchanged=len(objects) - len(changed), pruned=len(pruned)
     )
     _announce_spec_changes(body, old, new)
+    if expansion.resized:
+        kopf.info(
+            body,
+            reason="VolumesExpanded",
+            message=f"resized {', '.join(expansion.resized)}; StatefulSet re-created, pods kept",
+        )
+    if expansion.refused is not None:
+        # The rest applied; the claims keep their size until the StorageClass allows it,
+        # so try again later rather than give up (an admin may enable expansion).
+        await _report_failure(cluster, body, Reconciled(generation, expansion.refused))
+        raise kopf.TemporaryError(expansion.refused.message, delay=EXPANSION_RETRY_DELAY)
     if changed:
         kopf.info(body, reason="Applied", message=f"applied {', '.join(changed)}")
     if pruned:

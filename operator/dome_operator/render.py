@@ -297,15 +297,36 @@ def _port(name: str, port: int) -> dict[str, Any]:
     return {"name": name, "port": port, "targetPort": name, "protocol": "TCP"}
 
 
+def evictable_engines(replication_factor: int, acks: str) -> int:
+    """How many engines voluntary evictions (node drains) may take down at once.
+
+    Any k engines may hold k replicas of one symbol, so the bound is per symbol. Under
+    ``majority`` a symbol takes writes while a majority of its R replicas is up: (R-1)//2
+    may go. Under ``all`` it takes writes while one in-sync replica is up, but an
+    acknowledged order should stay on two replicas through a drain, so that a node
+    failing during it loses nothing: R-2 may go. Below that (R <= 2) the bound would be
+    0, and a budget of 0 blocks every node drain forever; with no second replica to
+    keep, one engine at a time goes instead (its symbols pause while it restarts; its
+    journal stays on its volume), and R >= 3 is what makes drains lossless.
+
+    >>> [evictable_engines(r, "all") for r in (1, 2, 3, 4, 5)]
+    [1, 1, 1, 2, 3]
+    >>> [evictable_engines(r, "majority") for r in (1, 2, 3, 4, 5)]
+    [1, 1, 1, 1, 2]
+    """
+    tolerated = (replication_factor - 1) // 2 if acks == "majority" else replication_factor - 2
+    return max(1, tolerated)
+
+
 def _disruption_budget(exchange: Exchange) -> dict[str, Any]:
-    """Voluntary evictions (node drains) take one engine at a time, so every symbol keeps
-    a replica to fail over to."""
+    """Voluntary evictions take no more engines than every symbol can lose and keep taking
+    writes under its acks rule (``evictable_engines``)."""
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
         "metadata": object_metadata(exchange, f"{exchange.name}-engine", "engine"),
         "spec": {
-            "maxUnavailable": 1,
+            "maxUnavailable": evictable_engines(exchange.replication_factor, exchange.acks),
             "selector": {"matchLabels": selector_labels(exchange, "engine")},
         },
     }

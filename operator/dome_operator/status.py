@@ -83,6 +83,8 @@ class Children:
     fix: FixGatewayState | None = None
     #: host:port of the external Service's load balancer, once it has one.
     external_endpoint: str | None = None
+    #: ``claim: capacity of request`` for each engine volume still growing.
+    volumes_growing: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -301,6 +303,13 @@ def _progressing(
         )
     if engines.ready < engines.desired or not children.discovery_available:
         return _condition(PROGRESSING, True, "Starting", "waiting for pods to become ready")
+    if children.volumes_growing:
+        return _condition(
+            PROGRESSING,
+            True,
+            "ExpandingVolumes",
+            f"volumes growing: {_named(list(children.volumes_growing))}",
+        )
     return _condition(PROGRESSING, False, "Stable", "nothing is rolling or scaling")
 
 

@@ -72,7 +72,7 @@ PUBLIC_METHODS = frozenset(
     }
 )
 #: Every method that needs the peer secret: RegisterEngine, Heartbeat, DrainEngine,
-#: UpdateInSync, Replicate, FetchLog, FetchSnapshot.
+#: UpdateInSync, EvacuateEngines, Replicate, FetchLog, FetchSnapshot.
 PEER_METHODS = (
     frozenset(
         f"/{service.full_name}/{method.name}"

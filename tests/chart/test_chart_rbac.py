@@ -46,6 +46,9 @@ OPERATOR_NEEDS: dict[tuple[str, str], set[str]] = {
         "delete",
     },
     ("", "events"): {"create"},
+    # The engines' claims: read for status, patched to grow them (never created or
+    # deleted: the StatefulSet controller owns that).
+    ("", "persistentvolumeclaims"): {"get", "list", "patch"},
     # Each Exchange's peer secret, created once; never read (see below).
     ("", "secrets"): {"create"},
 }

@@ -96,7 +96,7 @@ def test_the_api_server_refuses_each_bad_exchange(
     assert stored == "", f"stored although refused: {stored}"
 
 
-def test_retain_on_delete_may_change_but_size_and_class_may_not(
+def test_retain_on_delete_and_size_may_change_but_size_never_shrinks_and_class_stays(
     plane: ControlPlane, chart: Chart, tmp_path: Path
 ) -> None:
     # In a namespace the operator does not watch: only admission is under test here.
@@ -108,12 +108,19 @@ def test_retain_on_delete_may_change_but_size_and_class_may_not(
     try:
         where = ["exchange", name, "--namespace=default", "--type=merge", "-p"]
         plane.kubectl("patch", *where, '{"spec":{"storage":{"retainOnDelete":false}}}')
-        for change in ('{"size":"2Gi"}', '{"storageClassName":"other"}'):
-            out = plane.kubectl("patch", *where, f'{{"spec":{{"storage":{change}}}}}', check=False)
-            assert "storage size and class cannot change once set" in out, out
+        plane.kubectl("patch", *where, '{"spec":{"storage":{"size":"2Gi"}}}')
+        plane.kubectl("patch", *where, '{"spec":{"storage":{"size":"2048Mi"}}}')  # the same
+        for smaller in ("1Gi", "2047Mi", "2G"):
+            change = f'{{"spec":{{"storage":{{"size":"{smaller}"}}}}}}'
+            out = plane.kubectl("patch", *where, change, check=False)
+            assert "storage size may grow but never shrink" in out, out
+        out = plane.kubectl(
+            "patch", *where, '{"spec":{"storage":{"storageClassName":"other"}}}', check=False
+        )
+        assert "storage class cannot change once set" in out, out
         stored = plane.api.get(f"/apis/dome.dev/v1alpha1/namespaces/default/exchanges/{name}")[
             "spec"
         ]["storage"]
-        assert stored == {"size": "1Gi", "retainOnDelete": False}, stored
+        assert stored == {"size": "2048Mi", "retainOnDelete": False}, stored
     finally:
         plane.kubectl("delete", "exchange", name, "--namespace=default", "--wait=true")

@@ -43,6 +43,7 @@ AUTH = PeerAuth(SECRET)
 def test_exactly_the_calls_that_change_state_or_reveal_orders_are_peer_only() -> None:
     assert sorted(PEER_METHODS) == [
         "/dome.v1.DiscoveryService/DrainEngine",
+        "/dome.v1.DiscoveryService/EvacuateEngines",
         "/dome.v1.DiscoveryService/Heartbeat",
         "/dome.v1.DiscoveryService/RegisterEngine",
         "/dome.v1.DiscoveryService/UpdateInSync",

@@ -180,6 +180,11 @@ here.
 - apiGroups: ["rbac.authorization.k8s.io"]
   resources: ["roles", "rolebindings"]
   verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+# The engines' volume claims: status reports the ones still growing, and a larger
+# spec.storage.size is a patch of each (the StatefulSet controller creates them).
+- apiGroups: [""]
+  resources: ["persistentvolumeclaims"]
+  verbs: ["get", "list", "patch"]
 # Each Exchange's peer secret: created once with a random value (a create that finds it
 # there keeps it), never read, updated or deleted by the operator, so it needs no other
 # verb on Secrets and can read none of them (the accounts tokens included).

@@ -112,6 +112,10 @@ class CoordinatorState:
         self._unconfirmed: set[str] = set()
         #: Drain targets chosen in the current tick (not committed yet).
         self._chosen: Counter[str] = Counter()
+        #: Engines being evacuated before they are removed (``evacuate``): treated as
+        #: draining, and their followers are replaced. Not stored: whoever scales down
+        #: says it again until the evacuation is done (and again after a restart).
+        self._leaving: frozenset[str] = frozenset()
 
     def _alive_at(self, engine: EngineLease, now: float) -> bool:
         return now - engine.last_heard <= self.timings.dead_after
@@ -121,6 +125,8 @@ class CoordinatorState:
         return engine is not None and self._alive_at(engine, now)
 
     def _draining(self, engine_id: str) -> bool:
+        if engine_id in self._leaving:
+            return True
         engine = self._engines.get(engine_id)
         return engine is not None and engine.draining
 

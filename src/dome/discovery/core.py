@@ -30,10 +30,16 @@ Safety rules kept here (DESIGN.md section 3):
   leads moves by a planned election to an in-sync follower that is not draining, all at
   once (each election waits for the live old primary's report, so no two writers); it
   never wins an election while a replica that is not draining may safely win instead.
+- An evacuated engine (``evacuate``: it is about to be removed for good) is draining,
+  and each symbol it follows gets a replacement on an engine that stays first; the
+  evacuated follower leaves the replica set only once the replicas that stay are
+  enough and all hold what the primary holds (in sync under ``all``, caught up to
+  its reported sequence under ``majority``), so no symbol ever has fewer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from dome.discovery.coordinator_state import CoreConfig, Election, EngineLease, Event, Timings
@@ -46,11 +52,13 @@ from dome.discovery.records import (
     SymbolView,
     Versioned,
 )
+from dome.discovery.spread import replica_count
 
 __all__ = [
     "Coordinator",
     "CoreConfig",
     "DrainStatus",
+    "EvacuationStatus",
     "Event",
     "InSyncDecision",
     "Timings",
@@ -70,6 +78,24 @@ class DrainStatus:
     primaries: int
     #: Of those, symbols no other live, non-draining engine replicates: they cannot move.
     stranded: int
+
+
+@dataclass(frozen=True)
+class EvacuationStatus:
+    """The answer to an EvacuateEngines: how far moving every replica off them has got."""
+
+    #: The engines being evacuated (none: no evacuation).
+    leaving: tuple[str, ...]
+    #: Symbols that still have a replica (primary or follower) on a leaving engine.
+    replicas_left: int
+    #: Symbols with fewer replicas that stay and are in sync than the replication
+    #: factor allows on the engines that stay, or with an open election.
+    under_replicated: int
+
+    @property
+    def done(self) -> bool:
+        """Removing the leaving engines now takes nothing any symbol needs."""
+        return self.replicas_left == 0 and self.under_replicated == 0
 
 
 @dataclass(frozen=True)
@@ -227,6 +253,35 @@ class Coordinator(PlacementDecisions):
         )  # fmt: skip
         return DrainStatus(len(led), stranded)
 
+    def evacuate(self, engine_ids: Iterable[str], now: float) -> EvacuationStatus:
+        """Move every replica off ``engine_ids`` (all the engines to remove; an empty set
+        cancels); returns the progress. Idempotent: call it again to follow it.
+
+        Unknown ids are accepted: an engine not registered yet must not be given roles.
+        """
+        leaving = frozenset(engine_ids)
+        if leaving != self._leaving:
+            self._leaving = leaving
+            self.version += 1
+            self.events.append(Event("evacuating", detail=",".join(sorted(leaving))))
+        return self.evacuation(now)
+
+    def evacuation(self, now: float) -> EvacuationStatus:
+        staying = [e for e in self._alive if e not in self._leaving and self._is_alive(e, now)]
+        want = replica_count(self.config.replication_factor, len(staying))
+        left = under = 0
+        for symbol in sorted(self.config.symbols):
+            versioned = self._records.get(symbol)
+            if versioned is None or symbol in self._elections:
+                under += 1
+                continue
+            record = versioned.record
+            if any(m in self._leaving for m in record.members):
+                left += 1
+            if len(self._holding(symbol, record, now)) < want:
+                under += 1
+        return EvacuationStatus(tuple(sorted(self._leaving)), left, under)
+
     def update_in_sync(
         self, symbol: str, epoch: int, primary: str, in_sync: list[str]
     ) -> InSyncDecision:
@@ -255,7 +310,7 @@ class Coordinator(PlacementDecisions):
         """Decide what changes now: first placement, elections, drains, repairs, one handoff."""
         self._track_liveness(now)
         # Engines that may take new roles: alive and not draining.
-        alive = sorted(e for e in self._alive if not self._engines[e].draining)
+        alive = sorted(e for e in self._alive if not self._draining(e))
         if not self._records:
             return self._first_placement(alive, now)
         if now < self._recovering_until:
@@ -333,7 +388,7 @@ class Coordinator(PlacementDecisions):
 
     def serving_engines(self, now: float) -> list[str]:
         """Alive engines that are not draining: where new clients go."""
-        return [e for e in self.alive_engines(now) if not self._engines[e].draining]
+        return [e for e in self.alive_engines(now) if not self._draining(e)]
 
     def engines(self, now: float) -> tuple[EngineView, ...]:
         return tuple(
@@ -342,7 +397,7 @@ class Coordinator(PlacementDecisions):
                 e.address,
                 e.metrics_url,
                 self._alive_at(e, now),
-                e.draining,
+                self._draining(e.engine_id),
                 e.peer_address,
             )
             for e in sorted(self._engines.values(), key=lambda e: e.engine_id)

@@ -171,15 +171,40 @@ class PlacementDecisions(CoordinatorState):
         members = {record.primary, *followers}
         want = replica_count(self.config.replication_factor, len(alive))
         spare = sorted((e for e in alive if e not in members), key=lambda e: (self._load(e), e))
-        while len(members) < want and spare:
+        # An evacuated follower does not count: its replacement joins beside it first.
+        staying = {m for m in members if m not in self._leaving}
+        while len(staying) < want and spare:
             newcomer = spare.pop(0)
             followers.append(newcomer)
             members.add(newcomer)
+            staying.add(newcomer)
+        if record.primary not in self._leaving and len(self._holding(symbol, record, now)) >= want:
+            followers = [f for f in followers if f not in self._leaving]
+            members = {record.primary, *followers}
         in_sync = tuple(m for m in record.in_sync if m in members)
         repaired = SymbolRecord(record.epoch, record.primary, tuple(sorted(followers)), in_sync)
         if repaired == record:
             return None
         return Proposal(symbol, repaired, versioned.version, "repair")
+
+    def _holding(self, symbol: str, record: SymbolRecord, now: float) -> list[str]:
+        """The replicas that stay (not evacuated), alive, and hold what the primary holds:
+        in sync under ``all``; under ``majority``, which keeps no in-sync set for new
+        followers, reporting the primary's sequence (``_caught_up``)."""
+        if not record.primary or record.primary in self._leaving:
+            return []
+        return [
+            m
+            for m in record.members
+            if m not in self._leaving
+            and self._is_alive(m, now)
+            and not self._failed(m, symbol)
+            and (
+                m in record.in_sync
+                if self.config.acks is Acks.ALL
+                else m == record.primary or self._caught_up(symbol, m, record.primary)
+            )
+        ]
 
     def _rebalance(self, alive: list[str], now: float) -> Proposal | None:
         """At most one planned move: from the busiest primary to the idlest in-sync replica.

@@ -17,7 +17,14 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
-from dome.discovery.core import Coordinator, CoreConfig, DrainStatus, Event, InSyncDecision
+from dome.discovery.core import (
+    Coordinator,
+    CoreConfig,
+    DrainStatus,
+    EvacuationStatus,
+    Event,
+    InSyncDecision,
+)
 from dome.discovery.errors import SlowWatcher, Unavailable
 from dome.discovery.metrics import DiscoveryMetrics
 from dome.discovery.records import PlacementView, Proposal, Report, SymbolView, Versioned
@@ -151,6 +158,13 @@ class Discovery:
     def drain(self, engine_id: str, incarnation: str) -> DrainStatus:
         """Start (or follow) an engine's drain; raises ``UnknownEngine`` like heartbeat."""
         status = self.core.drain(engine_id, incarnation, self.clock())
+        self._kick.set()
+        self._after_change()
+        return status
+
+    def evacuate(self, engine_ids: list[str]) -> EvacuationStatus:
+        """Start, follow or (with no ids) cancel moving every replica off ``engine_ids``."""
+        status = self.core.evacuate(engine_ids, self.clock())
         self._kick.set()
         self._after_change()
         return status
@@ -319,6 +333,8 @@ class Discovery:
             log.info("epoch", extra={**fields, "epoch": int(event.detail)})
         elif event.kind == "draining":
             log.info("engine draining", extra=fields)
+        elif event.kind == "evacuating":
+            log.info("evacuating engines", extra={**fields, "leaving": event.detail})
         elif event.kind == "registered":
             log.info("engine registered", extra={**fields, "incarnation": event.detail})
         elif event.kind == "reconfigured":

@@ -94,6 +94,21 @@ class DiscoveryServicer(pb_grpc.DiscoveryServiceServicer):
             return pb.DrainEngineResponse(primaries=status.primaries, stranded=status.stranded)
         raise AssertionError("unreachable: guard aborts")  # pragma: no cover
 
+    async def EvacuateEngines(
+        self, request: pb.EvacuateEnginesRequest, context: Context
+    ) -> pb.EvacuateEnginesResponse:
+        async with guard(context, "EvacuateEngines"):
+            if any(not engine for engine in request.engine_ids):
+                raise InvalidArgument("engine_ids may not contain an empty id")
+            status = self._discovery.evacuate(list(request.engine_ids))
+            return pb.EvacuateEnginesResponse(
+                leaving=list(status.leaving),
+                replicas_left=status.replicas_left,
+                under_replicated=status.under_replicated,
+                done=status.done,
+            )
+        raise AssertionError("unreachable: guard aborts")  # pragma: no cover
+
     async def UpdateInSync(
         self, request: pb.UpdateInSyncRequest, context: Context
     ) -> pb.UpdateInSyncResponse:

@@ -594,3 +594,67 @@ class DrainEngineResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DrainEngineResponse: _TypeAlias = DrainEngineResponse  # noqa: Y015
+
+@_typing.final
+class EvacuateEnginesRequest(_message.Message):
+    """The engines to evacuate before they are removed."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENGINE_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def engine_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Engine ids; every engine to remove (replaces any earlier request); empty cancels."""
+
+    def __init__(
+        self,
+        *,
+        engine_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["engine_ids", b"engine_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EvacuateEnginesRequest: _TypeAlias = EvacuateEnginesRequest  # noqa: Y015
+
+@_typing.final
+class EvacuateEnginesResponse(_message.Message):
+    """Progress of an evacuation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEAVING_FIELD_NUMBER: _builtins.int
+    REPLICAS_LEFT_FIELD_NUMBER: _builtins.int
+    UNDER_REPLICATED_FIELD_NUMBER: _builtins.int
+    DONE_FIELD_NUMBER: _builtins.int
+    replicas_left: _builtins.int
+    """Symbols that still have a replica (primary or follower) on a leaving engine."""
+    under_replicated: _builtins.int
+    """Symbols with fewer in-sync replicas on the engines that stay than the replication
+    factor allows there, or with an open election.
+    """
+    done: _builtins.bool
+    """True when both counts are 0: removing the leaving engines takes nothing any symbol
+    needs.
+    """
+    @_builtins.property
+    def leaving(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The engines being evacuated."""
+
+    def __init__(
+        self,
+        *,
+        leaving: _abc.Iterable[_builtins.str] | None = ...,
+        replicas_left: _builtins.int = ...,
+        under_replicated: _builtins.int = ...,
+        done: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["done", b"done", "leaving", b"leaving", "replicas_left", b"replicas_left", "under_replicated", b"under_replicated"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EvacuateEnginesResponse: _TypeAlias = EvacuateEnginesResponse  # noqa: Y015

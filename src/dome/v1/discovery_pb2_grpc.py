@@ -75,6 +75,11 @@ class DiscoveryServiceStub:
                 request_serializer=dome_dot_v1_dot_discovery__pb2.DrainEngineRequest.SerializeToString,
                 response_deserializer=dome_dot_v1_dot_discovery__pb2.DrainEngineResponse.FromString,
                 _registered_method=True)
+        self.EvacuateEngines = channel.unary_unary(
+                '/dome.v1.DiscoveryService/EvacuateEngines',
+                request_serializer=dome_dot_v1_dot_discovery__pb2.EvacuateEnginesRequest.SerializeToString,
+                response_deserializer=dome_dot_v1_dot_discovery__pb2.EvacuateEnginesResponse.FromString,
+                _registered_method=True)
 
 
 class DiscoveryServiceServicer:
@@ -140,6 +145,18 @@ class DiscoveryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EvacuateEngines(self, request, context):
+        """Before engines are removed for good (a scale-down), move every replica off them:
+        they get no new roles, their primaries move by planned election, and each symbol
+        they follow gets a replacement on an engine that stays, which must hold what the
+        primary holds before the leaving follower is dropped. The request names every
+        engine to remove; an empty list cancels. Idempotent: call it again to see progress
+        (and again after a discovery restart: the evacuation is not stored).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DiscoveryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -182,6 +199,11 @@ def add_DiscoveryServiceServicer_to_server(servicer, server):
                     servicer.DrainEngine,
                     request_deserializer=dome_dot_v1_dot_discovery__pb2.DrainEngineRequest.FromString,
                     response_serializer=dome_dot_v1_dot_discovery__pb2.DrainEngineResponse.SerializeToString,
+            ),
+            'EvacuateEngines': grpc.unary_unary_rpc_method_handler(
+                    servicer.EvacuateEngines,
+                    request_deserializer=dome_dot_v1_dot_discovery__pb2.EvacuateEnginesRequest.FromString,
+                    response_serializer=dome_dot_v1_dot_discovery__pb2.EvacuateEnginesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -401,6 +423,33 @@ class DiscoveryService:
             '/dome.v1.DiscoveryService/DrainEngine',
             dome_dot_v1_dot_discovery__pb2.DrainEngineRequest.SerializeToString,
             dome_dot_v1_dot_discovery__pb2.DrainEngineResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EvacuateEngines(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dome.v1.DiscoveryService/EvacuateEngines',
+            dome_dot_v1_dot_discovery__pb2.EvacuateEnginesRequest.SerializeToString,
+            dome_dot_v1_dot_discovery__pb2.EvacuateEnginesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -64,6 +64,14 @@ class DiscoveryServiceStub:
     by a planned election. Idempotent: call it again to see progress. NOT_FOUND means
     discovery does not know this incarnation (or its lease lapsed).
     """
+    EvacuateEngines: _grpc.UnaryUnaryMultiCallable[_discovery_pb2.EvacuateEnginesRequest, _discovery_pb2.EvacuateEnginesResponse]
+    """Before engines are removed for good (a scale-down), move every replica off them:
+    they get no new roles, their primaries move by planned election, and each symbol
+    they follow gets a replacement on an engine that stays, which must hold what the
+    primary holds before the leaving follower is dropped. The request names every
+    engine to remove; an empty list cancels. Idempotent: call it again to see progress
+    (and again after a discovery restart: the evacuation is not stored).
+    """
 
 @_typing.type_check_only
 class DiscoveryServiceAsyncStub(DiscoveryServiceStub):
@@ -89,6 +97,14 @@ class DiscoveryServiceAsyncStub(DiscoveryServiceStub):
     primaries or followers, and each symbol it leads moves to its best in-sync follower
     by a planned election. Idempotent: call it again to see progress. NOT_FOUND means
     discovery does not know this incarnation (or its lease lapsed).
+    """
+    EvacuateEngines: _aio.UnaryUnaryMultiCallable[_discovery_pb2.EvacuateEnginesRequest, _discovery_pb2.EvacuateEnginesResponse]  # type: ignore[assignment]
+    """Before engines are removed for good (a scale-down), move every replica off them:
+    they get no new roles, their primaries move by planned election, and each symbol
+    they follow gets a replacement on an engine that stays, which must hold what the
+    primary holds before the leaving follower is dropped. The request names every
+    engine to remove; an empty list cancels. Idempotent: call it again to see progress
+    (and again after a discovery restart: the evacuation is not stored).
     """
 
 class DiscoveryServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -160,6 +176,20 @@ class DiscoveryServiceServicer(metaclass=_abc_1.ABCMeta):
         primaries or followers, and each symbol it leads moves to its best in-sync follower
         by a planned election. Idempotent: call it again to see progress. NOT_FOUND means
         discovery does not know this incarnation (or its lease lapsed).
+        """
+
+    @_abc_1.abstractmethod
+    def EvacuateEngines(
+        self,
+        request: _discovery_pb2.EvacuateEnginesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_discovery_pb2.EvacuateEnginesResponse, _abc.Awaitable[_discovery_pb2.EvacuateEnginesResponse]]:
+        """Before engines are removed for good (a scale-down), move every replica off them:
+        they get no new roles, their primaries move by planned election, and each symbol
+        they follow gets a replacement on an engine that stays, which must hold what the
+        primary holds before the leaving follower is dropped. The request names every
+        engine to remove; an empty list cancels. Idempotent: call it again to see progress
+        (and again after a discovery restart: the evacuation is not stored).
         """
 
 def add_DiscoveryServiceServicer_to_server(servicer: DiscoveryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -335,3 +335,43 @@ async def test_a_drain_gives_up_once_discovery_is_gone_and_the_lease_lapsed() ->
         assert took <= engine.agent.lease_ttl + 1.0, f"gave up only after {took:.2f}s"
     finally:
         await engine.agent.stop()
+
+
+async def test_evacuate_engines_moves_replicas_off_and_reports_progress(
+    discovery: Running,
+) -> None:
+    engines = {name: FakeEngine(discovery.address, name) for name in ("e0", "e1", "e2")}
+    await asyncio.gather(*(e.agent.start() for e in engines.values()))
+    try:
+        await full_placement(engines["e0"], len(SYMBOLS))
+        started = await discovery.stub.EvacuateEngines(
+            pb.EvacuateEnginesRequest(engine_ids=["e2"]), metadata=PEER.metadata
+        )
+        assert list(started.leaving) == ["e2"]
+        assert started.replicas_left > 0, "the first placement gave e2 replicas"
+        assert not started.done
+        listed = await discovery.stub.ListEngines(pb.ListEnginesRequest())
+        assert [(e.engine_id, e.draining) for e in listed.engines] == [
+            ("e0", False), ("e1", False), ("e2", True)
+        ]  # fmt: skip
+        cancelled = await discovery.stub.EvacuateEngines(
+            pb.EvacuateEnginesRequest(), metadata=PEER.metadata
+        )
+        assert (list(cancelled.leaving), cancelled.replicas_left) == ([], 0)
+    finally:
+        await asyncio.gather(*(e.agent.stop() for e in engines.values()))
+
+
+async def test_evacuate_engines_is_a_peer_call_and_refuses_an_empty_id(
+    discovery: Running,
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as anonymous:
+        await discovery.stub.EvacuateEngines(pb.EvacuateEnginesRequest(engine_ids=["e1"]))
+    assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    with pytest.raises(grpc.aio.AioRpcError) as bad:
+        await discovery.stub.EvacuateEngines(
+            pb.EvacuateEnginesRequest(engine_ids=["e1", ""]), metadata=PEER.metadata
+        )
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    listed = await discovery.stub.ListEngines(pb.ListEnginesRequest())
+    assert not any(e.draining for e in listed.engines), "a refused call changed nothing"
