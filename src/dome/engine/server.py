@@ -23,13 +23,14 @@ from grpc_reflection.v1alpha import reflection
 
 from dome.accounts import AccountsFileError
 from dome.cores import CoreError, select_core
-from dome.engine import accounts_watch
+from dome.engine import accounts_watch, answers
 from dome.engine.config import ConfigError, EngineConfig, config_from_args
 from dome.engine.health import engine_ready
 from dome.engine.market_data import MarketDataServicer
 from dome.engine.member import ClusterMember, RecoveredSymbol, recover_symbol
 from dome.engine.metrics import EngineMetrics
 from dome.engine.node import EngineNode, NodeLimits
+from dome.engine.raw_rpcs import add_trading_service
 from dome.engine.replication_service import ReplicationServicer
 from dome.engine.security import Gate, StreamSlots
 from dome.engine.trading import TradingServicer
@@ -47,7 +48,6 @@ from dome.v1 import (
     replication_pb2,
     replication_pb2_grpc,
     trading_pb2,
-    trading_pb2_grpc,
 )
 
 #: grpc-core's queue of calls not yet picked up (its default is 1,000).
@@ -167,9 +167,7 @@ async def serve(
             ("grpc.server.max_pending_requests_hard_limit", CORE_PENDING_CALLS),
         ],
     )
-    trading_pb2_grpc.add_TradingServiceServicer_to_server(
-        TradingServicer(node, gate, metrics), server
-    )
+    add_trading_service(TradingServicer(node, gate, metrics, answers.encoder(core.name)), server)
     market_data_pb2_grpc.add_MarketDataServiceServicer_to_server(
         MarketDataServicer(
             node,
