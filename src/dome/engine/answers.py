@@ -85,11 +85,31 @@ def of_message(result: tr.OrderResult) -> Answer:
 
 
 def encode_reference(batch_id: int, answers: Sequence[Answer]) -> bytes:
-    """``OrderBatchResult(batch_id, results=answers)`` serialized by the generated classes."""
+    """``OrderBatchResult(batch_id, results=answers)`` serialized by the generated classes.
+
+    Each result is built in place (``add``), not built and then copied into the batch.
+    """
     out = tr.OrderBatchResult(batch_id=batch_id)
     add = out.results.add
-    for answer in answers:
-        add(**_fields(answer))
+    for (symbol, order_id, coid, status, reason, text, filled, remaining, cancelled, fills,
+         seq, duplicate) in answers:  # fmt: skip
+        result = add(
+            symbol=symbol,
+            order_id=order_id,
+            client_order_id=coid,
+            status=status,
+            reject_reason=reason,
+            reject_message=text,
+            filled_qty=filled,
+            remaining_qty=remaining,
+            cancelled_qty=cancelled,
+            seq=seq,
+            duplicate=duplicate,
+        )
+        if fills:
+            add_fill = result.fills.add
+            for trade_id, price, qty, maker in fills:
+                add_fill(trade_id=trade_id, price=price, qty=qty, maker=maker)
     return out.SerializeToString()
 
 
