@@ -12,6 +12,7 @@ answered; prices and quantities of any size get the reject the Python core gives
 """
 
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 from dome.core.book_api import BookState, Level, RestingOrder
 from dome.core.commands import AmendOrder, CancelOrder, Command, NewOrder
@@ -20,7 +21,7 @@ from dome.core.instrument import Instrument
 from dome.core.market import MarketResult, MarketSnapshot
 from dome.core.types import Side
 
-__all__ = ["DEFAULT_DEDUP_WINDOW", "Book", "Market"]
+__all__ = ["DEFAULT_DEDUP_WINDOW", "Book", "Market", "encode_order_batch_result"]
 __version__: str
 
 #: How many (account, client order id) pairs a market remembers by default.
@@ -86,3 +87,10 @@ class Market:
     def snapshot(self) -> MarketSnapshot: ...
     def restore(self, snapshot: MarketSnapshot) -> None: ...
     def state_hash(self) -> str: ...
+
+def encode_order_batch_result(batch_id: int, rows: Iterable[tuple[Any, ...]]) -> bytes:
+    """``dome.v1.OrderBatchResult(batch_id, results=rows)`` serialized, as upb writes it.
+
+    Each row is a ``dome.engine.answers.Answer``: an ``OrderResult``'s fields in number
+    order, fills as ``(trade_id, price, qty, maker)``. ``TypeError`` for anything else.
+    """

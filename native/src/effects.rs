@@ -17,18 +17,18 @@ use crate::wire::{put_varint, varint_len};
 const LEN: u8 = 2;
 
 /// A varint field (uint64, int64, int32 and bool alike), unless it is 0.
-fn uint(out: &mut Vec<u8>, field: u8, value: u64) {
+pub(crate) fn uint(out: &mut Vec<u8>, field: u8, value: u64) {
     if value != 0 {
         out.push(field << 3);
         put_varint(out, value);
     }
 }
 
-fn int(out: &mut Vec<u8>, field: u8, value: i64) {
+pub(crate) fn int(out: &mut Vec<u8>, field: u8, value: i64) {
     uint(out, field, value as u64);
 }
 
-fn text(out: &mut Vec<u8>, field: u8, value: &str) {
+pub(crate) fn text(out: &mut Vec<u8>, field: u8, value: &str) {
     if !value.is_empty() {
         out.push((field << 3) | LEN);
         put_varint(out, value.len() as u64);
@@ -37,7 +37,7 @@ fn text(out: &mut Vec<u8>, field: u8, value: &str) {
 }
 
 /// A length-delimited field holding `body` (always written: a present message).
-fn nested(out: &mut Vec<u8>, field: u8, body: &[u8]) {
+pub(crate) fn nested(out: &mut Vec<u8>, field: u8, body: &[u8]) {
     out.push((field << 3) | LEN);
     put_varint(out, body.len() as u64);
     out.extend_from_slice(body);

@@ -5,6 +5,7 @@
 //! and snapshots, byte for byte, so a cluster may mix the two. The domain modules are
 //! plain Rust with no Python in them; `python` is the PyO3 binding (`dome_native`).
 
+pub mod answers;
 pub mod book;
 pub mod effects;
 pub mod hash;

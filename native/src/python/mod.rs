@@ -17,9 +17,12 @@
 //! command first, then match the whole batch with the GIL released, then build the
 //! results: Python's work per command is only building the result objects.
 //!
+//! `answers` writes the engine's answers to a batch as `OrderBatchResult` bytes.
+//!
 //! `classes` loads and checks those classes, `from_py` reads Python values into Rust,
 //! `to_py` builds Python objects for events, `book` and `market` are the two classes.
 
+mod answers;
 mod book;
 mod classes;
 mod from_py;
@@ -39,8 +42,17 @@ use crate::market::DEFAULT_DEDUP_WINDOW;
 fn dome_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyBook>()?;
     m.add_class::<PyMarket>()?;
+    m.add_function(wrap_pyfunction!(answers::encode_order_batch_result, m)?)?;
     m.add("DEFAULT_DEDUP_WINDOW", DEFAULT_DEDUP_WINDOW)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    m.add("__all__", ["Book", "DEFAULT_DEDUP_WINDOW", "Market"])?;
+    m.add(
+        "__all__",
+        [
+            "Book",
+            "DEFAULT_DEDUP_WINDOW",
+            "Market",
+            "encode_order_batch_result",
+        ],
+    )?;
     Ok(())
 }

@@ -1,4 +1,4 @@
-"""Wire messages to engine requests and core events to wire messages.
+"""Wire messages to engine requests and core events to wire messages (and answer rows).
 
 The only place that knows both the proto classes and the core types. Decimal strings
 become ticks and lots through the symbol's ``InstrumentSpec``, so a value that is off
@@ -15,6 +15,7 @@ from dome.core.book_api import Level
 from dome.core.events import Event, Trade
 from dome.core.outcome import Outcome, outcome
 from dome.core.types import OrderStatus, OrderType, RejectReason, SelfTradePrevention, Side
+from dome.engine.answers import Answer, FillRow
 from dome.engine.requests import AmendRequest, CancelRequest, PlaceRequest
 from dome.instrument_spec import ConversionError, InstrumentSpec
 from dome.v1 import common_pb2 as pb
@@ -113,24 +114,7 @@ def decode_amend(units: Units, account: str, msg: tr.AmendOrderRequest) -> Amend
     return AmendRequest(account, msg.order_id, qty, price)
 
 
-def rejected(
-    symbol: str, reason: RejectReason, client_order_id: str = "", order_id: int = 0
-) -> tr.OrderResult:
-    """A REJECTED result for a request no sequencer saw."""
-    return tr.OrderResult(
-        symbol=symbol,
-        order_id=order_id,
-        client_order_id=client_order_id,
-        status=pb.OrderStatus.ValueType(OrderStatus.REJECTED),
-        reject_reason=pb.RejectReason.ValueType(reason),
-        reject_message=reason.message,
-        filled_qty="0",
-        remaining_qty="0",
-        cancelled_qty="0",
-    )
-
-
-def order_result(
+def answer(
     units: Units,
     order_id: int,
     client_order_id: str,
@@ -138,42 +122,27 @@ def order_result(
     duplicate: bool,
     status_override: OrderStatus | None = None,
     summary: Outcome | None = None,
-) -> tr.OrderResult:
-    """The answer to one sequenced command, from its events.
+) -> Answer:
+    """The answer to one sequenced command, from its events (an ``OrderResult`` row).
 
     ``summary`` is ``outcome(order_id, events)`` when the caller has it already.
     """
     out = summary if summary is not None else outcome(order_id, events)
     qty = units.qty
     status = status_override if status_override is not None else out.status
-    result = tr.OrderResult(
-        symbol=units.spec.symbol,
-        order_id=order_id,
-        client_order_id=client_order_id,
-        status=pb.OrderStatus.ValueType(status),
-        filled_qty=qty(out.filled_qty),
-        remaining_qty=qty(out.remaining_qty),
-        cancelled_qty=qty(out.cancelled_qty),
-        seq=events[0].seq if events else 0,
-        duplicate=duplicate,
-    )
-    # Fields left at their defaults are not set at all: most answers are plain.
-    if out.reject_reason:
-        result.reject_reason = pb.RejectReason.ValueType(out.reject_reason)
-        result.reject_message = out.reject_reason.message
+    reason = out.reject_reason
+    fills: tuple[FillRow, ...] = ()
     if out.fills:
         price = units.price
-        result.fills.extend(
-            pb.Fill(
-                trade_id=ev.trade_id,
-                price=price(ev.price),
-                qty=qty(ev.qty),
-                maker=ev.maker_order_id == order_id,
-            )
+        fills = tuple(
+            (ev.trade_id, price(ev.price), qty(ev.qty), ev.maker_order_id == order_id)
             for ev in events
             if type(ev) is Trade and order_id in (ev.maker_order_id, ev.taker_order_id)
         )
-    return result
+    return (units.spec.symbol, order_id, client_order_id, int(status), int(reason),
+            reason.message if reason else "", qty(out.filled_qty), qty(out.remaining_qty),
+            qty(out.cancelled_qty), fills, events[0].seq if events else 0,
+            duplicate)  # fmt: skip
 
 
 def price_level(units: Units, level: Level) -> pb.PriceLevel:

@@ -95,9 +95,10 @@ class MarketDataServicer(md_grpc.MarketDataServiceServicer):
         self, request: md.ListTradesRequest, context: Context
     ) -> md.ListTradesResponse:
         async with guard(context, "ListTrades", self._refused):
-            ring = self._node.symbol(request.symbol).feed.recent_trades
+            feed = self._node.symbol(request.symbol).feed
+            ring = feed.recent_trades
             limit = min(request.limit or DEFAULT_TRADES, len(ring))
-            return md.ListTradesResponse(trades=list(ring)[len(ring) - limit :])
+            return md.ListTradesResponse(trades=feed.messages(list(ring)[len(ring) - limit :]))
         raise AssertionError("unreachable: guard aborts")  # pragma: no cover
 
     async def ListInstruments(

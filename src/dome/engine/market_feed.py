@@ -8,14 +8,18 @@ update's ``prev_seq`` equals it for every subscriber.
 
 The recent-trades ring serves ``ListTrades`` and lets a trade stream resume after a
 given trade id (``trades_after``): trade ids are consecutive per symbol and the same on
-every replica, so a subscriber coming from a dead replica continues without a gap.
+every replica, so a subscriber coming from a dead replica continues without a gap. It
+holds each trade as a ``HeldTrade`` (a tuple), and a ``TradeEvent`` message is built only
+for a trade stream that is listening or a call that reads the ring: building one per
+trade cost more than matching it did.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 from dome.core.book_api import Book
 from dome.core.events import OrderAmended, OrderCancelled, OrderRested, Trade
@@ -29,6 +33,14 @@ from dome.v1 import market_data_pb2 as md
 
 #: Trades kept for ``ListTrades`` and for resuming trade streams.
 DEFAULT_TRADE_RING = 10_000
+
+
+class HeldTrade(NamedTuple):
+    """A trade in the ring: the core's event and the time of the command that made it."""
+
+    trade_id: int
+    trade: Trade
+    timestamp_ns: int
 
 
 class MarketFeed:
@@ -48,7 +60,7 @@ class MarketFeed:
         self.book = book
         self.book_topic: Topic[str, md.BookUpdate] = Topic(buffer)
         self.trade_topic: Topic[str, md.TradeEvent] = Topic(buffer)
-        self.recent_trades: deque[md.TradeEvent] = deque(maxlen=trade_ring)
+        self.recent_trades: deque[HeldTrade] = deque(maxlen=trade_ring)
         #: Seq of the last published update (and so of any snapshot taken now).
         self.seq = book.last_seq
         #: Prices with open quantity, per side: kept from touched levels for depth metrics.
@@ -67,8 +79,10 @@ class MarketFeed:
         touched: set[tuple[Side, int]] = set()
         add = touched.add
         trades = 0
-        spec = self.spec
+        symbol = self.spec.symbol
         units = self.units
+        hold = self.recent_trades.append
+        listened = self.trade_topic.has(symbol)
         for applied in batch:
             if applied.result.duplicate:
                 continue
@@ -78,9 +92,10 @@ class MarketFeed:
                     assert isinstance(ev, Trade)
                     trades += 1
                     add((Side.SELL if ev.aggressor == Side.BUY else Side.BUY, ev.price))
-                    msg = codec.trade_event(units, ev, applied.cmd.timestamp_ns)
-                    self.recent_trades.append(msg)
-                    self.trade_topic.publish(spec.symbol, msg)
+                    ts = applied.cmd.timestamp_ns
+                    hold(HeldTrade(ev.trade_id, ev, ts))
+                    if listened:
+                        self.trade_topic.publish(symbol, codec.trade_event(units, ev, ts))
                 elif kind is OrderRested:
                     assert isinstance(ev, OrderRested)
                     add((ev.side, ev.price))
@@ -108,7 +123,12 @@ class MarketFeed:
                 f"(asked after {trade_id}); resubscribe without after_trade_id"
             )
         skip = max(0, trade_id + 1 - oldest)
-        return list(itertools.islice(ring, skip, None))
+        return self.messages(itertools.islice(ring, skip, None))
+
+    def messages(self, held: Iterable[HeldTrade]) -> list[md.TradeEvent]:
+        """The ``TradeEvent`` of each held trade."""
+        units = self.units
+        return [codec.trade_event(units, h.trade, h.timestamp_ns) for h in held]
 
     def _publish_levels(self, touched: set[tuple[Side, int]], last_seq: int) -> None:
         prev, self.seq = self.seq, last_seq

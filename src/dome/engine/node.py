@@ -19,7 +19,9 @@ from dome.core.market import DEFAULT_DEDUP_WINDOW
 from dome.core.outcome import outcome
 from dome.core.types import OrderStatus, RejectReason, Side
 from dome.cores import MarketCore, MarketFactory, select_core
+from dome.engine import answers as answer_rows
 from dome.engine import codec
+from dome.engine.answers import Answer
 from dome.engine.applier import Applied, Applier
 from dome.engine.errors import NotFound, Unavailable
 from dome.engine.feeds import DEFAULT_BUFFER, Topic
@@ -83,7 +85,7 @@ class NodeLimits:
 
 #: Answers of one ``submit``: a slot per action, filled at once (refused at the edge) or
 #: when the symbol's sequencer has applied its part.
-Slots = list[tr.OrderResult | None]
+Slots = list[Answer | None]
 
 
 class EngineNode:
@@ -186,7 +188,18 @@ class EngineNode:
     def submit(
         self, account: str, actions: Sequence[tr.OrderAction], *, forwarded: bool = False
     ) -> Awaitable[list[tr.OrderResult]]:
-        """Decode and queue ``actions`` in order; await the result for one answer per action.
+        """``submit_answers``, answered as ``OrderResult`` messages."""
+        return self._messages(self.submit_answers(account, actions, forwarded=forwarded))
+
+    @staticmethod
+    async def _messages(answers: Awaitable[list[Answer]]) -> list[tr.OrderResult]:
+        return [answer_rows.message(a) for a in await answers]
+
+    def submit_answers(
+        self, account: str, actions: Sequence[tr.OrderAction], *, forwarded: bool = False
+    ) -> Awaitable[list[Answer]]:
+        """Decode and queue ``actions`` in order; await the result for one answer per action
+        (``dome.engine.answers.Answer`` rows, which ``SubmitOrders`` encodes in one call).
 
         Queuing happens now, so calls are sequenced in the order they are made. Requests
         refused at the edge (unknown symbol, bad enum, off-grid decimal) are answered at
@@ -202,7 +215,7 @@ class EngineNode:
             kind = action.WhichOneof("action")
             if kind is None:
                 # An empty action names no command; it is answered like an unknown type.
-                answers[i] = codec.rejected("", RejectReason.INVALID_ORDER_TYPE)
+                answers[i] = answer_rows.rejected("", RejectReason.INVALID_ORDER_TYPE)
                 continue
             msg: tr.SubmitOrderRequest | tr.CancelOrderRequest | tr.AmendOrderRequest
             msg = getattr(action, kind)
@@ -215,7 +228,7 @@ class EngineNode:
             )
             state = self.symbols.get(msg.symbol)
             if state is None:
-                answers[i] = codec.rejected(msg.symbol, RejectReason.UNKNOWN_SYMBOL, coid)
+                answers[i] = answer_rows.rejected(msg.symbol, RejectReason.UNKNOWN_SYMBOL, coid)
                 continue
             replica = state.replica
             if replica is not None and not replica.writable():
@@ -233,7 +246,7 @@ class EngineNode:
                 request = self._decode(state, account, action, kind)
             except codec.EdgeReject as exc:
                 order_id = 0 if kind == "submit" else getattr(msg, "order_id", 0)
-                answers[i] = codec.rejected(state.spec.symbol, exc.reason, coid, order_id)
+                answers[i] = answer_rows.rejected(state.spec.symbol, exc.reason, coid, order_id)
                 self._count_edge_reject(state, kind, action, exc.reason)
                 continue
             slot = queued.setdefault(state.spec.symbol, (state, [], []))
@@ -296,10 +309,10 @@ class EngineNode:
         answers: Slots,
         waits: list[tuple[SymbolState, list[int], asyncio.Future[list[Applied]]]],
         hops: list[tuple[list[int], Awaitable[list[tr.OrderResult]]]],
-    ) -> list[tr.OrderResult]:
+    ) -> list[Answer]:
         for indexes, hop in hops:
             for i, result in zip(indexes, await hop, strict=True):
-                answers[i] = result
+                answers[i] = answer_rows.of_message(result)
         for state, indexes, future in waits:
             applied = await future
             if len(applied) < len(indexes):
@@ -309,7 +322,7 @@ class EngineNode:
         return [a for a in answers if a is not None]
 
     @staticmethod
-    def _answer(state: SymbolState, applied: Applied) -> tr.OrderResult:
+    def _answer(state: SymbolState, applied: Applied) -> Answer:
         events = applied.result.events
         cmd = applied.cmd
         first = events[0] if events else None
@@ -321,7 +334,7 @@ class EngineNode:
         summary = applied.outcome
         if summary is not None and summary.order_id != order_id:
             summary = None
-        return codec.order_result(
+        return codec.answer(
             state.units,
             order_id,
             applied.client_order_id,

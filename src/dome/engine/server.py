@@ -23,7 +23,7 @@ from grpc_reflection.v1alpha import reflection
 
 from dome.accounts import AccountsFileError
 from dome.cores import CoreError, select_core
-from dome.engine import accounts_watch
+from dome.engine import accounts_watch, answers
 from dome.engine.config import ConfigError, EngineConfig, config_from_args
 from dome.engine.health import engine_ready
 from dome.engine.market_data import MarketDataServicer
@@ -31,6 +31,7 @@ from dome.engine.member import ClusterMember, RecoveredSymbol, recover_symbol
 from dome.engine.metrics import EngineMetrics
 from dome.engine.node import EngineNode, NodeLimits
 from dome.engine.peer_port import ClientPortRefusesReplication, with_port
+from dome.engine.raw_rpcs import add_trading_service
 from dome.engine.replication_service import ReplicationServicer
 from dome.engine.security import Gate, StreamSlots
 from dome.engine.trading import TradingServicer
@@ -48,7 +49,6 @@ from dome.v1 import (
     replication_pb2,
     replication_pb2_grpc,
     trading_pb2,
-    trading_pb2_grpc,
 )
 
 #: grpc-core's queue of calls not yet picked up (its default is 1,000).
@@ -177,9 +177,7 @@ async def serve(
         peer_server = grpc.aio.server(interceptors=list(interceptors), options=options)
         interceptors.insert(0, ClientPortRefusesReplication(lambda: bool(peers.without_peer_port)))
     server = grpc.aio.server(interceptors=interceptors, options=options)
-    trading_pb2_grpc.add_TradingServiceServicer_to_server(
-        TradingServicer(node, gate, metrics), server
-    )
+    add_trading_service(TradingServicer(node, gate, metrics, answers.encoder(core.name)), server)
     market_data_pb2_grpc.add_MarketDataServiceServicer_to_server(
         MarketDataServicer(
             node,

@@ -14,6 +14,7 @@ from typing import Any
 
 import grpc
 
+from dome.engine.answers import Answer, Encoder, encode_reference
 from dome.engine.errors import guard
 from dome.engine.forwarding import is_forwarded
 from dome.engine.metrics import EngineMetrics, gauged
@@ -36,9 +37,17 @@ MAX_HISTORY_PAGE = 10_000
 class TradingServicer(tr_grpc.TradingServiceServicer):
     """Order entry and execution reports."""
 
-    def __init__(self, node: EngineNode, gate: Gate, metrics: EngineMetrics) -> None:
+    def __init__(
+        self,
+        node: EngineNode,
+        gate: Gate,
+        metrics: EngineMetrics,
+        encode: Encoder = encode_reference,
+    ) -> None:
         self._node = node
         self._gate = gate
+        #: Writes a batch's answers as ``OrderBatchResult`` bytes (the core's encoder).
+        self._encode = encode
         self._latency = {
             name: metrics.order_latency.labels(name)
             for name in (
@@ -82,9 +91,11 @@ class TradingServicer(tr_grpc.TradingServiceServicer):
     async def AmendOrder(self, request: tr.AmendOrderRequest, context: Context) -> tr.OrderResult:
         return await self._one("AmendOrder", tr.OrderAction(amend=request), context)
 
-    async def SubmitOrders(
+    async def SubmitOrders(  # type: ignore[override]  # bytes: see below
         self, request_iterator: AsyncIterator[tr.OrderBatch], context: Context
-    ) -> AsyncIterator[tr.OrderBatchResult]:
+    ) -> AsyncIterator[bytes]:
+        # Yields serialized OrderBatchResults: registered with no response serializer
+        # (``dome.engine.raw_rpcs``), so the answers are encoded once per batch.
         async with guard(context, "SubmitOrders", self._refused):
             account = self._gate.account(context)
             with self._gate.streams.hold(account), self._track("orders"):
@@ -92,17 +103,16 @@ class TradingServicer(tr_grpc.TradingServiceServicer):
                 await context.send_initial_metadata(())
                 # Reading runs ahead of answering so a client can pipeline batches; the
                 # bounded queue keeps a client that never reads answers from piling up.
-                inflight: asyncio.Queue[
-                    tuple[int, float, Awaitable[list[tr.OrderResult]]] | None
-                ] = asyncio.Queue(_STREAM_WINDOW)
+                inflight: asyncio.Queue[tuple[int, float, Awaitable[list[Answer]]] | None] = (
+                    asyncio.Queue(_STREAM_WINDOW)
+                )
                 reader = asyncio.create_task(
                     self._read_batches(account, request_iterator, inflight)
                 )
                 try:
                     while (item := await inflight.get()) is not None:
                         batch_id, started, answers = item
-                        results = await answers
-                        yield tr.OrderBatchResult(batch_id=batch_id, results=results)
+                        yield self._encode(batch_id, await answers)
                         self._latency["SubmitOrders"].observe(time.perf_counter() - started)
                     await reader  # re-raises what stopped the reader (rate limit, ...)
                 finally:
@@ -112,13 +122,13 @@ class TradingServicer(tr_grpc.TradingServiceServicer):
         self,
         account: str,
         requests: AsyncIterator[tr.OrderBatch],
-        inflight: asyncio.Queue[tuple[int, float, Awaitable[list[tr.OrderResult]]] | None],
+        inflight: asyncio.Queue[tuple[int, float, Awaitable[list[Answer]]] | None],
     ) -> None:
         try:
             async for batch in requests:
                 started = time.perf_counter()
                 self._gate.admit(account, max(1, len(batch.actions)))
-                answers = self._node.submit(account, batch.actions)
+                answers = self._node.submit_answers(account, batch.actions)
                 await inflight.put((batch.batch_id, started, answers))
         except Exception:
             # Wake the writer; it then awaits this task to learn why it stopped.
