@@ -70,8 +70,13 @@ def test_cluster_json_lists_discovery_and_three_engines(cluster: UpCluster) -> N
     roles = [(p["role"], p["id"]) for p in cluster.processes]
     assert roles == [("discovery", "discovery"), *(("engine", e) for e in ENGINES)]
     for p in cluster.processes:
-        assert set(p) == {"role", "id", "address", "pid", "metrics", "core"}
+        assert set(p) == {"role", "id", "address", "pid", "metrics", "core", "peer"}
         assert p["core"] in (("native", "python") if p["role"] == "engine" else ("",))
+        if p["role"] == "engine":  # replication has a port of its own (issue 13 item 5)
+            assert p["peer"].startswith("127.0.0.1:")
+            assert p["peer"] != p["address"]
+        else:
+            assert p["peer"] == ""
         assert p["address"].startswith("127.0.0.1:")
         assert p["metrics"].startswith("http://127.0.0.1:")
         assert pid_running(p["pid"])
