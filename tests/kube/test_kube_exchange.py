@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import scene as scene_module
 from control_plane import LOCAL_NODE, ControlPlane
 from kube_api import resource_path
 from kube_chart import NAMESPACE, OperatorProcess
 from local_kubelet import LocalKubelet
+from scene import Scene
 from service_proxy import service_proxy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operator"))
@@ -58,7 +60,7 @@ def children() -> list[tuple[str, str, str]]:
 
 
 def exchange_path(name: str = NAME) -> str:
-    return resource_path("dome.dev/v1alpha1", "exchanges", NAMESPACE, name)
+    return scene_module.exchange_path(name)
 
 
 def component(name: str) -> str:
@@ -71,39 +73,9 @@ def ready(obj: dict[str, Any] | None) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
-class Scene:
-    """What the tests share: the control plane, the kubelet, the operator."""
-
-    def __init__(self, plane: ControlPlane, kubelet: LocalKubelet, op: OperatorProcess) -> None:
-        self.plane, self.kubelet, self.operator = plane, kubelet, op
-
-    def wait(self, condition: Any, what: str, within: float = 60.0) -> Any:
-        def check() -> Any:
-            self.kubelet.check()
-            self.operator.check_alive()
-            return condition()
-
-        try:
-            return self.plane.wait(check, what, within)
-        except AssertionError as error:
-            raise AssertionError(f"{error}\n{self.diagnostics()}") from None
-
-    def diagnostics(self) -> str:
-        pods = "\n".join(
-            f"== {r.name}: {' '.join(r.process.argv)}\n{r.process.log(3000)}"
-            for r in self.kubelet.running.values()
-        )
-        status = json.dumps((self.plane.api.find(exchange_path()) or {}).get("status"), indent=1)
-        return f"Exchange status: {status}\noperator log:\n{self.operator.log()}\n{pods}"
-
-    def exchange(self) -> dict[str, Any]:
-        found: dict[str, Any] = self.plane.api.get(exchange_path())
-        return found
-
-
 @pytest.fixture(scope="module")
 def scene(plane: ControlPlane, kubelet: LocalKubelet, operator: OperatorProcess) -> Scene:
-    scene = Scene(plane, kubelet, operator)
+    scene = Scene(plane, kubelet, operator, NAME)
     plane.kubectl("apply", f"--namespace={NAMESPACE}",
                   "-f", str(EXAMPLES / "accounts-secret.yaml"),
                   "-f", str(EXAMPLES / "exchange.yaml"))  # fmt: skip

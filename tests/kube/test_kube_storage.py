@@ -22,6 +22,7 @@ from kube_api import resource_path
 from kube_chart import NAMESPACE, OperatorProcess
 from local_kubelet import LocalKubelet
 from operator_helpers import EXAMPLES
+from scene import Scene
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -81,23 +82,8 @@ def _ready(plane: ControlPlane) -> bool:
     ) == exchange.get("metadata", {}).get("generation")
 
 
-class Scene:
-    def __init__(self, plane: ControlPlane, kubelet: LocalKubelet, op: OperatorProcess) -> None:
-        self.plane, self.kubelet, self.operator = plane, kubelet, op
-
-    def wait(self, condition: Any, what: str, within: float = 60.0) -> Any:
-        def check() -> Any:
-            self.kubelet.check()
-            self.operator.check_alive()
-            return condition()
-
-        try:
-            return self.plane.wait(check, what, within)
-        except AssertionError as error:
-            status = json.dumps((self.plane.api.find(exchange_path()) or {}).get("status"))
-            raise AssertionError(
-                f"{error}\nExchange status: {status}\noperator log:\n{self.operator.log()}"
-            ) from None
+class StorageScene(Scene):
+    """The scene of the growing Exchange, with its storage knobs."""
 
     def storage(self, change: dict[str, Any], *, check: bool = True) -> str:
         patch = json.dumps({"spec": {"storage": change}})
@@ -161,14 +147,14 @@ def scene(
     path.write_text(json.dumps(exchange))
     plane.kubectl("apply", f"--namespace={NAMESPACE}",
                   "-f", str(EXAMPLES / "accounts-secret.yaml"), "-f", str(path))  # fmt: skip
-    scene = Scene(plane, kubelet, operator)
+    scene = StorageScene(plane, kubelet, operator, NAME)
     scene.wait(lambda: _ready(plane), f"Exchange {NAME} Ready", READY_SECONDS)
     yield scene
     plane.kubectl("delete", "exchange", NAME, f"--namespace={NAMESPACE}", "--wait=true")
     scene.wait(lambda: _pod(plane) is None, f"{ENGINE} to go", 120)
 
 
-def test_growing_the_size_resizes_the_claim_and_keeps_the_pod(scene: Scene) -> None:
+def test_growing_the_size_resizes_the_claim_and_keeps_the_pod(scene: StorageScene) -> None:
     plane = scene.plane
     assert _claim(plane)["status"]["phase"] == "Bound"
     pod, engines = _pod(plane), _engines(plane)
@@ -196,7 +182,7 @@ def test_growing_the_size_resizes_the_claim_and_keeps_the_pod(scene: Scene) -> N
     assert process.process.alive()
 
 
-def test_shrinking_is_refused_by_the_api_server(scene: Scene) -> None:
+def test_shrinking_is_refused_by_the_api_server(scene: StorageScene) -> None:
     out = scene.storage({"size": "1Gi"}, check=False)
     assert "storage size may grow but never shrink" in out, out
     out = scene.storage({"size": "1536Mi"}, check=False)
@@ -204,7 +190,9 @@ def test_shrinking_is_refused_by_the_api_server(scene: Scene) -> None:
     assert _claim(scene.plane)["spec"]["resources"]["requests"]["storage"] == "2Gi"
 
 
-def test_a_class_without_expansion_is_reported_and_resumed_when_allowed(scene: Scene) -> None:
+def test_a_class_without_expansion_is_reported_and_resumed_when_allowed(
+    scene: StorageScene,
+) -> None:
     plane = scene.plane
     engines = _engines(plane)
     assert engines is not None
