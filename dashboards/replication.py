@@ -216,6 +216,19 @@ def _failover(board: dashboard.Dashboard) -> None:
         )
     )
     board.with_panel(
+        stat(
+            "Config documents refused (range)",
+            "short",
+            "Documents of discovery's ConfigMap it refused during the dashboard's time range "
+            "(`dome_discovery_config_errors_total`): discovery keeps the configuration in "
+            "force, so a scale or instruments edit has not taken effect; its log says why.",
+            query(
+                f"sum(increase(dome_discovery_config_errors_total{{{disc}}}[$__range]))",
+                "refused",
+            ),
+        )
+    )
+    board.with_panel(
         timeseries(
             "Failovers and handoffs by symbol",
             "short",
