@@ -34,6 +34,7 @@ from typing import Any
 from dome.core.types import Side
 from dome.engine.codec import Units
 from dome.positions import ZERO, Position
+from dome.v1 import trading_pb2 as tr
 
 BOOK_SEPARATOR = "/"
 MAX_BOOKS = 256
@@ -78,6 +79,22 @@ class PositionLedger:
         self.fold()
         found = sorted((b, e) for (a, b), e in self._entries.items() if a == account)
         return found if book is None else [(b, e) for b, e in found if b == book]
+
+    def response(
+        self, symbol: str, account: str, book: str | None, as_of_seq: int
+    ) -> tr.GetPositionsResponse:
+        """``positions`` on the wire (``GetPositions``), counting every fill to ``as_of_seq``."""
+        out = tr.GetPositionsResponse(
+            symbol=symbol, as_of_seq=as_of_seq, missing_through_seq=self.missing_through_seq
+        )
+        for name, entry in self.positions(account, book):
+            p = entry.position
+            out.positions.add(
+                book=name, qty=str(p.qty), avg_price=str(p.avg_price), gross_realised=str(p.gross),
+                bought=str(p.bought), sold=str(p.sold), fills=p.fills,
+                maker_notional=str(entry.maker_notional), taker_notional=str(entry.taker_notional),
+            )  # fmt: skip
+        return out
 
     def fold(self) -> None:
         """Book the queued fills (the reporter calls it at the end of every batch)."""

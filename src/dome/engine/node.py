@@ -392,28 +392,7 @@ class EngineNode:
     def positions(self, account: str, symbol: str, book: str) -> tr.GetPositionsResponse:
         """The account's positions on ``symbol`` (every book, or ``book``'s), as of now."""
         reporter = self.symbol(symbol).reporter
-        ledger = reporter.ledger
-        out = tr.GetPositionsResponse(
-            symbol=symbol,
-            as_of_seq=reporter.seq,
-            missing_through_seq=ledger.missing_through_seq,
-        )
-        for name, entry in ledger.positions(account, book or None):
-            p = entry.position
-            out.positions.append(
-                tr.PositionRecord(
-                    book=name,
-                    qty=str(p.qty),
-                    avg_price=str(p.avg_price),
-                    gross_realised=str(p.gross),
-                    bought=str(p.bought),
-                    sold=str(p.sold),
-                    fills=p.fills,
-                    maker_notional=str(entry.maker_notional),
-                    taker_notional=str(entry.taker_notional),
-                )
-            )
-        return out
+        return reporter.ledger.response(symbol, account, book or None, reporter.seq)
 
     # -------------------------------------------------------------------- queries
 
