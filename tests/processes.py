@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 from pathlib import Path
 from typing import Any
+
+#: util-linux's ``setpriv``, which can set the parent-death signal and then exec a command.
+_SETPRIV = shutil.which("setpriv")
+
+
+def dying_with_parent(argv: list[str]) -> list[str]:
+    """``argv`` run so that it gets SIGTERM when the thread that starts it ends.
+
+    A test session that is itself killed (a CI job cancelled, a SIGTERM to pytest) runs
+    no teardown; the etcd, kube-apiserver or engine it started would run on as orphans
+    holding ports and data directories. Binaries we cannot change (the Go control plane)
+    cannot ask for ``PR_SET_PDEATHSIG`` themselves, so ``setpriv`` asks before it execs
+    them: the pid stays the command's own, and the request survives the exec. The signal
+    follows the *thread* that forked, so start long-lived processes from a thread that
+    lives as long as they should (the main thread, or the local kubelet's).
+    """
+    if _SETPRIV is None:
+        return argv
+    return [_SETPRIV, "--pdeathsig", "TERM", "--", *argv]
 
 
 def stop_process(

@@ -32,7 +32,7 @@ import yaml
 from kube_api import ApiError, Kube
 from kube_certs import Certificates, make_certificates
 
-from processes import stop_process
+from processes import dying_with_parent, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 VERSIONS = REPO / "k8s" / "versions.env"
@@ -85,7 +85,10 @@ class Component:
     def start(self) -> None:
         with self.log_path.open("ab") as log:
             self.popen = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                dying_with_parent(self.argv),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
 
     def check_alive(self) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 from control_plane import KWOK_TAINT, REPO, ControlPlane, free_port
 
-from processes import stop_process
+from processes import dying_with_parent, stop_process
 
 CHART = REPO / "charts" / "dome"
 RELEASE = "dome"
@@ -111,7 +111,7 @@ class OperatorProcess:
     def start(self) -> None:
         with self.log_path.open("ab") as log:
             self.popen = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, env=self.env
+                dying_with_parent(self.argv), stdout=log, stderr=subprocess.STDOUT, env=self.env
             )
 
     def stop(self, kill: bool = False) -> None:

@@ -32,7 +32,7 @@ import aiohttp.test_utils
 import kmock
 from kube_emulator import RESOURCES, ClusterEmulator
 
-from processes import stop_process
+from processes import dying_with_parent, stop_process
 
 DOME = str(Path(sys.executable).with_name("dome"))
 LEASES = ("coordination.k8s.io/v1/leases", "Lease", True, set[str]())
@@ -140,7 +140,7 @@ class LocalPod:
     def start(self) -> None:
         with self.log_path.open("ab") as log:
             self.popen = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, env=self.env
+                dying_with_parent(self.argv), stdout=log, stderr=subprocess.STDOUT, env=self.env
             )
 
     def alive(self) -> bool:
