@@ -45,6 +45,7 @@ from dome_operator.metadata import MANAGED_BY
 from dome_operator.metrics import METRICS
 from dome_operator.render import render
 from dome_operator.reporting import Reconciled, publish_status
+from dome_operator.scale_down import RETRY_SECONDS, hold_engines
 from dome_operator.status import Degradation, current_degradation
 
 PLURAL = "exchanges"
@@ -231,6 +232,8 @@ async def _reconcile(
             operator_namespace=os.environ.get(OPERATOR_NAMESPACE_ENV) or None,
         )
         expansion = await expand(cluster, spec, objects)
+        # A scale-down keeps the leaving pods until discovery has moved their replicas off.
+        held = await hold_engines(cluster, spec, expansion.objects)
         changed = await cluster.apply(expansion.objects)
         pruned = await cluster.prune(spec, expansion.objects, apis)
     except InvalidExchange as exc:
@@ -263,11 +266,17 @@ async def _reconcile(
     if pruned:
         kopf.info(body, reason="Pruned", message=f"deleted {', '.join(pruned)}")
     logger.info(f"reconciled: {len(changed)} applied, {len(pruned)} pruned, {len(objects)} kept")
+    # While a scale-down holds pods the spec is not yet applied: the status keeps its
+    # observedGeneration (so drift repair, which only touches a settled Exchange, leaves
+    # the held replicas alone) and says EvacuatingEngines; the retry looks again.
+    reconciled = None if held is not None else Reconciled(generation, None)
     try:
-        await publish_status(cluster, namespace, name, Reconciled(generation, None))
+        await publish_status(cluster, namespace, name, reconciled)
     except KubernetesError as exc:
         raise kopf.TemporaryError(str(exc), delay=RETRY_DELAY) from exc
     memo.setdefault(_WATCHED, set()).add((namespace, name))
+    if held is not None:
+        raise kopf.TemporaryError(held.message, delay=RETRY_SECONDS)
     return "success"
 
 

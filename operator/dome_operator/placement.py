@@ -20,12 +20,12 @@ The summary is read whenever the status is refreshed, that is on every reconcile
 every change of the engine StatefulSet or the discovery Deployment, not continuously:
 an election that closes while no workload changes shows until the next change.
 
+Placement also decides a scale-down (``scale_down``): the leaving engines' pods are
+kept until it lists no replica on them and every symbol is in sync at its factor.
 Still waiting on placement: rolling an image "followers before primaries". Today the
 StatefulSet's RollingUpdate replaces one engine at a time, highest ordinal first,
-whatever each engine leads. With ``led`` known, the operator can set
-``updateStrategy.rollingUpdate.partition`` so that engines that lead no symbol go first,
-and ask discovery to hand a primary's symbols off before its pod is replaced. Scaling
-down has the same need; until then an engine that leaves is a failover.
+whatever each engine leads (each drains its primaries on SIGTERM first). With ``led``
+known, the operator can pick the engine that leads the fewest symbols first.
 """
 
 from __future__ import annotations

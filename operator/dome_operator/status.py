@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dome_operator.placement import PlacementReading, placement_summary
+from dome_operator.scale_down import EVACUATING, Evacuation, evacuation
 
 READY = "Ready"
 PROGRESSING = "Progressing"
@@ -121,9 +122,12 @@ def exchange_status(
     summary = placement_summary(placement, exchange.get("status", {}).get("placement") or {})
     # Engines reported before and no StatefulSet now: it was deleted, not not-yet-made.
     missing = engines is None and int(exchange.get("status", {}).get("engines") or 0) > 0
+    evacuating = None
+    if engines is not None and isinstance(wanted, int) and engines.desired > wanted:
+        evacuating = evacuation(placement, wanted, engines.desired)  # held by scale_down
     conditions = [
         _ready(children, wanted, degraded, missing=missing),
-        _progressing(children, degraded, missing=missing),
+        _progressing(children, degraded, missing=missing, evacuating=evacuating),
         _degraded(degraded or placement_degradation(summary)),
     ]
     status: dict[str, Any] = {
@@ -281,7 +285,11 @@ def _ready(
 
 
 def _progressing(
-    children: Children, degraded: Degradation | None, *, missing: bool
+    children: Children,
+    degraded: Degradation | None,
+    *,
+    missing: bool,
+    evacuating: Evacuation | None = None,
 ) -> dict[str, Any]:
     engines = children.engines
     if degraded is not None:
@@ -290,6 +298,8 @@ def _progressing(
         return _condition(PROGRESSING, True, MISSING, _MISSING_MESSAGE)
     if engines is None:
         return _condition(PROGRESSING, True, "Creating", "creating the exchange's objects")
+    if evacuating is not None:
+        return _condition(PROGRESSING, True, EVACUATING, evacuating.message)
     if engines.scaling:
         return _condition(
             PROGRESSING, True, "Scaling", f"{engines.replicas} engines, {engines.desired} wanted"

@@ -53,6 +53,23 @@ class CoreConfig:
     acks: Acks = Acks.ALL
     engines_expected: int = 1
     timings: Timings = field(default_factory=Timings)
+    #: Engines named ``engine-<n>`` with ``n`` at or above this are leaving (evacuated
+    #: as by ``evacuate``); None: none is. Set from the ConfigMap the operator writes
+    #: (``dome.discovery.runtime_config``), whose ``enginesExpected`` is the engine
+    #: StatefulSet's target size: the pods a scale-down removes are its top ordinals.
+    leaving_from_ordinal: int | None = None
+
+
+def engine_ordinal(engine_id: str) -> int | None:
+    """The StatefulSet ordinal in ``engine-<n>``, or None for any other id.
+
+    >>> engine_ordinal("engine-12"), engine_ordinal("e1"), engine_ordinal("engine-x")
+    (12, None, None)
+    """
+    prefix, _, number = engine_id.rpartition("-")
+    if prefix != "engine" or not number.isdigit():
+        return None
+    return int(number)
 
 
 @dataclass
@@ -112,10 +129,31 @@ class CoordinatorState:
         self._unconfirmed: set[str] = set()
         #: Drain targets chosen in the current tick (not committed yet).
         self._chosen: Counter[str] = Counter()
-        #: Engines being evacuated before they are removed (``evacuate``): treated as
-        #: draining, and their followers are replaced. Not stored: whoever scales down
-        #: says it again until the evacuation is done (and again after a restart).
+        #: Engines being evacuated before they are removed: treated as draining, and
+        #: their followers are replaced. Those named by ``evacuate`` (not stored: whoever
+        #: scales down says it again until the evacuation is done, and after a restart)
+        #: and those at or above ``config.leaving_from_ordinal`` (``_refresh_leaving``).
+        self._evacuate_requested: frozenset[str] = frozenset()
         self._leaving: frozenset[str] = frozenset()
+
+    def _refresh_leaving(self) -> None:
+        """Recompute ``_leaving`` from the request and the ordinal limit over every id
+        known (registered or holding a replica); an event and a new version on change."""
+        limit = self.config.leaving_from_ordinal
+        by_ordinal: set[str] = set()
+        if limit is not None:
+            known = set(self._engines)
+            for versioned in self._records.values():
+                known.update(versioned.record.members)
+            for engine_id in known:
+                ordinal = engine_ordinal(engine_id)
+                if ordinal is not None and ordinal >= limit:
+                    by_ordinal.add(engine_id)
+        leaving = self._evacuate_requested | by_ordinal
+        if leaving != self._leaving:
+            self._leaving = leaving
+            self.version += 1
+            self.events.append(Event("evacuating", detail=",".join(sorted(leaving))))
 
     def _alive_at(self, engine: EngineLease, now: float) -> bool:
         return now - engine.last_heard <= self.timings.dead_after

@@ -34,7 +34,13 @@ Safety rules kept here (DESIGN.md section 3):
   and each symbol it follows gets a replacement on an engine that stays first; the
   evacuated follower leaves the replica set only once the replicas that stay are
   enough and all hold what the primary holds (in sync under ``all``, caught up to
-  its reported sequence under ``majority``), so no symbol ever has fewer.
+  its reported sequence under ``majority``), so no symbol ever has fewer. Engines
+  ``engine-<n>`` with ``n >= leaving_from_ordinal`` (the operator's scale-down, through
+  the ConfigMap) are evacuated the same way.
+- A symbol above its replication factor (an evacuation cancelled after a replacement
+  joined, a factor lowered) is trimmed back, only while at least the factor's worth of
+  replicas hold what the primary holds, dropping catching-up followers first, then
+  those on the engines with the most replicas.
 """
 
 from __future__ import annotations
@@ -146,7 +152,9 @@ class Coordinator(PlacementDecisions):
         one is forgotten as a restart with the new instruments would forget it (its
         record stays in the store), a larger replication factor is refilled by repair,
         and the acks mode is published with the next placement. ``engines_expected``
-        only matters before the first placement.
+        only matters before the first placement; ``leaving_from_ordinal`` evacuates the
+        engines at or above it (a scale-down), and raising it cancels that: repair then
+        trims any symbol left above its factor.
         """
         config = replace(config, timings=self.timings)
         dropped = set(self.config.symbols) - set(config.symbols)
@@ -168,6 +176,7 @@ class Coordinator(PlacementDecisions):
             self.config = config
             self.version += 1
             self.events.append(Event("reconfigured", detail=f"{len(config.symbols)} symbols"))
+        self._refresh_leaving()
 
     def register(
         self,
@@ -208,6 +217,7 @@ class Coordinator(PlacementDecisions):
         if old is not None and old.draining and not draining:
             changed = True
         self._observe(engine_id, reports)
+        self._refresh_leaving()
         if changed or engine_id not in self._alive:
             self._alive = self._alive | {engine_id}
             self.version += 1
@@ -259,11 +269,8 @@ class Coordinator(PlacementDecisions):
 
         Unknown ids are accepted: an engine not registered yet must not be given roles.
         """
-        leaving = frozenset(engine_ids)
-        if leaving != self._leaving:
-            self._leaving = leaving
-            self.version += 1
-            self.events.append(Event("evacuating", detail=",".join(sorted(leaving))))
+        self._evacuate_requested = frozenset(engine_ids)
+        self._refresh_leaving()
         return self.evacuation(now)
 
     def evacuation(self, now: float) -> EvacuationStatus:
@@ -309,6 +316,7 @@ class Coordinator(PlacementDecisions):
     def tick(self, now: float) -> list[Proposal]:
         """Decide what changes now: first placement, elections, drains, repairs, one handoff."""
         self._track_liveness(now)
+        self._refresh_leaving()
         # Engines that may take new roles: alive and not draining.
         alive = sorted(e for e in self._alive if not self._draining(e))
         if not self._records:

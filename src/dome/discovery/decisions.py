@@ -178,14 +178,39 @@ class PlacementDecisions(CoordinatorState):
             followers.append(newcomer)
             members.add(newcomer)
             staying.add(newcomer)
-        if record.primary not in self._leaving and len(self._holding(symbol, record, now)) >= want:
+        holding = self._holding(symbol, record, now)
+        if record.primary not in self._leaving and len(holding) >= want:
             followers = [f for f in followers if f not in self._leaving]
             members = {record.primary, *followers}
+        followers = self._trimmed(followers, holding, record.primary)
+        members = {record.primary, *followers}
         in_sync = tuple(m for m in record.in_sync if m in members)
         repaired = SymbolRecord(record.epoch, record.primary, tuple(sorted(followers)), in_sync)
         if repaired == record:
             return None
         return Proposal(symbol, repaired, versioned.version, "repair")
+
+    def _trimmed(self, followers: list[str], holding: list[str], primary: str) -> list[str]:
+        """``followers`` less those above the replication factor (a cancelled evacuation
+        leaves its replacement beside the follower it was to replace).
+
+        Against the factor itself, not the count of engines that may take roles: a
+        draining engine's replicas are still needed until it stops. Only while the
+        factor's worth of replicas hold what the primary holds (so nothing is refilled
+        at once); a catching-up follower goes first, then the one on the engine with
+        the most replicas (the newcomer, usually), then by id.
+        """
+        factor = self.config.replication_factor
+        if not primary or primary in self._leaving or len(holding) < factor:
+            return followers
+        kept = list(followers)
+        # A leaving follower is not counted (nor dropped here): its replacement is needed.
+        staying = [f for f in kept if f not in self._leaving]
+        while staying and len(staying) + 1 > factor:
+            drop = max(staying, key=lambda f: (f not in holding, self._load(f)[::-1], f))
+            staying.remove(drop)
+            kept.remove(drop)
+        return kept
 
     def _holding(self, symbol: str, record: SymbolRecord, now: float) -> list[str]:
         """The replicas that stay (not evacuated), alive, and hold what the primary holds:

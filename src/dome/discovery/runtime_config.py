@@ -51,13 +51,19 @@ class RuntimeConfig:
     engines_expected: int
 
     def onto(self, core: CoreConfig) -> CoreConfig:
-        """``core`` with these settings; its timings stay."""
+        """``core`` with these settings; its timings stay.
+
+        ``enginesExpected`` is the engine StatefulSet's target size here, so the engines
+        at or above it are leaving: a scale-down evacuates them while the operator keeps
+        their pods until placement shows nothing on them (``leaving_from_ordinal``).
+        """
         return replace(
             core,
             symbols=self.symbols,
             replication_factor=self.replication_factor,
             acks=self.acks,
             engines_expected=self.engines_expected,
+            leaving_from_ordinal=self.engines_expected,
         )
 
     def to_json(self) -> dict[str, object]:

@@ -8,10 +8,13 @@ ever has fewer in-sync replicas than the replication factor on the way.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from discovery_helpers import Sim, make, placed, symbols
 
 from dome.discovery.core import EvacuationStatus
 from dome.discovery.records import Acks
+from dome.discovery.runtime_config import RuntimeConfig
 
 ENGINES = ["e0", "e1", "e2", "e3"]
 STAYING = ["e0", "e1", "e2"]
@@ -158,3 +161,59 @@ def test_an_evacuation_to_fewer_engines_than_the_factor_keeps_what_fits() -> Non
         assert sorted(sim.record(symbol).members) == ["e0", "e1"]
         assert sorted(sim.record(symbol).in_sync) == ["e0", "e1"]
     assert sim.core.evacuation(sim.now).done
+
+
+def test_a_cancelled_evacuation_trims_each_symbol_back_to_its_factor() -> None:
+    """The replacement joined beside the leaving follower; cancelling must not leave the
+    symbol one replica over its factor for good (repair used to only ever add)."""
+    syms = symbols(8)
+    sim = four(syms)
+    run_evacuating(sim, 0.2)
+    sim.core.evacuate(["e3"], sim.now)
+    run_evacuating(sim, 0.3, caught_up=False)
+    assert any(len(sim.record(s).members) == 4 for s in syms), "a replacement joined"
+    sim.core.evacuate([], sim.now)
+    run_evacuating(sim, 0.5)
+
+    for symbol in syms:
+        record = sim.record(symbol)
+        assert len(record.members) == 3, f"{symbol} kept {record.members}"
+        assert sorted(record.in_sync) == sorted(record.members)
+
+
+def test_a_lowered_engines_expected_evacuates_the_top_ordinals() -> None:
+    """What the operator's scale-down writes into the ConfigMap: engines 4 -> 3."""
+    engines = [f"engine-{n}" for n in range(4)]
+    syms = symbols(8)
+    sim = placed(make(syms, expected=4), engines, syms)
+    runtime = RuntimeConfig(tuple(syms), 3, Acks.ALL, engines_expected=4)
+
+    def run(seconds: float) -> None:
+        end = sim.now + seconds
+        while sim.now < end - 1e-9:
+            for engine in engines:
+                sim.beat(engine, sim.live_reports(engine, {}))
+            sim.step()
+            catch_up(sim)
+            for symbol in syms:
+                in_sync = sim.record(symbol).in_sync
+                assert len(in_sync) >= 3, f"{symbol} dropped to {in_sync} at {sim.now:.2f}"
+
+    sim.core.reconfigure(runtime.onto(sim.core.config), sim.now)
+    run(0.2)
+    assert on(sim, "engine-3"), "enginesExpected 4 keeps engine-3's replicas"
+    assert sim.core.evacuation(sim.now).leaving == ()
+
+    sim.core.reconfigure(replace(runtime, engines_expected=3).onto(sim.core.config), sim.now)
+    assert sim.core.evacuation(sim.now).leaving == ("engine-3",)
+    run(1.0)
+    assert on(sim, "engine-3") == []
+    assert sim.core.evacuation(sim.now).done
+    assert "engine-3" not in sim.core.serving_engines(sim.now)
+
+    # Scaling back up cancels: engine-3 takes roles again and nothing is over its factor.
+    sim.core.reconfigure(runtime.onto(sim.core.config), sim.now)
+    assert sim.core.evacuation(sim.now).leaving == ()
+    run(0.5)
+    assert "engine-3" in sim.core.serving_engines(sim.now)
+    assert all(len(sim.record(s).members) == 3 for s in syms)
