@@ -1,6 +1,7 @@
 """Leader election among discovery replicas on a ``coordination.k8s.io/v1`` Lease.
 
-Not wired into ``dome discovery`` yet: docs/discovery-ha.md is the design it is for.
+Not wired into ``dome discovery`` yet (nor ``dome.discovery.relay`` and
+``dome.discovery.handover``): docs/discovery-ha.md is the design and what is left.
 The leader writes its gRPC address (``advertise``) into the Lease's ``ADDRESS_ANNOTATION``;
 every read records the holder's (``leader_address``), where a standby relays calls
 (``dome.discovery.relay``).
