@@ -1,6 +1,10 @@
 """Leader election among discovery replicas on a ``coordination.k8s.io/v1`` Lease.
 
-Not wired into ``dome discovery`` yet: docs/discovery-ha.md is the design it is for.
+Not wired into ``dome discovery`` yet (nor ``dome.discovery.relay`` and
+``dome.discovery.handover``): docs/discovery-ha.md is the design and what is left.
+The leader writes its gRPC address (``advertise``) into the Lease's ``ADDRESS_ANNOTATION``;
+every read records the holder's (``leader_address``), where a standby relays calls
+(``dome.discovery.relay``).
 
 The rules are client-go's, and need no synchronised clocks (``Candidacy``, pure):
 
@@ -41,6 +45,8 @@ log = logging.getLogger("dome.discovery")
 
 OWNER_API_VERSION = "dome.dev/v1alpha1"
 OWNER_KIND = "Exchange"
+#: The holder's gRPC address (pod IP and port, from the downward API).
+ADDRESS_ANNOTATION = "dome.dev/leader-address"
 
 
 class ElectionError(Exception):
@@ -69,6 +75,8 @@ class LeaseView:
     version: str
     duration: float
     transitions: int
+    #: The holder's advertised gRPC address ("": none given).
+    address: str = ""
 
 
 class Action(StrEnum):
@@ -127,8 +135,12 @@ class LeaderElector:
         owner: tuple[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
         timeout: float = 2.0,
+        advertise: str = "",
     ) -> None:
         self.namespace = namespace
+        #: Our gRPC address, written into the Lease while we hold it.
+        self.advertise = advertise
+        self._holder = LeaseView("", "", 0.0, 0)
         self.name = name
         self.candidacy = Candidacy(identity, timings or LeaderTimings())
         self.timings = self.candidacy.timings
@@ -153,10 +165,18 @@ class LeaderElector:
     def leading(self) -> bool:
         return self.candidacy.leading(self._clock())
 
+    def leader_address(self) -> str:
+        """The address of another replica that held the Lease at the last read; "" if
+        none did, it gave no address, or we hold it. A dead leader's address stays
+        until its successor writes: a call relayed there fails UNAVAILABLE meanwhile."""
+        view = self._holder
+        return view.address if view.holder and view.holder != self.identity else ""
+
     async def attempt(self) -> bool:
         """One read and, if the rules allow, one write; whether we lead afterwards."""
         lease = await self._read()
         view = None if lease is None else _view(lease)
+        self._holder = view or LeaseView("", "", 0.0, 0)
         action = self.candidacy.decide(view, self._clock())
         if action is Action.WAIT:
             return self.leading()
@@ -241,6 +261,7 @@ class LeaderElector:
                 name=self.name,
                 namespace=self.namespace,
                 labels={"app.kubernetes.io/managed-by": "dome-discovery"},
+                annotations={ADDRESS_ANNOTATION: self.advertise} if self.advertise else None,
                 owner_references=self._owners,
                 resource_version=None if read is None else read.metadata.resource_version,
             ),
@@ -279,4 +300,7 @@ def _view(lease: Any) -> LeaseView:
         version=str(lease.metadata.resource_version if lease.metadata else ""),
         duration=float(spec.lease_duration_seconds or 0),
         transitions=int(spec.lease_transitions or 0),
+        address=str(
+            ((lease.metadata and lease.metadata.annotations) or {}).get(ADDRESS_ANNOTATION, "")
+        ),
     )

@@ -13,6 +13,7 @@ from lease_server import LeaseServer
 
 from dome import kube
 from dome.discovery.leader import (
+    ADDRESS_ANNOTATION,
     Action,
     Candidacy,
     LeaderElector,
@@ -177,3 +178,24 @@ async def test_a_leader_that_cannot_renew_stops_before_anyone_may_take_over(
     # Another candidate could take over no earlier than duration after the last renewal,
     # i.e. after term_end + (duration - renew_deadline): the leader stopped before that.
     assert stopped < term_end + (timings.duration - timings.renew_deadline)
+
+
+async def test_a_standby_learns_the_leaders_address_from_the_lease(
+    api: tuple[LeaseServer, str],
+) -> None:
+    server, url = api
+    a = elector(url, "a", [0.0], advertise="10.0.0.7:50051")
+    b = elector(url, "b", [0.0], advertise="10.0.0.8:50051")
+    assert b.leader_address() == ""  # nothing read yet
+    assert await a.attempt()
+    lease = server.leases["ns1", "demo-discovery-leader"]
+    assert lease["metadata"]["annotations"][ADDRESS_ANNOTATION] == "10.0.0.7:50051"
+    assert not await b.attempt()
+    assert b.leader_address() == "10.0.0.7:50051"
+    assert await a.attempt()
+    assert a.leader_address() == ""  # a leads: it relays nowhere
+    await a.release()
+    assert await b.attempt()  # released: b takes it at once
+    assert b.leader_address() == ""
+    assert await b.attempt()
+    assert b.leader_address() == ""  # b leads now
