@@ -37,7 +37,7 @@ PYTHON_LIBDIR = $$($(abspath $(BIN)/python) -c 'import sysconfig; print(sysconfi
 
 .PHONY: run test lint fmt proto bench clean tools prometheus dashboards e2e image soak-tests fuzz faketime docs \
 	crash-points \
-	native native-test fuzz-native fix fix-initiator pss-check k8s
+	native native-test fuzz-native fix fix-initiator pss-check k8s test-tools
 
 # QuickFIX, the FIX gateway's session layer, is only an sdist on PyPI (C++): its wheel is
 # built once per machine (about 10 minutes on 2 cores; no debug info) into this cache.
@@ -79,9 +79,20 @@ docs: $(DEV_STAMP)
 	$(BIN)/pdoc --docformat restructuredtext -o docs/api dome.client
 
 ## test: the whole test suite (unit, integration, operator, chart, monitoring, the control plane; kind e2e only with `make e2e`)
-test: $(TEST_STAMP) $(DEV_STAMP) $(BENCH_STAMP) $(FIX_STAMP) $(HELM) $(PSS_CHECK) prometheus faketime native fix-initiator k8s
+test: $(TEST_STAMP) $(DEV_STAMP) $(BENCH_STAMP) test-tools prometheus faketime native
 	@if $(HAVE_CARGO); then $(MAKE) -s --no-print-directory native-test; fi
-	PATH="$(abspath $(TOOLS)/bin):$$PATH" $(BIN)/python -m pytest -q
+	PATH="$(abspath $(TOOLS)/bin):$$PATH" $(BIN)/python -m pytest -q $(TEST_WORKERS)
+
+# The test tools built once per machine, two at a time: QuickFIX's C++ compiles on one
+# core for ~10 minutes, so the Go builds (the control plane, pss-check), Maven and npm
+# run beside it instead of after it. None of them writes to the venv but QuickFIX's own
+# install, so they cannot race on it.
+test-tools: $(STAMP)
+	@$(MAKE) -j2 --no-print-directory $(FIX_STAMP) k8s $(PSS_CHECK) fix-initiator $(HELM)
+
+# pytest-xdist workers (tests/conftest.py keeps a module, and the whole control-plane
+# suite, on one worker). TEST_WORKERS= runs the suite in one process.
+TEST_WORKERS ?= -n 2 --dist loadgroup
 
 ## soak-tests: tests/cluster and tests/integration ten times in a row, every second run beside a CPU burner (RUNS=N for another count)
 soak-tests: $(TEST_STAMP) $(DEV_STAMP) $(BENCH_STAMP) $(HELM) prometheus

@@ -15,7 +15,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-SUBNET = "10.231.7"
+
+def _subnet() -> str:
+    """A /24 of this test process's own: pytest-xdist's workers (``gw0``, ``gw1``, ...)
+    may build their networks at once, and two bridges on one subnet would steal each
+    other's routes."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    return f"10.231.{7 + int(worker) if worker.isdigit() else 7}"
+
+
+SUBNET = _subnet()
 
 
 def _ip(*args: str) -> None:
