@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from dome.core.events import (
     Event,
@@ -38,6 +38,10 @@ class Outcome(NamedTuple):
     fills: tuple[Fill, ...]
 
 
+#: ``tuple.__new__``: builds a NamedTuple without the Python-level ``__new__`` call.
+_new = tuple.__new__
+
+
 def outcome(order_id: int, events: Sequence[Event]) -> Outcome:
     """Summarise ``events`` (one command's, in order) for ``order_id``.
 
@@ -50,30 +54,34 @@ def outcome(order_id: int, events: Sequence[Event]) -> Outcome:
     cancelled = 0
     status = OrderStatus.NEW
     reason = RejectReason.NONE
+    # Exact type checks, not isinstance: the event types are closed NamedTuples, and this
+    # runs for every command an engine answers. Any: each branch reads its own type's fields.
+    ev: Any
     for ev in events:
-        if isinstance(ev, Trade):
+        kind = type(ev)
+        if kind is Trade:
             if ev.taker_order_id == order_id:
                 remaining = ev.taker_remaining
             elif ev.maker_order_id == order_id:
                 remaining = ev.maker_remaining
             else:
                 continue
-            fills.append(Fill(ev.trade_id, ev.price, ev.qty))
+            fills.append(_new(Fill, (ev.trade_id, ev.price, ev.qty)))
             filled += ev.qty
             status = OrderStatus.FILLED if remaining == 0 else OrderStatus.PARTIALLY_FILLED
         elif ev.order_id != order_id:
             continue
-        elif isinstance(ev, OrderAccepted):
+        elif kind is OrderAccepted:
             remaining = ev.qty
-        elif isinstance(ev, OrderRested):
+        elif kind is OrderRested:
             remaining = ev.remaining
             status = OrderStatus.PARTIALLY_FILLED if filled else OrderStatus.NEW
-        elif isinstance(ev, OrderAmended):
+        elif kind is OrderAmended:
             remaining = ev.new_remaining
-        elif isinstance(ev, OrderCancelled):
+        elif kind is OrderCancelled:
             cancelled += ev.cancelled_qty
             remaining = 0
             status = OrderStatus.CANCELLED
-        elif isinstance(ev, OrderRejected):
+        elif kind is OrderRejected:
             return Outcome(order_id, OrderStatus.REJECTED, ev.reason, 0, 0, 0, ())
     return Outcome(order_id, status, reason, filled, remaining, cancelled, tuple(fills))

@@ -25,6 +25,8 @@ from dome.v1 import trading_pb2 as tr
 _SIDES = {int(s): s for s in Side}
 _TYPES = {int(t): t for t in OrderType}
 _STPS = {int(m): m for m in SelfTradePrevention}
+#: ``tuple.__new__``: a ``PlaceRequest`` per order without its Python-level ``__new__``.
+_new = tuple.__new__
 
 
 #: Conversions remembered per instrument and direction (a few hundred KiB at most).
@@ -80,7 +82,7 @@ def decode_submit(units: Units, account: str, msg: tr.SubmitOrderRequest) -> Pla
     # market order), so that rule stays in one place.
     price = _ticks(units, msg.price) if msg.price else 0
     qty = _lots(units, msg.qty)
-    return PlaceRequest(account, msg.client_order_id, side, order_type, price, qty, stp)
+    return _new(PlaceRequest, (account, msg.client_order_id, side, order_type, price, qty, stp))
 
 
 def _ticks(units: Units, text: str) -> int:

@@ -211,6 +211,11 @@ class EngineNode:
         answers: Slots = [None] * len(actions)
         queued: dict[str, tuple[SymbolState, list[int], list[Request]]] = {}
         remote: dict[str, tuple[str, list[int], list[tr.OrderAction]]] = {}
+        # Where each symbol's actions go, decided once per call (a call is admitted at
+        # one instant): a symbol's state, or None (unknown), and its primary when
+        # another engine leads it ("" when this one may write).
+        routes: dict[str, tuple[SymbolState | None, str]] = {}
+        decode_submit = codec.decode_submit
         for i, action in enumerate(actions):
             kind = action.WhichOneof("action")
             if kind is None:
@@ -218,38 +223,37 @@ class EngineNode:
                 answers[i] = answer_rows.rejected("", RejectReason.INVALID_ORDER_TYPE)
                 continue
             msg: tr.SubmitOrderRequest | tr.CancelOrderRequest | tr.AmendOrderRequest
-            msg = getattr(action, kind)
-            coid = (
-                action.submit.client_order_id
-                if kind == "submit"
-                else action.cancel.client_order_id
-                if kind == "cancel"
-                else ""
-            )
-            state = self.symbols.get(msg.symbol)
+            msg = action.submit if kind == "submit" else getattr(action, kind)
+            symbol = msg.symbol
+            route = routes.get(symbol)
+            if route is None:
+                route = routes[symbol] = self._route(symbol, forwarded)
+            state, primary = route
             if state is None:
-                answers[i] = answer_rows.rejected(msg.symbol, RejectReason.UNKNOWN_SYMBOL, coid)
+                coid = "" if kind == "amend" else msg.client_order_id
+                answers[i] = answer_rows.rejected(symbol, RejectReason.UNKNOWN_SYMBOL, coid)
                 continue
-            replica = state.replica
-            if replica is not None and not replica.writable():
-                if (
-                    forwarded
-                    or self.forwarder is None
-                    or replica.primary_id in ("", replica.engine_id)
-                ):
-                    replica.check_writable()  # raises NotPrimary / Unavailable
-                hop = remote.setdefault(msg.symbol, (replica.primary_id, [], []))
+            if primary:
+                hop = remote.get(symbol)
+                if hop is None:
+                    hop = remote[symbol] = (primary, [], [])
                 hop[1].append(i)
                 hop[2].append(action)
                 continue
             try:
-                request = self._decode(state, account, action, kind)
+                if kind == "submit":
+                    request: Request = decode_submit(state.units, account, msg)
+                else:
+                    request = self._decode(state, account, action, kind)
             except codec.EdgeReject as exc:
+                coid = "" if kind == "amend" else msg.client_order_id
                 order_id = 0 if kind == "submit" else getattr(msg, "order_id", 0)
-                answers[i] = answer_rows.rejected(state.spec.symbol, exc.reason, coid, order_id)
+                answers[i] = answer_rows.rejected(symbol, exc.reason, coid, order_id)
                 self._count_edge_reject(state, kind, action, exc.reason)
                 continue
-            slot = queued.setdefault(state.spec.symbol, (state, [], []))
+            slot = queued.get(symbol)
+            if slot is None:
+                slot = queued[symbol] = (state, [], [])
             slot[1].append(i)
             slot[2].append(request)
         waits = [
@@ -261,6 +265,17 @@ class EngineNode:
             for primary, indexes, hop_actions in remote.values()
         ]
         return self._answers(answers, waits, hops)
+
+    def _route(self, symbol: str, forwarded: bool) -> tuple[SymbolState | None, str]:
+        """Where ``symbol``'s actions go: (its state or None, the primary to forward to or
+        ""); raises ``NotPrimary``/``Unavailable`` when they can go nowhere."""
+        state = self.symbols.get(symbol)
+        replica = state.replica if state is not None else None
+        if replica is None or replica.writable():
+            return state, ""
+        if forwarded or self.forwarder is None or replica.primary_id in ("", replica.engine_id):
+            replica.check_writable()  # raises NotPrimary / Unavailable
+        return state, replica.primary_id
 
     def _forward(
         self, primary: str, account: str, actions: list[tr.OrderAction]

@@ -52,8 +52,10 @@ DEFAULT_HISTORY = 100_000
 Record = tuple[Any, ...]
 
 
-def _other(side: Side) -> Side:
-    return Side.SELL if side == Side.BUY else Side.BUY
+#: The maker's side of a trade, by the aggressor's.
+_OTHER = {Side.BUY: Side.SELL, Side.SELL: Side.BUY}
+_FILLED = OrderStatus.FILLED
+_PARTLY = OrderStatus.PARTIALLY_FILLED
 
 
 class ExecutionReporter:
@@ -226,6 +228,7 @@ class ExecutionReporter:
         coid = applied.client_order_id
         resting = self._resting
         send = self._send
+        fill = self.ledger.fill
         traded = False
         for ev in applied.result.events:
             kind = type(ev)
@@ -241,15 +244,16 @@ class ExecutionReporter:
                 if ev.taker_remaining == 0:
                     resting.pop(ev.taker_order_id, None)
                 price, qty = ev.price, ev.qty
-                maker_side = _other(ev.aggressor)
-                self.ledger.fill(ev.maker_account, maker_coid, maker_side, price, qty, True)
-                self.ledger.fill(ev.taker_account, coid, ev.aggressor, price, qty, False)
+                maker_side = _OTHER[ev.aggressor]
+                fill(ev.maker_account, maker_coid, maker_side, price, qty, True)
+                fill(ev.taker_account, coid, ev.aggressor, price, qty, False)
                 send(ev.maker_account, ev.seq, ts, _TRADE, ev.maker_order_id, maker_coid,
-                     maker_side, _filled(ev.maker_remaining), price,
+                     maker_side, _PARTLY if ev.maker_remaining else _FILLED, price,
                      ev.maker_remaining, (ev.trade_id, price, qty, True))  # fmt: skip
                 send(ev.taker_account, ev.seq, ts, _TRADE, ev.taker_order_id, coid,
-                     ev.aggressor, _filled(ev.taker_remaining), _taker_price(cmd, price),
-                     ev.taker_remaining, (ev.trade_id, price, qty, False))  # fmt: skip
+                     ev.aggressor, _PARTLY if ev.taker_remaining else _FILLED,
+                     _taker_price(cmd, price), ev.taker_remaining,
+                     (ev.trade_id, price, qty, False))  # fmt: skip
             elif kind is OrderRested:
                 assert isinstance(ev, OrderRested)
                 entry = resting.get(ev.order_id)
@@ -306,10 +310,6 @@ class ExecutionReporter:
         history.append(record)
         if self._topic.has(account):
             self._topic.publish(account, self.message(record))
-
-
-def _filled(remaining: int) -> OrderStatus:
-    return OrderStatus.FILLED if remaining == 0 else OrderStatus.PARTIALLY_FILLED
 
 
 def _taker_price(cmd: object, trade_price: int) -> int:

@@ -43,10 +43,15 @@ class AmendRequest(NamedTuple):
 Request = PlaceRequest | CancelRequest | AmendRequest
 
 
+#: ``tuple.__new__``: a NamedTuple from a tuple without the Python-level ``__new__``
+#: call (the fields are already checked, and this runs once per sequenced command).
+_new = tuple.__new__
+
+
 def stamp(request: Request, seq: int, timestamp_ns: int) -> Command:
     """The core command for ``request`` at ``seq``; a new order's id is its ``seq``."""
     if type(request) is PlaceRequest:
-        return NewOrder(seq, timestamp_ns, seq, *request)
+        return _new(NewOrder, (seq, timestamp_ns, seq, *request))
     if type(request) is CancelRequest:
         return CancelOrder(seq, timestamp_ns, request.account, request.order_id)
     if type(request) is AmendRequest:
