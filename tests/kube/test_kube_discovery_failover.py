@@ -328,17 +328,37 @@ def _every_acknowledged_order_kept(
     with grpc.insecure_channel(address) as channel:
         stub = tr_grpc.TradingServiceStub(channel)
         for _, client_order_id, order_id in acknowledged:
-            again = stub.SubmitOrder(_sell(client_order_id), metadata=metadata, timeout=10)
+            # Retried as the trader retries (the resubmission is idempotent): a Service
+            # connection may be refused while an endpoint's readiness flips.
+            again = scene.wait(lambda cid=client_order_id: _answer(stub, cid, metadata),
+                               f"an answer to {client_order_id} sent again", 30)  # fmt: skip
             assert (again.duplicate, again.order_id) == (True, order_id), (client_order_id, again)
         books = md_grpc.MarketDataServiceStub(channel)
 
-        def resting() -> Decimal:
-            book = books.GetBook(md.GetBookRequest(symbol=SYMBOL), timeout=10)
+        def resting() -> Decimal | None:
+            try:
+                book = books.GetBook(md.GetBookRequest(symbol=SYMBOL), timeout=10)
+            except grpc.RpcError as error:
+                if error.code() is grpc.StatusCode.UNAVAILABLE:  # type: ignore[attr-defined]
+                    return None
+                raise
             return sum((Decimal(level.qty) for level in book.asks
                         if Decimal(level.price) == Decimal(PRICE)), Decimal(0))  # fmt: skip
 
         # Any engine answers the book; a follower may be an entry or two behind.
         scene.wait(lambda: resting() == expected, f"{expected} resting at {PRICE}", 30)
+
+
+def _answer(stub: Any, client_order_id: str, metadata: Any) -> tr.OrderResult | None:
+    try:
+        answer: tr.OrderResult = stub.SubmitOrder(
+            _sell(client_order_id), metadata=metadata, timeout=10
+        )
+    except grpc.RpcError as error:
+        if error.code() is grpc.StatusCode.UNAVAILABLE:  # type: ignore[attr-defined]
+            return None
+        raise
+    return answer
 
 
 def _check(scene: Scene) -> None:

@@ -87,23 +87,36 @@ class DiscoveryReplica:
         """Campaign, lead until the term ends, then raise ``Deposed`` (nothing decided
         after that). Cancelled (a SIGTERM) it stops deciding and gives the Lease up."""
         following: asyncio.Task[None] | None = None
+        holding: asyncio.Task[None] | None = None
         try:
             await self.elector.campaign()
             log.info("discovery replica leads: loading the store",
                      extra={"identity": self.elector.identity})  # fmt: skip
-            await self.discovery.start()
-            self._started = True
-            if self._on_leading is not None:
-                following = asyncio.create_task(self._on_leading(), name="discovery-config")
-            self._servicer = DiscoveryServicer(self.discovery)
-            await self.elector.hold()
+            # Renewing from the first moment: a load slower than the renew deadline
+            # must not cost the term it was loading for.
+            holding = asyncio.create_task(self.elector.hold(), name="discovery-leader-lease")
+            starting = asyncio.create_task(self.discovery.start(), name="discovery-start")
+            await asyncio.wait({holding, starting}, return_when=asyncio.FIRST_COMPLETED)
+            if starting.done():
+                starting.result()  # a store that cannot be read: raised here
+                self._started = True
+                if self._on_leading is not None:
+                    following = asyncio.create_task(self._on_leading(), name="discovery-config")
+                self._servicer = DiscoveryServicer(self.discovery)
+                await holding
+            else:
+                starting.cancel()
+                await asyncio.wait({starting})
+                # start() may have begun ticking before the cancel landed.
+                self._started = True
             self.deposed = True
             raise Deposed(f"{self.elector.identity} lost the leader Lease {self.elector.name}")
         finally:
             self._servicer = None
-            if following is not None:
-                following.cancel()
-                await asyncio.wait({following})
+            for task in (following, holding):
+                if task is not None and not task.done():
+                    task.cancel()
+                    await asyncio.wait({task})
             if self._started:
                 await self.discovery.stop()
             else:
