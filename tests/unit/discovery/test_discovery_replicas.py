@@ -17,7 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from dome import kube
 from dome.cli_commands.discovery import add_discovery_arguments, settings_from_args
 from dome.discovery.file_store import DEFAULT_NAME, FileStore
 from dome.discovery.leader import LeaderElector
+from dome.discovery.records import Versioned
 from dome.discovery.replica import Deposed
 from dome.discovery.server import DiscoverySettings, make_elector, serve
 from dome.health import READINESS
@@ -40,6 +41,8 @@ from dome.v1 import discovery_pb2_grpc as pb_grpc
 from waiting import eventually
 
 LEASE = "demo-discovery-leader"
+#: A replica that never stops (a broken shutdown) fails the test instead of the run.
+pytestmark = pytest.mark.timeout(60)
 
 
 def settings(tmp_path: Path, identity: str, *extra: str) -> DiscoverySettings:
@@ -57,10 +60,24 @@ def settings(tmp_path: Path, identity: str, *extra: str) -> DiscoverySettings:
     return result
 
 
+class SlowStore(FileStore):
+    """A file store whose load takes ``delay`` seconds, as a loaded API server's does."""
+
+    def __init__(self, path: Path, delay: float) -> None:
+        super().__init__(path)
+        self.delay = delay
+
+    async def load(self, symbols: Sequence[str]) -> dict[str, Versioned]:
+        await asyncio.sleep(self.delay)  # the API's latency, not a wait on a condition
+        return await super().load(symbols)
+
+
 class Replica:
     """One ``serve()`` running as a task: its address once serving, its stop event."""
 
-    def __init__(self, settings: DiscoverySettings, url: str, store: Path) -> None:
+    def __init__(
+        self, settings: DiscoverySettings, url: str, store: Path, *, slow_load: float = 0.0
+    ) -> None:
         self.stop = asyncio.Event()
         self.info: ReadyInfo | None = None
         #: False: it stops as a kill -9 would leave the Lease, held until it lapses.
@@ -83,7 +100,7 @@ class Replica:
                 settings,
                 self._ready,
                 self.stop,
-                store=FileStore(store),
+                store=SlowStore(store, slow_load),
                 handle_signals=False,
                 elector=elector,
             )
@@ -250,3 +267,23 @@ def test_one_discovery_keeps_the_short_grant(tmp_path: Path) -> None:
     add_discovery_arguments(parser)
     args = parser.parse_args(["--peer-auth", "none"])
     assert settings_from_args(args, parser).core.timings.lease_ttl == 1.0
+
+
+async def test_a_store_load_slower_than_the_renew_deadline_keeps_the_term(
+    api: tuple[LeaseServer, str], tmp_path: Path
+) -> None:
+    """The leader renews while it loads: a 2 s load (renew deadline 1.4 s) must not
+    depose it, or every new leader on a slow API server would fall at once."""
+    server, url = api
+    a = await Replica(
+        settings(tmp_path, "discovery-a"), url, tmp_path / DEFAULT_NAME, slow_load=2.0
+    ).serving()
+    engine = FakeEngine(a.address, "engine-0")
+    await engine.agent.start()
+    try:
+        await eventually(a.ready, 15, "a leading and placed after its slow load")
+        assert not a.task.done(), "deposed while loading"
+        assert holder(server) == "discovery-a"
+    finally:
+        await engine.agent.stop()
+        await a.close()
