@@ -35,7 +35,7 @@ NO_RUST := native core not built: no Rust toolchain; DOME runs on the Python cor
 # cargo test links the test binary against libpython, which lives where the venv's Python says.
 PYTHON_LIBDIR = $$($(abspath $(BIN)/python) -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))')
 
-.PHONY: run test lint fmt proto bench clean tools prometheus dashboards e2e image soak-tests fuzz faketime docs \
+.PHONY: run test lint fmt proto bench bench-discovery-failover clean tools prometheus dashboards e2e image soak-tests fuzz faketime docs \
 	crash-points \
 	native native-test fuzz-native fix fix-initiator pss-check k8s test-tools
 
@@ -194,6 +194,10 @@ proto: $(DEV_STAMP)
 ## bench: the book benchmark against liquibook, both workloads, both cores (one JSON line each)
 bench: $(TEST_STAMP) native
 	@for workload in A B; do $(BIN)/dome bench book --workload $$workload --vs liquibook --json; done
+
+## bench-discovery-failover: kill -9 the discovery leader 3 times under load on the tests/kube control plane (after make k8s): the longest gap between acknowledged orders
+bench-discovery-failover: $(TEST_STAMP) native
+	$(BIN)/python bench/discovery_failover.py --kills 3
 
 ## dashboards: regenerate charts/dome/dashboards/*.json from dashboards/ (pinned grafana-foundation-sdk)
 dashboards: $(DEV_STAMP)

@@ -45,6 +45,8 @@ FIX_TLS_DIR = "/etc/dome/fix-tls"
 
 #: Set from the downward API: the StatefulSet identity (NAME-engine-0, ...) is the engine id.
 POD_NAME_ENV = "POD_NAME"
+#: The pod's IP (downward API ``status.podIP``): where other discovery replicas reach it.
+POD_IP_ENV = "POD_IP"
 #: Discovery keeps its epoch and placement authority in coordination.k8s.io Leases.
 LEASE_STORE = "kubernetes"
 
@@ -80,6 +82,8 @@ def discovery_args(exchange: Exchange) -> list[str]:
     Nothing here changes with a scale, the instruments or the replication settings:
     discovery reads those from its ConfigMap while it runs (``--config-map``,
     ``dome.discovery.runtime_config``), so changing them restarts no discovery pod.
+    Every replica campaigns for the leader Lease (``--leader-lease``), named by its pod
+    and reachable at its pod IP; ``$(...)`` is expanded by the kubelet.
     """
     args = [
         "discovery",
@@ -92,11 +96,22 @@ def discovery_args(exchange: Exchange) -> list[str]:
         "--lease-prefix", exchange.name,
         "--lease-owner-uid", exchange.uid,
         "--config-map", discovery_config_map_name(exchange),
+        "--leader-lease", discovery_leader_lease_name(exchange),
+        "--identity", f"$({POD_NAME_ENV})",
+        "--advertise-host", f"$({POD_IP_ENV})",
         "--peer-secret-file", PEER_SECRET_FILE,
     ]  # fmt: skip
     if exchange.tls_secret is not None:
-        args += ["--tls-dir", TLS_DIR]
+        # A standby dials the leader by pod IP; the certificate names the Service.
+        host = discovery_address(exchange).rsplit(":", 1)[0]
+        args += ["--tls-dir", TLS_DIR, "--tls-server-name", host]
     return args
+
+
+def discovery_leader_lease_name(exchange: Exchange) -> str:
+    """The Lease discovery's replicas campaign for: one per exchange, and apart from the
+    symbols' Leases, whose names hold a dot (``dome.discovery.kube_store.lease_name``)."""
+    return f"{exchange.name}-discovery-leader"
 
 
 def fix_args(exchange: Exchange) -> list[str]:

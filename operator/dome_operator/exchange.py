@@ -32,6 +32,8 @@ KIND = "Exchange"
 
 # Defaults, identical to the CRD's `default:` values (tests/operator compares them).
 DEFAULT_ENGINES = 3
+#: Discovery replicas: one leads, the other takes over within a Lease duration.
+DEFAULT_DISCOVERY_REPLICAS = 2
 DEFAULT_ACKS = "all"
 ACKS_MODES = ("all", "majority")
 #: Replicas per symbol when spec.replication.factor is unset: min(this, engines), so a
@@ -137,6 +139,8 @@ class Exchange:
     external_service: str | None = None
     #: spec.discovery.resources; None: ``workloads.DISCOVERY_RESOURCES``.
     discovery_resources: Resources | None = None
+    #: spec.discovery.replicas: discovery pods, one leading (docs/discovery-ha.md).
+    discovery_replicas: int = 2
 
 
 def read_exchange(obj: Mapping[str, Any]) -> Exchange:
@@ -188,6 +192,13 @@ def read_exchange(obj: Mapping[str, Any]) -> Exchange:
         if discovery.get("resources")
         else None
     )
+    discovery_replicas = _field(
+        discovery, "replicas", int, "spec.discovery.replicas", DEFAULT_DISCOVERY_REPLICAS
+    )
+    if discovery_replicas < 1:
+        raise InvalidExchange(
+            f"spec.discovery.replicas is {discovery_replicas}: an exchange needs at least one"
+        )
     return Exchange(
         name=name,
         namespace=_required(metadata, "namespace", str, "metadata.namespace"),
@@ -216,6 +227,7 @@ def read_exchange(obj: Mapping[str, Any]) -> Exchange:
         pods=pods,
         service=service,
         discovery_resources=discovery_resources,
+        discovery_replicas=discovery_replicas,
         external_service=_external_service(spec),
     )
 

@@ -77,6 +77,7 @@ def render(
         *_external_service(spec),
         engine_stateful_set(spec, checksum),
         _disruption_budget(spec),
+        _discovery_disruption_budget(spec),
         *_network_policies(spec, operator_namespace),
         *fix_objects(spec),
     ]
@@ -316,6 +317,20 @@ def evictable_engines(replication_factor: int, acks: str) -> int:
     """
     tolerated = (replication_factor - 1) // 2 if acks == "majority" else replication_factor - 2
     return max(1, tolerated)
+
+
+def _discovery_disruption_budget(exchange: Exchange) -> dict[str, Any]:
+    """A drain evicts one discovery replica at a time: with two, the other leads or takes
+    over (every replica is Ready, docs/discovery-ha.md, so the budget can allow one)."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": object_metadata(exchange, f"{exchange.name}-discovery", "discovery"),
+        "spec": {
+            "maxUnavailable": 1,
+            "selector": {"matchLabels": selector_labels(exchange, "discovery")},
+        },
+    }
 
 
 def _disruption_budget(exchange: Exchange) -> dict[str, Any]:

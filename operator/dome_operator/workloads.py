@@ -52,8 +52,14 @@ ENGINE_NO_CPU_LIMIT = (
 
 
 def discovery_deployment(exchange: Exchange) -> dict[str, Any]:
-    """One discovery pod. Recreate, never two at once: discovery is the placement authority,
-    and a short gap is safer than two pods publishing placements while the Lease moves."""
+    """``spec.discovery.replicas`` discovery pods, one leading at a time on the leader Lease.
+
+    Every replica is Ready when healthy (a standby relays to the leader,
+    ``dome.discovery.relay``), so a RollingUpdate that adds one new pod before it removes
+    an old one keeps a leader or a standby that takes over in a Lease duration, and the
+    PodDisruptionBudget (``render``) lets a drain evict the leader. Preferred
+    anti-affinity keeps the replicas on different nodes where there are several.
+    """
     name = f"{exchange.name}-discovery"
     container = _container(
         exchange,
@@ -66,33 +72,62 @@ def discovery_deployment(exchange: Exchange) -> dict[str, Any]:
         },
         startup_seconds=DISCOVERY_STARTUP_SECONDS,
         mounts=_config_mounts(exchange, engine=False),
-        env=[],
+        env=[
+            {
+                "name": commands.POD_NAME_ENV,
+                "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
+            },
+            {
+                "name": commands.POD_IP_ENV,
+                "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}},
+            },
+        ],
         resources=(
             DISCOVERY_RESOURCES
             if exchange.discovery_resources is None
             else _resources(exchange.discovery_resources)
         ),
     )
+    pod = exchange.pods.onto(
+        pod_spec(
+            container,
+            service_account=name,
+            # It reads and writes Leases, so it needs its token.
+            api_access=True,
+            volumes=_config_volumes(exchange, engine=False),
+        )
+    )
+    # spec.pods.affinity may bring its own podAntiAffinity; otherwise replicas spread.
+    pod["affinity"] = {
+        "podAntiAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "weight": 100,
+                    "podAffinityTerm": {
+                        "topologyKey": "kubernetes.io/hostname",
+                        "labelSelector": {"matchLabels": selector_labels(exchange, "discovery")},
+                    },
+                }
+            ]
+        },
+        **pod.get("affinity", {}),
+    }
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": _workload_metadata(exchange, name, "discovery", image_skips(exchange.image)),
         "spec": {
-            "replicas": 1,
+            "replicas": exchange.discovery_replicas,
             "revisionHistoryLimit": 3,
-            "strategy": {"type": "Recreate"},
+            # A new pod first, then an old one goes: never fewer replicas than asked.
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+            },
             "selector": {"matchLabels": selector_labels(exchange, "discovery")},
             "template": {
                 "metadata": _pod_metadata(exchange, "discovery", None),
-                "spec": exchange.pods.onto(
-                    pod_spec(
-                        container,
-                        service_account=name,
-                        # It reads and writes Leases, so it needs its token.
-                        api_access=True,
-                        volumes=_config_volumes(exchange, engine=False),
-                    )
-                ),
+                "spec": pod,
             },
         },
     }

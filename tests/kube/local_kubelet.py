@@ -36,6 +36,8 @@ from kube_api import ApiError, Kube
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operator"))
 import local_pods as translation
 from local_pods import ApiServer, LocalPod
+from service_proxy import open_service_proxy
+from tcp_balancer import TcpBalancer
 
 from processes import stop_process
 
@@ -68,6 +70,8 @@ class LocalKubelet:
     #: (namespace, ServiceAccount) -> a bound token for it (an hour: the session's length).
     tokens: dict[tuple[str, str], str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    #: (namespace, Service, port name) -> its proxy, for Services with several pods.
+    proxies: dict[tuple[str, str, str], TcpBalancer] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -76,6 +80,17 @@ class LocalKubelet:
         with self._lock:
             ports = self.ports.setdefault((namespace, pod), {})
             return ports.setdefault(port_name, free_port())
+
+    def service_address(self, service: Mapping[str, Any], port_name: str,
+                        _ports: list[int]) -> str:  # fmt: skip
+        """Where command lines reach a Service with several pods: its proxy over the
+        pods that are Ready now, opened once for the session (stable like a ClusterIP)."""
+        meta = service["metadata"]
+        key = (meta["namespace"], meta["name"], port_name)
+        with self._lock:
+            if key not in self.proxies:
+                self.proxies[key] = open_service_proxy(self.plane, self, *key)
+            return self.proxies[key].address
 
     def process(self, name: str, namespace: str = "trading") -> Running | None:
         return next(
@@ -282,7 +297,8 @@ class LocalKubelet:
         translation.free_port = lambda: next(answers)
         try:
             pods = translation.local_pods(objects, secrets=secrets, api=server,
-                                          root=self.root / namespace)  # fmt: skip
+                                          root=self.root / namespace,
+                                          balance=self.service_address)  # fmt: skip
         finally:
             translation.free_port = original
         for name, pod in pods.items():
@@ -322,6 +338,8 @@ class LocalKubelet:
         self._stop.set()
         for entry in list(self.running.values()):
             self._kill(entry, grace=10)
+        for proxy in self.proxies.values():
+            proxy.close()
         return [e.name for e in self.running.values() if e.process.alive()]
 
 

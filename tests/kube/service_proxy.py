@@ -4,21 +4,29 @@ Each new connection goes to one of the Service's ready endpoints, chosen the way
 kube-proxy chooses from its EndpointSlices: pods matching the selector, with the Ready
 condition the API server holds (which the local kubelet reports from the readiness
 probe), at the local port of the Service's named targetPort. A pod that is not Ready gets
-no connection; with none ready the connection is closed at once.
+no connection; with none ready the connection is closed at once. The piping is
+tests/operator/tcp_balancer.py's, which also skips an endpoint that refuses (a process
+killed a moment ago, still Ready in the API server).
+
+The local kubelet keeps one per Service that selects several pods (two discovery
+replicas), so the command lines that name such a Service reach it through one port.
 """
 
 from __future__ import annotations
 
-import contextlib
-import itertools
-import socket
-import threading
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from control_plane import LOCALHOST, ControlPlane
-from local_kubelet import LocalKubelet
+from control_plane import ControlPlane
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operator"))
+from tcp_balancer import TcpBalancer
+
+if TYPE_CHECKING:
+    from local_kubelet import LocalKubelet
 
 
 def ready_endpoints(plane: ControlPlane, kubelet: LocalKubelet, service: dict[str, Any],
@@ -37,50 +45,20 @@ def ready_endpoints(plane: ControlPlane, kubelet: LocalKubelet, service: dict[st
     return sorted(ports)
 
 
+def open_service_proxy(plane: ControlPlane, kubelet: LocalKubelet, namespace: str, name: str,
+                       port_name: str) -> TcpBalancer:  # fmt: skip
+    """The Service ``name``'s ``port_name`` on 127.0.0.1 (``.address``); ``.close()`` it."""
+    service = plane.api.get(f"/api/v1/namespaces/{namespace}/services/{name}")
+    return TcpBalancer(lambda: ready_endpoints(plane, kubelet, service, port_name), name)
+
+
 @contextmanager
 def service_proxy(
     plane: ControlPlane, kubelet: LocalKubelet, namespace: str, name: str, port_name: str
 ) -> Iterator[str]:
     """Serve the Service ``name``'s ``port_name`` on 127.0.0.1; yields host:port."""
-    service = plane.api.get(f"/api/v1/namespaces/{namespace}/services/{name}")
-    listener = socket.create_server((LOCALHOST, 0))
-    listener.settimeout(0.2)
-    stop = threading.Event()
-    turn = itertools.count()
-    threads: list[threading.Thread] = []
-
-    def pipe(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for end in (source, sink):
-                with contextlib.suppress(OSError):  # the other direction closed it first
-                    end.shutdown(socket.SHUT_RDWR)
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                client, _ = listener.accept()
-            except TimeoutError:
-                continue
-            ports = ready_endpoints(plane, kubelet, service, port_name)
-            if not ports:
-                client.close()
-                continue
-            backend = socket.create_connection((LOCALHOST, ports[next(turn) % len(ports)]))
-            for source, sink in ((client, backend), (backend, client)):
-                thread = threading.Thread(target=pipe, args=(source, sink), daemon=True)
-                thread.start()
-                threads.append(thread)
-
-    acceptor = threading.Thread(target=accept, name=f"service-{name}", daemon=True)
-    acceptor.start()
+    proxy = open_service_proxy(plane, kubelet, namespace, name, port_name)
     try:
-        yield f"{LOCALHOST}:{listener.getsockname()[1]}"
+        yield proxy.address
     finally:
-        stop.set()
-        acceptor.join(timeout=5)
-        listener.close()
+        proxy.close()

@@ -115,9 +115,11 @@ def test_the_controller_manager_makes_the_pods_on_the_local_node(scene: Scene) -
                                       f"data-{pod['metadata']['name']}"))  # fmt: skip
         assert claim["status"]["phase"] == "Bound"
         assert claim["spec"]["volumeName"].startswith("local-pv-")
-    (discovery,) = api.items(pods, component("discovery"))
-    assert discovery["metadata"]["ownerReferences"][0]["kind"] == "ReplicaSet"
-    assert discovery["spec"]["nodeName"] == LOCAL_NODE
+    discovery = api.items(pods, component("discovery"))
+    assert len(discovery) == 2, "spec.discovery.replicas defaults to 2"
+    for pod in discovery:
+        assert pod["metadata"]["ownerReferences"][0]["kind"] == "ReplicaSet"
+        assert pod["spec"]["nodeName"] == LOCAL_NODE
 
 
 def test_ready_with_the_placement_summary(scene: Scene) -> None:
@@ -303,13 +305,11 @@ def test_a_deleted_engine_pod_comes_back_on_its_volume_with_nothing_lost(scene: 
         assert _book(address)["asks"], book
 
 
-def _discovery_pod(scene: Scene) -> tuple[str, int]:
-    """(uid, restarts) of the one discovery pod: a scale must change neither."""
-    (pod,) = scene.plane.api.items(f"/api/v1/namespaces/{NAMESPACE}/pods", component("discovery"))
-    running = next(
-        r for r in list(scene.kubelet.running.values()) if r.uid == pod["metadata"]["uid"]
-    )
-    return pod["metadata"]["uid"], running.restarts
+def _discovery_pod(scene: Scene) -> tuple[tuple[str, int], ...]:
+    """(uid, restarts) of each discovery pod: a scale must change none."""
+    pods = scene.plane.api.items(f"/api/v1/namespaces/{NAMESPACE}/pods", component("discovery"))
+    running = {r.uid: r.restarts for r in list(scene.kubelet.running.values())}
+    return tuple(sorted((p["metadata"]["uid"], running[p["metadata"]["uid"]]) for p in pods))
 
 
 class Trader:
@@ -355,7 +355,8 @@ def test_scale_to_five_and_back_with_the_operator_killed_mid_reconcile(scene: Sc
     api = scene.plane.api
     engines = resource_path("apps/v1", "statefulsets", NAMESPACE, f"{NAME}-engine")
     discovery = _discovery_pod(scene)
-    assert discovery[1] == 0, "discovery restarted before the scale"
+    assert len(discovery) == 2
+    assert all(restarts == 0 for _, restarts in discovery), "discovery restarted before the scale"
     with Trader(scene) as trader:
         scene.wait(lambda: trader.acknowledged or trader.refused, "a first order", 60)
         scene.plane.kubectl("scale", "exchange", NAME, "--replicas=5", f"--namespace={NAMESPACE}")

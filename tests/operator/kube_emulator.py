@@ -119,11 +119,14 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         }
 
     async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
-        if request.resource is None or request.action not in _MUTATIONS:
+        # kmock gives a PUT no action (it would be a create or an update by situation);
+        # the API server's is a replace: what client.replace_namespaced_* sends.
+        replace = request.method == kmock.method.PUT and request.name is not None
+        if request.resource is None or (request.action not in _MUTATIONS and not replace):
             return await super()._handle(request)
         try:
             async with self._lock:
-                body, code = self._mutate(request)
+                body, code = self._replace(request) if replace else self._mutate(request)
         except kmock.KubernetesError as exc:
             return await self._render_error(exc)
         return aiohttp.web.json_response(body, status=code)
@@ -171,6 +174,20 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         else:
             changed = _merge(live, data)
         return self._update(key, live, changed, status_only=request.subresource == "status"), 200
+
+    def _replace(self, request: kmock.Request) -> tuple[dict[str, Any], int]:
+        """A PUT: the whole object, compare-and-set on the resourceVersion it carries."""
+        assert request.resource is not None
+        assert request.name is not None
+        key = (request.resource, request.namespace, request.name)
+        live = self._get(key)
+        if live is None:
+            raise kmock.KubernetesObjectNotFoundError()
+        data = request.data if isinstance(request.data, dict) else {}
+        expected = data.get("metadata", {}).get("resourceVersion")
+        if expected and expected != live["metadata"]["resourceVersion"]:
+            raise kmock.KubernetesError(409, "Conflict", "the object has been modified")
+        return self._update(key, live, copy.deepcopy(data), status_only=False), 200
 
     def _get(self, key: Key) -> dict[str, Any] | None:
         if key not in self.objects or self.objects[key].deleted:

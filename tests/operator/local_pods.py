@@ -22,7 +22,7 @@ import socket
 import ssl
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from secrets import token_hex
@@ -47,7 +47,10 @@ PORT_FLAGS = {
 #: Where a pod that calls the Kubernetes API finds its token, CA and namespace.
 SERVICE_ACCOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 #: The downward API fields the rendered pods use.
-_FIELD_REFS = ("metadata.name", "metadata.namespace")
+_FIELD_REFS = ("metadata.name", "metadata.namespace", "status.podIP")
+#: A ClusterIP Service in front of several pods: (the Service, its port's name, the
+#: selected pods' local ports for it) -> a local address that balances over them.
+Balance = Callable[[Mapping[str, Any], str, list[int]], str]
 #: Inherited from the test's environment: what a process needs to run at all. Nothing
 #: else leaks in (no KUBERNETES_*, DOME_*): a pod's environment is what it declares.
 _HOST_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT", "VIRTUAL_ENV")
@@ -173,11 +176,14 @@ def local_pods(
     secrets: Iterable[Mapping[str, Any]],
     api: ApiServer,
     root: Path,
+    balance: Balance | None = None,
 ) -> dict[str, LocalPod]:
     """Every pod of the rendered Deployments and StatefulSets, by pod name, not started.
 
     ``secrets`` are Secret manifests the Exchange refers to but the operator does not
     render (the accounts). Pods are returned discovery first, in workload order.
+    ``balance`` gives the address of a Service that selects several pods (without it,
+    naming one on a command line is an error): tcp_balancer.py plays kube-proxy.
     """
     objects = list(objects)
     config_maps = {o["metadata"]["name"]: dict(o.get("data", {}))
@@ -201,7 +207,7 @@ def local_pods(
                 log_path=root / f"{pod_name}.log",
             )
             labels[pod_name] = template["metadata"]["labels"]
-    dns = _cluster_dns(objects, pods, labels)
+    dns = _cluster_dns(objects, pods, labels, balance)
     for workload in workloads:
         namespace = workload["metadata"]["namespace"]
         pod_spec = workload["spec"]["template"]["spec"]
@@ -252,8 +258,13 @@ def _cluster_dns(
     objects: list[Mapping[str, Any]],
     pods: Mapping[str, LocalPod],
     labels: Mapping[str, Mapping[str, str]],
+    balance: Balance | None = None,
 ) -> dict[str, str]:
-    """``name:port`` as cluster DNS and the Services resolve it -> ``127.0.0.1:port``."""
+    """``name:port`` as cluster DNS and the Services resolve it -> ``127.0.0.1:port``.
+
+    A ClusterIP Service with one pod behind it is that pod's port; with several, the
+    address ``balance`` gives (when given), as kube-proxy spreads connections over them.
+    """
     resolved: dict[str, str] = {}
     for service in (o for o in objects if o["kind"] == "Service"):
         name, namespace = service["metadata"]["name"], service["metadata"]["namespace"]
@@ -272,12 +283,17 @@ def _cluster_dns(
             elif len(selected) == 1:
                 host = f"{name}.{namespace}.svc:{port['port']}"
                 resolved[host] = f"{LOCALHOST}:{selected[0].ports[target]}"
-            # A Service in front of several pods balances; no command line names one.
+            elif selected and balance is not None:
+                host = f"{name}.{namespace}.svc:{port['port']}"
+                resolved[host] = balance(service, port["name"], [p.ports[target] for p in selected])
+            # Otherwise no command line may name it: the unresolved check says so.
     return resolved
 
 
 def _env(container: Mapping[str, Any], pod_name: str, namespace: str) -> dict[str, str]:
-    fields = {"metadata.name": pod_name, "metadata.namespace": namespace}
+    # Every pod shares the host's loopback: that is its IP here.
+    fields = {"metadata.name": pod_name, "metadata.namespace": namespace,
+              "status.podIP": LOCALHOST}  # fmt: skip
     env: dict[str, str] = {}
     for item in container.get("env", []):
         if "value" in item:

@@ -73,6 +73,9 @@ def test_crd_defaults_agree_with_the_operator() -> None:
     assert image["repository"]["default"] == operator_defaults.DEFAULT_IMAGE_REPOSITORY
     assert image["tag"]["default"] == operator_defaults.DEFAULT_IMAGE_TAG
     assert image["pullPolicy"]["default"] == operator_defaults.DEFAULT_PULL_POLICY
+    discovery = spec["discovery"]["properties"]["replicas"]
+    assert discovery["default"] == operator_defaults.DEFAULT_DISCOVERY_REPLICAS
+    assert discovery["minimum"] == 1
     for switch in ("serviceMonitor", "prometheusRule"):
         assert spec["metrics"]["properties"][switch]["default"] is False
     # Resources have no schema default (a partial user value would replace it wholesale);

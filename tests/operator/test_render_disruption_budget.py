@@ -19,7 +19,11 @@ def _budget(engines: int, replication: dict[str, Any]) -> dict[str, Any]:
     exchange = as_admitted(load_yaml(EXAMPLES / "exchange.yaml"))
     exchange["spec"]["engines"] = engines
     exchange["spec"]["replication"] = replication
-    (budget,) = [o for o in render(exchange) if o["kind"] == "PodDisruptionBudget"]
+    (budget,) = [
+        o
+        for o in render(exchange)
+        if o["kind"] == "PodDisruptionBudget" and o["metadata"]["name"].endswith("-engine")
+    ]
     spec: dict[str, Any] = budget["spec"]
     return spec
 

@@ -42,7 +42,8 @@ def test_every_pod_gets_the_scheduling_settings_and_metadata() -> None:
         spec = template["spec"]
         assert spec["nodeSelector"] == pods["nodeSelector"]
         assert spec["tolerations"] == pods["tolerations"]
-        assert spec["affinity"] == pods["affinity"]
+        # Discovery adds its replicas' preferred anti-affinity where spec.pods has none.
+        assert spec["affinity"].items() >= pods["affinity"].items()
         assert spec["priorityClassName"] == pods["priorityClassName"]
         assert spec["imagePullSecrets"] == pods["imagePullSecrets"]
         metadata = template["metadata"]
@@ -79,8 +80,11 @@ def test_only_the_client_service_gets_the_service_metadata() -> None:
 
 
 def test_without_settings_the_pods_have_none_and_one_spread() -> None:
-    for template in _templates(_case("example"), "demo"):
-        assert not set(SCHEDULING) & set(template["spec"]), template["spec"].keys()
+    discovery, engine = _templates(_case("example"), "demo")
+    assert not set(SCHEDULING) & set(engine["spec"]), engine["spec"].keys()
+    # Discovery's own: its replicas' preferred anti-affinity (test_render_discovery_replicas).
+    assert set(SCHEDULING) & set(discovery["spec"]) <= {"affinity"}
+    assert list(discovery["spec"]["affinity"]) == ["podAntiAffinity"]
     objects = _by_name(_case("example"))
     engine_pod = objects[("StatefulSet", "demo-engine")]["spec"]["template"]["spec"]
     assert [c["topologyKey"] for c in engine_pod["topologySpreadConstraints"]] == [

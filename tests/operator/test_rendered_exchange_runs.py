@@ -47,8 +47,11 @@ peer Secret volume        a temp directory with the rendered        the operator
 ``$(POD_NAME).demo-       ``127.0.0.1:<that engine's port>``,       cluster DNS for the
 engine-headless.trading.  resolved through the headless Service's   headless Service
 svc:7100``                targetPort
-``demo-discovery.         ``127.0.0.1:<discovery's port>``          a ClusterIP Service
-trading.svc:7000``                                                  with one pod behind it
+``demo-discovery.         ``127.0.0.1:<a balancer's port>``, which  a ClusterIP Service
+trading.svc:7000``        spreads connections over both discovery   with two pods behind
+                          replicas' ports (tcp_balancer.py)         it (kube-proxy)
+env from ``fieldRef``     ``127.0.0.1``                             the pod's IP: every
+``status.podIP``                                                    pod shares loopback
 ========================  ========================================  ========================
 
 Everything else is as rendered (``--host 0.0.0.0`` included). Not reproduced: the
@@ -75,6 +78,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from local_pods import ApiServer, LocalPod, local_pods, tls_api_server
 from operator_helpers import EXAMPLES, as_admitted, load_yaml
+from tcp_balancer import TcpBalancer
 
 from dome.discovery.kube_store import ANNOTATION, lease_name
 from dome.v1 import common_pb2 as pb
@@ -190,8 +194,17 @@ async def test_the_rendered_pods_form_an_exchange_that_takes_and_matches_orders(
             api.emulator.put("v1/configmaps", config_map)
         # The peer Secret as the operator's apply step creates it: with a random value.
         generated = [with_generated_values(o) for o in objects if generated_keys(o)]
-        pods = local_pods(objects, secrets=[secret, *generated], api=api, root=tmp_path)
-        (discovery,) = [pod for pod in pods.values() if pod.component == "discovery"]
+        balancers: list[TcpBalancer] = []
+
+        def balance(service: Any, port_name: str, ports: list[int]) -> str:
+            balancers.append(TcpBalancer(lambda: ports, service["metadata"]["name"]))
+            return balancers[-1].address
+
+        pods = local_pods(
+            objects, secrets=[secret, *generated], api=api, root=tmp_path, balance=balance
+        )
+        replicas = [pod for pod in pods.values() if pod.component == "discovery"]
+        assert len(replicas) == 2, "spec.discovery.replicas defaults to 2"
         engines = [pod for pod in pods.values() if pod.component == "engine"]
         assert [pod.name for pod in engines] == [f"{name}-engine-{i}" for i in range(3)]
         channels = Channels()
@@ -199,12 +212,14 @@ async def test_the_rendered_pods_form_an_exchange_that_takes_and_matches_orders(
         try:
             for pod in pods.values():
                 pod.start()
-            await _trade(api, (name, namespace), discovery, engines, symbols, tokens, channels)
+            await _trade(api, (name, namespace), replicas, engines, symbols, tokens, channels)
             traded = True
         finally:
             await channels.close()
             await asyncio.gather(*(pod.stop() for pod in engines))
-            await discovery.stop()
+            await asyncio.gather(*(pod.stop() for pod in replicas))
+            for balancer in balancers:
+                balancer.close()
             if not traded:
                 for pod in pods.values():
                     print(f"===== {pod.name}: {' '.join(pod.argv)}\n{pod.log()}")
@@ -214,13 +229,15 @@ async def test_the_rendered_pods_form_an_exchange_that_takes_and_matches_orders(
 async def _trade(
     api: ApiServer,
     exchange: tuple[str, str],
-    discovery: LocalPod,
+    replicas: list[LocalPod],
     engines: list[LocalPod],
     symbols: list[str],
     tokens: dict[str, str],
     channels: Channels,
 ) -> None:
-    everyone = [discovery, *engines]
+    everyone = [*replicas, *engines]
+    # Either replica answers placement: the leader itself, the standby by relay.
+    discovery = replicas[-1]
     name, namespace = exchange
     by_id = {pod.name: pod for pod in engines}
 

@@ -72,6 +72,28 @@ def add_discovery_arguments(p: argparse.ArgumentParser) -> None:
         "(--store kubernetes)",
     )
     p.add_argument(
+        "--leader-lease",
+        default="",
+        help="run as one of several replicas: campaign for this Lease in --lease-namespace, "
+        "decide only while holding it, relay every call to its holder meanwhile, and exit "
+        "1 when it is lost (--store kubernetes; default: the only discovery)",
+    )
+    p.add_argument(
+        "--identity", default="", help="this replica's name in the leader Lease (the pod name)"
+    )
+    p.add_argument(
+        "--advertise-host",
+        default="",
+        help="the host other replicas reach this one at (the pod IP); the port is --port "
+        "as bound (--leader-lease)",
+    )
+    p.add_argument(
+        "--tls-server-name",
+        default="",
+        help="the name in the replicas' certificate, checked when a standby dials the "
+        "leader by IP (--leader-lease with --tls-dir)",
+    )
+    p.add_argument(
         "--engines-expected",
         type=int,
         default=1,
@@ -93,8 +115,10 @@ def add_discovery_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--lease-ttl",
         type=float,
-        default=t.lease_ttl,
-        help="engine lease length in seconds (default %(default)s)",
+        default=None,
+        help=f"engine lease (write grant) length in seconds (default {t.lease_ttl:g}; with "
+        "--leader-lease, long enough to outlast a leader handover: "
+        "dome.discovery.handover)",
     )
     p.add_argument(
         "--lease-grace",
@@ -134,6 +158,8 @@ def add_discovery_arguments(p: argparse.ArgumentParser) -> None:
 def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
     """A ``DiscoverySettings``, or ``parser.error`` (exit 2) naming what is wrong."""
     from dome.discovery.core import CoreConfig, Timings
+    from dome.discovery.handover import HandoverTimingsError, check_handover, handover_timings
+    from dome.discovery.leader import LeaderTimings
     from dome.discovery.records import Acks
     from dome.discovery.server import DiscoverySettings
     from dome.instrument_spec import DEFAULT_INSTRUMENTS, InstrumentFileError, load_instruments
@@ -149,9 +175,10 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
         parser.error("--engines-expected must be at least 1")
     if args.replication_factor < 1:
         parser.error("--replication-factor must be at least 1")
-    if args.lease_ttl <= 0 or args.heartbeat_interval <= 0:
+    lease_ttl = Timings().lease_ttl if args.lease_ttl is None else args.lease_ttl
+    if lease_ttl <= 0 or args.heartbeat_interval <= 0:
         parser.error("--lease-ttl and --heartbeat-interval must be positive")
-    if args.heartbeat_interval * 2 > args.lease_ttl:
+    if args.heartbeat_interval * 2 > lease_ttl:
         parser.error("--heartbeat-interval must be at most half of --lease-ttl")
     if args.lease_grace < 0 or args.election_timeout < 0 or args.startup_grace < 0:
         parser.error("--lease-grace, --election-timeout and --startup-grace must be >= 0")
@@ -159,6 +186,10 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
         parser.error("--store kubernetes needs --lease-namespace")
     if args.config_map and args.store != "kubernetes":
         parser.error("--config-map needs --store kubernetes")
+    if args.leader_lease and args.store != "kubernetes":
+        parser.error("--leader-lease needs --store kubernetes")
+    if args.leader_lease and not (args.identity and args.advertise_host):
+        parser.error("--leader-lease needs --identity and --advertise-host")
     if args.tls_dir is not None and not (args.tls_dir / "tls.crt").is_file():
         parser.error(f"--tls-dir {args.tls_dir} holds no tls.crt")
     try:
@@ -173,12 +204,22 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
     else:
         symbols = tuple(sorted(spec.symbol for spec in DEFAULT_INSTRUMENTS))
     timings = Timings(
-        lease_ttl=args.lease_ttl,
+        lease_ttl=lease_ttl,
         heartbeat_interval=args.heartbeat_interval,
         grace=args.lease_grace,
         election_timeout=args.election_timeout,
         startup_grace=args.startup_grace,
     )
+    leader = LeaderTimings()
+    if args.leader_lease:
+        # Engines must write through a handover on the grant they hold.
+        try:
+            if args.lease_ttl is None:
+                timings = handover_timings(leader, timings)
+            else:
+                check_handover(timings, leader)
+        except HandoverTimingsError as exc:
+            parser.error(f"--lease-ttl: {exc}")
     core = CoreConfig(
         symbols, args.replication_factor, Acks(args.acks), args.engines_expected, timings
     )
@@ -197,14 +238,21 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
         tls_dir=args.tls_dir,
         peer_auth=peer_auth,
         config_map=args.config_map,
+        leader_lease=args.leader_lease,
+        identity=args.identity,
+        advertise_host=args.advertise_host,
+        leader_timings=leader,
+        tls_server_name=args.tls_server_name,
     )
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    """Serve until SIGINT/SIGTERM; 1 when the store cannot be used."""
+    """Serve until SIGINT/SIGTERM; 1 when the store cannot be used or, as one of several
+    replicas, the leader Lease was lost (the kubelet restarts it as a candidate)."""
     import asyncio
 
     from dome.cli_commands.common import fail
+    from dome.discovery.replica import Deposed
     from dome.discovery.runtime_config import RuntimeConfigError
     from dome.discovery.server import serve
     from dome.discovery.store import StoreError
@@ -218,4 +266,6 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return fail(f"discovery store: {exc}", 1)
     except RuntimeConfigError as exc:
         return fail(f"discovery configuration: {exc}", 1)
+    except Deposed as exc:
+        return fail(f"discovery stopped deciding: {exc}; restart as a candidate", 1)
     return 0

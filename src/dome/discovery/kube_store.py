@@ -21,6 +21,7 @@ Discovery needs ``get``, ``create`` and ``update`` on ``leases`` in its namespac
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -142,16 +143,17 @@ class KubernetesStore:
 
     async def load(self, symbols: Sequence[str]) -> dict[str, Versioned]:
         self.check_names(symbols)
-        loaded: dict[str, Versioned] = {}
-        for symbol in symbols:
-            lease = await self._read(lease_name(self.prefix, symbol), symbol)
-            if lease is None:
-                found = await self._carried_over(symbol)
-                if found is not None:
-                    loaded[symbol] = found
-                continue
-            loaded[symbol] = _versioned(symbol, lease)
-        return loaded
+        # All at once: a new discovery leader loads while engines ride on their grants
+        # (dome.discovery.handover), so a load is one API round trip, not one a symbol.
+        found = await asyncio.gather(*(self._load_one(symbol) for symbol in symbols))
+        return {symbol: versioned for symbol, versioned in zip(symbols, found, strict=True)
+                if versioned is not None}  # fmt: skip
+
+    async def _load_one(self, symbol: str) -> Versioned | None:
+        lease = await self._read(lease_name(self.prefix, symbol), symbol)
+        if lease is None:
+            return await self._carried_over(symbol)
+        return _versioned(symbol, lease)
 
     async def _read(self, name: str, symbol: str) -> client.V1Lease | None:
         try:

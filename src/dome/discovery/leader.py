@@ -1,10 +1,9 @@
 """Leader election among discovery replicas on a ``coordination.k8s.io/v1`` Lease.
 
-Not wired into ``dome discovery`` yet (nor ``dome.discovery.relay`` and
-``dome.discovery.handover``): docs/discovery-ha.md is the design and what is left.
-The leader writes its gRPC address (``advertise``) into the Lease's ``ADDRESS_ANNOTATION``;
-every read records the holder's (``leader_address``), where a standby relays calls
-(``dome.discovery.relay``).
+``dome.discovery.replica`` runs it in ``dome discovery --leader-lease``;
+docs/discovery-ha.md is the design. The leader writes its gRPC address (``advertise``)
+into the Lease's ``ADDRESS_ANNOTATION``; every read records the holder's
+(``leader_address``), where a standby relays calls (``dome.discovery.relay``).
 
 The rules are client-go's, and need no synchronised clocks (``Candidacy``, pure):
 
@@ -141,6 +140,8 @@ class LeaderElector:
         #: Our gRPC address, written into the Lease while we hold it.
         self.advertise = advertise
         self._holder = LeaseView("", "", 0.0, 0)
+        #: Whether the last read of the Lease got an answer (a standby's readiness).
+        self.read_ok = False
         self.name = name
         self.candidacy = Candidacy(identity, timings or LeaderTimings())
         self.timings = self.candidacy.timings
@@ -277,12 +278,16 @@ class LeaderElector:
         )
 
     async def _read(self) -> Any:
+        self.read_ok = False
         try:
-            return await self._call(self._api.read_namespaced_lease, self.name, self.namespace)
+            lease = await self._call(self._api.read_namespaced_lease, self.name, self.namespace)
         except client.ApiException as exc:
             if exc.status == 404:
+                self.read_ok = True
                 return None
             raise ElectionError(f"reading Lease {self.name}: HTTP {exc.status}") from None
+        self.read_ok = True
+        return lease
 
     async def _call(self, method: Callable[..., Any], *args: Any) -> Any:
         try:

@@ -20,16 +20,21 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from kubernetes import client
 
+from dome import kube
 from dome.discovery.config_map import ConfigMapSource
 from dome.discovery.core import CoreConfig
 from dome.discovery.file_store import DEFAULT_NAME, FileStore
 from dome.discovery.kube_store import KubernetesStore
+from dome.discovery.leader import LeaderElector, LeaderTimings
 from dome.discovery.metrics import DiscoveryMetrics
+from dome.discovery.relay import DiscoveryRouter, LeaderChannel
+from dome.discovery.replica import Deposed, DiscoveryReplica
 from dome.discovery.runtime_config import ConfigFollower, Fetch
 from dome.discovery.service import Discovery
 from dome.discovery.servicer import DiscoveryServicer
-from dome.discovery.store import PlacementStore
+from dome.discovery.store import PlacementStore, StoreError
 from dome.health import health_port
 from dome.malformed import RefuseMalformed
 from dome.peer_auth import PeerAuth, RequirePeer
@@ -73,6 +78,19 @@ class DiscoverySettings:
     #: its document overrides ``core``'s symbols, replication factor, acks and engines
     #: expected, at start and whenever it changes. Empty: ``core`` as given, for good.
     config_map: str = ""
+    #: The leader Lease in ``lease_namespace`` (``dome.discovery.replica``): replicas
+    #: campaign for it and only its holder decides; the others relay to it. Empty: this
+    #: is the only discovery (``dome up``, the file store) and decides from the start.
+    leader_lease: str = ""
+    #: This replica's name in the Lease (the pod name).
+    identity: str = ""
+    #: The host other replicas reach this one at (the pod IP); the port is ``port`` as
+    #: bound. Written into the Lease while this replica leads.
+    advertise_host: str = ""
+    leader_timings: LeaderTimings = field(default_factory=LeaderTimings)
+    #: The name the replicas' certificate holds (the Service's): a standby dials the
+    #: leader by pod IP, which the certificate does not name. Empty: the address's host.
+    tls_server_name: str = ""
 
 
 def make_store(settings: DiscoverySettings) -> PlacementStore:
@@ -83,6 +101,29 @@ def make_store(settings: DiscoverySettings) -> PlacementStore:
     return FileStore(settings.data_dir / DEFAULT_NAME)
 
 
+def make_elector(
+    settings: DiscoverySettings, port: int, api_client: client.ApiClient | None = None
+) -> LeaderElector:
+    """The candidate for ``settings.leader_lease``, advertising the bound ``port``;
+    logged in with the pod's service account unless ``api_client`` is given."""
+    if api_client is None:
+        try:
+            api_client = kube.api_client(kube.in_cluster_configuration())
+        except kube.KubeConfigError as exc:
+            raise StoreError(f"leader election: {exc}") from None
+    return LeaderElector(
+        settings.lease_namespace,
+        settings.leader_lease,
+        settings.identity,
+        api_client,
+        timings=settings.leader_timings,
+        owner=None
+        if settings.lease_owner_uid is None
+        else (settings.lease_prefix, settings.lease_owner_uid),
+        advertise=f"{client_host(settings.advertise_host)}:{port}",
+    )
+
+
 async def serve(
     settings: DiscoverySettings,
     ready: Callable[[ReadyInfo], None] | None = None,
@@ -91,10 +132,15 @@ async def serve(
     store: PlacementStore | None = None,
     config_source: Fetch | None = None,
     handle_signals: bool = True,
+    elector: Callable[[int], LeaderElector] | None = None,
 ) -> None:
     """Serve until ``stop`` is set or SIGINT/SIGTERM arrives, then shut down gracefully.
 
-    ``config_source`` stands in for ``settings.config_map`` (tests give documents).
+    With ``settings.leader_lease`` this is one replica of several
+    (``dome.discovery.replica``): it raises ``Deposed``, after the same graceful
+    shutdown, when it led and lost the Lease. ``config_source`` stands in for
+    ``settings.config_map`` and ``elector`` (given the bound port) for
+    ``make_elector`` (tests give their own).
     """
     stop = stop or asyncio.Event()
     metrics = DiscoveryMetrics()
@@ -113,25 +159,16 @@ async def serve(
         metrics,
         tick_interval=settings.tick_interval,
     )
-    await discovery.start()
-    config_task = (
-        None
-        if follower is None
-        else asyncio.create_task(
-            follower.run(lambda runtime: discovery.reconfigure(runtime.onto(discovery.config))),
-            name="discovery-config",
-        )
-    )
+
+    async def follow_config() -> None:
+        if follower is not None:
+            await follower.run(
+                lambda runtime: discovery.reconfigure(runtime.onto(discovery.config))
+            )
+
     server = grpc.aio.server(
         interceptors=[RequirePeer(settings.peer_auth), RefuseMalformed()],
         options=[("grpc.so_reuseport", 0)],
-    )
-    discovery_pb2_grpc.add_DiscoveryServiceServicer_to_server(DiscoveryServicer(discovery), server)
-    # grpc-stubs predate the asyncio health servicer, hence the ignore.
-    health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     bind = f"{settings.host}:{settings.port}"
     # Renewed certificates (``dome.tls_renewal``) are served to new connections.
@@ -140,6 +177,33 @@ async def serve(
         port = server.add_secure_port(bind, tls.server_credentials())
     else:
         port = server.add_insecure_port(bind)
+    replica: DiscoveryReplica | None = None
+    leader_channel: LeaderChannel | None = None
+    tasks: set[asyncio.Task[None]] = set()
+    if settings.leader_lease:
+        replica = DiscoveryReplica(
+            (elector or (lambda bound: make_elector(settings, bound)))(port),
+            discovery,
+            follow_config,
+        )
+        leader_channel = LeaderChannel(
+            replica.leader_address,
+            lambda: None if tls is None else tls.files,
+            server_name=settings.tls_server_name,
+        )
+        server.add_generic_rpc_handlers((DiscoveryRouter(replica.local, leader_channel),))
+    else:
+        await discovery.start()
+        tasks.add(asyncio.create_task(follow_config(), name="discovery-config"))
+        discovery_pb2_grpc.add_DiscoveryServiceServicer_to_server(
+            DiscoveryServicer(discovery), server
+        )
+    # grpc-stubs predate the asyncio health servicer, hence the ignore.
+    health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
     await server.start()
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
@@ -148,18 +212,33 @@ async def serve(
         await discovery.placed.wait()
         await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
 
-    placed_task = asyncio.create_task(serving_once_placed())
+    tasks.add(asyncio.create_task(serving_once_placed()))
+    deposed: list[Deposed] = []
+
+    async def lead(replica: DiscoveryReplica) -> None:
+        try:
+            await replica.run()
+        except Deposed as exc:
+            deposed.append(exc)
+            stop.set()
+        except Exception as exc:
+            # The Lease or the store failed for good: exit, and be restarted as a candidate.
+            log.exception("discovery replica failed")
+            deposed.append(Deposed(str(exc)))
+            stop.set()
+
+    def is_ready() -> bool:
+        if stop.is_set():
+            return False
+        return discovery.placed.is_set() if replica is None else replica.ready()
+
     async with contextlib.AsyncExitStack() as around:
         around.callback(log.info, "discovery stopped")  # last: after everything below
         metrics_url = around.enter_context(
             metrics_endpoint(metrics.registry, settings.host, settings.metrics_port)
         )
         health_bound = await around.enter_async_context(
-            health_port(
-                settings.host,
-                settings.health_port,
-                lambda: not stop.is_set() and discovery.placed.is_set(),
-            )
+            health_port(settings.host, settings.health_port, is_ready)
         )
         await around.enter_async_context(following(tls))
         around.enter_context(stop_on_signals(stop, handle_signals))
@@ -181,6 +260,9 @@ async def serve(
                 "acks": core.acks.value,
                 "config_map": settings.config_map,
                 "peer_auth": settings.peer_auth.mode,
+                "leader_lease": settings.leader_lease,
+                "identity": settings.identity,
+                "engine_lease_ttl": core.timings.lease_ttl,
             },
         )
         if not settings.peer_auth.required:
@@ -188,6 +270,8 @@ async def serve(
                 "peer authentication is off (--peer-auth none): anything that reaches this "
                 "port can register engines and move primaries"
             )
+        if replica is not None:
+            tasks.add(asyncio.create_task(lead(replica), name="discovery-replica"))
         around.enter_context(announced(settings.ready_file, info))
         if ready is not None:
             ready(info)
@@ -195,13 +279,19 @@ async def serve(
             await stop.wait()
         finally:
             log.info("discovery stopping", extra={"grace": settings.grace})
-            tasks = {placed_task} if config_task is None else {placed_task, config_task}
             for task in tasks:
                 task.cancel()
+            # The replica's task stops deciding, then gives the Lease up (a standby
+            # takes it at once instead of after its duration).
             await asyncio.wait(tasks)
             await health_servicer.enter_graceful_shutdown()
             discovery.close_watchers()
             await server.stop(settings.grace)
-            await discovery.stop()
+            if replica is None:
+                await discovery.stop()
+            if leader_channel is not None:
+                await leader_channel.close()
             if config_map is not None:
                 await config_map.close()
+    if deposed:
+        raise deposed[0]
