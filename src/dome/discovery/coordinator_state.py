@@ -61,13 +61,16 @@ class CoreConfig:
 
 
 def engine_ordinal(engine_id: str) -> int | None:
-    """The StatefulSet ordinal in ``engine-<n>``, or None for any other id.
+    """The StatefulSet ordinal in ``engine-<n>`` or ``NAME-engine-<n>`` (on Kubernetes an
+    engine's id is its pod's name), or None for any other id.
 
-    >>> engine_ordinal("engine-12"), engine_ordinal("e1"), engine_ordinal("engine-x")
-    (12, None, None)
+    >>> engine_ordinal("engine-12"), engine_ordinal("demo-engine-2"), engine_ordinal("e1")
+    (12, 2, None)
+    >>> engine_ordinal("engine-x"), engine_ordinal("myengine-3")
+    (None, None)
     """
     prefix, _, number = engine_id.rpartition("-")
-    if prefix != "engine" or not number.isdigit():
+    if (prefix != "engine" and not prefix.endswith("-engine")) or not number.isdigit():
         return None
     return int(number)
 
