@@ -70,8 +70,13 @@ def _named(symbols: tuple[str, ...]) -> str:
     return shown if len(symbols) <= 5 else f"{shown} and {len(symbols) - 5} more"
 
 
-def evacuation(reading: PlacementReading, staying: int, present: int) -> Evacuation:
-    """The evacuation of engines ``engine-staying`` .. ``engine-(present-1)``.
+def evacuation(
+    reading: PlacementReading, staying: int, present: int, pods: str = "engine"
+) -> Evacuation:
+    r"""The evacuation of engines ``PODS-staying`` .. ``PODS-(present-1)``.
+
+    ``pods`` is the engine StatefulSet's name: an engine's id is its pod's name
+    (``commands.engine_args``), ``demo-engine-2`` for the third pod of Exchange ``demo``.
 
     >>> from dome.v1 import discovery_pb2 as pb
     >>> answer = pb.Placement(replication_factor=2, symbols=[
@@ -89,7 +94,7 @@ def evacuation(reading: PlacementReading, staying: int, present: int) -> Evacuat
     >>> evacuation(answer, 3, 3).done
     True
     """
-    leaving = tuple(f"engine-{n}" for n in range(staying, present))
+    leaving = tuple(f"{pods}-{n}" for n in range(staying, present))
     if isinstance(reading, Unavailable):
         return Evacuation(leaving, {}, (), reading.reason)
     factor = min(reading.replication_factor, staying)
@@ -120,7 +125,7 @@ async def hold_engines(
     present = int((live or {}).get("spec", {}).get("replicas") or 0)
     if present <= exchange.engines:
         return None
-    progress = evacuation(await read_placement(exchange), exchange.engines, present)
+    progress = evacuation(await read_placement(exchange), exchange.engines, present, name)
     if progress.done:
         return None
     for obj in objects:

@@ -124,7 +124,9 @@ def exchange_status(
     missing = engines is None and int(exchange.get("status", {}).get("engines") or 0) > 0
     evacuating = None
     if engines is not None and isinstance(wanted, int) and engines.desired > wanted:
-        evacuating = evacuation(placement, wanted, engines.desired)  # held by scale_down
+        # Held by scale_down; the engines' ids are their pods' names (NAME-engine-<n>).
+        pods = f"{exchange.get('metadata', {}).get('name', '')}-engine"
+        evacuating = evacuation(placement, wanted, engines.desired, pods)
     conditions = [
         _ready(children, wanted, degraded, missing=missing),
         _progressing(children, degraded, missing=missing, evacuating=evacuating),

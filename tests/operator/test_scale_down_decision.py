@@ -16,7 +16,8 @@ def _symbol(
     return pb.SymbolPlacement(symbol=name, primary=primary, followers=followers, in_sync=in_sync)
 
 
-E0, E1, E2 = "engine-0", "engine-1", "engine-2"
+#: Engine ids are the pods' names (``commands.engine_args``).
+E0, E1, E2 = "demo-engine-0", "demo-engine-1", "demo-engine-2"
 
 # (what placement holds, done?) for 3 -> 2 engines at R=2.
 CASES = [
@@ -34,13 +35,13 @@ def test_the_pods_go_only_once_nothing_is_held_and_every_symbol_is_in_sync(
     symbols: list[pb.SymbolPlacement], done: bool
 ) -> None:
     reading = pb.Placement(replication_factor=2, symbols=symbols)
-    progress = evacuation(reading, staying=2, present=3)
+    progress = evacuation(reading, staying=2, present=3, pods="demo-engine")
     assert progress.leaving == (E2,)
     assert progress.done is done
 
 
 def test_an_unreadable_placement_holds_the_pods() -> None:
-    progress = evacuation(Unavailable("no answer"), staying=2, present=3)
+    progress = evacuation(Unavailable("no answer"), staying=2, present=3, pods="demo-engine")
     assert not progress.done
     assert "no answer" in progress.message
 
@@ -49,7 +50,7 @@ def test_the_status_says_which_engines_are_evacuated_and_what_they_hold() -> Non
     engines = EngineSet(3, 3, 3, 3, "r1", "r1", 1, 1)
     reading = pb.Placement(replication_factor=2, symbols=[_symbol("A", E2, [E0], [E0, E2])])
     status = exchange_status(
-        {"spec": {"engines": 2}, "status": {}},
+        {"metadata": {"name": "demo"}, "spec": {"engines": 2}, "status": {}},
         Children(engines, True),
         degraded=None,
         placement=reading,
@@ -61,4 +62,13 @@ def test_the_status_says_which_engines_are_evacuated_and_what_they_hold() -> Non
     (progressing,) = (c for c in status["conditions"] if c["type"] == "Progressing")
     assert progressing["status"] == "True"
     assert progressing["reason"] == "EvacuatingEngines"
-    assert "engine-2 still holds A" in progressing["message"]
+    assert "demo-engine-2 still holds A" in progressing["message"]
+
+
+def test_the_leaving_engines_are_the_exchanges_pods() -> None:
+    """Engine ids are pod names: ``demo-engine-2`` leaves. Comparing against a literal
+    ``engine-2`` found nothing held, so the pods went at once (tests/kube found it)."""
+    reading = pb.Placement(replication_factor=2, symbols=[_symbol("A", E0, [E2], [E0, E2])])
+    progress = evacuation(reading, staying=2, present=3, pods="demo-engine")
+    assert progress.holding == {E2: ("A",)}
+    assert not progress.done
