@@ -194,9 +194,15 @@ def api_error_status(exc: BaseException) -> int | None:
 
 def _read_token(token_file: Path) -> str:
     try:
-        return token_file.read_text().strip()
+        token = token_file.read_text().strip()
     except OSError as exc:
         raise KubeConfigError(f"cannot read the token {token_file}: {exc}") from exc
+    if not token:
+        # Caught mid-rewrite by a writer that is not atomic, or not written yet. Sent
+        # as is, the client would put no Authorization value at all (a TypeError deep
+        # in http.client) or ask as anonymous: an error of this request, retried.
+        raise KubeConfigError(f"the token file {token_file} is empty")
+    return token
 
 
 def _refresh_token(token_file: Path, configuration: Any) -> None:

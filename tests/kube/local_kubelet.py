@@ -242,7 +242,7 @@ class LocalKubelet:
             directory = local.env.get("DOME_SERVICE_ACCOUNT_DIR")
             if directory:
                 token = self._token(namespace, accounts[translated])
-                (Path(directory) / "token").write_text(token)
+                translation.write_atomically(Path(directory) / "token", token)
         if translated_name not in pods:
             raise AssertionError(f"{name} (owner {owner}) is not among {sorted(pods)}")
         process = pods[translated_name]

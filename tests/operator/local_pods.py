@@ -365,9 +365,22 @@ def _project(
         target.chmod(mode)
 
 
+def write_atomically(path: Path, text: str) -> None:
+    """``text`` into ``path`` as the kubelet writes a projected volume: a reader sees the
+    old content or the new, never a truncated file."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
 def _service_account(directory: Path, api: ApiServer, namespace: str) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "token").write_text(api.token)
+    token = directory / "token"
+    # A running pod's token stays its own (the local kubelet gives each pod its
+    # ServiceAccount's): translating the workload again for a pod that starts later
+    # must not swap another login under a process that is using it.
+    if not token.exists():
+        write_atomically(token, api.token)
     (directory / "ca.crt").write_bytes(api.ca_file.read_bytes())
     (directory / "namespace").write_text(namespace)
     return directory

@@ -75,3 +75,16 @@ def test_no_login_is_a_typed_error(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         kube.load_configuration()
     with pytest.raises(kube.KubeConfigError, match="KUBERNETES_SERVICE_HOST"):
         kube.in_cluster_configuration(tmp_path)
+
+
+def test_an_empty_token_file_is_a_typed_error_of_the_request(tmp_path: Path) -> None:
+    """A token caught mid-rewrite (or not yet written) must fail that request with a
+    KubeConfigError, which callers retry; sent as is, the client put None in the
+    Authorization header and the discovery replica died of a TypeError in http.client."""
+    token = tmp_path / "token"
+    configuration = kube.token_configuration("https://127.0.0.1:1", token_file=token)
+    token.write_text("")
+    with pytest.raises(kube.KubeConfigError, match="is empty"):
+        configuration.auth_settings()
+    token.write_text("abc\n")
+    assert configuration.auth_settings()["BearerToken"]["value"] == "Bearer abc"
