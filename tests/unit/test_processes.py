@@ -32,6 +32,13 @@ SESSION = (
 )
 
 
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def _orphan_after_session_killed(mode: str) -> int:
     tests_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     session = subprocess.Popen(
@@ -42,7 +49,10 @@ def _orphan_after_session_killed(mode: str) -> int:
     )
     assert session.stdout is not None
     grandchild = int(session.stdout.readline())
-    wait_for(lambda: pid_running(grandchild), 10, "the grandchild to start")
+    # Popen returns once setpriv runs, before it has asked for the signal: killed then,
+    # the session would leave an orphan that was never armed. Once sleep runs, setpriv
+    # has asked (prctl, then exec).
+    wait_for(lambda: _command(grandchild) == "sleep", 10, "the grandchild to exec sleep")
     session.send_signal(signal.SIGKILL)  # no teardown: a cancelled CI job
     session.wait(timeout=10)
     return grandchild
