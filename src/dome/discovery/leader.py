@@ -9,7 +9,9 @@ The rules are client-go's, and need no synchronised clocks (``Candidacy``, pure)
 
 - A candidate takes the Lease when it is absent, has no holder (released), or has not
   changed (same ``resourceVersion``) for the holder's ``leaseDurationSeconds`` measured
-  on the candidate's own monotonic clock from when it *first saw* that version.
+  on the candidate's own monotonic clock from when it *first saw* that version. It
+  renews without waiting only what this process itself wrote: a restarted process
+  under the same identity (the pod's name) waits its predecessor's term out.
 - The leader counts its term from the *sending* time of its last successful write and
   leads only until ``sent + renew_deadline``, with ``renew_deadline < duration``. Any
   other candidate saw that write no earlier than it was sent, so it takes over no
@@ -95,12 +97,18 @@ class Candidacy:
         self._seen_at = 0.0
         #: Monotonic time until which this candidate leads (0: it does not).
         self.leads_until = 0.0
+        #: Whether a write of this candidate (this process) ever landed.
+        self._wrote = False
 
     def decide(self, view: LeaseView | None, now: float) -> Action:
         """What to do after reading ``view`` (None: no Lease) at ``now``."""
         if view is None:
             return Action.CREATE
-        if view.holder == self.identity:
+        # Our identity is the pod's name, so a restarted process finds its predecessor
+        # holding the Lease: it waits the term out like any candidate instead of renewing
+        # it, so the standby (which has been watching longer) takes over, the take is
+        # counted and logged, and failover does not hang on how fast the pod restarts.
+        if view.holder == self.identity and self._wrote:
             return Action.RENEW
         if not view.holder:
             return Action.TAKE
@@ -112,6 +120,7 @@ class Candidacy:
     def written(self, sent: float) -> None:
         """A write of ours, sent at ``sent``, landed: we lead for a term from then."""
         self.leads_until = max(self.leads_until, sent + self.timings.renew_deadline)
+        self._wrote = True
 
     def lost(self) -> None:
         self.leads_until = 0.0

@@ -28,6 +28,7 @@ def test_a_candidate_takes_only_an_absent_released_or_unchanged_lease() -> None:
     c = Candidacy("b", T)
     assert c.decide(None, 0.0) is Action.CREATE
     assert c.decide(LeaseView("", "7", 2.0, 3), 0.0) is Action.TAKE
+    c.written(0.0)
     assert c.decide(LeaseView("b", "7", 2.0, 3), 0.0) is Action.RENEW
     # Another holder: the clock starts when this version is first seen, not before.
     assert c.decide(LeaseView("a", "8", 2.0, 3), 100.0) is Action.WAIT
@@ -35,6 +36,18 @@ def test_a_candidate_takes_only_an_absent_released_or_unchanged_lease() -> None:
     assert c.decide(LeaseView("a", "9", 2.0, 3), 101.95) is Action.WAIT  # a renewed
     assert c.decide(LeaseView("a", "9", 2.0, 3), 103.9) is Action.WAIT
     assert c.decide(LeaseView("a", "9", 2.0, 3), 103.95) is Action.TAKE
+
+
+def test_a_new_process_waits_out_its_predecessors_term_under_the_same_identity() -> None:
+    """The identity is the pod's name: after a kill -9 and a container restart the new
+    process reads a Lease "held by itself". Renewing it at once would silently resume a
+    term it never had and race the standby, which has watched the Lease for longer."""
+    restarted = Candidacy("a", T)
+    assert restarted.decide(LeaseView("a", "8", 2.0, 3), 50.0) is Action.WAIT
+    assert restarted.decide(LeaseView("a", "8", 2.0, 3), 51.9) is Action.WAIT
+    assert restarted.decide(LeaseView("a", "8", 2.0, 3), 52.0) is Action.TAKE
+    restarted.written(52.0)
+    assert restarted.decide(LeaseView("a", "9", 2.0, 4), 52.3) is Action.RENEW
 
 
 def test_a_term_runs_from_the_sending_time_for_the_renew_deadline() -> None:
