@@ -39,6 +39,7 @@ from local_pods import ApiServer, LocalPod
 from service_proxy import open_service_proxy
 from tcp_balancer import TcpBalancer
 
+from dome import files
 from processes import stop_process
 
 _POLL = 0.2
@@ -242,7 +243,7 @@ class LocalKubelet:
             directory = local.env.get("DOME_SERVICE_ACCOUNT_DIR")
             if directory:
                 token = self._token(namespace, accounts[translated])
-                translation.write_atomically(Path(directory) / "token", token)
+                files.write_text(Path(directory) / "token", token, private=True)
         if translated_name not in pods:
             raise AssertionError(f"{name} (owner {owner}) is not among {sorted(pods)}")
         process = pods[translated_name]

@@ -32,6 +32,7 @@ import aiohttp.test_utils
 import kmock
 from kube_emulator import RESOURCES, ClusterEmulator
 
+from dome import files
 from processes import dying_with_parent, stop_process
 
 DOME = str(Path(sys.executable).with_name("dome"))
@@ -365,14 +366,6 @@ def _project(
         target.chmod(mode)
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """``text`` into ``path`` as the kubelet writes a projected volume: a reader sees the
-    old content or the new, never a truncated file."""
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text)
-    os.replace(partial, path)
-
-
 def _service_account(directory: Path, api: ApiServer, namespace: str) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     token = directory / "token"
@@ -380,7 +373,7 @@ def _service_account(directory: Path, api: ApiServer, namespace: str) -> Path:
     # ServiceAccount's): translating the workload again for a pod that starts later
     # must not swap another login under a process that is using it.
     if not token.exists():
-        write_atomically(token, api.token)
+        files.write_text(token, api.token, private=True)  # atomic, as the kubelet's
     (directory / "ca.crt").write_bytes(api.ca_file.read_bytes())
     (directory / "namespace").write_text(namespace)
     return directory

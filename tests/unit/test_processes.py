@@ -74,7 +74,7 @@ def test_the_pid_is_the_commands_own() -> None:
     child = subprocess.Popen(dying_with_parent(["sleep", "120"]))
     try:
         wait_for(
-            lambda: Path(f"/proc/{child.pid}/comm").read_text().strip() == "sleep",
+            lambda: _command(child.pid) == "sleep",
             10,
             "setpriv to exec sleep",
         )
