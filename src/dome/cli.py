@@ -27,6 +27,7 @@ from dome.cli_commands import (
     up,
 )
 from dome.lifetime import stop_with_parent
+from dome.stacks import dump_stacks_on_signal
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point: exits with the command's code."""
     stop_with_parent()  # when started by `dome up`, end with it
+    dump_stacks_on_signal()  # kill -USR1: where each thread is (dome.stacks)
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["engine"]:
         # The engine parses its own arguments; see dome.cli_commands.engine.

@@ -8,7 +8,7 @@ before the test starts. Without java and mvn these tests skip and say why.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,23 @@ from gateway_harness import Gateway
 from initiator import Connect, Initiator, build_reason, session_config
 
 pytest.importorskip("quickfix", reason="the FIX gateway needs the quickfix package")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test's report carries the log of every gateway it used.
+
+    A fixture cannot do this itself: pytest does not throw a test's failure into the
+    fixture's generator, so an ``except`` around its ``yield`` never sees it.
+    """
+    report = yield
+    if report.failed:
+        for name, value in getattr(item, "funcargs", {}).items():
+            if isinstance(value, Gateway):
+                report.sections.append((f"{name}: the gateway's log", value.log()))
+    return report
 
 
 @pytest.fixture(scope="session")
@@ -52,9 +69,6 @@ def gateway(
     running.start()
     try:
         yield running
-    except BaseException:
-        print(running.log())
-        raise
     finally:
         if running.alive():
             running.stop()

@@ -11,10 +11,12 @@ import json
 import signal
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dome.stacks import DUMP_SIGNAL
 from processes import stop_process
 from waiting import wait_for
 
@@ -102,10 +104,38 @@ class Gateway:
         except FileNotFoundError:
             return ""
 
+    def stacks(self) -> str:
+        """The gateway's log, then every thread's stack as it prints them on SIGUSR1."""
+        if not self.alive():
+            return f"the gateway has exited ({self.proc and self.proc.returncode}):\n{self.log()}"
+        assert self.proc is not None
+        before = self.log_path.stat().st_size
+        self.proc.send_signal(DUMP_SIGNAL)
+        try:
+            wait_for(
+                lambda: b"most recent call first" in self.log_path.read_bytes()[before:],
+                10,
+                "the gateway's thread stacks",
+            )
+        except AssertionError as exc:
+            return f"{self.log()}\n{exc}"
+        written = self.log_path.read_bytes()
+        log_tail = written[:before][-8000:].decode(errors="replace")
+        return f"{log_tail}\n--- thread stacks ---\n{written[before:].decode(errors='replace')}"
+
     def metric(self, name: str, **labels: str) -> float:
-        """One sample of the gateway's metrics page (0 if absent)."""
-        with urllib.request.urlopen(str(self.info["metrics"]), timeout=5) as page:
-            text = page.read().decode()
+        """One sample of the gateway's metrics page (0 if absent).
+
+        A page that does not come within the timeout fails with the gateway's thread
+        stacks (``dome.stacks``) and log: which thread kept the page's thread from the GIL.
+        """
+        try:
+            with urllib.request.urlopen(str(self.info["metrics"]), timeout=5) as page:
+                text = page.read().decode()
+        except (TimeoutError, urllib.error.URLError) as exc:
+            raise AssertionError(
+                f"the gateway's metrics page did not answer: {exc!r}\n{self.stacks()}"
+            ) from exc
         for line in text.splitlines():
             if line.startswith("#") or not line.startswith(name):
                 continue

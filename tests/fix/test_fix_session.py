@@ -9,6 +9,7 @@ should, and the book untouched by what was refused.
 from __future__ import annotations
 
 import asyncio
+import urllib.request
 
 import pytest
 from engine_harness import EngineProcess
@@ -217,3 +218,13 @@ def test_an_unsupported_message_gets_a_business_reject(connect: Connect) -> None
     assert reject[372] == "c"
     alice.send("35=1", "112=after-j")
     alice.wait_for(lambda m: m.msg_type == "0" and m.get(112) == "after-j")
+
+
+def test_sigusr1_prints_the_gateways_threads_and_it_serves_on(gateway: Gateway) -> None:
+    """What a failed metrics read prints (``Gateway.stacks``): every thread, the gateway on."""
+    stacks = gateway.stacks().split("--- thread stacks ---", 1)
+    assert len(stacks) == 2, stacks[0]
+    assert "serve_forever" in stacks[1], stacks[1]  # the metrics page's thread
+    assert gateway.alive()
+    with urllib.request.urlopen(str(gateway.info["metrics"]), timeout=5) as page:
+        assert "dome_fix_sessions" in page.read().decode()  # the page still answers

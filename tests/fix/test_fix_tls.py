@@ -45,9 +45,6 @@ def tls_gateway(
     running.start()
     try:
         yield running
-    except BaseException:
-        print(running.log())
-        raise
     finally:
         if running.alive():
             running.stop()

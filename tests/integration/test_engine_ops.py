@@ -1,4 +1,5 @@
-"""Operating a real engine: health, reflection, metrics, limits, ready file, shutdown."""
+"""Operating a real engine: health, reflection, metrics, limits, ready file, shutdown, and
+its thread stacks on SIGUSR1."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from engine_harness import EngineProcess, Stubs, order, start_engine
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from dome.stacks import DUMP_SIGNAL
 from dome.v1 import trading_pb2 as tr
+from waiting import eventually
 
 
 async def test_health_is_serving(engine: EngineProcess) -> None:
@@ -137,3 +140,21 @@ def test_bad_accounts_file_exits_2(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "accounts" in done.stderr
+
+
+async def test_sigusr1_prints_every_threads_stack_and_the_engine_runs_on(
+    engine: EngineProcess,
+) -> None:
+    """``kill -USR1``: where each thread is, in the log (dome.stacks); nothing stops."""
+    before = len(engine.log())
+    engine.proc.send_signal(DUMP_SIGNAL)
+    dump = await eventually(
+        lambda: "most recent call first" in engine.log()[before:] and engine.log()[before:],
+        10,
+        "the thread stacks in the engine's log",
+    )
+    assert dump.count("Thread 0x") + dump.count("Current thread 0x") >= 2, dump  # loop, gRPC
+    assert engine.alive()
+    async with grpc.aio.insecure_channel(engine.address) as channel:
+        reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
