@@ -17,6 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from dome.stacks import DUMP_SIGNAL
+from dome.v1 import common_pb2 as pb
 from dome.v1 import trading_pb2 as tr
 from waiting import eventually
 
@@ -100,6 +101,51 @@ async def test_rate_limit_and_stream_limit(tmp_path: Path) -> None:
                 await asyncio.wait_for(second.read(), 10)
             assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
             first.cancel()
+        assert engine.alive()
+    finally:
+        assert engine.stop() == 0
+
+
+async def test_a_stream_over_its_rate_is_slowed_not_refused(tmp_path: Path) -> None:
+    """SubmitOrders over the account's rate waits (read no further), then goes on."""
+    engine = start_engine(tmp_path, "--rate-limit=50")  # a burst of 50
+    try:
+        async with grpc.aio.insecure_channel(engine.address) as channel:
+            stubs = Stubs(channel, engine)
+            sym = engine.symbol()
+            call = stubs.trading.SubmitOrders(metadata=engine.auth("alice"))
+            started = asyncio.get_running_loop().time()
+            for b in range(4):  # 100 commands: the burst, then 50 more at 50/s
+                actions = [
+                    tr.OrderAction(submit=order(sym, "buy", "1", f"{10 + b}.{i:02d}"))
+                    for i in range(25)
+                ]
+                await call.write(tr.OrderBatch(batch_id=b, actions=actions))
+            await call.done_writing()
+            results = [r async for r in call]
+            took = asyncio.get_running_loop().time() - started
+            assert [r.batch_id for r in results] == [0, 1, 2, 3]
+            assert all(res.status == pb.ORDER_STATUS_NEW for r in results for res in r.results)
+            assert await call.code() == grpc.StatusCode.OK
+            # The 50 commands past the burst cannot have been read in under a second.
+            assert took >= 0.9, took
+            text = await asyncio.to_thread(scrape, engine.metrics)
+            assert "resource_exhausted" not in text
+            paced = [ln for ln in text.splitlines() if ln.startswith("dome_paced_seconds_total")]
+            assert paced, text
+            assert float(paced[0].split()[-1]) > 0.0, paced  # it waited, and counted it
+
+            # More than a burst in one batch would wait forever: refused, and says why.
+            call = stubs.trading.SubmitOrders(metadata=engine.auth("bob"))
+            actions = [
+                tr.OrderAction(submit=order(sym, "buy", "1", f"9.{i:02d}")) for i in range(51)
+            ]
+            await call.write(tr.OrderBatch(batch_id=1, actions=actions))
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                async for _ in call:
+                    pass
+            assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "exceed the burst of 50" in str(info.value.details())
         assert engine.alive()
     finally:
         assert engine.stop() == 0

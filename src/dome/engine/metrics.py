@@ -137,6 +137,12 @@ class EngineMetrics:
             ["code"],
             registry=r,
         )
+        self.paced = Counter(
+            "dome_paced_seconds",
+            "Seconds SubmitOrders streams waited for their account's rate limit (slowed, "
+            "not refused).",
+            registry=r,
+        )
         self.open_streams = Gauge(
             "dome_open_streams", "Open server streams, by kind.", ["kind"], registry=r
         )

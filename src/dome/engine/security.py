@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -55,13 +56,25 @@ class TokenBucket:
 
     def take(self, n: int, now: float) -> bool:
         """Take ``n`` tokens if there are that many."""
+        return self.wait(n, now) == 0.0
+
+    def wait(self, n: int, now: float) -> float:
+        """Take ``n`` tokens if there are that many (0.0); else the seconds until there
+        will be, taking none (``inf`` for more than a burst, which never fits).
+
+        >>> bucket = TokenBucket(rate=10, burst=10, now=0.0)
+        >>> bucket.wait(8, now=0.0), bucket.wait(4, now=0.0), bucket.wait(4, now=0.2)
+        (0.0, 0.2, 0.0)
+        >>> bucket.wait(11, now=5.0)
+        inf
+        """
         tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
         self._last = now
         if tokens < n:
             self._tokens = tokens
-            return False
+            return (n - tokens) / self.rate if n <= self.burst else math.inf
         self._tokens = tokens - n
-        return True
+        return 0.0
 
 
 class StreamSlots:
@@ -191,9 +204,26 @@ class Gate:
 
     def admit(self, account: str, commands: int) -> None:
         """Charge ``commands`` to the account's rate; ``RateLimited`` if it has too few."""
+        if self.pace(account, commands) > 0.0:
+            raise RateLimited(f"rate limit of {self._rate:g} commands/s exceeded")
+
+    def pace(self, account: str, commands: int) -> float:
+        """Charge ``commands`` to the account's rate if it has them (0.0); else the seconds
+        until it will, charging nothing. ``RateLimited`` for more than a burst at once,
+        which no wait admits.
+
+        A stream waits that long before it reads on (``TradingServicer.SubmitOrders``):
+        refusing would end the stream and everything in flight on it, and the client's
+        reconnection, authentication and resends cost the engine more than the batch.
+        """
         now = self._clock()
         bucket = self._buckets.get(account)
         if bucket is None:
             bucket = self._buckets[account] = TokenBucket(self._rate, self._burst, now)
-        if not bucket.take(commands, now):
-            raise RateLimited(f"rate limit of {self._rate:g} commands/s exceeded")
+        wait = bucket.wait(commands, now)
+        if wait == math.inf:
+            raise RateLimited(
+                f"{commands} commands at once exceed the burst of {self._burst:g} "
+                f"(rate limit of {self._rate:g} commands/s)"
+            )
+        return wait

@@ -60,6 +60,7 @@ class TradingServicer(tr_grpc.TradingServiceServicer):
         }
         self._streams = metrics.open_streams
         self._refused = metrics.refused
+        self._paced = metrics.paced
         self.sessions = Sessions(self._cancel_everywhere)
 
     async def _cancel_everywhere(self, account: str) -> int:
@@ -127,7 +128,12 @@ class TradingServicer(tr_grpc.TradingServiceServicer):
         try:
             async for batch in requests:
                 started = time.perf_counter()
-                self._gate.admit(account, max(1, len(batch.actions)))
+                # Over its rate, the stream is slowed, not ended: reading no further holds
+                # the client back through HTTP/2 flow control, which costs nothing here.
+                commands = max(1, len(batch.actions))
+                while (wait := self._gate.pace(account, commands)) > 0.0:
+                    self._paced.inc(wait)
+                    await asyncio.sleep(wait)
                 answers = self._node.submit_answers(account, batch.actions)
                 await inflight.put((batch.batch_id, started, answers))
         except Exception:

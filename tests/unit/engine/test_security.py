@@ -55,6 +55,21 @@ def test_rate_is_per_account_and_refills() -> None:
     gate.admit("a", 5)
 
 
+def test_pace_waits_out_the_rate_without_charging_and_refuses_more_than_a_burst() -> None:
+    now = [0.0]
+    gate = Gate({}, rate=10, clock=lambda: now[0])
+    assert gate.pace("a", 8) == 0.0  # charged
+    assert gate.pace("a", 4) == pytest.approx(0.2)  # 2 short at 10/s
+    assert gate.pace("a", 4) == pytest.approx(0.2)  # still: the wait charged nothing
+    assert gate.pace("b", 10) == 0.0  # another account's own budget
+    now[0] = 0.2
+    assert gate.pace("a", 4) == 0.0
+    with pytest.raises(RateLimited, match="exceed the burst of 10"):
+        gate.pace("a", 11)  # no wait would ever admit it
+    now[0] = 10.0
+    assert gate.pace("a", 10) == 0.0  # the refusal charged nothing either
+
+
 def test_stream_slots_are_released() -> None:
     gate = Gate({}, rate=1, max_streams=1)
     with gate.streams.hold("a"):
