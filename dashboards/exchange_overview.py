@@ -151,6 +151,15 @@ def build() -> dashboard.Dashboard:
     )
     board.with_panel(
         timeseries(
+            "Streams slowed by the rate limit",
+            "percentunit",
+            "Share of time SubmitOrders streams spent waiting for their account's rate "
+            "limit (summed over streams): slowed by flow control, not refused.",
+            query(f"sum(rate(dome_paced_seconds_total{{{sel}}}[{RATE}]))", "waiting"),
+        )
+    )
+    board.with_panel(
+        timeseries(
             "Idempotent replays/s by symbol",
             "ops",
             "New orders answered from the idempotency window (a client retried a client "
