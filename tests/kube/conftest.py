@@ -15,6 +15,7 @@ import pytest
 from control_plane import ControlPlane, control_plane, missing_reason, persistent_volumes
 from kube_chart import NAMESPACE, Chart, OperatorProcess, install_chart, running_operator
 from local_kubelet import LocalKubelet, local_kubelet
+from service_proxy import open_service_proxy
 
 #: The Exchange the process tests run (examples/k8s/exchange.yaml's name).
 EXCHANGE = "demo"
@@ -55,11 +56,16 @@ def operator(
 ) -> Iterator[OperatorProcess]:
     """``dome-operator`` with the chart's arguments and ServiceAccount token.
 
-    It reads placement from discovery at the local port the kubelet gives the discovery
-    pod (the operator's own way to be pointed at a discovery outside cluster DNS).
+    It reads placement through the discovery Service, as in a cluster: here its stand-in
+    on loopback (the operator's own way to be pointed at a discovery outside cluster
+    DNS). Not one discovery pod's port: a pod-template change replaces both discovery
+    pods, and their successors listen elsewhere.
     """
-    port = kubelet.reserve(NAMESPACE, f"{EXCHANGE}-discovery-local-0", "grpc")
-    env = {"DOME_OPERATOR_DISCOVERY_ADDRESS": f"127.0.0.1:{port}"}
+    proxy = open_service_proxy(plane, kubelet, NAMESPACE, f"{EXCHANGE}-discovery", "grpc")
+    env = {"DOME_OPERATOR_DISCOVERY_ADDRESS": proxy.address}
     root = tmp_path_factory.mktemp("operator")
-    with running_operator(plane, chart, root, env) as running:
-        yield running
+    try:
+        with running_operator(plane, chart, root, env) as running:
+            yield running
+    finally:
+        proxy.close()

@@ -47,9 +47,18 @@ def ready_endpoints(plane: ControlPlane, kubelet: LocalKubelet, service: dict[st
 
 def open_service_proxy(plane: ControlPlane, kubelet: LocalKubelet, namespace: str, name: str,
                        port_name: str) -> TcpBalancer:  # fmt: skip
-    """The Service ``name``'s ``port_name`` on 127.0.0.1 (``.address``); ``.close()`` it."""
-    service = plane.api.get(f"/api/v1/namespaces/{namespace}/services/{name}")
-    return TcpBalancer(lambda: ready_endpoints(plane, kubelet, service, port_name), name)
+    """The Service ``name``'s ``port_name`` on 127.0.0.1 (``.address``); ``.close()`` it.
+
+    The Service is looked up on each connection, as kube-proxy follows it: the proxy may
+    be opened before the Service exists (the operator's way to its discovery, opened
+    before any Exchange), and one deleted and restored is followed."""
+    path = f"/api/v1/namespaces/{namespace}/services/{name}"
+
+    def backends() -> list[int]:
+        service = plane.api.find(path)
+        return [] if service is None else ready_endpoints(plane, kubelet, service, port_name)
+
+    return TcpBalancer(backends, name)
 
 
 @contextmanager

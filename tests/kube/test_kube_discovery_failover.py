@@ -45,7 +45,7 @@ from kube_api import resource_path
 from kube_chart import NAMESPACE, OperatorProcess
 from local_kubelet import LocalKubelet
 from scene import Scene
-from service_proxy import service_proxy
+from service_proxy import open_service_proxy, service_proxy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operator"))
 from operator_helpers import EXAMPLES
@@ -114,12 +114,12 @@ def _holder(scene: Scene) -> str:
 def scene(
     plane: ControlPlane, kubelet: LocalKubelet, operator: OperatorProcess, tmp_path_factory: Any
 ) -> Iterator[Scene]:
-    # The operator reads this exchange's placement at its first discovery pod's port
+    # The operator reads this exchange's placement through its discovery Service
     # (conftest points it at demo's); either replica answers, the standby by relay.
     original = dict(operator.env)
-    port = kubelet.reserve(NAMESPACE, f"{NAME}-discovery-local-0", "grpc")
+    proxy = open_service_proxy(plane, kubelet, NAMESPACE, f"{NAME}-discovery", "grpc")
     operator.stop()
-    operator.env["DOME_OPERATOR_DISCOVERY_ADDRESS"] = f"127.0.0.1:{port}"
+    operator.env["DOME_OPERATOR_DISCOVERY_ADDRESS"] = proxy.address
     operator.start()
     scene = Scene(plane, kubelet, operator, NAME)
     manifest = tmp_path_factory.mktemp("ha") / "exchange.yaml"
@@ -138,6 +138,7 @@ def scene(
         operator.env.clear()
         operator.env.update(original)
         operator.start()
+        proxy.close()
 
 
 def test_two_replicas_one_leader_on_a_lease_the_exchange_owns(scene: Scene) -> None:

@@ -224,18 +224,18 @@ def test_orders_through_the_client_service_match_and_replicas_agree(scene: Scene
         buy = _order(address, tokens["bob"], "buy", "0.2", "k8s-buy-1")
     assert sell["status"] == "new", sell
     assert buy["status"] == "filled", buy
-    discovery = scene.kubelet.reserve(NAMESPACE, f"{NAME}-discovery-local-0", "grpc")
-    check = subprocess.run(
-        [DOME, "check", f"--discovery=127.0.0.1:{discovery}", "--wait=30", "--json"],
-        capture_output=True, text=True, timeout=90,
-    )  # fmt: skip
-    assert check.returncode == 0, check.stdout + check.stderr
-    # They replicate over their peer ports: each registered its pod's `peer` port, which
-    # followers dial (the client port refuses replication; tests/cluster/test_peer_port.py).
-    placed = subprocess.run(
-        [DOME, "placement", f"--discovery=127.0.0.1:{discovery}", "--json"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    with service_proxy(scene.plane, scene.kubelet, NAMESPACE, f"{NAME}-discovery", "grpc") as at:
+        check = subprocess.run(
+            [DOME, "check", f"--discovery={at}", "--wait=30", "--json"],
+            capture_output=True, text=True, timeout=90,
+        )  # fmt: skip
+        assert check.returncode == 0, check.stdout + check.stderr
+        # They replicate over their peer ports: each registered its pod's `peer` port, which
+        # followers dial (the client port refuses replication; tests/cluster/test_peer_port.py).
+        placed = subprocess.run(
+            [DOME, "placement", f"--discovery={at}", "--json"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
     assert placed.returncode == 0, placed.stderr
     engines = json.loads(placed.stdout)["engines"]
     assert len(engines) == 3
@@ -256,11 +256,11 @@ def _book(target: str) -> dict[str, Any]:
 
 def _check(scene: Scene) -> None:
     """``dome check``: every symbol's replicas at one sequence with one state hash."""
-    discovery = scene.kubelet.reserve(NAMESPACE, f"{NAME}-discovery-local-0", "grpc")
-    check = subprocess.run(
-        [DOME, "check", f"--discovery=127.0.0.1:{discovery}", "--wait=60", "--json"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    with service_proxy(scene.plane, scene.kubelet, NAMESPACE, f"{NAME}-discovery", "grpc") as at:
+        check = subprocess.run(
+            [DOME, "check", f"--discovery={at}", "--wait=60", "--json"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
     assert check.returncode == 0, check.stdout + check.stderr
 
 
