@@ -141,6 +141,20 @@ def build() -> dashboard.Dashboard:
                 f"sum by (action) (rate(dome_operator_objects_total{{{sel}}}[{RATE}]))",
                 "{{action}}",
             ),
-        ).span(24)
+        )
+    )
+    board.with_panel(
+        timeseries(
+            "Engine pods rolled",
+            "short",
+            "Engine pods the operator deleted to roll a new pod template onto them "
+            "(`dome_operator_engine_pods_rolled_total`), one at a time: the engine leading "
+            "fewest symbols first, the next once every symbol is back in sync. A rollout "
+            "that stops short waits on something the Exchange's Progressing condition names.",
+            query(
+                f"sum(increase(dome_operator_engine_pods_rolled_total{{{sel}}}[{RATE}]))",
+                "rolled",
+            ),
+        )
     )
     return board

@@ -62,7 +62,7 @@ from dome_operator.manifests import (
     with_applied_hash,
     with_generated_values,
 )
-from dome_operator.metadata import MANAGED_BY
+from dome_operator.metadata import MANAGED_BY, selector_labels
 from dome_operator.status import Children, EngineSet, FixGatewayState
 from dome_operator.volumes import growing
 
@@ -277,6 +277,32 @@ class Cluster:
     async def read_stateful_set(self, namespace: str, name: str) -> dict[str, Any] | None:
         with _translated(f"reading StatefulSet/{name}"):
             return await self._get_or_none(resource_url("apps/v1", "statefulsets", namespace, name))
+
+    async def list_engine_pods(self, exchange: Exchange) -> list[dict[str, Any]]:
+        """The engine StatefulSet's pods (``NAME-engine-<n>``), as the API server has them."""
+        selector = ",".join(f"{k}={v}" for k, v in selector_labels(exchange, "engine").items())
+        prefix = f"{exchange.name}-engine-"
+        with _translated("listing the engine pods"):
+            listing = await self._get(
+                resource_url("v1", "pods", exchange.namespace), query={"labelSelector": selector}
+            )
+        items: list[dict[str, Any]] = listing.get("items", [])
+        return [item for item in items if str(item["metadata"]["name"]).startswith(prefix)]
+
+    async def delete_pod(self, namespace: str, name: str, uid: str) -> bool:
+        """Delete pod ``name`` if it is still the one with ``uid``; False when it is gone or
+        is already another pod (the StatefulSet recreated it), which must not be deleted."""
+        options = {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": {"uid": uid}}
+        with _translated(f"deleting Pod/{name}"):
+            try:
+                await self._request(
+                    "DELETE", resource_url("v1", "pods", namespace, name), body=options
+                )
+            except client.ApiException as exc:
+                if exc.status in (404, 409):
+                    return False
+                raise
+        return True
 
     async def read_claims(self, exchange: Exchange, prefix: str) -> list[dict[str, Any]]:
         """The engines' PersistentVolumeClaims: the Exchange's whose name starts ``prefix``

@@ -45,6 +45,7 @@ from dome_operator.metadata import MANAGED_BY
 from dome_operator.metrics import METRICS
 from dome_operator.render import render
 from dome_operator.reporting import Reconciled, publish_status
+from dome_operator.rollout import roll_engines
 from dome_operator.scale_down import RETRY_SECONDS, hold_engines
 from dome_operator.status import Degradation, current_degradation
 
@@ -109,6 +110,7 @@ async def _refresh_statuses(memo: kopf.Memo, logger: Logger) -> None:
                     continue
                 await _repair_drift(cluster, exchange)
                 await publish_status(cluster, namespace, name)
+                await _roll_engines(cluster, exchange)
             except KubernetesError as exc:
                 logger.warning(
                     f"could not refresh the status of Exchange {namespace}/{name}: {exc}"
@@ -143,6 +145,38 @@ async def _repair_drift(cluster: Cluster, exchange: dict[str, Any]) -> None:
     degraded = current_degradation(exchange)
     if degraded is not None and degraded.reason == drift.REPAIR_FAILED:
         await publish_status(cluster, namespace, name, Reconciled(generation, None))
+
+
+#: The last rollout state logged per Exchange (namespace, name).
+_ROLLOUT_SEEN: dict[tuple[str, str], str] = {}
+
+
+async def _roll_engines(cluster: Cluster, exchange: dict[str, Any]) -> None:
+    """One step of rolling a new engine template onto a settled Exchange's pods, one
+    engine at a time (``rollout``): run by every status refresh, so a rollout takes a
+    step at most every ``STATUS_REFRESH_S``, and an operator restarted midway resumes.
+
+    Not while a scale-down holds the StatefulSet (the Exchange is not settled then). A
+    failure is logged; the next refresh looks again.
+    """
+    if exchange.get("metadata", {}).get("deletionTimestamp") or not drift.settled(exchange):
+        return
+    metadata = exchange["metadata"]
+    try:
+        step = await roll_engines(cluster, read_exchange(exchange))
+    except (KubernetesError, InvalidExchange) as exc:
+        cluster.logger.warning(f"rollout of {metadata['namespace']}/{metadata['name']}: {exc}")
+        return
+    key = (metadata["namespace"], metadata["name"])
+    # Every deletion is logged; a wait is logged once per state, not once per refresh.
+    if step.pod is not None or _ROLLOUT_SEEN.get(key) != step.reason:
+        cluster.logger.info(f"Exchange {key[0]}/{key[1]}: rollout: {step.reason}")
+    _ROLLOUT_SEEN[key] = step.reason
+    if step.pod is not None:
+        METRICS.engine_pod_rolled()
+        await cluster.post_event(
+            exchange, reason="EngineRolled", message=step.reason, warning=False
+        )
 
 
 @kopf.on.cleanup()

@@ -73,6 +73,11 @@ class OperatorMetrics:
             ["result"],
             registry=r,
         )
+        self.engine_pods_rolled = Counter(
+            "dome_operator_engine_pods_rolled_total",
+            "Engine pods the operator deleted to roll a new template onto them, one at a time.",
+            registry=r,
+        )
         for outcome in OUTCOMES:
             self.reconciles.labels(outcome)
         for action in ACTIONS:
@@ -112,6 +117,10 @@ class OperatorMetrics:
     def placement_read(self, answered: bool) -> None:
         """One GetPlacement, answered or not."""
         self.placement_reads.labels("ok" if answered else "unavailable").inc()
+
+    def engine_pod_rolled(self) -> None:
+        """A rollout deleted one outdated engine pod (``rollout``)."""
+        self.engine_pods_rolled.inc()
 
     def _count_ready(self) -> None:
         for status in READY_STATUSES:

@@ -22,10 +22,8 @@ an election that closes while no workload changes shows until the next change.
 
 Placement also decides a scale-down (``scale_down``): the leaving engines' pods are
 kept until it lists no replica on them and every symbol is in sync at its factor.
-Still waiting on placement: rolling an image "followers before primaries". Today the
-StatefulSet's RollingUpdate replaces one engine at a time, highest ordinal first,
-whatever each engine leads (each drains its primaries on SIGTERM first). With ``led``
-known, the operator can pick the engine that leads the fewest symbols first.
+It decides a rollout too (``rollout``): the engine that leads the fewest symbols is
+replaced first, and the next only once every symbol is in sync at its factor again.
 """
 
 from __future__ import annotations

@@ -54,12 +54,12 @@ class EngineSet:
 
     @property
     def rolling(self) -> bool:
-        """A new pod template is not yet on every engine."""
-        return (
-            self.observed_generation < self.generation
-            or self.current_revision != self.update_revision
-            or self.updated < self.replicas
-        )
+        """A new pod template is not yet on every engine.
+
+        Counted by updated pods, not by ``currentRevision``: under the OnDelete strategy
+        the engines use (``rollout``), the controller never moves ``currentRevision`` on.
+        """
+        return self.observed_generation < self.generation or self.updated < self.replicas
 
     @property
     def scaling(self) -> bool:

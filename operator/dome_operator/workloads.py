@@ -30,8 +30,8 @@ DISCOVERY_STARTUP_SECONDS = 60
 #: replicates), then stops heartbeating and gives calls in flight ``--grace`` (5 s) to
 #: finish, then closes its journals. 30 s covers both with room for a slow disk; a
 #: SIGKILL mid-drain would leave its symbols without a primary until its lease lapses.
-#: With this, a rolling update (one pod at a time, the StatefulSet default) demotes
-#: each engine to a follower before stopping it: followers go before primaries.
+#: With this, each engine a rollout replaces (``rollout``) is a follower by the time it
+#: stops, even when it led symbols when it was chosen.
 ENGINE_TERMINATION_GRACE_SECONDS = 30
 _PROBE_PERIOD_SECONDS = 5
 #: Secrets are readable by the owner and the fsGroup only.
@@ -203,7 +203,10 @@ def engine_stateful_set(exchange: Exchange, instruments_checksum: str) -> dict[s
             # Engines find each other through discovery, not by start order; starting them
             # together halves the time to a full exchange.
             "podManagementPolicy": "Parallel",
-            "updateStrategy": {"type": "RollingUpdate"},
+            # The operator replaces engines one at a time, followers before primaries,
+            # each once every symbol is back in sync (``rollout``); the controller only
+            # recreates the pod it deleted.
+            "updateStrategy": {"type": "OnDelete"},
             "revisionHistoryLimit": 3,
             # Journals are the exchange's record: scaling down keeps them (scaling up
             # resumes them); deleting keeps them unless spec.storage.retainOnDelete is false.

@@ -49,6 +49,8 @@ OPERATOR_NEEDS: dict[tuple[str, str], set[str]] = {
     # The engines' claims: read for status, patched to grow them (never created or
     # deleted: the StatefulSet controller owns that).
     ("", "persistentvolumeclaims"): {"get", "list", "patch"},
+    # Engine rollouts delete one outdated pod at a time (never create: the controller does).
+    ("", "pods"): {"get", "list", "delete"},
     # Each Exchange's peer secret, created once; never read (see below).
     ("", "secrets"): {"create"},
 }

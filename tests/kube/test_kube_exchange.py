@@ -391,6 +391,57 @@ def test_scale_to_five_and_back_with_the_operator_killed_mid_reconcile(scene: Sc
         assert _book(address)["asks"], "the resting order survived the scaling"
 
 
+def test_a_new_engine_template_rolls_one_engine_at_a_time_fewest_led_first(
+    scene: Scene,
+) -> None:
+    """OnDelete, and the operator replaces one engine pod at a time: the one leading
+    fewest symbols first, the next once every symbol is back in sync; orders are
+    acknowledged throughout and every replica agrees afterwards."""
+    api = scene.plane.api
+    engines = resource_path("apps/v1", "statefulsets", NAMESPACE, f"{NAME}-engine")
+    assert api.get(engines)["spec"]["updateStrategy"] == {"type": "OnDelete"}
+    names = [f"{NAME}-engine-{n}" for n in range(3)]
+    paths = {name: resource_path("v1", "pods", NAMESPACE, name) for name in names}
+    led = _settled(scene, 3)["led"]
+    first = min(names, key=lambda name: (led[name], -int(name.rsplit("-", 1)[1])))
+    old = {name: api.get(path)["metadata"]["uid"] for name, path in paths.items()}
+    replaced: list[str] = []
+    most_down = 0
+
+    def rolled() -> bool:
+        nonlocal most_down
+        pods = {name: api.find(path) for name, path in paths.items()}
+        down = 0
+        for name, pod in pods.items():
+            new = pod is not None and pod["metadata"]["uid"] != old[name]
+            if new and name not in replaced:
+                replaced.append(name)
+            # Down: deleted and not back yet (gone, stopping, or replaced and not Ready).
+            if pod is None or pod["metadata"].get("deletionTimestamp") or (new and not ready(pod)):
+                down += 1
+        most_down = max(most_down, down)
+        return len(replaced) == 3 and all(p is not None and ready(p) for p in pods.values())
+
+    with Trader(scene) as trader:
+        scene.wait(lambda: trader.acknowledged or trader.refused, "a first order", 60)
+        scene.plane.kubectl(
+            "patch", "exchange", NAME, f"--namespace={NAMESPACE}", "--type=merge",
+            "-p", '{"spec":{"pods":{"annotations":{"example.com/build":"2"}}}}',
+        )  # fmt: skip
+        scene.wait(rolled, "every engine pod replaced, one at a time", 3 * READY_SECONDS)
+        _settled(scene, 3)
+    assert replaced[0] == first, (replaced, led)
+    assert most_down <= 1, f"{most_down} engine pods down at once"
+    revision = api.get(engines)["status"]["updateRevision"]
+    for path in paths.values():
+        assert api.get(path)["metadata"]["labels"]["controller-revision-hash"] == revision
+    assert not trader.refused, trader.refused
+    assert trader.acknowledged >= 3, "too few orders during the rollout to tell"
+    _check(scene)
+    with service_proxy(scene.plane, scene.kubelet, NAMESPACE, NAME, "grpc") as address:
+        assert _book(address)["asks"], "the resting order survived the rollout"
+
+
 def test_kubectl_delete_exchange_garbage_collects_every_child(scene: Scene) -> None:
     api = scene.plane.api
     scene.plane.kubectl("delete", "exchange", NAME, f"--namespace={NAMESPACE}", "--wait=true")

@@ -14,6 +14,9 @@ from dome_operator.discovery_client import ADDRESS_ENV
 
 NAME = "main"
 STATEFUL_SETS = "apps/v1/statefulsets"
+PODS = "v1/pods"
+#: The label the StatefulSet controller puts on each pod: its template's revision.
+REVISION = "controller-revision-hash"
 DEPLOYMENTS = "apps/v1/deployments"
 CHILD_RESOURCES = (
     "configmaps", "serviceaccounts", "services", "roles", "rolebindings", "deployments",
@@ -66,15 +69,50 @@ def children_writes(cluster: ClusterEmulator, since: int) -> list[str]:
     ]
 
 
+#: More engine pods than any scenario makes.
+_MAX_ENGINES = 16
+
+
+def engine_pods(cluster: ClusterEmulator) -> dict[int, dict[str, Any]]:
+    """The engine pods the emulator holds, by ordinal."""
+    found = {n: cluster.live(PODS, NAMESPACE, f"{NAME}-engine-{n}") for n in range(_MAX_ENGINES)}
+    return {n: pod for n, pod in found.items() if pod is not None}
+
+
 async def play_controllers(cluster: ClusterEmulator, *, ready: int, revision: str) -> None:
-    """What the StatefulSet and Deployment controllers would report once pods run."""
+    """What the StatefulSet and Deployment controllers would do and report once pods run.
+
+    Like the StatefulSet controller under OnDelete, a missing engine pod is created from
+    ``revision`` (the template now) and a running one keeps the revision it was made from;
+    pods past the replica count go. The first ``ready`` ordinals are Ready.
+    """
     stateful_set = cluster.live(STATEFUL_SETS, NAMESPACE, f"{NAME}-engine")
     assert stateful_set is not None
+    replicas = int(stateful_set["spec"]["replicas"])
+    pods_url = f"/api/v1/namespaces/{NAMESPACE}/pods"
+    present = engine_pods(cluster)
+    for ordinal, pod in present.items():
+        if ordinal >= replicas:
+            await api(cluster, "DELETE", f"{pods_url}/{pod['metadata']['name']}")
+    for ordinal in range(replicas):
+        name = f"{NAME}-engine-{ordinal}"
+        if ordinal not in present:
+            labels = {**stateful_set["spec"]["selector"]["matchLabels"], REVISION: revision}
+            body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels}}
+            await api(cluster, "POST", pods_url, body, content_type="application/json")
+        state = "True" if ordinal < ready else "False"
+        condition = {"status": {"conditions": [{"type": "Ready", "status": state}]}}
+        await api(cluster, "PATCH", f"{pods_url}/{name}/status", condition)
+    updated = sum(
+        1
+        for ordinal, pod in engine_pods(cluster).items()
+        if ordinal < replicas and pod["metadata"]["labels"].get(REVISION) == revision
+    )
     status = {
         "observedGeneration": stateful_set["metadata"]["generation"],
-        "replicas": stateful_set["spec"]["replicas"],
+        "replicas": replicas,
         "readyReplicas": ready,
-        "updatedReplicas": stateful_set["spec"]["replicas"],
+        "updatedReplicas": updated,
         "currentRevision": revision,
         "updateRevision": revision,
     }

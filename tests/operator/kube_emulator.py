@@ -47,6 +47,7 @@ RESOURCES = [
     ("v1/serviceaccounts", "ServiceAccount", True, set()),
     ("v1/services", "Service", True, {"status"}),
     ("v1/events", "Event", True, set()),
+    ("v1/pods", "Pod", True, {"status"}),
     ("v1/persistentvolumeclaims", "PersistentVolumeClaim", True, {"status"}),
     ("v1/namespaces", "Namespace", False, {"status"}),
     ("rbac.authorization.k8s.io/v1/roles", "Role", True, set()),

@@ -185,6 +185,12 @@ here.
 - apiGroups: [""]
   resources: ["persistentvolumeclaims"]
   verbs: ["get", "list", "patch"]
+# Engine rollouts: the engine StatefulSet is OnDelete, and the operator deletes one
+# outdated engine pod at a time, once every symbol is back in sync (no create: the
+# StatefulSet controller recreates each).
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list", "delete"]
 # Each Exchange's peer secret: created once with a random value (a create that finds it
 # there keeps it), never read, updated or deleted by the operator, so it needs no other
 # verb on Secrets and can read none of them (the accounts tokens included).
