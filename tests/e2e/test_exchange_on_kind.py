@@ -123,17 +123,29 @@ async def test_a_new_image_rolls_every_engine_and_keeps_the_book(
         "patch", f"exchange/{EXCHANGE}", "--type=merge",
         "--patch", f'{{"spec":{{"image":{{"tag":"{ROLL_TAG}"}}}}}}',
     )  # fmt: skip
-    for workload in (f"statefulset/{EXCHANGE}-engine", f"deployment/{EXCHANGE}-discovery"):
+    engines, discovery = f"statefulset/{EXCHANGE}-engine", f"deployment/{EXCHANGE}-discovery"
+    for workload in (engines, discovery):
         # First the operator's update, then the rollout: `rollout status` on the old
         # template would report the old rollout as complete.
         cluster.wait_jsonpath(
             workload, ".spec.template.spec.containers[0].image", image, ROLLOUT_TIMEOUT
         )
-        cluster.kubectl(
-            "rollout", "status", workload, f"--timeout={ROLLOUT_TIMEOUT:.0f}s",
-            timeout=ROLLOUT_TIMEOUT + 30,
-        )  # fmt: skip
+    cluster.kubectl(
+        "rollout", "status", discovery, f"--timeout={ROLLOUT_TIMEOUT:.0f}s",
+        timeout=ROLLOUT_TIMEOUT + 30,
+    )  # fmt: skip
+    # The engines are OnDelete: the operator deletes one pod at a time (`rollout status`
+    # covers RollingUpdate only), so wait for the controller's count of updated pods.
+    cluster.wait_jsonpath(engines, ".status.updatedReplicas", "5", ROLLOUT_TIMEOUT)
+    cluster.wait_jsonpath(engines, ".status.readyReplicas", "5", ROLLOUT_TIMEOUT)
     cluster.wait_ready()
+    rolled = cluster.kubectl(
+        "get", "events", "--field-selector",
+        f"involvedObject.name={EXCHANGE},reason=EngineRolled",
+        "--output", 'jsonpath={range .items[*]}{.message}{"\\n"}{end}',
+    ).splitlines()  # fmt: skip
+    replaced = [message.split()[1] for message in rolled if message.startswith("replacing ")]
+    assert sorted(replaced) == [f"{EXCHANGE}-engine-{n}" for n in range(5)], rolled
     images = cluster.kubectl(
         "get", "pods", "--selector", EVERYTHING,
         "--output", "jsonpath={.items[*].spec.containers[0].image}",
