@@ -94,9 +94,9 @@ test-tools: $(STAMP)
 # suite, on one worker). TEST_WORKERS= runs the suite in one process.
 TEST_WORKERS ?= -n 2 --dist loadgroup
 
-## soak-tests: tests/cluster and tests/integration ten times in a row, every second run beside a CPU burner (RUNS=N for another count)
-soak-tests: $(TEST_STAMP) $(DEV_STAMP) $(BENCH_STAMP) $(HELM) prometheus
-	PATH="$(abspath $(TOOLS)/bin):$$PATH" bash tests/stress.sh
+## soak-tests: tests/cluster and tests/integration ten times in a row, every second run beside a CPU burner, on make test's workers (RUNS=N for another count)
+soak-tests: $(TEST_STAMP) $(DEV_STAMP) $(BENCH_STAMP) $(HELM) prometheus faketime native
+	PATH="$(abspath $(TOOLS)/bin):$$PATH" PYTEST="$(BIN)/python -m pytest $(TEST_WORKERS)" bash tests/stress.sh
 
 ## fuzz: 10,000 hostile payloads at every RPC of the engine and discovery (make test runs 2,000)
 fuzz: $(TEST_STAMP)

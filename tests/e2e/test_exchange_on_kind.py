@@ -1,4 +1,5 @@
-"""An Exchange's life on a real cluster: trade, read back, scale, roll, delete.
+"""An Exchange's life on a real cluster: trade, read back, repair, fail over discovery,
+scale, roll, delete.
 
 The tests run in file order against the one cluster of the session, each starting from
 where the previous one left the Exchange, because that is how an operator's users meet
@@ -19,6 +20,7 @@ from kind_cluster import (
     ENGINE_PORT,
     EXCHANGE,
     IMAGE_REPOSITORY,
+    CommandFailed,
     KindCluster,
     accounts,
     wait_until,
@@ -39,6 +41,10 @@ CHILD_KINDS = (
 )
 ROLL_TAG = "e2e-roll"
 REPLICA_TIMEOUT = 60.0
+#: The operator restores a deleted child within this (issue 13: 30 s, plus kubectl's time).
+REPAIR_TIMEOUT = 60.0
+#: Discovery's leader election Lease (discovery/leader.py).
+LEADER_LEASE = f"{EXCHANGE}-discovery-leader"
 ROLLOUT_TIMEOUT = 900.0
 
 
@@ -97,6 +103,62 @@ async def test_every_engine_serves_the_book(cluster: KindCluster, trade: Trade, 
     # The example replicates every symbol to all three engines, so whichever engine the
     # Service picked, the others hold the same book.
     with cluster.port_forward(f"pod/{pod}", ENGINE_PORT) as target:
+        book = await _book(target, trade.taking.seq)
+    _assert_rest_of_the_sell(book)
+
+
+def _uid(cluster: KindCluster, resource: str) -> str:
+    """The object's uid, or "" while it does not exist."""
+    try:
+        return cluster.kubectl("get", resource, "--output", "jsonpath={.metadata.uid}")
+    except CommandFailed:
+        return ""
+
+
+async def test_a_deleted_client_service_is_restored_and_serves(
+    cluster: KindCluster, trade: Trade
+) -> None:
+    before = _uid(cluster, f"svc/{EXCHANGE}")
+    assert before, "no client Service"
+    cluster.kubectl("delete", f"svc/{EXCHANGE}", "--wait=true")
+    wait_until(
+        "the operator to restore the client Service",
+        lambda: _uid(cluster, f"svc/{EXCHANGE}") not in ("", before),
+        REPAIR_TIMEOUT,
+    )
+    with cluster.port_forward(f"svc/{EXCHANGE}", ENGINE_PORT) as target:
+        book = await _book(target, trade.taking.seq)
+    _assert_rest_of_the_sell(book)
+
+
+def _leader(cluster: KindCluster) -> str:
+    return cluster.kubectl(
+        "get", f"lease/{LEADER_LEASE}", "--output", "jsonpath={.spec.holderIdentity}"
+    )
+
+
+async def test_killing_the_discovery_leader_keeps_the_exchange_trading(
+    cluster: KindCluster, trade: Trade
+) -> None:
+    """The engines ride discovery's handover: orders placed while the standby takes the
+    Lease are acknowledged (each cancelled again, so the book the later tests read is
+    the trade's)."""
+    leader = _leader(cluster)
+    assert leader, "no discovery leader"
+    cluster.kubectl("delete", f"pod/{leader}", "--grace-period=0", "--force", "--wait=false")
+    results: list[OrderResult] = []
+    with cluster.port_forward(f"svc/{EXCHANGE}", ENGINE_PORT) as target:
+        async with Client(target, accounts()["bob"]) as bob:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + REPAIR_TIMEOUT
+            while (taken := _leader(cluster)) in ("", leader) or len(results) < 20:
+                if loop.time() > deadline:
+                    raise TimeoutError(f"the Lease is still {taken!r} after {len(results)} orders")
+                placed = await bob.submit_order(SYMBOL, "buy", "0.1", "100.00", "limit")
+                results.append(placed)
+                await bob.cancel_order(SYMBOL, placed.order_id)
+    assert all(r.status is OrderStatus.NEW for r in results), results
+    with cluster.port_forward(f"svc/{EXCHANGE}", ENGINE_PORT) as target:
         book = await _book(target, trade.taking.seq)
     _assert_rest_of_the_sell(book)
 
