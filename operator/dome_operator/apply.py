@@ -443,8 +443,6 @@ def _engine_set(obj: Mapping[str, Any]) -> EngineSet:
         replicas=int(status.get("replicas", 0)),
         ready=int(status.get("readyReplicas", 0)),
         updated=int(status.get("updatedReplicas", 0)),
-        current_revision=str(status.get("currentRevision", "")),
-        update_revision=str(status.get("updateRevision", "")),
         observed_generation=int(status.get("observedGeneration", 0)),
         generation=int(obj.get("metadata", {}).get("generation", 0)),
     )

@@ -107,6 +107,7 @@ async def _refresh_statuses(memo: kopf.Memo, logger: Logger) -> None:
                 exchange = await cluster.read_exchange(namespace, name)
                 if exchange is None:
                     watched.discard((namespace, name))  # deleted: nothing to follow
+                    _ROLLOUT_SEEN.pop((namespace, name), None)
                     continue
                 await _repair_drift(cluster, exchange)
                 await publish_status(cluster, namespace, name)

@@ -47,8 +47,6 @@ class EngineSet:
     replicas: int
     ready: int
     updated: int
-    current_revision: str
-    update_revision: str
     observed_generation: int
     generation: int
 

@@ -102,7 +102,7 @@ def test_without_an_answer_the_last_summary_stays_and_says_why() -> None:
 def _status(reading: placement.PlacementReading, previous: dict[str, Any]) -> dict[str, Any]:
     exchange = as_admitted(load_yaml(EXAMPLES / "exchange.yaml"))
     exchange["status"] = previous
-    engines = EngineSet(3, 3, 3, 3, "r1", "r1", 1, 1)
+    engines = EngineSet(3, 3, 3, 3, 1, 1)
     return exchange_status(
         exchange,
         Children(engines, discovery_available=True),

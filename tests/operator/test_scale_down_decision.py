@@ -47,7 +47,7 @@ def test_an_unreadable_placement_holds_the_pods() -> None:
 
 
 def test_the_status_says_which_engines_are_evacuated_and_what_they_hold() -> None:
-    engines = EngineSet(3, 3, 3, 3, "r1", "r1", 1, 1)
+    engines = EngineSet(3, 3, 3, 3, 1, 1)
     reading = pb.Placement(replication_factor=2, symbols=[_symbol("A", E2, [E0], [E0, E2])])
     status = exchange_status(
         {"metadata": {"name": "demo"}, "spec": {"engines": 2}, "status": {}},

@@ -78,7 +78,7 @@ def test_a_refused_resize_keeps_the_live_claim_template_and_nothing_else() -> No
 
 def test_growing_volumes_keep_the_exchange_progressing() -> None:
     exchange = as_admitted(load_yaml(EXAMPLES / "exchange.yaml"))
-    engines = EngineSet(3, 3, 3, 3, "r1", "r1", 1, 1)
+    engines = EngineSet(3, 3, 3, 3, 1, 1)
     children = Children(engines, True, volumes_growing=("data-demo-engine-1: 1Gi of 2Gi",))
     status = exchange_status(
         exchange, children, degraded=None, placement=Unavailable("not asked"),
