@@ -4,12 +4,19 @@ kubelet and the operator, and a wait that says, when it times out, what they sho
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from control_plane import ControlPlane
 from kube_api import resource_path
 from kube_chart import NAMESPACE, OperatorProcess
 from local_kubelet import LocalKubelet
+from service_proxy import service_proxy
+
+#: This checkout's ``dome``, beside the interpreter running the tests.
+DOME = str(Path(sys.executable).with_name("dome"))
 
 
 def exchange_path(name: str) -> str:
@@ -49,3 +56,18 @@ class Scene:
     def exchange(self) -> dict[str, Any]:
         found: dict[str, Any] = self.plane.api.get(exchange_path(self.name))
         return found
+
+    def discovery_cli(self, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+        """``dome ARGS --discovery=...`` through discovery's Service, as an operator of
+        the exchange would run it (either discovery replica answers)."""
+        with service_proxy(self.plane, self.kubelet, NAMESPACE, f"{self.name}-discovery",
+                           "grpc") as at:  # fmt: skip
+            return subprocess.run(
+                [DOME, *args, f"--discovery={at}"], capture_output=True, text=True,
+                timeout=timeout,
+            )  # fmt: skip
+
+    def check(self, wait: float = 60.0) -> None:
+        """``dome check``: every symbol's replicas at one sequence with one state hash."""
+        check = self.discovery_cli("check", f"--wait={wait:g}", "--json", timeout=2 * wait)
+        assert check.returncode == 0, check.stdout + check.stderr

@@ -27,7 +27,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -61,7 +60,6 @@ pytestmark = pytest.mark.timeout(900)
 
 NAME = "ha"
 LEASE = f"{NAME}-discovery-leader"
-DOME = str(Path(sys.executable).with_name("dome"))
 #: Python processes starting on two shared cores: generous, but a deadline.
 READY_SECONDS = 240.0
 SYMBOL = "BTC-USD"
@@ -266,7 +264,7 @@ def test_killing_the_discovery_leader_loses_no_acknowledged_order(scene: Scene) 
         Path(os.environ["DOME_FAILOVER_REPORT"]).write_text(json.dumps(report, indent=2))
     with service_proxy(scene.plane, scene.kubelet, NAMESPACE, NAME, "grpc") as address:
         _every_acknowledged_order_kept(scene, address, token, acknowledged)
-    _check(scene)
+    scene.check()
 
 
 def _kill_the_leader(scene: Scene, trader: Trader, acknowledged: int) -> dict[str, Any]:
@@ -360,13 +358,3 @@ def _answer(stub: Any, client_order_id: str, metadata: Any) -> tr.OrderResult | 
             return None
         raise
     return answer
-
-
-def _check(scene: Scene) -> None:
-    """``dome check`` through discovery's Service: every symbol's replicas agree."""
-    with service_proxy(scene.plane, scene.kubelet, NAMESPACE, f"{NAME}-discovery", "grpc") as at:
-        check = subprocess.run(
-            [DOME, "check", f"--discovery={at}", "--wait=60", "--json"],
-            capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-    assert check.returncode == 0, check.stdout + check.stderr

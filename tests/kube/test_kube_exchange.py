@@ -28,7 +28,7 @@ from control_plane import LOCAL_NODE, ControlPlane
 from kube_api import resource_path
 from kube_chart import NAMESPACE, OperatorProcess
 from local_kubelet import LocalKubelet
-from scene import Scene
+from scene import DOME, Scene
 from service_proxy import service_proxy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operator"))
@@ -40,7 +40,6 @@ from dome_operator.apply import FIELD_MANAGER
 pytestmark = pytest.mark.timeout(600)
 
 NAME = "demo"
-DOME = str(Path(sys.executable).with_name("dome"))
 #: Python processes starting on two shared cores: generous, but a deadline.
 READY_SECONDS = 240.0
 PLURALS = {
@@ -224,18 +223,10 @@ def test_orders_through_the_client_service_match_and_replicas_agree(scene: Scene
         buy = _order(address, tokens["bob"], "buy", "0.2", "k8s-buy-1")
     assert sell["status"] == "new", sell
     assert buy["status"] == "filled", buy
-    with service_proxy(scene.plane, scene.kubelet, NAMESPACE, f"{NAME}-discovery", "grpc") as at:
-        check = subprocess.run(
-            [DOME, "check", f"--discovery={at}", "--wait=30", "--json"],
-            capture_output=True, text=True, timeout=90,
-        )  # fmt: skip
-        assert check.returncode == 0, check.stdout + check.stderr
-        # They replicate over their peer ports: each registered its pod's `peer` port, which
-        # followers dial (the client port refuses replication; tests/cluster/test_peer_port.py).
-        placed = subprocess.run(
-            [DOME, "placement", f"--discovery={at}", "--json"],
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+    scene.check(wait=30)
+    # They replicate over their peer ports: each registered its pod's `peer` port, which
+    # followers dial (the client port refuses replication; tests/cluster/test_peer_port.py).
+    placed = scene.discovery_cli("placement", "--json", timeout=60)
     assert placed.returncode == 0, placed.stderr
     engines = json.loads(placed.stdout)["engines"]
     assert len(engines) == 3
@@ -252,16 +243,6 @@ def _book(target: str) -> dict[str, Any]:
     assert result.returncode == 0, result.stderr
     book: dict[str, Any] = json.loads(result.stdout)
     return book
-
-
-def _check(scene: Scene) -> None:
-    """``dome check``: every symbol's replicas at one sequence with one state hash."""
-    with service_proxy(scene.plane, scene.kubelet, NAMESPACE, f"{NAME}-discovery", "grpc") as at:
-        check = subprocess.run(
-            [DOME, "check", f"--discovery={at}", "--wait=60", "--json"],
-            capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-    assert check.returncode == 0, check.stdout + check.stderr
 
 
 def _settled(scene: Scene, engines: int) -> Any:
@@ -299,7 +280,7 @@ def test_a_deleted_engine_pod_comes_back_on_its_volume_with_nothing_lost(scene: 
     )
     assert after["spec"]["volumes"] == before["spec"]["volumes"]  # the same claim
     _settled(scene, 3)
-    _check(scene)
+    scene.check()
     with service_proxy(scene.plane, scene.kubelet, NAMESPACE, NAME, "grpc") as address:
         assert _book(address)["asks"] == book["asks"], "the resting order survived"
         assert _book(address)["asks"], book
@@ -372,7 +353,7 @@ def test_scale_to_five_and_back_with_the_operator_killed_mid_reconcile(scene: Sc
         assert _discovery_pod(scene) == discovery, "the scale restarted discovery"
         config_map = api.get(resource_path("v1", "configmaps", NAMESPACE, f"{NAME}-discovery"))
         assert json.loads(config_map["data"]["discovery.json"])["enginesExpected"] == 5
-        _check(scene)
+        scene.check()
         scene.plane.kubectl("scale", "exchange", NAME, "--replicas=3", f"--namespace={NAMESPACE}")
         placement = _settled(scene, 3)
         assert sorted(placement["led"]) == [f"{NAME}-engine-{i}" for i in range(3)]
@@ -386,7 +367,7 @@ def test_scale_to_five_and_back_with_the_operator_killed_mid_reconcile(scene: Sc
         assert _discovery_pod(scene) == discovery, "the scale restarted discovery"
     assert not trader.refused, trader.refused
     assert trader.acknowledged >= 3, "too few orders during the scaling to tell"
-    _check(scene)
+    scene.check()
     with service_proxy(scene.plane, scene.kubelet, NAMESPACE, NAME, "grpc") as address:
         assert _book(address)["asks"], "the resting order survived the scaling"
 
@@ -437,7 +418,7 @@ def test_a_new_engine_template_rolls_one_engine_at_a_time_fewest_led_first(
         assert api.get(path)["metadata"]["labels"]["controller-revision-hash"] == revision
     assert not trader.refused, trader.refused
     assert trader.acknowledged >= 3, "too few orders during the rollout to tell"
-    _check(scene)
+    scene.check()
     with service_proxy(scene.plane, scene.kubelet, NAMESPACE, NAME, "grpc") as address:
         assert _book(address)["asks"], "the resting order survived the rollout"
 
