@@ -388,6 +388,10 @@ def test_a_new_engine_template_rolls_one_engine_at_a_time_fewest_led_first(
     old = {name: api.get(path)["metadata"]["uid"] for name, path in paths.items()}
     replaced: list[str] = []
     most_down = 0
+    # Replacements seen Ready once: back. Readiness alone would not do, since every engine
+    # holding a symbol reports not Ready while its election is open (dome.engine.health),
+    # and each replaced primary's drain opens one, so a replacement already back dips.
+    back: set[str] = set()
 
     def rolled() -> bool:
         nonlocal most_down
@@ -397,8 +401,15 @@ def test_a_new_engine_template_rolls_one_engine_at_a_time_fewest_led_first(
             new = pod is not None and pod["metadata"]["uid"] != old[name]
             if new and name not in replaced:
                 replaced.append(name)
-            # Down: deleted and not back yet (gone, stopping, or replaced and not Ready).
-            if pod is None or pod["metadata"].get("deletionTimestamp") or (new and not ready(pod)):
+            if new and ready(pod):
+                back.add(pod["metadata"]["uid"])
+            # Down: taken out by the rollout and not back yet (gone, stopping, or a
+            # replacement never yet Ready).
+            if (
+                pod is None
+                or pod["metadata"].get("deletionTimestamp")
+                or (new and pod["metadata"]["uid"] not in back)
+            ):
                 down += 1
         most_down = max(most_down, down)
         return len(replaced) == 3 and all(p is not None and ready(p) for p in pods.values())
