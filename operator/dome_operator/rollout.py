@@ -9,7 +9,11 @@ broker or an instance: no replica set left short.
 - Nothing while a scale-down evacuates (``scale_down``), or while the StatefulSet's
   controller has not yet seen the new template (its ``observedGeneration``).
 - Nothing while any engine pod is missing, terminating or not Ready: the previous
-  replacement is still coming back.
+  replacement is still coming back. One exception: when the only engine pod down runs an
+  old template, it goes at once. It serves nothing, so replacing it takes nothing more
+  down. This is how a template whose pods never became Ready is recovered from: correct
+  the spec, and the stuck pod is replaced first, with no ``kubectl delete pod``. (The
+  StatefulSet controller's RollingUpdate waits forever there.)
 - Nothing while discovery's placement cannot be read, lists an engine pod as not alive,
   has an election open, or has a symbol in sync on fewer engines than its factor (at
   most the engine count): the replacement must have caught up before the next goes.
@@ -141,10 +145,15 @@ def next_step(
     for ordinal in range(replicas):
         if ordinal not in present:
             return RolloutStep(False, f"waiting for engine pod {ordinal} to be created")
-    for pod in sorted(pods, key=lambda p: p.ordinal):
-        if not pod.ready:
-            return RolloutStep(False, f"waiting for {pod.name} to become Ready")
     updated = f"{len(pods) - len(outdated)} of {replicas} engines updated"
+    down = sorted((pod for pod in pods if not pod.ready), key=lambda p: p.ordinal)
+    if len(down) == 1 and down[0].revision != update:
+        # The one engine down runs an old template (a template that never became Ready,
+        # since corrected): it serves nothing, so replacing it now takes nothing more down.
+        pod = down[0]
+        return RolloutStep(False, f"replacing {pod.name} (not Ready): {updated}", pod.name, pod.uid)
+    if down:
+        return RolloutStep(False, f"waiting for {down[0].name} to become Ready")
     if isinstance(reading, Unavailable):
         if reading.reason != TLS_UNSUPPORTED:
             return RolloutStep(False, f"waiting for placement: {reading.reason}")

@@ -75,6 +75,10 @@ WAITS = [
     ("a pod is not Ready", _set(),
      [*_pods("old", "old"), EnginePod(E2, "u", 2, "new", False, False)],
      _placement({E0: 1}), f"{E2} to become Ready"),
+    ("two pods are down, one on the old template", _set(),
+     [EnginePod(E0, "u", 0, "old", False, False), *_pods("old", "old")[1:2],
+      EnginePod(E2, "u", 2, "new", False, False)],
+     _placement({E0: 1}), f"{E0} to become Ready"),
     ("a pod is terminating", _set(),
      [*_pods("old", "old"), EnginePod(E2, "u", 2, "old", True, True)],
      _placement({E0: 1}), f"{E2} to stop"),
@@ -95,6 +99,15 @@ def test_it_waits(
     assert step.pod is None, why
     assert not step.done, why
     assert says in step.reason, (why, step.reason)
+
+
+def test_the_one_pod_down_on_an_old_template_is_replaced_at_once() -> None:
+    # A template whose pod never became Ready (E2, revision "bad"), corrected since
+    # ("new"): E2 serves nothing, so it goes first, without a placement read or a wait.
+    pods = [*_pods("old", "old"), EnginePod(E2, "uid-2", 2, "bad", False, False)]
+    step = next_step(_set(), pods, Unavailable("no answer"))
+    assert (step.pod, step.uid) == (E2, "uid-2")
+    assert "not Ready" in step.reason
 
 
 def test_it_waits_for_an_election() -> None:
